@@ -1,0 +1,72 @@
+package slokeeper
+
+import (
+	"context"
+	"time"
+)
+
+// Outcomes of an action recorded as evidence.
+const (
+	OutcomeOK       = "ok"       // done, on time
+	OutcomeLate     = "late"     // done, after its deadline
+	OutcomeFailed   = "failed"   // attempted and failed; it will be retried
+	OutcomeViolated = "violated" // a clause did not hold; Detail says why
+)
+
+// Evidence is one record of what an engine did, for which clause of the
+// policy, when, against which deadline and with what outcome. The compliance
+// report reads nothing but evidence.
+type Evidence struct {
+	ID       int64     `json:"id"`
+	At       time.Time `json:"at"`                // when it happened, per the engine's clock
+	Clause   string    `json:"clause"`            // policy clause ID, e.g. "data.system_logs"
+	Action   string    `json:"action"`            // what was done, e.g. "backup", "self_check"
+	Subject  string    `json:"subject,omitempty"` // what it was done to, e.g. "system/2026-11-24"
+	Deadline time.Time `json:"deadline,omitzero"` // when it had to be done by; zero when none
+	Outcome  string    `json:"outcome"`           // one of the Outcome constants
+	Detail   string    `json:"detail,omitempty"`  // a sentence for a person
+	Node     string    `json:"node,omitempty"`    // the slokeeper node that acted
+}
+
+// Validate reports whether e can be stored. It also truncates times to
+// microseconds, the precision both storage engines keep.
+func (e *Evidence) Validate() error {
+	switch {
+	case e.At.IsZero():
+		return Errorf(EINVALID, "Evidence needs the time it happened.")
+	case e.Clause == "":
+		return Errorf(EINVALID, "Evidence needs the clause it is for.")
+	case e.Action == "":
+		return Errorf(EINVALID, "Evidence needs the action that was taken.")
+	}
+	switch e.Outcome {
+	case OutcomeOK, OutcomeLate, OutcomeFailed, OutcomeViolated:
+	default:
+		return Errorf(EINVALID, "Evidence outcome %q is not one of ok, late, failed, violated.", e.Outcome)
+	}
+	e.At = e.At.Truncate(time.Microsecond)
+	e.Deadline = e.Deadline.Truncate(time.Microsecond)
+	return nil
+}
+
+// EvidenceFilter selects evidence. Zero fields do not filter.
+type EvidenceFilter struct {
+	Clause  string
+	Action  string
+	Outcome string
+	Since   time.Time // At >= Since
+	Until   time.Time // At < Until
+
+	Offset int
+	Limit  int // 0 means no limit
+}
+
+// EvidenceService stores evidence. Evidence is append-only: there is no
+// update and no delete.
+type EvidenceService interface {
+	// RecordEvidence validates e, stores it and sets e.ID.
+	RecordEvidence(ctx context.Context, e *Evidence) error
+	// FindEvidence returns the evidence matching f, oldest first, and the
+	// number that match f ignoring Offset and Limit.
+	FindEvidence(ctx context.Context, f EvidenceFilter) ([]*Evidence, int, error)
+}
