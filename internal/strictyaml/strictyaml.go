@@ -96,7 +96,23 @@ func Decode(data []byte, v any) (Positions, []Problem) {
 
 var lineRE = regexp.MustCompile(`^line (\d+): `)
 
-// syntaxProblem turns a YAML parser error ("yaml: line 3: mapping values
+// parserErrors are the yaml package's parser (not scanner) errors: it
+// reports their line 0-based, and scanner errors' 1-based. The text is all
+// it gives to tell them apart.
+var parserErrors = []string{
+	"did not find expected key",
+	"did not find expected node content",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"found undefined tag handle",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+// syntaxProblem turns a YAML syntax error ("yaml: line 3: mapping values
 // are not allowed in this context") into a positioned problem.
 func syntaxProblem(err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -104,6 +120,9 @@ func syntaxProblem(err error) Problem {
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
+		if slices.ContainsFunc(parserErrors, func(p string) bool { return strings.HasPrefix(msg, p) }) {
+			line++
+		}
 	}
 	return Problem{Pos{line, 1}, "YAML syntax: " + msg}
 }

@@ -65,7 +65,9 @@ func TestDecode(t *testing.T) {
 		{"ErrTypes", "name: [1]\ncount: many\non: maybe\ninner: {code: A, ratio: x}\n", []string{`1:7: name: want a text`, `2:8: count: want a whole number, got "many"`, `3:5: on: want true or false`, `4:25: inner.ratio: want a number`}},
 		{"ErrTextUnmarshaler", "name: a\ncount: 1\ninner: {code: ab}\n", []string{`3:15: inner.code: "ab" is not upper case`}},
 		{"ErrNotMapping", "- a\n- b\n", []string{`1:1: the top level: want a mapping of keys, got a list`}},
-		{"ErrSyntax", "name: a\n  count: 1\n", []string{`2:1: YAML syntax: mapping values are not allowed`}},
+		{"ErrSyntaxScanner", "name: a\n  count: 1\n", []string{`2:1: YAML syntax: mapping values are not allowed`}},
+		{"ErrSyntaxParserFlow", "count: 1\nname: [a\ninner: {}\n", []string{`2:1: YAML syntax: did not find expected ',' or ']'`}},
+		{"ErrSyntaxParserIndent", "tags:\n  - a\n - b\n", []string{`3:1: YAML syntax: did not find expected key`}},
 		{"ErrEmpty", "", []string{`1:1: the file is empty`}},
 		{"ErrTwoDocuments", "name: a\n---\nname: b\n", []string{`2:1: only one YAML document`}},
 	}
