@@ -1,0 +1,72 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"slokeeper/internal/postgres"
+	"slokeeper/internal/storetest"
+)
+
+// MustOpen opens a fresh schema on the test server.
+func MustOpen(tb testing.TB) *postgres.DB {
+	tb.Helper()
+	db, err := postgres.Open(context.Background(), storetest.PostgresDSN(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) storetest.Store {
+		db := MustOpen(tb)
+		return storetest.Store{
+			Evidence: postgres.NewEvidenceService(db),
+			Exec: func(ctx context.Context, sql string) error {
+				_, err := db.Pool().Exec(ctx, sql)
+				return err
+			},
+		}
+	})
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("ConcurrentOpenMigratesOnce", func(t *testing.T) {
+		dsn := storetest.PostgresDSN(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				db, err := postgres.Open(context.Background(), dsn)
+				if err == nil {
+					err = db.Ready(context.Background())
+					db.Close()
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("concurrent Open: %v", err)
+			}
+		}
+	})
+	t.Run("ErrMalformedDSNHidesPassword", func(t *testing.T) {
+		_, err := postgres.Open(context.Background(), "postgres://u:s3cret@[bad/x")
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open error = %v, want an error that does not show the password", err)
+		}
+	})
+	t.Run("ErrUnreachableHidesPassword", func(t *testing.T) {
+		_, err := postgres.Open(context.Background(), "postgres://u:s3cret@127.0.0.1:1/x?connect_timeout=2")
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open error = %v, want an error that does not show the password", err)
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"slokeeper"
+)
+
+// EvidenceService stores evidence in SQLite.
+type EvidenceService struct {
+	db *DB
+}
+
+var _ slokeeper.EvidenceService = (*EvidenceService)(nil)
+
+// NewEvidenceService returns an EvidenceService on db.
+func NewEvidenceService(db *DB) *EvidenceService { return &EvidenceService{db: db} }
+
+// RecordEvidence validates e, stores it and sets e.ID.
+func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evidence) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	var deadline sql.NullString
+	if !e.Deadline.IsZero() {
+		deadline = sql.NullString{String: formatTime(e.Deadline), Valid: true}
+	}
+	err := s.db.write.QueryRowContext(ctx, `
+		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`,
+		formatTime(e.At), e.Clause, e.Action, e.Subject, deadline, e.Outcome, e.Detail, e.Node,
+	).Scan(&e.ID)
+	if err != nil {
+		return fmt.Errorf("record evidence: %w", interpretError(err))
+	}
+	e.At, e.Deadline = e.At.UTC(), e.Deadline.UTC()
+	return nil
+}
+
+// FindEvidence returns the evidence matching f, oldest first, and how many
+// match ignoring Offset and Limit.
+func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
+	where, args := []string{"1 = 1"}, []any{}
+	if f.Clause != "" {
+		where, args = append(where, "clause = ?"), append(args, f.Clause)
+	}
+	if f.Action != "" {
+		where, args = append(where, "action = ?"), append(args, f.Action)
+	}
+	if f.Outcome != "" {
+		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, formatTime(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, formatTime(f.Until))
+	}
+	cond := strings.Join(where, " AND ")
+
+	// One read transaction: the count and the page see the same snapshot.
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("find evidence: %w", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence WHERE `+cond, args...).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count evidence: %w", err)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT id, at, clause, action, subject, deadline, outcome, detail, node
+		FROM evidence WHERE `+cond+`
+		ORDER BY at, id
+		LIMIT ? OFFSET ?`, append(args, limit, max(f.Offset, 0))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("find evidence: %w", err)
+	}
+	defer rows.Close()
+	var out []*slokeeper.Evidence
+	for rows.Next() {
+		var e slokeeper.Evidence
+		var at string
+		var deadline sql.NullString
+		if err := rows.Scan(&e.ID, &at, &e.Clause, &e.Action, &e.Subject, &deadline, &e.Outcome, &e.Detail, &e.Node); err != nil {
+			return nil, 0, fmt.Errorf("scan evidence: %w", err)
+		}
+		if e.At, err = parseTime(at); err != nil {
+			return nil, 0, err
+		}
+		if deadline.Valid {
+			if e.Deadline, err = parseTime(deadline.String); err != nil {
+				return nil, 0, err
+			}
+		}
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("find evidence: %w", err)
+	}
+	return out, n, nil
+}

@@ -1,0 +1,75 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"slokeeper/internal/sqlite"
+	"slokeeper/internal/storetest"
+)
+
+// MustOpen opens a fresh database in a temporary directory.
+func MustOpen(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "slokeeper.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(tb testing.TB) storetest.Store {
+		db := MustOpen(tb)
+		return storetest.Store{
+			Evidence: sqlite.NewEvidenceService(db),
+			Exec: func(ctx context.Context, sql string) error {
+				_, err := db.Writer().ExecContext(ctx, sql)
+				return err
+			},
+		}
+	})
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("ReopenKeepsData", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "slokeeper.db")
+		ctx := context.Background()
+		for range 2 {
+			db, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ready(ctx); err != nil {
+				t.Errorf("Ready: %v", err)
+			}
+			db.Close()
+		}
+	})
+	t.Run("ConcurrentOpenMigratesOnce", func(t *testing.T) {
+		// Two processes starting on one file: simulated by two DBs at once.
+		path := filepath.Join(t.TempDir(), "slokeeper.db")
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				db, err := sqlite.Open(context.Background(), path)
+				if err == nil {
+					db.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Errorf("concurrent Open: %v", err)
+			}
+		}
+	})
+	t.Run("ErrBadPath", func(t *testing.T) {
+		if _, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")); err == nil {
+			t.Error("Open in a missing directory succeeded")
+		}
+	})
+}
