@@ -59,6 +59,9 @@ func Redact(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 }
 
+// Describe says where the database is, without credentials.
+func (db *DB) Describe() string { return Redact(db.pool.Config().ConnConfig) }
+
 // Close closes the pool.
 func (db *DB) Close() error {
 	db.pool.Close()

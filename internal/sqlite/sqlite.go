@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +53,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The database path %q must not contain ? or #.", path)
 	}
+	// Create the file owner-only before SQLite creates it world-readable;
+	// its WAL and shared-memory files take the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
 	// _txlock=immediate: a write transaction takes the write lock at BEGIN.
 	// A deferred one would take it at its first write and fail with
 	// SQLITE_BUSY, without waiting, if another writer got there first.

@@ -55,6 +55,10 @@ func (p Positions) Of(path string) Pos {
 	}
 }
 
+// MsgEmpty is the message of the one problem Decode reports for a document
+// with nothing in it (or only comments), for callers where that is fine.
+const MsgEmpty = "the file is empty"
+
 // maxNodes bounds the work an input can cause: aliases can make a small
 // document expand exponentially ("billion laughs").
 const maxNodes = 100000
@@ -70,7 +74,7 @@ func Decode(data []byte, v any) (Positions, []Problem) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return d.pos, []Problem{{Pos{1, 1}, "the file is empty"}}
+			return d.pos, []Problem{{Pos{1, 1}, MsgEmpty}}
 		}
 		return d.pos, []Problem{syntaxProblem(err)}
 	}
@@ -83,7 +87,7 @@ func Decode(data []byte, v any) (Positions, []Problem) {
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
-			return d.pos, []Problem{{Pos{1, 1}, "the file is empty"}}
+			return d.pos, []Problem{{Pos{1, 1}, MsgEmpty}}
 		}
 		root = root.Content[0]
 	}

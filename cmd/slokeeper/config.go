@@ -1,0 +1,212 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"slokeeper/internal/strictyaml"
+)
+
+// Config is slokeeper's configuration. Each setting comes from, in rising
+// precedence: its default, the YAML file given by --config (or
+// SLOKEEPER_CONFIG), the environment variable SLOKEEPER_<NAME> (e.g.
+// SLOKEEPER_TLS_CERT), and the command-line flag --<name>.
+type Config struct {
+	Data              string   `yaml:"data,omitempty"`                // data directory; default ./slokeeper-data
+	DB                string   `yaml:"db,omitempty"`                  // "" for SQLite in the data directory, or postgres://...
+	Listen            string   `yaml:"listen,omitempty"`              // default 127.0.0.1:8080
+	Policy            string   `yaml:"policy,omitempty"`              // SLO policy file; "" for the embedded default
+	TLSCert           string   `yaml:"tls_cert,omitempty"`            // PEM certificate; with tls_key, serve HTTPS
+	TLSKey            string   `yaml:"tls_key,omitempty"`             // PEM private key
+	InsecureHTTP      bool     `yaml:"insecure_http,omitempty"`       // allow plain HTTP off loopback; default false
+	Node              string   `yaml:"node,omitempty"`                // this node's name in evidence; default the host name
+	LogLevel          string   `yaml:"log_level,omitempty"`           // debug, info, warn or error; default info
+	LogFormat         string   `yaml:"log_format,omitempty"`          // text or json; default text
+	SelfCheckInterval duration `yaml:"self_check_interval,omitempty"` // default 5m
+	ShutdownTimeout   duration `yaml:"shutdown_timeout,omitempty"`    // default 30s
+}
+
+// DefaultConfig returns the defaults design.md fixes.
+func DefaultConfig() Config {
+	return Config{
+		Data:              "slokeeper-data",
+		Listen:            "127.0.0.1:8080",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		SelfCheckInterval: duration(5 * time.Minute),
+		ShutdownTimeout:   duration(30 * time.Second),
+	}
+}
+
+// duration is a time.Duration read as "30s" or "5m" from YAML, the
+// environment and flags.
+type duration time.Duration
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil || v <= 0 {
+		return fmt.Errorf("%q is not a positive duration like 30s or 5m", b)
+	}
+	*d = duration(v)
+	return nil
+}
+
+func (d *duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
+func (d *duration) String() string     { return time.Duration(*d).String() }
+
+type setting struct {
+	name  string // flag name; the YAML key and environment variable derive from it
+	usage string
+	ptr   any // *string, *bool or *duration
+	path  bool
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"data", "data directory", &c.Data, true},
+		{"db", "database: empty for SQLite in the data directory, or postgres://user@host/db", &c.DB, false},
+		{"listen", "address to listen on", &c.Listen, false},
+		{"policy", "SLO policy file (default: the embedded reference policy)", &c.Policy, true},
+		{"tls-cert", "TLS certificate (PEM); with --tls-key, serve HTTPS only", &c.TLSCert, true},
+		{"tls-key", "TLS private key (PEM)", &c.TLSKey, true},
+		{"insecure-http", "allow plain HTTP on an address other machines can reach", &c.InsecureHTTP, false},
+		{"node", "this node's name in evidence (default: the host name)", &c.Node, false},
+		{"log-level", "log level: debug, info, warn or error", &c.LogLevel, false},
+		{"log-format", "log format: text or json", &c.LogFormat, false},
+		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
+		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
+	}
+}
+
+func envName(flagName string) string {
+	return "SLOKEEPER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// configFlags registers --config and the named settings' flags on fs. After
+// fs.Parse, its load method builds the effective Config.
+type configFlags struct {
+	fs      *flag.FlagSet
+	path    string
+	flagged Config // the values flags were parsed into
+}
+
+func newConfigFlags(fs *flag.FlagSet, names ...string) *configFlags {
+	cf := &configFlags{fs: fs, flagged: DefaultConfig()}
+	fs.StringVar(&cf.path, "config", "", "configuration file (YAML); env SLOKEEPER_CONFIG")
+	for _, s := range cf.flagged.settings() {
+		if !slices.Contains(names, s.name) {
+			continue
+		}
+		usage := s.usage + "; env " + envName(s.name)
+		switch p := s.ptr.(type) {
+		case *string:
+			fs.StringVar(p, s.name, *p, usage)
+		case *bool:
+			fs.BoolVar(p, s.name, *p, usage)
+		case *duration:
+			fs.Var(p, s.name, usage)
+		}
+	}
+	return cf
+}
+
+// load returns defaults overlaid with the config file, the environment and
+// the flags that were given.
+func (cf *configFlags) load(getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	path := cf.path
+	if path == "" {
+		path = getenv("SLOKEEPER_CONFIG")
+	}
+	if path != "" {
+		if err := cfg.loadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	settings := cfg.settings()
+	for _, s := range settings {
+		v := getenv(envName(s.name))
+		if v == "" {
+			continue
+		}
+		var err error
+		switch p := s.ptr.(type) {
+		case *string:
+			*p = v
+		case *bool:
+			*p, err = strconv.ParseBool(v)
+		case *duration:
+			err = p.Set(v)
+		}
+		if err != nil {
+			return cfg, fmt.Errorf("%s=%q: %v", envName(s.name), v, err)
+		}
+	}
+	flagged := cf.flagged.settings()
+	cf.fs.Visit(func(f *flag.Flag) {
+		for i, s := range settings {
+			if s.name == f.Name {
+				reflect.ValueOf(s.ptr).Elem().Set(reflect.ValueOf(flagged[i].ptr).Elem())
+			}
+		}
+	})
+	return cfg, cfg.validate()
+}
+
+// loadFile overlays the YAML file at path. Relative paths in it are
+// relative to the file's directory, so a config works from any directory.
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var file Config
+	_, problems := strictyaml.Decode(data, &file)
+	if len(problems) == 1 && problems[0].Message == strictyaml.MsgEmpty {
+		return nil // an empty file: all defaults
+	}
+	if len(problems) > 0 {
+		var lines []string
+		for _, p := range problems {
+			lines = append(lines, fmt.Sprintf("%s:%d:%d: %s", path, p.Pos.Line, p.Pos.Col, p.Message))
+		}
+		return fmt.Errorf("%s", strings.Join(lines, "\n"))
+	}
+	// Overlay what the file set, field by field.
+	fileSettings := file.settings()
+	for i, s := range c.settings() {
+		v := reflect.ValueOf(fileSettings[i].ptr).Elem()
+		if v.IsZero() {
+			continue
+		}
+		if s.path && !filepath.IsAbs(v.String()) {
+			v.SetString(filepath.Join(filepath.Dir(path), v.String()))
+		}
+		reflect.ValueOf(s.ptr).Elem().Set(v)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log level %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log format %q is not text or json", c.LogFormat)
+	}
+	if c.Data == "" {
+		return fmt.Errorf("the data directory must not be empty")
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"slokeeper"
+)
+
+func runEvidence(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const usage = "Usage: slokeeper evidence list [flags]\n\nLists evidence, oldest first. Safe while a server runs on the same store.\n\nFlags:\n"
+	if len(args) == 0 || args[0] != "list" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	fs := flag.NewFlagSet("evidence list", flag.ContinueOnError)
+	cf := newConfigFlags(fs, "data", "db")
+	var f slokeeper.EvidenceFilter
+	var since, until, format string
+	fs.StringVar(&f.Clause, "clause", "", "only this clause, e.g. availability or data.system_logs")
+	fs.StringVar(&f.Action, "action", "", "only this action, e.g. self_check")
+	fs.StringVar(&f.Outcome, "outcome", "", "only this outcome: ok, late, failed or violated")
+	fs.StringVar(&since, "since", "", "only evidence at or after this RFC 3339 time")
+	fs.StringVar(&until, "until", "", "only evidence before this RFC 3339 time")
+	fs.IntVar(&f.Offset, "offset", 0, "skip this many")
+	fs.IntVar(&f.Limit, "limit", 100, "at most this many (0: all)")
+	fs.StringVar(&format, "format", "text", "text or json")
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	if err := parseFlags(fs, args[1:], stderr); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		flag, value string
+		dst         *time.Time
+	}{{"since", since, &f.Since}, {"until", until, &f.Until}} {
+		if t.value == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.value)
+		if err != nil {
+			fmt.Fprintf(stderr, "evidence list: --%s %q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00\n", t.flag, t.value)
+			return errUsage
+		}
+		*t.dst = v
+	}
+	if format != "text" && format != "json" {
+		fmt.Fprintf(stderr, "evidence list: --format %q is not text or json\n", format)
+		return errUsage
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
+	}
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	es, n, err := store.Evidence.FindEvidence(ctx, f)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if es == nil {
+			es = []*slokeeper.Evidence{}
+		}
+		return enc.Encode(map[string]any{"evidence": es, "n": n})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAT\tCLAUSE\tACTION\tOUTCOME\tNODE\tSUBJECT\tDETAIL")
+	for _, e := range es {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Format(time.RFC3339), e.Clause, e.Action, e.Outcome, e.Node, e.Subject, e.Detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%d of %d shown\n", len(es), n)
+	return nil
+}

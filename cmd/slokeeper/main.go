@@ -1,0 +1,128 @@
+// Command slokeeper runs a cloud service's service-level objectives: the
+// server (slokeeper serve) and the administration commands, one binary.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	_ "time/tzdata" // policies name IANA time zones; a static binary may run where none are installed
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version string
+
+// Version returns the build's version: the one set at build time, or the
+// VCS revision Go recorded.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) > 12 {
+			v += "-" + rev[:12]
+		}
+		if dirty {
+			v += "-dirty"
+		}
+	}
+	return v
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+const usage = `slokeeper runs a service's service-level objectives.
+
+Usage:
+  slokeeper serve [flags]             run the server (HTTP, jobs) on the store
+  slokeeper policy show [flags]       show the SLO policy (--lang ja|en, --format text|json)
+  slokeeper policy check [flags]      check a policy file; exit 1 if it has errors
+  slokeeper policy init               print the default policy, with comments, as a starting file
+  slokeeper evidence list [flags]     list what slokeeper did to keep the policy
+  slokeeper version                   print the version (also --version)
+
+Every command has --help. Commands that touch state take --config, --data
+and --db, and are safe to run while a server runs on the same store.
+`
+
+// errUsage marks command-line mistakes: exit status 2.
+var errUsage = errors.New("usage")
+
+// run runs one command and returns the process exit status: 0 success, 1
+// failure (or an invalid policy), 2 a command-line mistake.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.Is(err, errInvalidPolicy):
+		return 1
+	}
+	fmt.Fprintln(stderr, "slokeeper:", err)
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stderr)
+	case "policy":
+		return runPolicy(rest, getenv, stdout, stderr)
+	case "evidence":
+		return runEvidence(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintln(stdout, "slokeeper", Version())
+		return nil
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "slokeeper: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+// parseFlags parses a command's flags; mistakes print the usage and
+// return errUsage.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}

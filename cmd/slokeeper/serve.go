@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/httpserver"
+	"slokeeper/internal/jobs"
+	"slokeeper/internal/postgres"
+	"slokeeper/internal/sqlite"
+	"slokeeper/policy"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Main is a running slokeeper node: its configuration and components.
+// Run wires them by plain assignment; Close takes them down in reverse.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	Clock  slokeeper.Clock
+
+	Policy *policy.Policy
+	Store  *Store
+	HTTP   *httpserver.Server
+	Jobs   *jobs.Runner
+}
+
+// NewMain returns a Main with defaults, logging to stderr.
+func NewMain(cfg Config, stderr io.Writer) *Main {
+	return &Main{Config: cfg, Logger: newLogger(cfg, stderr), Clock: slokeeper.SystemClock{}}
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run opens the store, starts serving HTTP and starts the job queue. On
+// error everything already opened is closed again.
+func (m *Main) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if m.Policy, err = loadPolicy(m.Config.Policy, m.Logger); err != nil {
+		return err
+	}
+	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
+		return err
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "slokeeper_build_info", Help: "Always 1; labels name the build and store engine.",
+			ConstLabels: prometheus.Labels{"version": Version(), "engine": m.Store.Engine},
+		}, func() float64 { return 1 }),
+	)
+	m.HTTP = &httpserver.Server{
+		Addr: m.Config.Listen, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, InsecureHTTP: m.Config.InsecureHTTP,
+		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
+		Version: Version(), Logger: m.Logger.With("component", "http"),
+	}
+	if err := m.HTTP.Open(); err != nil {
+		m.HTTP = nil
+		return err
+	}
+	m.Jobs, err = m.Store.NewRunner(ctx, jobs.Config{
+		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.Config.Node,
+		SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval), Logger: m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.Jobs.Start(ctx); err != nil {
+		m.Jobs = nil
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	return nil
+}
+
+// Close stops accepting requests, waits until ctx ends for in-flight
+// requests and running jobs, and closes the store.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.HTTP != nil {
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Jobs != nil {
+		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the storage engine chosen by the configuration, with what the
+// rest of slokeeper needs from it.
+type Store struct {
+	Engine      string // "sqlite" or "postgres"
+	Description string // where it is, without credentials
+	Evidence    slokeeper.EvidenceService
+	Ready       func(context.Context) error
+	NewRunner   func(context.Context, jobs.Config) (*jobs.Runner, error)
+	Close       func() error
+}
+
+// OpenStore opens the store the configuration names: SQLite in the data
+// directory by default, PostgreSQL for a postgres:// DSN.
+func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
+	switch {
+	case cfg.DB == "" || strings.HasPrefix(cfg.DB, "sqlite:"):
+		path := strings.TrimPrefix(cfg.DB, "sqlite:")
+		if path == "" {
+			// 0700: the database holds customer data and evidence.
+			if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+				return nil, fmt.Errorf("create data directory: %w", err)
+			}
+			path = filepath.Join(cfg.Data, "slokeeper.db")
+		}
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return &Store{
+			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
+			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
+				return jobs.NewSQLite(ctx, db.Writer(), c)
+			},
+		}, nil
+	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
+		db, err := postgres.Open(ctx, cfg.DB)
+		if err != nil {
+			return nil, err
+		}
+		return &Store{
+			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
+			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
+				return jobs.NewPostgres(ctx, db.Pool(), c)
+			},
+		}, nil
+	}
+	scheme, _, _ := strings.Cut(cfg.DB, ":")
+	return nil, fmt.Errorf("--db: unknown database kind %q: leave it empty for SQLite in the data directory, or give postgres://user@host/db", scheme)
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
+		"log-level", "log-format", "self-check-interval", "shutdown-timeout")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, stderr)
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	m.Logger.Info("slokeeper serving", "version", Version(), "url", m.HTTP.URL(), "engine", m.Store.Engine, "store", m.Store.Description)
+	<-ctx.Done()
+	m.Logger.Info("shutting down: finishing in-flight requests and jobs", "timeout", time.Duration(cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := m.Close(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	m.Logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,198 @@
+package httpserver
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"slokeeper"
+	"slokeeper/policy"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func (s *Server) handler(useTLS bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
+	mux.HandleFunc("GET /api/v1/evidence", s.handleEvidenceIndex)
+	mux.HandleFunc("GET /{$}", s.handleIndex)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ENOTFOUND, "No such page: %s %s.", r.Method, r.URL.Path))
+	})
+	return s.instrument(securityHeaders(http.NewCrossOriginProtection().Handler(mux), useTLS))
+}
+
+func securityHeaders(next http.Handler, useTLS bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		if useTLS {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument counts, times and logs every request and turns a panic into a
+// 500 instead of a dropped connection.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "slokeeper_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
+	}, []string{"route", "method", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "slokeeper_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8),
+	}, []string{"route"})
+	s.Registry.MustRegister(requests, duration)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				if sw.status == 0 {
+					Error(sw, r, s.Logger, slokeeper.Errorf(slokeeper.EINTERNAL, "Internal error."))
+				}
+			}
+			route := r.Pattern
+			if route == "" || route == "/" {
+				route = "unmatched" // keeps label cardinality bounded
+			}
+			elapsed := time.Since(start)
+			requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+			duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			s.Logger.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", elapsed)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// Error writes err as {"error":{"code","message"}} with the status its
+// code maps to. Internal errors are logged and never shown to the client.
+func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	code, message := slokeeper.ErrorCode(err), slokeeper.ErrorMessage(err)
+	if code == slokeeper.EINTERNAL {
+		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, statusOf(code), map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func statusOf(code string) int {
+	switch code {
+	case slokeeper.EINVALID:
+		return http.StatusBadRequest
+	case slokeeper.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case slokeeper.EFORBIDDEN:
+		return http.StatusForbidden
+	case slokeeper.ENOTFOUND:
+		return http.StatusNotFound
+	case slokeeper.ECONFLICT:
+		return http.StatusConflict
+	case slokeeper.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Ready(r.Context()); err != nil {
+		if slokeeper.ErrorCode(err) == slokeeper.EINTERNAL {
+			err = slokeeper.Errorf(slokeeper.EUNAVAILABLE, "Not ready.")
+		}
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	policy.WriteJSON(w, s.Policy)
+}
+
+// handleEvidenceIndex lists evidence:
+// ?clause=&action=&outcome=&since=RFC3339&until=RFC3339&offset=&limit=
+// (limit defaults to 100, at most 1000).
+func (s *Server) handleEvidenceIndex(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := slokeeper.EvidenceFilter{Clause: q.Get("clause"), Action: q.Get("action"), Outcome: q.Get("outcome"), Limit: 100}
+	var err error
+	parseTime := func(name string, dst *time.Time) {
+		if v := q.Get(name); v != "" && err == nil {
+			if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+				err = slokeeper.Errorf(slokeeper.EINVALID, "%s=%q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00.", name, v)
+			}
+		}
+	}
+	parseInt := func(name string, dst *int, limit int) {
+		if v := q.Get(name); v != "" && err == nil {
+			n, perr := strconv.Atoi(v)
+			if perr != nil || n < 0 || n > limit {
+				err = slokeeper.Errorf(slokeeper.EINVALID, "%s=%q is not a whole number from 0 to %d.", name, v, limit)
+			}
+			*dst = n
+		}
+	}
+	parseTime("since", &f.Since)
+	parseTime("until", &f.Until)
+	parseInt("offset", &f.Offset, 1<<31-1)
+	parseInt("limit", &f.Limit, 1000)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	es, n, err := s.Evidence.FindEvidence(r.Context(), f)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if es == nil {
+		es = []*slokeeper.Evidence{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"evidence": es, "n": n})
+}

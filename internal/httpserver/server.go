@@ -1,0 +1,149 @@
+// Package httpserver is slokeeper's HTTP side: health, readiness and
+// metrics endpoints, the JSON API under /api/v1/ and server-rendered pages.
+// Handlers are straight-line: parse, call a service, render or hand the
+// error to the one error writer.
+package httpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"slokeeper"
+	"slokeeper/policy"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Server serves slokeeper over HTTP or HTTPS.
+type Server struct {
+	// Addr is the listen address. Default: 127.0.0.1:8080.
+	Addr string
+	// TLSCert and TLSKey are PEM files; with both set the server speaks
+	// HTTPS only, TLS 1.2 or newer.
+	TLSCert, TLSKey string
+	// InsecureHTTP allows plain HTTP on an address other machines can
+	// reach (behind a TLS-terminating proxy). Loopback never needs it.
+	InsecureHTTP bool
+
+	Policy   *policy.Policy            // served at /api/v1/policy; required
+	Evidence slokeeper.EvidenceService // required
+	// Ready reports whether the node can serve: database reachable and
+	// migrated. Required.
+	Ready func(context.Context) error
+	// Registry collects metrics served at /metrics; the server adds its
+	// own. Required.
+	Registry *prometheus.Registry
+	Version  string
+	Logger   *slog.Logger // default: slog.Default()
+
+	ln    net.Listener
+	tls   bool
+	srv   *http.Server
+	pages *template.Template
+	done  chan error
+}
+
+// ErrPlainHTTPExposed is returned by Open for plain HTTP on a non-loopback
+// address without InsecureHTTP.
+var ErrPlainHTTPExposed = errors.New("plain HTTP off loopback")
+
+// Open checks the configuration, binds the address and starts serving.
+func (s *Server) Open() error {
+	if s.Addr == "" {
+		s.Addr = "127.0.0.1:8080"
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	useTLS := s.TLSCert != "" || s.TLSKey != ""
+	if useTLS && (s.TLSCert == "" || s.TLSKey == "") {
+		return fmt.Errorf("TLS needs both a certificate (--tls-cert) and a key (--tls-key)")
+	}
+	if !useTLS && !s.InsecureHTTP && !IsLoopback(s.Addr) {
+		return fmt.Errorf("%w: refusing to serve plain HTTP on %s, which other machines can reach: "+
+			"give --tls-cert and --tls-key, or --insecure-http if a TLS-terminating proxy is in front", ErrPlainHTTPExposed, s.Addr)
+	}
+	pages, err := template.ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return fmt.Errorf("parse templates: %w", err)
+	}
+	s.pages = pages
+	s.srv = &http.Server{
+		Handler:           s.handler(useTLS),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate %s and key %s: %w", s.TLSCert, s.TLSKey, err)
+		}
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	if useTLS {
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
+	}
+	s.ln, s.tls = ln, useTLS
+	s.done = make(chan error, 1)
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	return nil
+}
+
+// URL returns the base URL the server answers on, e.g.
+// "https://127.0.0.1:8443".
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Close stops accepting connections and waits, until ctx ends, for
+// in-flight requests to finish.
+func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	if serveErr := <-s.done; err == nil {
+		err = serveErr
+	}
+	return err
+}
+
+// IsLoopback reports whether a listen address reaches only this machine.
+// An empty host ("":8080) listens on every interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
