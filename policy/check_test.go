@@ -179,3 +179,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseDefault measures loading the policy, which every command
+// and every start does.
+func BenchmarkParseDefault(b *testing.B) {
+	src := policy.DefaultYAML()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, problems := policy.Parse("default", src); policy.HasErrors(problems) {
+			b.Fatal(problems)
+		}
+	}
+}

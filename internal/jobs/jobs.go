@@ -83,6 +83,10 @@ func NewSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("job queue migrations: %w", err)
 	}
 	defer tx.Rollback()
+	// MigrateTx is deprecated because some PostgreSQL versions cannot share
+	// a transaction; SQLite's DDL has no such limit, and one transaction
+	// holding the write lock is what keeps a second process from racing.
+	//lint:ignore SA1019 see above
 	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
 		return nil, fmt.Errorf("job queue migrations: %w", err)
 	}

@@ -21,16 +21,23 @@ func MustOpen(tb testing.TB) *sqlite.DB {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(tb testing.TB) storetest.Store {
-		db := MustOpen(tb)
-		return storetest.Store{
-			Evidence: sqlite.NewEvidenceService(db),
-			Exec: func(ctx context.Context, sql string) error {
-				_, err := db.Writer().ExecContext(ctx, sql)
-				return err
-			},
-		}
-	})
+	storetest.Run(t, open)
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, open)
+}
+
+// open opens a fresh store for the conformance suite and the benchmarks.
+func open(tb testing.TB) storetest.Store {
+	db := MustOpen(tb)
+	return storetest.Store{
+		Evidence: sqlite.NewEvidenceService(db),
+		Exec: func(ctx context.Context, sql string) error {
+			_, err := db.Writer().ExecContext(ctx, sql)
+			return err
+		},
+	}
 }
 
 func TestOpen(t *testing.T) {

@@ -206,3 +206,31 @@ func testEvidenceAppendOnly(t *testing.T, s Store) {
 		t.Errorf("evidence after tampering attempts: %v %v, want it unchanged", got, err)
 	}
 }
+
+// Bench runs the storage benchmarks against the engine open opens.
+func Bench(b *testing.B, open Opener) {
+	b.Run("RecordEvidence", func(b *testing.B) {
+		s := open(b)
+		at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			e := &slokeeper.Evidence{At: at.Add(time.Duration(i)), Clause: "availability", Action: "self_check", Outcome: slokeeper.OutcomeOK, Node: "bench"}
+			if err := s.Evidence.RecordEvidence(context.Background(), e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("FindEvidencePage", func(b *testing.B) {
+		s := open(b)
+		at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+		for i := range 2000 {
+			mustRecord(b, s, &slokeeper.Evidence{At: at.Add(time.Duration(i) * time.Minute), Clause: []string{"availability", "data.system_logs"}[i%2], Action: "x", Outcome: slokeeper.OutcomeOK})
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := s.Evidence.FindEvidence(context.Background(), slokeeper.EvidenceFilter{Clause: "data.system_logs", Since: at.Add(10 * time.Hour), Limit: 100}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
