@@ -214,6 +214,9 @@ func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
 	if !errors.Is(err, httpserver.ErrPlainHTTPExposed) || !strings.Contains(err.Error(), "--insecure-http") || !strings.Contains(err.Error(), "--tls-cert") {
 		t.Fatalf("Run on 0.0.0.0 without TLS = %v, want a refusal naming --tls-cert and --insecure-http", err)
 	}
+	if entries, _ := os.ReadDir(cfg.Data); len(entries) > 0 {
+		t.Errorf("a refused start left files in the data directory: %v", entries)
+	}
 	// The command line says the same and exits 1.
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"serve", "--data", t.TempDir(), "--listen", "0.0.0.0:8443"}, noEnv, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "refusing to serve plain HTTP on 0.0.0.0:8443") {

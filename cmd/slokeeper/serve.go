@@ -62,6 +62,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Policy, err = loadPolicy(m.Config.Policy, m.Logger); err != nil {
 		return err
 	}
+	// Refuse a bad listen configuration before creating anything on disk.
+	if err := httpserver.CheckListen(m.Config.Listen, m.Config.TLSCert, m.Config.TLSKey, m.Config.InsecureHTTP); err != nil {
+		return err
+	}
 	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
 		return err
 	}

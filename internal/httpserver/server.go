@@ -66,14 +66,10 @@ func (s *Server) Open() error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
-	useTLS := s.TLSCert != "" || s.TLSKey != ""
-	if useTLS && (s.TLSCert == "" || s.TLSKey == "") {
-		return fmt.Errorf("TLS needs both a certificate (--tls-cert) and a key (--tls-key)")
+	if err := CheckListen(s.Addr, s.TLSCert, s.TLSKey, s.InsecureHTTP); err != nil {
+		return err
 	}
-	if !useTLS && !s.InsecureHTTP && !IsLoopback(s.Addr) {
-		return fmt.Errorf("%w: refusing to serve plain HTTP on %s, which other machines can reach: "+
-			"give --tls-cert and --tls-key, or --insecure-http if a TLS-terminating proxy is in front", ErrPlainHTTPExposed, s.Addr)
-	}
+	useTLS := s.TLSCert != ""
 	pages, err := template.ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
@@ -111,6 +107,22 @@ func (s *Server) Open() error {
 	return nil
 }
 
+// CheckListen checks a listen configuration before anything is opened:
+// TLS needs both a certificate and a key, and plain HTTP is refused on an
+// address other machines can reach unless insecureHTTP says a
+// TLS-terminating proxy is in front.
+func CheckListen(addr, tlsCert, tlsKey string, insecureHTTP bool) error {
+	useTLS := tlsCert != "" || tlsKey != ""
+	if useTLS && (tlsCert == "" || tlsKey == "") {
+		return fmt.Errorf("TLS needs both a certificate (--tls-cert) and a key (--tls-key)")
+	}
+	if !useTLS && !insecureHTTP && !IsLoopback(addr) {
+		return fmt.Errorf("%w: refusing to serve plain HTTP on %s, which other machines can reach: "+
+			"give --tls-cert and --tls-key, or --insecure-http if a TLS-terminating proxy is in front", ErrPlainHTTPExposed, addr)
+	}
+	return nil
+}
+
 // URL returns the base URL the server answers on, e.g.
 // "https://127.0.0.1:8443".
 func (s *Server) URL() string {
@@ -124,8 +136,8 @@ func (s *Server) URL() string {
 // Close stops accepting connections and waits, until ctx ends, for
 // in-flight requests to finish.
 func (s *Server) Close(ctx context.Context) error {
-	if s.srv == nil {
-		return nil
+	if s.done == nil {
+		return nil // never served
 	}
 	err := s.srv.Shutdown(ctx)
 	if serveErr := <-s.done; err == nil {
