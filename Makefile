@@ -30,6 +30,13 @@ bench:
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/slokeeper ./cmd/slokeeper
 
-## fuzz: fuzz the policy parser for a minute
+FUZZTIME ?= 30s
+
+## fuzz: run every fuzz target for FUZZTIME each (default 30s)
 fuzz:
-	$(GO) test ./policy -run '^$$' -fuzz FuzzParse -fuzztime 60s -fuzzminimizetime 10s
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s || exit 1; \
+	  done; \
+	done

@@ -82,3 +82,40 @@ func TestDurationAddTo(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseDuration checks that whatever parses prints back to a form that
+// parses to the same duration, and that nothing negative gets through.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"3y", "1mo", "14d", "2w", "168h", "1y6mo1d12h30m15s", "0", "-1d", "1.5d", "99999999999y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := policy.ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if d.Years < 0 || d.Months < 0 || d.Days < 0 || d.Clock < 0 {
+			t.Fatalf("ParseDuration(%q) = %+v: negative", s, d)
+		}
+		back, err := policy.ParseDuration(d.String())
+		if err != nil || back != d {
+			t.Fatalf("ParseDuration(%q) = %+v prints %q, which parses to %+v, %v", s, d, d.String(), back, err)
+		}
+	})
+}
+
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{"3y after generation", "14d from backup", "1mo after backup", "x after y", "1d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := policy.ParseRule(s)
+		if err != nil {
+			return
+		}
+		back, err := policy.ParseRule(r.String())
+		if err != nil || back != r {
+			t.Fatalf("ParseRule(%q) = %+v prints %q, which parses to %+v, %v", s, r, r.String(), back, err)
+		}
+	})
+}

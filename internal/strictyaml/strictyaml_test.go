@@ -110,3 +110,20 @@ func TestDecodeAliasBomb(t *testing.T) {
 		t.Fatalf("problems = %v, want one about aliases", problems)
 	}
 }
+
+// FuzzDecode checks that any input decodes or yields positioned problems,
+// without panicking, into a target that uses every supported kind.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("name: a\ncount: 3\non: true\ntags: [x, y]\ninner: {code: AB, ratio: 2}\ninners: [{code: C}]\n"))
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte("name: [\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d doc
+		_, problems := strictyaml.Decode(data, &d)
+		for _, p := range problems {
+			if p.Pos.Line < 1 || p.Pos.Col < 1 || p.Message == "" {
+				t.Fatalf("problem without position or message: %+v", p)
+			}
+		}
+	})
+}
