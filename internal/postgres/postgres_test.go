@@ -33,7 +33,9 @@ func BenchmarkStore(b *testing.B) {
 func open(tb testing.TB) storetest.Store {
 	db := MustOpen(tb)
 	return storetest.Store{
-		Evidence: postgres.NewEvidenceService(db),
+		Evidence:   postgres.NewEvidenceService(db),
+		LogCatalog: postgres.NewLogCatalog(db),
+		Sources:    postgres.NewSourceService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

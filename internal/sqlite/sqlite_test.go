@@ -32,7 +32,9 @@ func BenchmarkStore(b *testing.B) {
 func open(tb testing.TB) storetest.Store {
 	db := MustOpen(tb)
 	return storetest.Store{
-		Evidence: sqlite.NewEvidenceService(db),
+		Evidence:   sqlite.NewEvidenceService(db),
+		LogCatalog: sqlite.NewLogCatalog(db),
+		Sources:    sqlite.NewSourceService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

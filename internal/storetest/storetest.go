@@ -16,7 +16,9 @@ import (
 
 // Store is what one engine offers the suite.
 type Store struct {
-	Evidence slokeeper.EvidenceService
+	Evidence   slokeeper.EvidenceService
+	LogCatalog slokeeper.LogCatalog
+	Sources    slokeeper.SourceService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -35,6 +37,8 @@ func Run(t *testing.T, open Opener) {
 		t.Run("Concurrent", func(t *testing.T) { t.Parallel(); testEvidenceConcurrent(t, open(t)) })
 		t.Run("AppendOnly", func(t *testing.T) { t.Parallel(); testEvidenceAppendOnly(t, open(t)) })
 	})
+	t.Run("LogCatalog", func(t *testing.T) { t.Parallel(); testLogCatalog(t, open(t)) })
+	t.Run("Sources", func(t *testing.T) { t.Parallel(); testSources(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)
