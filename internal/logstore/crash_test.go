@@ -1,0 +1,136 @@
+package logstore_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"slokeeper"
+	"slokeeper/internal/logstore"
+	"slokeeper/internal/sqlite"
+)
+
+// TestMain lets the test binary act as a crash victim: with
+// LOGSTORE_CRASH_DIR set it appends for ever and prints every
+// acknowledged batch, until the parent kills it.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("LOGSTORE_CRASH_DIR"); dir != "" {
+		crashChild(dir, os.Getenv("LOGSTORE_CRASH_RUN"))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+const crashBatch = 20
+
+func crashChild(dir, run string) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "slokeeper.db"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	s, err := logstore.Open(ctx, logstore.Config{Dir: filepath.Join(dir, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: tokyo})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var out sync.Mutex
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				batch := fmt.Sprintf("%s-g%d-b%d", run, w, i)
+				rs := recs("dev-"+fmt.Sprint(w), crashBatch, batch)
+				if _, err := s.Append(ctx, slokeeper.LogClassExec, rs, ""); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				out.Lock()
+				fmt.Printf("ack %s\n", batch)
+				out.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestCrashKillNine kills a process appending to the store at random
+// moments, again and again, and checks after each kill that every
+// acknowledged batch is there, whole and once, and no batch is in part.
+func TestCrashKillNine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	acked := map[string]bool{}
+	for run := range 10 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "LOGSTORE_CRASH_DIR="+dir, fmt.Sprintf("LOGSTORE_CRASH_RUN=r%d", run))
+		stdout, _ := cmd.StdoutPipe()
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		killAfter := rng.IntN(300)
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		for sc.Scan() {
+			if batch, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
+				acked[batch] = true
+				n++
+				if n == killAfter {
+					cmd.Process.Kill() // SIGKILL: no chance to clean up
+				}
+			}
+		}
+		err := cmd.Wait()
+		if !strings.Contains(fmt.Sprint(err), "killed") {
+			if killAfter == 0 {
+				cmd.Process.Kill()
+			}
+			if stderr.Len() > 0 {
+				t.Fatalf("run %d: child failed: %v\n%s", run, err, stderr.String())
+			}
+		}
+
+		// Open as the next process would and check.
+		e := &env{dir: filepath.Join(dir, "logs")}
+		db, err := sqlite.Open(context.Background(), filepath.Join(dir, "slokeeper.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := logstore.Open(context.Background(), logstore.Config{Dir: e.dir, Catalog: sqlite.NewLogCatalog(db), Location: tokyo})
+		if err != nil {
+			t.Fatalf("run %d: reopen after kill: %v", run, err)
+		}
+		counts := map[string]int{}
+		s.Query(context.Background(), slokeeper.LogQuery{}, func(r *slokeeper.LogRecord) error {
+			batch := r.Message[:strings.LastIndex(r.Message, "-")]
+			counts[batch]++
+			return nil
+		})
+		s.Close()
+		db.Close()
+		for batch := range acked {
+			if counts[batch] != crashBatch {
+				t.Fatalf("run %d: acknowledged batch %s has %d of %d records", run, batch, counts[batch], crashBatch)
+			}
+		}
+		for batch, c := range counts {
+			if c != crashBatch {
+				t.Fatalf("run %d: batch %s stored in part (%d of %d records)", run, batch, c, crashBatch)
+			}
+		}
+		t.Logf("run %d: killed after %d acks; %d batches acknowledged in all, %d stored", run, n, len(acked), len(counts))
+	}
+}

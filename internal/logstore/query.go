@@ -1,0 +1,143 @@
+package logstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"slokeeper"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// errStop ends a scan early without an error.
+var errStop = errors.New("stop")
+
+func verifyDecoder() *zstd.Decoder {
+	d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxPayloadLen*8))
+	return d
+}
+
+// scan calls fn for each record in the first size bytes of one of the
+// partition's files (all of it when size < 0), skipping blocks whose
+// header shows they cannot match q (nil: read every block).
+func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+	f, err := os.Open(filepath.Join(p.dir, name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	var off int64
+	if name == sealedName {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		hdr := int64(len(sealedHeader(p.key)))
+		if _, err := f.Seek(hdr, io.SeekStart); err != nil {
+			return err
+		}
+		off, size = hdr, fi.Size()-trailerLen
+	}
+	if size >= 0 {
+		r = io.LimitReader(f, size-off)
+	}
+	br := newBlockReader(r, off)
+	var buf []byte
+	for {
+		h, payload, err := br.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("log partition %s: %w", p.key, err)
+		}
+		if q != nil && !h.mayHold(q) {
+			continue
+		}
+		if buf, err = s.dec.DecodeAll(payload, buf[:0]); err != nil {
+			return fmt.Errorf("log partition %s: %w", p.key, err)
+		}
+		if err := decodeRecords(buf, h.records, p.key.class, h.minReceived, fn); err != nil {
+			return err
+		}
+	}
+}
+
+// Query calls fn for each record matching q, partition by partition in day
+// order. Within an open partition records come in the order they were
+// received; within a sealed one, grouped by source, each source's in the
+// order received. A query for one source over one day reads only the
+// blocks that hold it.
+func (s *Store) Query(ctx context.Context, q slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+	var fromDay, toDay string
+	if !q.From.IsZero() {
+		fromDay = s.dayOf(q.From)
+	}
+	if !q.To.IsZero() {
+		toDay = s.dayOf(q.To.Add(-time.Nanosecond))
+	}
+	n := 0
+	for _, info := range s.Partitions() {
+		if (q.Class != "" && info.Class != q.Class) || (fromDay != "" && info.Day < fromDay) || (toDay != "" && info.Day > toDay) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p, err := s.partition(info.Class, info.Day)
+		if err != nil {
+			continue // dropped meanwhile
+		}
+		p.mu.RLock()
+		name, size := openName, p.size
+		if p.sealed {
+			name, size = sealedName, -1
+		}
+		p.mu.RUnlock()
+		err = s.scan(p, size, name, &q, func(r *slokeeper.LogRecord) error {
+			if !matches(&q, r) {
+				return nil
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+			n++
+			if q.Limit > 0 && n >= q.Limit {
+				return errStop
+			}
+			return nil
+		})
+		if errors.Is(err, os.ErrNotExist) {
+			// Sealed meanwhile: read the sealed file instead.
+			err = s.scan(p, -1, sealedName, &q, func(r *slokeeper.LogRecord) error {
+				if matches(&q, r) {
+					return fn(r)
+				}
+				return nil
+			})
+		}
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func matches(q *slokeeper.LogQuery, r *slokeeper.LogRecord) bool {
+	return (q.Account == "" || r.Account == q.Account) &&
+		(q.SourceID == "" || r.SourceID == q.SourceID) &&
+		(q.Level == "" || strings.EqualFold(r.Level, q.Level)) &&
+		(q.From.IsZero() || !r.Received.Before(q.From)) &&
+		(q.To.IsZero() || r.Received.Before(q.To)) &&
+		(q.Contains == "" || strings.Contains(r.Message, q.Contains))
+}

@@ -1,0 +1,209 @@
+// Package logstore stores log records on disk, partitioned by (class,
+// calendar day of receipt in the policy's time zone): the unit of backup
+// and erasure. A partition is a directory. While its day is open it holds
+// open.seg, to which group commits append blocks, each fsynced before any
+// of its writers is acknowledged. Once the day has closed it is sealed:
+// compacted into sealed.seg (blocks grouped by source, so queries for one
+// source skip the rest), immutable, with a SHA-256 checksum and record
+// count recorded in the database catalog.
+//
+// Layout: DIR/<class>/<YYYY-MM-DD>/{open.seg | sealed.seg}.
+package logstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"slokeeper"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Dir holds the partitions. Required.
+	Dir string
+	// Catalog records partitions in the database. Required.
+	Catalog slokeeper.LogCatalog
+	// Location is the time zone whose calendar days partition the logs.
+	// Default: UTC.
+	Location *time.Location
+	// Clock stamps records with their receive time. Default: system clock.
+	Clock slokeeper.Clock
+	// SealDelay is how long after its day closes a partition is sealed,
+	// so that writes already under way land first. Default: 10m.
+	SealDelay time.Duration
+	// SealRunRecords bounds the records sealing holds in memory at once:
+	// each run of this many is sorted by source. Default: 131072.
+	SealRunRecords int
+	// MaxCommitBytes bounds what one group commit writes to one partition,
+	// and so one append. A crash can only damage the last, unacknowledged
+	// commit, so on recovery an invalid block within this distance of the
+	// end is a torn tail, cut; one further back is corruption, refused.
+	// Default: 32 MiB.
+	MaxCommitBytes int
+	// Logger. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is an open log store.
+type Store struct {
+	cfg Config
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+
+	mu    sync.Mutex
+	parts map[partKey]*partition
+	keys  map[string]partKey // idempotency keys of open partitions, and where they are
+
+	reqs    chan *request
+	closing chan struct{}
+	done    chan struct{}
+	close   sync.Once
+}
+
+type partKey struct{ class, day string }
+
+func (k partKey) String() string { return k.class + "/" + k.day }
+
+// partition is one (class, day). mu guards everything below it.
+type partition struct {
+	key partKey
+	dir string
+
+	mu       sync.RWMutex
+	f        *os.File // open.seg while open
+	size     int64    // durable length of open.seg
+	sealed   bool
+	sealing  bool
+	records  int64
+	bytes    int64
+	minR     int64
+	maxR     int64
+	checksum string
+	sealedAt time.Time
+}
+
+func (p *partition) info() *slokeeper.LogPartition {
+	lp := &slokeeper.LogPartition{Class: p.key.class, Day: p.key.day, Records: p.records, Bytes: p.bytes,
+		Sealed: p.sealed, Checksum: p.checksum, SealedAt: p.sealedAt}
+	if p.records > 0 {
+		lp.MinReceived, lp.MaxReceived = time.Unix(0, p.minR).UTC(), time.Unix(0, p.maxR).UTC()
+	}
+	return lp
+}
+
+func (p *partition) account(records int64, bytes int64, minR, maxR int64) {
+	if p.records == 0 {
+		p.minR, p.maxR = minR, maxR
+	}
+	p.minR, p.maxR = min(p.minR, minR), max(p.maxR, maxR)
+	p.records += records
+	p.bytes += bytes
+}
+
+// Open opens the store in cfg.Dir, recovering from whatever a crash left:
+// torn tails of open partitions are cut, half-done seals and drops are
+// finished or rolled back, and the catalog is brought up to date.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = slokeeper.SystemClock{}
+	}
+	if cfg.SealDelay <= 0 {
+		cfg.SealDelay = 10 * time.Minute
+	}
+	if cfg.SealRunRecords <= 0 {
+		cfg.SealRunRecords = 131072
+	}
+	if cfg.MaxCommitBytes <= 0 {
+		cfg.MaxCommitBytes = 32 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxPayloadLen*8))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg: cfg, enc: enc, dec: dec,
+		parts: map[partKey]*partition{}, keys: map[string]partKey{},
+		reqs: make(chan *request, 1024), closing: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("log store: %w", err)
+	}
+	if err := s.recover(ctx); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+// Close stops accepting appends, finishes the ones queued, records the open
+// partitions' counts in the catalog and closes the files.
+func (s *Store) Close() error {
+	var err error
+	s.close.Do(func() {
+		close(s.closing)
+		<-s.done
+		s.mu.Lock()
+		parts := make([]*partition, 0, len(s.parts))
+		for _, p := range s.parts {
+			parts = append(parts, p)
+		}
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, p := range parts {
+			p.mu.RLock()
+			info := p.info()
+			p.mu.RUnlock()
+			err = errors.Join(err, s.cfg.Catalog.UpsertLogPartition(ctx, info))
+		}
+		s.closeFiles()
+		s.enc.Close()
+		s.dec.Close()
+	})
+	return err
+}
+
+func (s *Store) closeFiles() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.parts {
+		if p.f != nil {
+			p.f.Close()
+			p.f = nil
+		}
+	}
+}
+
+func (s *Store) dayOf(t time.Time) string { return t.In(s.cfg.Location).Format(time.DateOnly) }
+
+func (s *Store) partDir(k partKey) string { return filepath.Join(s.cfg.Dir, k.class, k.day) }
+
+// syncDir makes a directory's entries (created, renamed, removed files)
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
