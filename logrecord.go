@@ -82,3 +82,16 @@ type LogCatalog interface {
 	// DeleteLogPartition removes a partition's entry; ENOTFOUND if none.
 	DeleteLogPartition(ctx context.Context, class, day string) error
 }
+
+// LogService stores and reads log records.
+type LogService interface {
+	// AppendLogs stores recs as received now, in class, all or none, and
+	// returns once they are durable. A non-empty key makes the append
+	// idempotent: a second append with the same key adds nothing and
+	// reports duplicate.
+	AppendLogs(ctx context.Context, class string, recs []LogRecord, key string) (duplicate bool, err error)
+	// QueryLogs calls fn for each record matching q.
+	QueryLogs(ctx context.Context, q LogQuery, fn func(*LogRecord) error) error
+	// LogPartitions lists the partitions with their current counts.
+	LogPartitions(ctx context.Context) ([]*LogPartition, error)
+}

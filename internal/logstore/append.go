@@ -9,7 +9,7 @@ import (
 	"slokeeper"
 )
 
-// ErrClosed is returned by Append after Close.
+// ErrClosed is returned by AppendLogs after Close.
 var ErrClosed = slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The log store is shutting down.")
 
 // request is one Append waiting for the writer.
@@ -26,24 +26,22 @@ type request struct {
 
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
-// AppendResult says what became of an Append.
-type AppendResult struct {
-	Duplicate bool // an append with the same key is already stored; nothing was added
-}
-
-// Append stores recs as received now, in class, and returns once they are
+// AppendLogs stores recs as received now, in class, and returns once they are
 // durable (written and fsynced), together with whatever other appends the
 // same group commit carried. All of recs are stored or none. A non-empty
 // key makes the append idempotent: while the day's partition is open, an
 // append with a key already stored adds nothing and reports Duplicate.
 //
-// Append fills in each record's Received and Class.
-func (s *Store) Append(ctx context.Context, class string, recs []slokeeper.LogRecord, key string) (AppendResult, error) {
+// AppendLogs fills in each record's Received and Class.
+func (s *Store) AppendLogs(ctx context.Context, class string, recs []slokeeper.LogRecord, key string) (duplicate bool, err error) {
+	if s.readOnly {
+		return false, errReadOnly
+	}
 	if len(recs) == 0 {
-		return AppendResult{}, nil
+		return false, nil
 	}
 	if class != slokeeper.LogClassSystem && class != slokeeper.LogClassExec {
-		return AppendResult{}, slokeeper.Errorf(slokeeper.EINVALID, "Log class %q is not system or exec.", class)
+		return false, slokeeper.Errorf(slokeeper.EINVALID, "Log class %q is not system or exec.", class)
 	}
 	now := s.cfg.Clock.Now()
 	for i := range recs {
@@ -58,20 +56,20 @@ func (s *Store) Append(ctx context.Context, class string, recs []slokeeper.LogRe
 	// Half the commit bound: the writer gathers appends while under half,
 	// so no commit ever passes the bound recovery relies on.
 	if len(block) > s.cfg.MaxCommitBytes/2 {
-		return AppendResult{}, slokeeper.Errorf(slokeeper.EINVALID, "The batch is too large to store at once (%d bytes compressed).", len(block))
+		return false, slokeeper.Errorf(slokeeper.EINVALID, "The batch is too large to store at once (%d bytes compressed).", len(block))
 	}
 	req := &request{part: partKey{class, s.dayOf(now)}, block: block, records: int64(len(recs)), key: key, received: now.UnixNano(), done: make(chan struct{})}
 	select {
 	case s.reqs <- req:
 	case <-ctx.Done():
-		return AppendResult{}, ctx.Err()
+		return false, ctx.Err()
 	case <-s.closing:
-		return AppendResult{}, ErrClosed
+		return false, ErrClosed
 	}
 	// Once queued the write goes ahead; wait for it even if ctx ends, so
 	// that a caller never reports failure for records that were stored.
 	<-req.done
-	return AppendResult{Duplicate: req.dup}, req.err
+	return req.dup, req.err
 }
 
 func (s *Store) compress(dst, src []byte) []byte { return s.enc.EncodeAll(src, dst) }

@@ -49,7 +49,7 @@ func crashChild(dir, run string) {
 			for i := 0; ; i++ {
 				batch := fmt.Sprintf("%s-g%d-b%d", run, w, i)
 				rs := recs("dev-"+fmt.Sprint(w), crashBatch, batch)
-				if _, err := s.Append(ctx, slokeeper.LogClassExec, rs, ""); err != nil {
+				if _, err := s.AppendLogs(ctx, slokeeper.LogClassExec, rs, ""); err != nil {
 					fmt.Fprintln(os.Stderr, err)
 					os.Exit(2)
 				}
@@ -114,7 +114,7 @@ func TestCrashKillNine(t *testing.T) {
 			t.Fatalf("run %d: reopen after kill: %v", run, err)
 		}
 		counts := map[string]int{}
-		s.Query(context.Background(), slokeeper.LogQuery{}, func(r *slokeeper.LogRecord) error {
+		s.QueryLogs(context.Background(), slokeeper.LogQuery{}, func(r *slokeeper.LogRecord) error {
 			batch := r.Message[:strings.LastIndex(r.Message, "-")]
 			counts[batch]++
 			return nil

@@ -69,7 +69,7 @@ func recs(source string, n int, prefix string) []slokeeper.LogRecord {
 func query(t *testing.T, s *logstore.Store, q slokeeper.LogQuery) []slokeeper.LogRecord {
 	t.Helper()
 	var out []slokeeper.LogRecord
-	if err := s.Query(context.Background(), q, func(r *slokeeper.LogRecord) error { out = append(out, *r); return nil }); err != nil {
+	if err := s.QueryLogs(context.Background(), q, func(r *slokeeper.LogRecord) error { out = append(out, *r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -92,7 +92,7 @@ func TestAppendQueryRoundTrip(t *testing.T) {
 			Attrs: json.RawMessage(`{"flow":"f-1","retry":3}`), SenderTime: sender},
 		{Account: "acct-1", SourceKind: slokeeper.SourceAgent, SourceID: "gw-1", Level: "info", Message: "", SenderTimeRaw: "yesterday-ish"},
 	}
-	if _, err := s.Append(context.Background(), slokeeper.LogClassExec, in, ""); err != nil {
+	if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, in, ""); err != nil {
 		t.Fatal(err)
 	}
 	got := query(t, s, slokeeper.LogQuery{})
@@ -127,11 +127,11 @@ func TestPartitionByDayInPolicyZone(t *testing.T) {
 		time.Date(2026, 12, 4, 0, 0, 0, 0, tokyo),    // Dec 3 15:00 UTC: Dec 4 in Tokyo
 	} {
 		e.clock.Set(at)
-		if _, err := s.Append(ctx, slokeeper.LogClassSystem, recs("app-1", 1, at.Format("15:04")), ""); err != nil {
+		if _, err := s.AppendLogs(ctx, slokeeper.LogClassSystem, recs("app-1", 1, at.Format("15:04")), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ps := s.Partitions()
+	ps := partitions(t, s)
 	if len(ps) != 2 || ps[0].Day != "2026-12-03" || ps[1].Day != "2026-12-04" || ps[0].Records != 1 || ps[1].Records != 1 {
 		t.Fatalf("partitions = %+v", ps)
 	}
@@ -148,17 +148,17 @@ func TestIdempotentAppend(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
 	ctx := context.Background()
-	res, err := s.Append(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1")
-	if err != nil || res.Duplicate {
-		t.Fatalf("first append: %v %v", res, err)
+	dup, err := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1")
+	if err != nil || dup {
+		t.Fatalf("first append: %v %v", dup, err)
 	}
-	res, err = s.Append(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1")
-	if err != nil || !res.Duplicate {
-		t.Fatalf("second append = %+v %v, want a duplicate", res, err)
+	dup, err = s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1")
+	if err != nil || !dup {
+		t.Fatalf("second append = %v %v, want a duplicate", dup, err)
 	}
 	s.Close()
 	s = e.open(t) // keys survive a restart: they are in the block headers
-	if res, _ := s.Append(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1"); !res.Duplicate {
+	if dup, _ := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1"); !dup {
 		t.Error("after restart the same key was stored again")
 	}
 	if n := len(query(t, s, slokeeper.LogQuery{})); n != 3 {
@@ -174,7 +174,7 @@ func TestConcurrentAppendsGroupCommit(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				if _, err := s.Append(context.Background(), slokeeper.LogClassExec, recs(fmt.Sprintf("dev-%d", w), 10, fmt.Sprintf("w%d-%d", w, i)), ""); err != nil {
+				if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, recs(fmt.Sprintf("dev-%d", w), 10, fmt.Sprintf("w%d-%d", w, i)), ""); err != nil {
 					t.Error(err)
 					return
 				}
@@ -204,7 +204,7 @@ func TestTornTailIsCut(t *testing.T) {
 	s := e.open(t)
 	ctx := context.Background()
 	for i := range 3 {
-		if _, err := s.Append(ctx, slokeeper.LogClassExec, recs("gw", 5, fmt.Sprintf("b%d", i)), ""); err != nil {
+		if _, err := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 5, fmt.Sprintf("b%d", i)), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestTornTailIsCut(t *testing.T) {
 	if after, _ := os.ReadFile(seg); !bytes.Equal(after, good) {
 		t.Errorf("segment is %d bytes after recovery, want the %d acknowledged", len(after), len(good))
 	}
-	if _, err := s.Append(ctx, slokeeper.LogClassExec, recs("gw", 1, "after"), ""); err != nil {
+	if _, err := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 1, "after"), ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := query(t, s, slokeeper.LogQuery{}); len(got) != 16 {
@@ -236,7 +236,7 @@ func TestCorruptionInTheMiddleIsRefused(t *testing.T) {
 	e.cfg.MaxCommitBytes = 512
 	s := e.open(t)
 	for i := range 20 {
-		if _, err := s.Append(context.Background(), slokeeper.LogClassExec, recs("gw", 5, fmt.Sprintf("b%d", i)), ""); err != nil {
+		if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, recs("gw", 5, fmt.Sprintf("b%d", i)), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,7 +263,7 @@ func TestSealExportImportDrop(t *testing.T) {
 	ctx := context.Background()
 	for i := range 10 {
 		e.clock.Set(time.Date(2026, 12, 3, 10, i, 0, 0, tokyo))
-		s.Append(ctx, slokeeper.LogClassExec, recs(fmt.Sprintf("dev-%d", i%3), 100, fmt.Sprintf("m%d", i)), "")
+		s.AppendLogs(ctx, slokeeper.LogClassExec, recs(fmt.Sprintf("dev-%d", i%3), 100, fmt.Sprintf("m%d", i)), "")
 	}
 	before := query(t, s, slokeeper.LogQuery{SourceID: "dev-1"})
 
@@ -313,7 +313,7 @@ func TestSealExportImportDrop(t *testing.T) {
 	if _, err := s2.Import(ctx, bytes.NewReader(exported.Bytes()[:exported.Len()-1])); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
 		t.Errorf("Import of a truncated stream = %v, want EINVALID", err)
 	}
-	if len(s2.Partitions()) != 0 {
+	if len(partitions(t, s2)) != 0 {
 		t.Error("a failed import left a partition")
 	}
 	if _, err := s2.Import(ctx, bytes.NewReader(exported.Bytes())); err != nil {
@@ -344,9 +344,9 @@ func TestRecoveryFinishesInterruptedSealAndDrop(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
 	ctx := context.Background()
-	s.Append(ctx, slokeeper.LogClassExec, recs("gw", 10, "d3"), "")
+	s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 10, "d3"), "")
 	e.clock.Set(time.Date(2026, 12, 4, 12, 0, 0, 0, tokyo))
-	s.Append(ctx, slokeeper.LogClassSystem, recs("app", 10, "d4"), "")
+	s.AppendLogs(ctx, slokeeper.LogClassSystem, recs("app", 10, "d4"), "")
 	e.clock.Set(time.Date(2026, 12, 5, 1, 0, 0, 0, tokyo))
 	if _, err := s.SealDue(ctx); err != nil {
 		t.Fatal(err)
@@ -374,5 +374,51 @@ func TestRecoveryFinishesInterruptedSealAndDrop(t *testing.T) {
 	}
 	if cat, _ := e.catalog.FindLogPartitions(ctx, slokeeper.LogPartitionFilter{Class: "system"}); len(cat) != 0 {
 		t.Errorf("catalog still lists the dropped partition: %+v", cat)
+	}
+}
+
+func partitions(t *testing.T, s *logstore.Store) []*slokeeper.LogPartition {
+	t.Helper()
+	ps, err := s.LogPartitions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+func TestOneWriterManyReaders(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	ctx := context.Background()
+	if _, err := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 7, "m"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logstore.Open(ctx, e.cfg); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Fatalf("a second writer = %v, want ECONFLICT", err)
+	}
+	// A block being written when the reader looks: the reader stops before
+	// it and changes nothing.
+	seg := filepath.Join(e.dir, "exec", "2026-12-03", "open.seg")
+	before, _ := os.ReadFile(seg)
+	f, _ := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte("SKB1\x40\x00"))
+	f.Close()
+
+	r, err := logstore.OpenReadOnly(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := query(t, r, slokeeper.LogQuery{}); len(got) != 7 {
+		t.Errorf("reader sees %d records, want 7", len(got))
+	}
+	if ps := partitions(t, r); len(ps) != 1 || ps[0].Records != 7 {
+		t.Errorf("reader's partitions = %+v", ps)
+	}
+	if _, err := r.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 1, "x"), ""); err == nil {
+		t.Error("a read-only store accepted an append")
+	}
+	if after, _ := os.ReadFile(seg); len(after) != len(before)+6 {
+		t.Errorf("the reader changed the segment: %d bytes, want %d", len(after), len(before)+6)
 	}
 }

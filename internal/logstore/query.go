@@ -70,12 +70,12 @@ func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuer
 	}
 }
 
-// Query calls fn for each record matching q, partition by partition in day
+// QueryLogs calls fn for each record matching q, partition by partition in day
 // order. Within an open partition records come in the order they were
 // received; within a sealed one, grouped by source, each source's in the
 // order received. A query for one source over one day reads only the
 // blocks that hold it.
-func (s *Store) Query(ctx context.Context, q slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
 	var fromDay, toDay string
 	if !q.From.IsZero() {
 		fromDay = s.dayOf(q.From)
@@ -84,7 +84,8 @@ func (s *Store) Query(ctx context.Context, q slokeeper.LogQuery, fn func(*slokee
 		toDay = s.dayOf(q.To.Add(-time.Nanosecond))
 	}
 	n := 0
-	for _, info := range s.Partitions() {
+	infos, _ := s.LogPartitions(ctx)
+	for _, info := range infos {
 		if (q.Class != "" && info.Class != q.Class) || (fromDay != "" && info.Day < fromDay) || (toDay != "" && info.Day > toDay) {
 			continue
 		}

@@ -63,6 +63,9 @@ func (s *Store) recover(ctx context.Context) error {
 			return fmt.Errorf("log store: %w", err)
 		}
 		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), dropPrefix) && s.readOnly {
+				continue // being dropped: not there any more
+			}
 			if strings.HasPrefix(e.Name(), dropPrefix) {
 				// A drop was interrupted after the data left the catalog's view: finish it.
 				day := strings.TrimPrefix(e.Name(), dropPrefix)
@@ -90,6 +93,9 @@ func (s *Store) recover(ctx context.Context) error {
 func (s *Store) recoverPartition(ctx context.Context, k partKey) (*partition, error) {
 	dir := s.partDir(k)
 	p := &partition{key: k, dir: dir}
+	if s.readOnly {
+		return s.inspectPartition(k)
+	}
 	os.Remove(filepath.Join(dir, tmpName)) // an unfinished seal: redone later
 	sealedPath, openPath := filepath.Join(dir, sealedName), filepath.Join(dir, openName)
 	if t, size, err := readTrailer(sealedPath); err == nil {
@@ -163,6 +169,36 @@ func (s *Store) recoverPartition(ctx context.Context, k partKey) (*partition, er
 	return p, nil
 }
 
+// inspectPartition reads a partition's state without changing anything: a
+// read-only view beside a writer. An open partition is read up to its last
+// complete block; whatever follows may be a block being written.
+func (s *Store) inspectPartition(k partKey) (*partition, error) {
+	dir := s.partDir(k)
+	p := &partition{key: k, dir: dir}
+	if t, size, err := readTrailer(filepath.Join(dir, sealedName)); err == nil {
+		p.sealed, p.records, p.bytes, p.minR, p.maxR = true, t.records, size, t.minR, t.maxR
+		p.checksum = hex.EncodeToString(t.sum[:])
+		return p, nil
+	}
+	f, err := os.Open(filepath.Join(dir, openName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := newBlockReader(f, 0)
+	for {
+		h, _, err := br.next()
+		if err != nil {
+			break
+		}
+		p.account(int64(h.records), 0, h.minReceived, h.maxReceived)
+	}
+	p.size, p.bytes = br.off, br.off
+	return p, nil
+}
+
 type trailer struct {
 	records    int64
 	minR, maxR int64
@@ -203,6 +239,9 @@ func readTrailer(path string) (trailer, int64, error) {
 // SealDue seals every open partition whose day closed at least SealDelay
 // ago, and returns the partitions it sealed.
 func (s *Store) SealDue(ctx context.Context) ([]*slokeeper.LogPartition, error) {
+	if s.readOnly {
+		return nil, errReadOnly
+	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	var due []*partition
@@ -345,8 +384,8 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 	return info, nil
 }
 
-// Partitions lists the partitions on disk with their current counts.
-func (s *Store) Partitions() []*slokeeper.LogPartition {
+// LogPartitions lists the partitions on disk with their current counts.
+func (s *Store) LogPartitions(context.Context) ([]*slokeeper.LogPartition, error) {
 	s.mu.Lock()
 	parts := make([]*partition, 0, len(s.parts))
 	for _, p := range s.parts {
@@ -362,7 +401,7 @@ func (s *Store) Partitions() []*slokeeper.LogPartition {
 	slices.SortFunc(out, func(a, b *slokeeper.LogPartition) int {
 		return cmp.Or(strings.Compare(a.Class, b.Class), strings.Compare(a.Day, b.Day))
 	})
-	return out
+	return out, nil
 }
 
 func (s *Store) partition(class, day string) (*partition, error) {
@@ -514,6 +553,9 @@ func (t *trailerHoldback) Read(p []byte) (int, error) {
 // verifies the stream completely before the partition appears; an existing
 // partition is never overwritten.
 func (s *Store) Import(ctx context.Context, r io.Reader) (*slokeeper.LogPartition, error) {
+	if s.readOnly {
+		return nil, errReadOnly
+	}
 	staging, err := os.MkdirTemp(s.cfg.Dir, ".import-")
 	if err != nil {
 		return nil, err
@@ -573,6 +615,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (*slokeeper.LogPartitio
 // entry is removed and its files deleted; a crash in between is finished
 // on the next Open.
 func (s *Store) Drop(ctx context.Context, class, day string) error {
+	if s.readOnly {
+		return errReadOnly
+	}
 	p, err := s.partition(class, day)
 	if err != nil {
 		return err

@@ -48,6 +48,9 @@ type Config struct {
 	// end is a torn tail, cut; one further back is corruption, refused.
 	// Default: 32 MiB.
 	MaxCommitBytes int
+	// SealEvery is how often the store looks for partitions due to seal.
+	// Default: 1m. Whether one is due is judged by Clock.
+	SealEvery time.Duration
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -62,11 +65,18 @@ type Store struct {
 	parts map[partKey]*partition
 	keys  map[string]partKey // idempotency keys of open partitions, and where they are
 
-	reqs    chan *request
-	closing chan struct{}
-	done    chan struct{}
-	close   sync.Once
+	readOnly bool
+	lock     *os.File // the writer's exclusive lock on Dir
+
+	reqs       chan *request
+	closing    chan struct{}
+	done       chan struct{}
+	sealerDone chan struct{}
+	close      sync.Once
 }
+
+// errReadOnly is returned by AppendLogs on a store opened read-only.
+var errReadOnly = slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The log store is open read-only.")
 
 type partKey struct{ class, day string }
 
@@ -108,10 +118,23 @@ func (p *partition) account(records int64, bytes int64, minR, maxR int64) {
 	p.bytes += bytes
 }
 
-// Open opens the store in cfg.Dir, recovering from whatever a crash left:
-// torn tails of open partitions are cut, half-done seals and drops are
-// finished or rolled back, and the catalog is brought up to date.
+// Open opens the store in cfg.Dir for writing, recovering from whatever a
+// crash left: torn tails of open partitions are cut, half-done seals and
+// drops are finished or rolled back, and the catalog is brought up to date.
+// One process at a time may have a store open for writing: Open takes an
+// exclusive lock on the directory and fails if another holds it.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, false)
+}
+
+// OpenReadOnly opens the store for queries and exports beside a process
+// that writes it (a server): it changes nothing on disk or in the catalog,
+// and reads open partitions up to their last complete block.
+func OpenReadOnly(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, true)
+}
+
+func open(ctx context.Context, cfg Config, readOnly bool) (*Store, error) {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
@@ -123,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.SealRunRecords <= 0 {
 		cfg.SealRunRecords = 131072
+	}
+	if cfg.SealEvery <= 0 {
+		cfg.SealEvery = time.Minute
 	}
 	if cfg.MaxCommitBytes <= 0 {
 		cfg.MaxCommitBytes = 32 << 20
@@ -141,17 +167,52 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, enc: enc, dec: dec,
 		parts: map[partKey]*partition{}, keys: map[string]partKey{},
-		reqs: make(chan *request, 1024), closing: make(chan struct{}), done: make(chan struct{}),
+		readOnly: readOnly,
+		reqs:     make(chan *request, 1024), closing: make(chan struct{}), done: make(chan struct{}), sealerDone: make(chan struct{}),
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("log store: %w", err)
+	if !readOnly {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("log store: %w", err)
+		}
+		if s.lock, err = lockDir(cfg.Dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.recover(ctx); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
+	if readOnly {
+		close(s.done)
+		close(s.sealerDone)
+		return s, nil
+	}
 	go s.run()
+	go s.sealer()
 	return s, nil
+}
+
+// sealer seals partitions as they fall due, until Close.
+func (s *Store) sealer() {
+	defer close(s.sealerDone)
+	t := time.NewTicker(s.cfg.SealEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			if sealed, err := s.SealDue(ctx); err != nil {
+				s.cfg.Logger.Error("log store: seal", "err", err)
+			} else {
+				for _, p := range sealed {
+					s.cfg.Logger.Info("log store: sealed partition", "class", p.Class, "day", p.Day, "records", p.Records, "bytes", p.Bytes)
+				}
+			}
+			cancel()
+		}
+	}
 }
 
 // Close stops accepting appends, finishes the ones queued, records the open
@@ -161,6 +222,13 @@ func (s *Store) Close() error {
 	s.close.Do(func() {
 		close(s.closing)
 		<-s.done
+		<-s.sealerDone
+		if s.readOnly {
+			s.closeFiles()
+			s.enc.Close()
+			s.dec.Close()
+			return
+		}
 		s.mu.Lock()
 		parts := make([]*partition, 0, len(s.parts))
 		for _, p := range s.parts {
@@ -178,6 +246,7 @@ func (s *Store) Close() error {
 		s.closeFiles()
 		s.enc.Close()
 		s.dec.Close()
+		s.lock.Close() // releases the lock
 	})
 	return err
 }
