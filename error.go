@@ -15,6 +15,8 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EUNAVAILABLE  = "unavailable"
+	ETOOLARGE     = "too_large"
+	ERATELIMITED  = "rate_limited"
 )
 
 // Error is the domain error: a code for machines and a message meant for a

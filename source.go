@@ -2,6 +2,7 @@ package slokeeper
 
 import (
 	"context"
+	"crypto/sha256"
 	"time"
 )
 
@@ -68,4 +69,10 @@ type SourceService interface {
 	FindSourceByTokenHash(ctx context.Context, hash []byte) (*Source, error)
 	// RevokeSource revokes a source at the given time; ENOTFOUND if none.
 	RevokeSource(ctx context.Context, id string, at time.Time) error
+}
+
+// HashToken returns the hash under which a source's bearer token is stored.
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
 }

@@ -31,6 +31,7 @@ type Config struct {
 	LogFormat         string   `yaml:"log_format,omitempty"`          // text or json; default text
 	SelfCheckInterval duration `yaml:"self_check_interval,omitempty"` // default 5m
 	ShutdownTimeout   duration `yaml:"shutdown_timeout,omitempty"`    // default 30s
+	IngestRate        float64  `yaml:"ingest_rate,omitempty"`         // log lines a second per source; default 50000, -1 for no limit
 }
 
 // DefaultConfig returns the defaults design.md fixes.
@@ -64,7 +65,7 @@ func (d *duration) String() string     { return time.Duration(*d).String() }
 type setting struct {
 	name  string // flag name; the YAML key and environment variable derive from it
 	usage string
-	ptr   any // *string, *bool or *duration
+	ptr   any // *string, *bool, *float64 or *duration
 	path  bool
 }
 
@@ -82,6 +83,7 @@ func (c *Config) settings() []setting {
 		{"log-format", "log format: text or json", &c.LogFormat, false},
 		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
+		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
 	}
 }
 
@@ -112,6 +114,8 @@ func newConfigFlags(fs *flag.FlagSet, names ...string) *configFlags {
 			fs.BoolVar(p, s.name, *p, usage)
 		case *duration:
 			fs.Var(p, s.name, usage)
+		case *float64:
+			fs.Float64Var(p, s.name, *p, usage)
 		}
 	}
 	return cf
@@ -144,6 +148,8 @@ func (cf *configFlags) load(getenv func(string) string) (Config, error) {
 			*p, err = strconv.ParseBool(v)
 		case *duration:
 			err = p.Set(v)
+		case *float64:
+			*p, err = strconv.ParseFloat(v, 64)
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("%s=%q: %v", envName(s.name), v, err)

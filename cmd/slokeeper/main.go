@@ -60,6 +60,8 @@ Usage:
   slokeeper policy check [flags]      check a policy file; exit 1 if it has errors
   slokeeper policy init               print the default policy, with comments, as a starting file
   slokeeper evidence list [flags]     list what slokeeper did to keep the policy
+  slokeeper source add|list|revoke    manage log sources and their tokens
+  slokeeper logs query|partitions     read the log store
   slokeeper version                   print the version (also --version)
 
 Every command has --help. Commands that touch state take --config, --data
@@ -98,6 +100,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runPolicy(rest, getenv, stdout, stderr)
 	case "evidence":
 		return runEvidence(ctx, rest, getenv, stdout, stderr)
+	case "source":
+		return runSource(ctx, rest, getenv, stdout, stderr)
+	case "logs":
+		return runLogs(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "slokeeper", Version())
 		return nil

@@ -15,6 +15,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
+	"slokeeper/internal/logstore"
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
@@ -32,6 +33,7 @@ type Main struct {
 
 	Policy *policy.Policy
 	Store  *Store
+	Logs   *logstore.Store
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
 }
@@ -69,6 +71,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
 		return err
 	}
+	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -82,6 +87,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Addr: m.Config.Listen, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, InsecureHTTP: m.Config.InsecureHTTP,
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
+		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
@@ -111,10 +117,22 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
+	if m.Logs != nil {
+		errs = append(errs, m.Logs.Close())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// logstoreConfig is where the log store lives: beside the database, in the
+// data directory, its days counted in the policy's time zone.
+func (m *Main) logstoreConfig() logstore.Config {
+	return logstore.Config{
+		Dir: filepath.Join(m.Config.Data, "logs"), Catalog: m.Store.LogCatalog, Location: m.Policy.Location(),
+		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"),
+	}
 }
 
 // Store is the storage engine chosen by the configuration, with what the
@@ -123,6 +141,8 @@ type Store struct {
 	Engine      string // "sqlite" or "postgres"
 	Description string // where it is, without credentials
 	Evidence    slokeeper.EvidenceService
+	LogCatalog  slokeeper.LogCatalog
+	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
 	NewRunner   func(context.Context, jobs.Config) (*jobs.Runner, error)
 	Close       func() error
@@ -131,14 +151,14 @@ type Store struct {
 // OpenStore opens the store the configuration names: SQLite in the data
 // directory by default, PostgreSQL for a postgres:// DSN.
 func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
+	// 0700: the data directory holds customer data, logs and evidence.
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
 	switch {
 	case cfg.DB == "" || strings.HasPrefix(cfg.DB, "sqlite:"):
 		path := strings.TrimPrefix(cfg.DB, "sqlite:")
 		if path == "" {
-			// 0700: the database holds customer data and evidence.
-			if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-				return nil, fmt.Errorf("create data directory: %w", err)
-			}
 			path = filepath.Join(cfg.Data, "slokeeper.db")
 		}
 		db, err := sqlite.Open(ctx, path)
@@ -147,6 +167,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return &Store{
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
+			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -158,6 +179,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
+			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},
@@ -170,7 +192,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout")
+		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

@@ -21,6 +21,10 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
 	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
 	mux.HandleFunc("GET /api/v1/evidence", s.handleEvidenceIndex)
+	mux.HandleFunc("POST /api/v1/logs", s.withSource(s.handleLogsNDJSON))
+	mux.HandleFunc("POST /api/v1/agent/logs", s.withSource(s.handleAgentLogs))
+	mux.HandleFunc("GET /api/v1/logs", s.handleLogsQuery)
+	mux.HandleFunc("GET /api/v1/logs/partitions", s.handleLogPartitions)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ENOTFOUND, "No such page: %s %s.", r.Method, r.URL.Path))
@@ -123,6 +127,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case slokeeper.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case slokeeper.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/ingest"
 	"slokeeper/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,20 @@ type Server struct {
 	Version  string
 	Logger   *slog.Logger // default: slog.Default()
 
+	Logs    slokeeper.LogService    // required
+	Sources slokeeper.SourceService // required
+	Clock   slokeeper.Clock         // default: the system clock
+	// IngestRate is each source's limit in lines a second. Default:
+	// DefaultIngestRate; negative: none.
+	IngestRate float64
+	// MaxLine and MaxBody bound one NDJSON line and one request body.
+	// Defaults: 64 KiB and 8 MiB.
+	MaxLine int
+	MaxBody int64
+
+	auth   *sourceAuth
+	limits *limiter
+
 	ln    net.Listener
 	tls   bool
 	srv   *http.Server
@@ -66,6 +81,20 @@ func (s *Server) Open() error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	if s.Clock == nil {
+		s.Clock = slokeeper.SystemClock{}
+	}
+	if s.IngestRate == 0 {
+		s.IngestRate = DefaultIngestRate
+	}
+	if s.MaxLine <= 0 {
+		s.MaxLine = ingest.DefaultMaxLine
+	}
+	if s.MaxBody <= 0 {
+		s.MaxBody = ingest.DefaultMaxBody
+	}
+	s.auth = &sourceAuth{sources: s.Sources, clock: s.Clock, cache: map[string]cachedSource{}}
+	s.limits = &limiter{rate: s.IngestRate, clock: s.Clock, buckets: map[string]*bucket{}}
 	if err := CheckListen(s.Addr, s.TLSCert, s.TLSKey, s.InsecureHTTP); err != nil {
 		return err
 	}

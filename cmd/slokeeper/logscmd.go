@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/logstore"
+)
+
+const sourceUsage = `Usage:
+  slokeeper source add --kind agent|device|cloud|app --name NAME [--account ACCOUNT]
+  slokeeper source list [--account ACCOUNT] [--all]
+  slokeeper source revoke ID
+
+A source sends logs with a bearer token, printed once by "source add" and
+never stored: only its hash is. app sources send system logs (the service's
+own application and servers); the others send execution-environment logs
+and belong to an account.
+`
+
+// newSourceCredentials returns a source ID and a bearer token of 256
+// random bits.
+func newSourceCredentials() (id, token string) {
+	var idb [5]byte
+	var tb [32]byte
+	rand.Read(idb[:])
+	rand.Read(tb[:])
+	return "src_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(idb[:])),
+		"slk_" + base64.RawURLEncoding.EncodeToString(tb[:])
+}
+
+func runSource(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, sourceUsage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("source "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, sourceUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	cf := newConfigFlags(fs, "data", "db")
+	var kind, name, account string
+	var all bool
+	switch sub {
+	case "add":
+		fs.StringVar(&kind, "kind", "", "agent, device, cloud or app")
+		fs.StringVar(&name, "name", "", "a name people recognise")
+		fs.StringVar(&account, "account", "", "the account the source belongs to (not for app)")
+	case "list":
+		fs.StringVar(&account, "account", "", "only this account's sources")
+		fs.BoolVar(&all, "all", false, "include revoked sources")
+	case "revoke":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, sourceUsage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "slokeeper source: unknown command %q\n\n%s", sub, sourceUsage)
+		return errUsage
+	}
+	var id string
+	if sub == "revoke" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fmt.Fprint(stderr, "source revoke: name the source ID first: slokeeper source revoke ID\n")
+			return errUsage
+		}
+		id, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
+	}
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch sub {
+	case "add":
+		sid, token := newSourceCredentials()
+		src := &slokeeper.Source{ID: sid, Account: account, Kind: kind, Name: name, CreatedAt: time.Now(), TokenHash: slokeeper.HashToken(token)}
+		if err := store.Sources.CreateSource(ctx, src); err != nil {
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "source: %s\ntoken:  %s\n", sid, token)
+		fmt.Fprintf(stderr, "Keep the token now: it is not stored and will not be shown again.\n"+
+			"トークンは保存されず、再表示もできません。今すぐ控えてください。\n")
+		return nil
+	case "revoke":
+		if err := store.Sources.RevokeSource(ctx, id, time.Now()); err != nil {
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "revoked %s (servers stop accepting its token within %s)\n", id, "10s")
+		return nil
+	}
+	srcs, err := store.Sources.FindSources(ctx, slokeeper.SourceFilter{Account: account, IncludeRevoked: all})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tACCOUNT\tNAME\tCREATED\tREVOKED")
+	for _, s := range srcs {
+		revoked := ""
+		if !s.RevokedAt.IsZero() {
+			revoked = s.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Account, s.Name, s.CreatedAt.Format(time.RFC3339), revoked)
+	}
+	return tw.Flush()
+}
+
+const logsUsage = `Usage:
+  slokeeper logs query [--class system|exec] [--account A] [--source ID] [--level L]
+                       [--from TIME] [--to TIME] [--q TEXT] [--limit N] [--format ndjson|text]
+  slokeeper logs partitions [--format text|json]
+
+Reads the log store in the data directory without writing it: safe while a
+server runs. Times are RFC 3339, e.g. 2026-12-03T10:00:00+09:00.
+`
+
+func runLogs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, logsUsage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("logs "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, logsUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	cf := newConfigFlags(fs, "data", "db", "policy")
+	var q slokeeper.LogQuery
+	var from, to, format string
+	switch sub {
+	case "query":
+		fs.StringVar(&q.Class, "class", "", "system or exec")
+		fs.StringVar(&q.Account, "account", "", "only this account")
+		fs.StringVar(&q.SourceID, "source", "", "only this source ID")
+		fs.StringVar(&q.Level, "level", "", "only this level")
+		fs.StringVar(&from, "from", "", "received at or after this time")
+		fs.StringVar(&to, "to", "", "received before this time")
+		fs.StringVar(&q.Contains, "q", "", "only messages containing this text")
+		fs.IntVar(&q.Limit, "limit", 1000, "at most this many (0: all)")
+		fs.StringVar(&format, "format", "ndjson", "ndjson or text")
+	case "partitions":
+		fs.StringVar(&format, "format", "text", "text or json")
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, logsUsage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "slokeeper logs: unknown command %q\n\n%s", sub, logsUsage)
+		return errUsage
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		name, v string
+		dst     *time.Time
+	}{{"from", from, &q.From}, {"to", to, &q.To}} {
+		if t.v == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, t.v)
+		if err != nil {
+			fmt.Fprintf(stderr, "logs query: --%s %q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00\n", t.name, t.v)
+			return errUsage
+		}
+		*t.dst = v
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg, stderr)
+	if m.Policy, err = loadPolicy(cfg.Policy, m.Logger); err != nil {
+		return err
+	}
+	if m.Store, err = OpenStore(ctx, cfg); err != nil {
+		return err
+	}
+	defer m.Store.Close()
+	logs, err := logstore.OpenReadOnly(ctx, m.logstoreConfig())
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+
+	if sub == "partitions" {
+		ps, _ := logs.LogPartitions(ctx)
+		if format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"partitions": ps})
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLASS\tDAY\tRECORDS\tBYTES\tSEALED\tCHECKSUM")
+		for _, p := range ps {
+			sum := p.Checksum
+			if len(sum) > 16 {
+				sum = sum[:16] + "…"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\t%s\n", p.Class, p.Day, p.Records, p.Bytes, p.Sealed, sum)
+		}
+		return tw.Flush()
+	}
+	enc := json.NewEncoder(stdout)
+	loc := m.Policy.Location()
+	return logs.QueryLogs(ctx, q, func(r *slokeeper.LogRecord) error {
+		if format == "text" {
+			_, err := fmt.Fprintf(stdout, "%s %-5s %s %s\n", r.Received.In(loc).Format("2006-01-02 15:04:05.000"), r.Level, r.SourceID, r.Message)
+			return err
+		}
+		return enc.Encode(r)
+	})
+}

@@ -1,0 +1,337 @@
+package httpserver
+
+import (
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/ingest"
+)
+
+// Ingestion defaults.
+const (
+	DefaultIngestRate = 50000 // lines per second per source
+	sourceCacheTTL    = 10 * time.Second
+)
+
+type sourceKey struct{}
+
+// sourceAuth authenticates a log source by its bearer token. Lookups are
+// cached for a few seconds: ingestion is the hot path, and a revocation
+// takes effect within sourceCacheTTL.
+type sourceAuth struct {
+	sources slokeeper.SourceService
+	clock   slokeeper.Clock
+	mu      sync.Mutex
+	cache   map[string]cachedSource
+}
+
+type cachedSource struct {
+	src     *slokeeper.Source
+	expires time.Time
+}
+
+func (a *sourceAuth) lookup(r *http.Request) (*slokeeper.Source, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "Send the source's token as \"Authorization: Bearer <token>\".")
+	}
+	hash := slokeeper.HashToken(token)
+	now := a.clock.Now()
+	a.mu.Lock()
+	c, hit := a.cache[string(hash)]
+	a.mu.Unlock()
+	if hit && now.Before(c.expires) {
+		return c.src, nil
+	}
+	src, err := a.sources.FindSourceByTokenHash(r.Context(), hash)
+	if slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND {
+		return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The token is not valid, or its source was revoked.")
+	} else if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.cache) > 100000 {
+		clear(a.cache) // bound memory against a flood of distinct tokens
+	}
+	a.cache[string(hash)] = cachedSource{src, now.Add(sourceCacheTTL)}
+	a.mu.Unlock()
+	return src, nil
+}
+
+// bucket is a token bucket: rate tokens a second, up to burst.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+type limiter struct {
+	rate    float64
+	clock   slokeeper.Clock
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+// take takes n tokens for key, or says how long until it could.
+func (l *limiter) take(key string, n int) (ok bool, retryAfter time.Duration) {
+	if l.rate <= 0 {
+		return true, 0
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: l.rate, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = math.Min(l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	need := float64(n)
+	if need > l.rate {
+		need = l.rate // a batch bigger than a second's worth waits for a full bucket
+	}
+	if b.tokens < need {
+		return false, time.Duration((need - b.tokens) / l.rate * float64(time.Second))
+	}
+	b.tokens -= float64(n)
+	return true, 0
+}
+
+// withSource authenticates the source and rate-limits its lines.
+func (s *Server) withSource(h func(http.ResponseWriter, *http.Request, *slokeeper.Source)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		src, err := s.auth.lookup(r)
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		h(w, r, src)
+	}
+}
+
+func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, src *slokeeper.Source, lines int) bool {
+	ok, wait := s.limits.take(src.ID, lines)
+	if ok {
+		return false
+	}
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": map[string]string{
+		"code": slokeeper.ERATELIMITED, "message": fmt.Sprintf("Source %s is over its rate of %.0f lines a second; nothing was stored. Retry after %d s.", src.ID, s.limits.rate, secs),
+	}})
+	return true
+}
+
+// bodyError maps a body that could not be read to a clear answer.
+func bodyError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return slokeeper.Errorf(slokeeper.ETOOLARGE, "The request body is larger than %d bytes; nothing was stored. Send smaller batches.", limit)
+	}
+	return slokeeper.Errorf(slokeeper.EINVALID, "The request body could not be read: %v.", err)
+}
+
+// handleLogsNDJSON takes NDJSON, one record per line, optionally gzipped.
+// Good lines are stored, bad ones listed with their reason.
+func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
+	limit := s.MaxBody
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The body is not gzip: %v.", err))
+			return
+		}
+		defer zr.Close()
+		body = &limitedReader{r: zr, n: limit}
+	}
+	recs, rejects, err := ingest.ParseNDJSON(body, s.MaxLine)
+	if err != nil {
+		Error(w, r, s.Logger, bodyError(err, limit))
+		return
+	}
+	if rejects == nil {
+		rejects = []ingest.Reject{}
+	}
+	if len(recs) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]any{
+			"error":    map[string]string{"code": slokeeper.EINVALID, "message": "No line could be stored."},
+			"rejected": rejects,
+		})
+		return
+	}
+	if s.rateLimited(w, r, src, len(recs)) {
+		return
+	}
+	if err := s.store(r, src, recs, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": len(recs), "rejected": rejects})
+}
+
+// limitedReader fails once more than n bytes come out of a decompressor.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, &http.MaxBytesError{}
+	}
+	return n, err
+}
+
+// handleAgentLogs takes one enebular-agent log chunk, as a JSON body or
+// as the file of a multipart form. The chunk is stored whole or not at
+// all, and a chunk sent again is recognised and not stored twice.
+func (s *Server) handleAgentLogs(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
+	const limit = ingest.MaxAgentChunk + 64<<10 // room for multipart framing
+	body := http.MaxBytesReader(w, r.Body, limit)
+	chunk, err := readChunk(r, body)
+	if err != nil {
+		Error(w, r, s.Logger, bodyError(err, limit))
+		return
+	}
+	recs, err := ingest.ParseAgentChunk(chunk)
+	if err != nil {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The log chunk was refused whole: %v.", err))
+		return
+	}
+	if len(recs) == 0 {
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": 0, "duplicate": false})
+		return
+	}
+	if s.rateLimited(w, r, src, len(recs)) {
+		return
+	}
+	sum := sha256.Sum256(append([]byte(src.ID+"\n"), chunk...))
+	key := hex.EncodeToString(sum[:])
+	dup, err := s.Logs.AppendLogs(r.Context(), src.Class(), fill(recs, src), key)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	accepted := len(recs)
+	if dup {
+		accepted = 0
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": accepted, "duplicate": dup})
+}
+
+func readChunk(r *http.Request, body io.Reader) ([]byte, error) {
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return io.ReadAll(body)
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return nil, fmt.Errorf("no file in the form: %w", err)
+		}
+		if part.FileName() != "" || part.FormName() == "file" {
+			return io.ReadAll(part)
+		}
+	}
+}
+
+func fill(recs []slokeeper.LogRecord, src *slokeeper.Source) []slokeeper.LogRecord {
+	for i := range recs {
+		recs[i].Account, recs[i].SourceKind, recs[i].SourceID = src.Account, src.Kind, src.ID
+	}
+	return recs
+}
+
+func (s *Server) store(r *http.Request, src *slokeeper.Source, recs []slokeeper.LogRecord, key string) error {
+	_, err := s.Logs.AppendLogs(r.Context(), src.Class(), fill(recs, src), key)
+	return err
+}
+
+// onlyLoopback refuses a request that does not come from this machine.
+// Reading logs is reading customer data: until operators authenticate
+// (issue 4), only local clients may, like the CLI on the server itself.
+func onlyLoopback(r *http.Request) error {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return slokeeper.Errorf(slokeeper.EFORBIDDEN, "Log queries are served to this machine only until operator sign-in exists; use \"slokeeper logs query\" on the server.")
+}
+
+// handleLogsQuery streams matching records as NDJSON:
+// ?class=&account=&source=&level=&from=&to=&q=&limit= (default 1000).
+func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request) {
+	if err := onlyLoopback(r); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	v := r.URL.Query()
+	q := slokeeper.LogQuery{Class: v.Get("class"), Account: v.Get("account"), SourceID: v.Get("source"), Level: v.Get("level"), Contains: v.Get("q"), Limit: 1000}
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(p.name); s != "" && err == nil {
+			if *p.dst, err = time.Parse(time.RFC3339, s); err != nil {
+				err = slokeeper.Errorf(slokeeper.EINVALID, "%s=%q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00.", p.name, s)
+			}
+		}
+	}
+	if l := v.Get("limit"); l != "" && err == nil {
+		if q.Limit, err = strconv.Atoi(l); err != nil || q.Limit < 1 || q.Limit > 1000000 {
+			err = slokeeper.Errorf(slokeeper.EINVALID, "limit=%q is not a whole number from 1 to 1000000.", l)
+		}
+	}
+	if q.Class != "" && q.Class != slokeeper.LogClassSystem && q.Class != slokeeper.LogClassExec {
+		err = slokeeper.Errorf(slokeeper.EINVALID, "class=%q is not system or exec.", q.Class)
+	}
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(w)
+	started := false
+	err = s.Logs.QueryLogs(r.Context(), q, func(rec *slokeeper.LogRecord) error {
+		started = true
+		return enc.Encode(rec)
+	})
+	if err != nil && !started {
+		Error(w, r, s.Logger, err)
+	} else if err != nil {
+		s.Logger.Error("log query failed mid-stream", "err", err)
+	}
+}
+
+func (s *Server) handleLogPartitions(w http.ResponseWriter, r *http.Request) {
+	if err := onlyLoopback(r); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	ps, err := s.Logs.LogPartitions(r.Context())
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"partitions": ps})
+}
