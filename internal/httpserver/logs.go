@@ -28,8 +28,6 @@ const (
 	sourceCacheTTL    = 10 * time.Second
 )
 
-type sourceKey struct{}
-
 // sourceAuth authenticates a log source by its bearer token. Lookups are
 // cached for a few seconds: ingestion is the hot path, and a revocation
 // takes effect within sourceCacheTTL.
