@@ -12,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
+	logsv1 "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // testClock is a settable clock for Main.
@@ -101,6 +105,15 @@ func TestIngestEndToEnd(t *testing.T) {
 		t.Errorf("broken agent chunk = %d %s", r.status, r.body)
 	}
 
+	// OTLP/HTTP protobuf, as an OpenTelemetry Collector's otlphttp exporter sends it.
+	export, _ := proto.Marshal(&logsv1.LogsData{ResourceLogs: []*logsv1.ResourceLogs{{ScopeLogs: []*logsv1.ScopeLogs{{LogRecords: []*logsv1.LogRecord{
+		{SeverityNumber: logsv1.SeverityNumber_SEVERITY_NUMBER_ERROR, Body: &commonv1.AnyValue{Value: &commonv1.AnyValue_StringValue{StringValue: "otlp error"}}},
+		{SeverityText: "INFO"},
+	}}}}}})
+	if r := post(t, base+"/v1/logs", token, "application/x-protobuf", export); r.status != 200 || r.header.Get("Content-Type") != "application/x-protobuf" || len(r.body) == 0 {
+		t.Errorf("OTLP export = %d %q", r.status, r.body)
+	}
+
 	// Authentication and limits.
 	if r := post(t, base+"/api/v1/logs", "", "application/x-ndjson", []byte(`{"message":"x"}`)); r.status != 401 {
 		t.Errorf("no token = %d %s", r.status, r.body)
@@ -117,7 +130,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 
 	// Query over HTTP (loopback) and on the CLI beside the running server.
-	r = get(t, http.DefaultClient, base+"/api/v1/logs?source="+sourceID+"&level=error")
+	r = get(t, http.DefaultClient, base+"/api/v1/logs?source="+sourceID+"&level=error&q=disk")
 	var rec struct {
 		Message, Source, Class, Account, Source_kind string
 		Attrs                                        map[string]string
@@ -128,10 +141,10 @@ func TestIngestEndToEnd(t *testing.T) {
 		t.Errorf("query = %d %s (%v)", r.status, r.body, err)
 	}
 	out, stderr, code = cliRun(t, "logs", "query", "--data", cfg.Data, "--format", "text", "--source", sourceID)
-	if code != 0 || strings.Count(out, "\n") != 5 || !strings.Contains(out, "起動しました") || !strings.Contains(out, "2026-12-03 19:00:00.000") {
+	if code != 0 || strings.Count(out, "\n") != 6 || !strings.Contains(out, "起動しました") || !strings.Contains(out, "2026-12-03 19:00:00.000") {
 		t.Errorf("logs query while serving: exit %d\n%s\n%s", code, out, stderr)
 	}
-	if out, _, _ := cliRun(t, "logs", "partitions", "--data", cfg.Data); !regexp.MustCompile(`exec\s+2026-12-03\s+5\s+\d+\s+false`).MatchString(out) {
+	if out, _, _ := cliRun(t, "logs", "partitions", "--data", cfg.Data); !regexp.MustCompile(`exec\s+2026-12-03\s+6\s+\d+\s+false`).MatchString(out) {
 		t.Errorf("logs partitions:\n%s", out)
 	}
 

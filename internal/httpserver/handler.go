@@ -23,6 +23,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("GET /api/v1/evidence", s.handleEvidenceIndex)
 	mux.HandleFunc("POST /api/v1/logs", s.withSource(s.handleLogsNDJSON))
 	mux.HandleFunc("POST /api/v1/agent/logs", s.withSource(s.handleAgentLogs))
+	mux.HandleFunc("POST /v1/logs", s.withSource(s.handleOTLPLogs))
 	mux.HandleFunc("GET /api/v1/logs", s.handleLogsQuery)
 	mux.HandleFunc("GET /api/v1/logs/partitions", s.handleLogPartitions)
 	mux.HandleFunc("GET /{$}", s.handleIndex)

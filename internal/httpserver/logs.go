@@ -183,6 +183,51 @@ func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *s
 	writeJSON(w, http.StatusOK, map[string]any{"accepted": len(recs), "rejected": rejects})
 }
 
+// handleOTLPLogs takes an OTLP/HTTP logs export, protobuf or JSON,
+// optionally gzipped, so any OpenTelemetry Collector can ship to slokeeper
+// (exporter otlphttp with an Authorization header). Records without a body
+// are reported as OTLP partial success.
+func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
+	limit := s.MaxBody
+	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The body is not gzip: %v.", err))
+			return
+		}
+		defer zr.Close()
+		body = &limitedReader{r: zr, n: limit}
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		Error(w, r, s.Logger, bodyError(err, limit))
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	recs, rejected, err := ingest.ParseOTLP(b, ct)
+	if err != nil {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The OTLP request was refused: %v.", err))
+		return
+	}
+	if len(recs) > 0 {
+		if s.rateLimited(w, r, src, len(recs)) {
+			return
+		}
+		if err := s.store(r, src, recs, ""); err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+	}
+	if strings.HasPrefix(ct, "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(ingest.OTLPResponse(ct, rejected, fmt.Sprintf("%d log records had no body or were too large", rejected)))
+}
+
 // limitedReader fails once more than n bytes come out of a decompressor.
 type limitedReader struct {
 	r io.Reader
