@@ -13,7 +13,7 @@ run:
 
 ## test: all tests with the race detector; starts a local PostgreSQL if one is installed
 test:
-	@scripts/ensure-postgres
+	@scripts/ensure-services
 	$(GO) test -race -count=1 ./...
 
 ## lint: go vet, gofmt and staticcheck

@@ -7,12 +7,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"slokeeper/internal/mqtt/mqtttest"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	logsv1 "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/proto"
@@ -156,4 +161,31 @@ func TestIngestEndToEnd(t *testing.T) {
 	if r := post(t, base+"/api/v1/logs", token, "application/x-ndjson", []byte(`{"message":"after revoke"}`)); r.status != 401 {
 		t.Errorf("revoked token = %d %s", r.status, r.body)
 	}
+}
+
+// TestServeMQTT: with --mqtt, what a device publishes reaches the log store.
+func TestServeMQTT(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	cfg.MQTT = mqtttest.Broker(t)
+	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "device", "--account", "acct-9", "--name", "meter")
+	sourceID := regexp.MustCompile(`source: (src_\w+)`).FindStringSubmatch(out)[1]
+	m := MustRunMain(t, cfg)
+	if err := m.MQTT.AwaitConnection(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(cfg.MQTT)
+	dev, err := autopaho.NewConnection(context.Background(), autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30, ClientConfig: paho.ClientConfig{ClientID: "meter"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Disconnect(context.Background())
+	dev.AwaitConnection(context.Background())
+	if _, err := dev.Publish(context.Background(), &paho.Publish{Topic: "slokeeper/" + sourceID + "/logs", QoS: 1, Payload: []byte(`{"message":"meter online"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the MQTT message in the log store", func() bool {
+		r := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/logs?source="+sourceID)
+		return strings.Contains(r.body, "meter online")
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
 	"slokeeper/internal/logstore"
+	"slokeeper/internal/mqtt"
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
@@ -34,6 +35,7 @@ type Main struct {
 	Policy *policy.Policy
 	Store  *Store
 	Logs   *logstore.Store
+	MQTT   *mqtt.Subscriber
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
 }
@@ -93,6 +95,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.HTTP = nil
 		return err
 	}
+	if m.Config.MQTT != "" {
+		node := m.Config.Node
+		if node == "" {
+			node, _ = os.Hostname()
+		}
+		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
+			URL: m.Config.MQTT, ClientID: "slokeeper-" + node, Logs: m.Logs, Sources: m.Store.Sources,
+			Logger: m.Logger.With("component", "mqtt"),
+		})
+		if err != nil {
+			return err
+		}
+	}
 	m.Jobs, err = m.Store.NewRunner(ctx, jobs.Config{
 		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.Config.Node,
 		SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval), Logger: m.Logger,
@@ -113,6 +128,9 @@ func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.MQTT != nil {
+		errs = append(errs, m.MQTT.Close(ctx))
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
@@ -192,7 +210,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate")
+		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

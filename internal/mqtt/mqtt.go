@@ -1,0 +1,237 @@
+// Package mqtt ingests logs from the operator's MQTT broker: slokeeper
+// subscribes with QoS 1 to slokeeper/<source-id>/logs and acknowledges each
+// message only after its records are durable, so the broker keeps (and
+// redelivers) whatever slokeeper has not stored. The session persists at
+// the broker across restarts: messages published while slokeeper is down
+// are delivered when it is back.
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/ingest"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// Config configures a Subscriber.
+type Config struct {
+	// URL of the broker: mqtt://host:1883 or tls://host:8883, with
+	// credentials as user:password@ if the broker wants them. Required.
+	URL string
+	// ClientID names this node's session at the broker; it must be stable
+	// across restarts for the session (and undelivered messages) to
+	// survive. Default: "slokeeper".
+	ClientID string
+	// TopicPrefix: messages arrive on <prefix>/<source-id>/logs. Default: "slokeeper".
+	TopicPrefix string
+	// SessionExpiry is how long the broker keeps the session while
+	// slokeeper is away. Default: 24h.
+	SessionExpiry time.Duration
+	// Workers store messages in parallel. Default: 8.
+	Workers int
+
+	Logs    slokeeper.LogService    // required
+	Sources slokeeper.SourceService // required
+	Logger  *slog.Logger            // default: slog.Default()
+}
+
+// Subscriber is a running subscription.
+type Subscriber struct {
+	cfg    Config
+	cm     *autopaho.ConnectionManager
+	msgs   chan paho.PublishReceived
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	sources map[string]cachedSource
+}
+
+type cachedSource struct {
+	src     *slokeeper.Source
+	expires time.Time
+}
+
+// Open connects (and keeps reconnecting) in the background and subscribes
+// on every connection.
+func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "mqtt" && u.Scheme != "tls" && u.Scheme != "mqtts" && u.Scheme != "tcp") || u.Host == "" {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The MQTT URL must look like mqtt://host:1883 or tls://host:8883.")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "slokeeper"
+	}
+	if cfg.TopicPrefix == "" {
+		cfg.TopicPrefix = "slokeeper"
+	}
+	if cfg.SessionExpiry <= 0 {
+		cfg.SessionExpiry = 24 * time.Hour
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Subscriber{cfg: cfg, msgs: make(chan paho.PublishReceived, 1024), sources: map[string]cachedSource{}}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	password, _ := u.User.Password()
+	topic := cfg.TopicPrefix + "/+/logs"
+	pc := autopaho.ClientConfig{
+		ServerUrls:                    []*url.URL{u},
+		KeepAlive:                     30,
+		CleanStartOnInitialConnection: false, // keep what the broker queued while we were away
+		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
+		ConnectRetryDelay:             2 * time.Second,
+		ConnectUsername:               u.User.Username(),
+		ConnectPassword:               []byte(password),
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			go func() {
+				if _, err := cm.Subscribe(runCtx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+					cfg.Logger.Error("mqtt: subscribe", "topic", topic, "err", err)
+					return
+				}
+				cfg.Logger.Info("mqtt: subscribed", "broker", u.Redacted(), "topic", topic)
+			}()
+		},
+		OnConnectError: func(err error) { cfg.Logger.Warn("mqtt: connect", "broker", u.Redacted(), "err", err) },
+		ClientConfig: paho.ClientConfig{
+			ClientID:                   cfg.ClientID,
+			EnableManualAcknowledgment: true, // ack after the durable write, not on receipt
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				select {
+				case s.msgs <- pr:
+				case <-runCtx.Done():
+				}
+				return true, nil
+			}},
+		},
+	}
+	cm, err := autopaho.NewConnection(runCtx, pc)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	s.cm = cm
+	for range cfg.Workers {
+		s.wg.Go(func() {
+			for {
+				select {
+				case pr := <-s.msgs:
+					s.handle(runCtx, pr)
+				case <-runCtx.Done():
+					return
+				}
+			}
+		})
+	}
+	return s, nil
+}
+
+// AwaitConnection waits until the broker connection is up.
+func (s *Subscriber) AwaitConnection(ctx context.Context) error { return s.cm.AwaitConnection(ctx) }
+
+// Close disconnects. Messages received but not yet stored are not
+// acknowledged: the broker delivers them again on the next connection.
+func (s *Subscriber) Close(ctx context.Context) error {
+	err := s.cm.Disconnect(ctx)
+	s.cancel()
+	s.wg.Wait()
+	return err
+}
+
+// handle stores one message and acknowledges it when stored, or when it
+// can never be stored (unknown source, unreadable payload): those are
+// logged and dropped, or the broker would deliver them for ever.
+func (s *Subscriber) handle(ctx context.Context, pr paho.PublishReceived) {
+	pb := pr.Packet
+	ack := func() {
+		if err := pr.Client.Ack(pb); err != nil {
+			s.cfg.Logger.Warn("mqtt: ack", "topic", pb.Topic, "err", err)
+		}
+	}
+	parts := strings.Split(pb.Topic, "/")
+	if len(parts) != 3 || parts[2] != "logs" {
+		s.cfg.Logger.Warn("mqtt: dropping a message on an unexpected topic", "topic", pb.Topic)
+		ack()
+		return
+	}
+	src, err := s.source(ctx, parts[1])
+	if err != nil {
+		s.cfg.Logger.Warn("mqtt: dropping a message from an unknown or revoked source", "topic", pb.Topic, "err", err)
+		ack()
+		return
+	}
+	recs, reason := parse(pb.Payload)
+	if len(recs) == 0 {
+		s.cfg.Logger.Warn("mqtt: dropping a message with nothing to store", "topic", pb.Topic, "reason", reason)
+		ack()
+		return
+	}
+	for i := range recs {
+		recs[i].Account, recs[i].SourceKind, recs[i].SourceID = src.Account, src.Kind, src.ID
+	}
+	// The same payload from the same source is stored once a day: a
+	// redelivery after a crash between the write and the ack adds nothing.
+	sum := sha256.Sum256(append([]byte("mqtt\n"+src.ID+"\n"), pb.Payload...))
+	if _, err := s.cfg.Logs.AppendLogs(ctx, src.Class(), recs, hex.EncodeToString(sum[:])); err != nil {
+		// Not stored and not acknowledged: the broker redelivers it.
+		s.cfg.Logger.Error("mqtt: storing a message failed; it will be delivered again", "topic", pb.Topic, "err", err)
+		return
+	}
+	if reason != "" {
+		s.cfg.Logger.Warn("mqtt: some lines of a message were refused", "topic", pb.Topic, "reason", reason)
+	}
+	ack()
+}
+
+// parse reads a payload as an agent chunk (a JSON array) or NDJSON.
+func parse(payload []byte) ([]slokeeper.LogRecord, string) {
+	if t := bytes.TrimSpace(payload); len(t) > 0 && t[0] == '[' {
+		recs, err := ingest.ParseAgentChunk(t)
+		if err != nil {
+			return nil, err.Error()
+		}
+		return recs, ""
+	}
+	recs, rejects, _ := ingest.ParseNDJSON(bytes.NewReader(payload), ingest.DefaultMaxLine)
+	if len(rejects) > 0 {
+		return recs, fmt.Sprintf("%d lines refused, the first (line %d): %s", len(rejects), rejects[0].Line, rejects[0].Reason)
+	}
+	return recs, ""
+}
+
+func (s *Subscriber) source(ctx context.Context, id string) (*slokeeper.Source, error) {
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.sources[id]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.src, nil
+	}
+	srcs, err := s.cfg.Sources.FindSources(ctx, slokeeper.SourceFilter{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	if len(srcs) == 0 {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "No live source %q.", id)
+	}
+	s.mu.Lock()
+	s.sources[id] = cachedSource{srcs[0], now.Add(10 * time.Second)}
+	s.mu.Unlock()
+	return srcs[0], nil
+}
