@@ -96,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 		KeepAlive:                     30,
 		CleanStartOnInitialConnection: false, // keep what the broker queued while we were away
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
-		ConnectRetryDelay:             2 * time.Second,
+		ReconnectBackoff:              autopaho.NewExponentialBackoff(500*time.Millisecond, 30*time.Second, 2*time.Second, 2),
 		ConnectUsername:               u.User.Username(),
 		ConnectPassword:               []byte(password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
