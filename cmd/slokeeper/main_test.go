@@ -192,6 +192,13 @@ func testServe(t *testing.T, cfg Config, engine string) {
 		t.Errorf("Japanese index page:\n%s", r.body)
 	}
 
+	// slokeeper's own logs are system logs.
+	if r := get(t, c, base+"/api/v1/logs?class=system&source=slokeeper/e2e-node"); !strings.Contains(r.body, `"source_kind":"app"`) {
+		waitFor(t, "slokeeper's own logs in the log store", func() bool {
+			return strings.Contains(get(t, c, base+"/api/v1/logs?class=system&source=slokeeper/e2e-node").body, `"class":"system"`)
+		})
+	}
+
 	// An administration command reads the same store while the server runs.
 	args := []string{"evidence", "list", "--action", "self_check", "--format", "json", "--data", cfg.Data}
 	if cfg.DB != "" {

@@ -18,6 +18,7 @@ import (
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/mqtt"
 	"slokeeper/internal/postgres"
+	"slokeeper/internal/selflog"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
 
@@ -38,6 +39,17 @@ type Main struct {
 	MQTT   *mqtt.Subscriber
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
+
+	selflog *selflog.Handler
+}
+
+// node names this node: the configured name or the host name.
+func (m *Main) node() string {
+	if m.Config.Node != "" {
+		return m.Config.Node
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 // NewMain returns a Main with defaults, logging to stderr.
@@ -76,6 +88,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
+	// From here on slokeeper's own logs are system logs too.
+	m.selflog = selflog.New(m.Logger.Handler(), m.Logs, "slokeeper/"+m.node())
+	m.Logger = slog.New(m.selflog)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -96,12 +111,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if m.Config.MQTT != "" {
-		node := m.Config.Node
-		if node == "" {
-			node, _ = os.Hostname()
-		}
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
-			URL: m.Config.MQTT, ClientID: "slokeeper-" + node, Logs: m.Logs, Sources: m.Store.Sources,
+			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), Logs: m.Logs, Sources: m.Store.Sources,
 			Logger: m.Logger.With("component", "mqtt"),
 		})
 		if err != nil {
@@ -109,7 +120,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	m.Jobs, err = m.Store.NewRunner(ctx, jobs.Config{
-		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.Config.Node,
+		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.node(),
 		SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval), Logger: m.Logger,
 	})
 	if err != nil {
@@ -134,6 +145,9 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.selflog != nil {
+		m.selflog.Close()
 	}
 	if m.Logs != nil {
 		errs = append(errs, m.Logs.Close())
