@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -188,4 +189,30 @@ func TestServeMQTT(t *testing.T) {
 		r := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/logs?source="+sourceID)
 		return strings.Contains(r.body, "meter online")
 	})
+}
+
+// TestLoadgen drives a server briefly and checks that what loadgen
+// reports as acknowledged is in the store.
+func TestLoadgen(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	cfg.IngestRate = -1
+	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "device", "--account", "a", "--name", "load")
+	token := regexp.MustCompile(`token:  (\S+)`).FindStringSubmatch(out)[1]
+	m := MustRunMain(t, cfg)
+	out, stderr, code := cliRun(t, "loadgen", "--url", m.HTTP.URL(), "--token", token, "--duration", "300ms", "--batch", "100", "--conns", "2")
+	match := regexp.MustCompile(`acknowledged  (\d+) lines in (\d+) requests \(0 failed\)`).FindStringSubmatch(out)
+	if code != 0 || match == nil || match[1] == "0" || !strings.Contains(out, "lines/s") || !strings.Contains(out, "p99") {
+		t.Fatalf("loadgen: exit %d\n%s\n%s", code, out, stderr)
+	}
+	ps, _ := m.Logs.LogPartitions(context.Background())
+	var stored int64
+	for _, p := range ps {
+		if p.Class == "exec" {
+			stored += p.Records
+		}
+	}
+	if want, _ := strconv.ParseInt(match[1], 10, 64); stored != want {
+		t.Errorf("store holds %d exec records, loadgen says %d acknowledged", stored, want)
+	}
 }

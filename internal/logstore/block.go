@@ -83,9 +83,35 @@ func encodeRecords(buf []byte, recs []slokeeper.LogRecord, minReceived int64) []
 
 var errCorrupt = errors.New("corrupt block")
 
-// decodeRecords calls fn for each record in a decompressed payload.
-func decodeRecords(payload []byte, n uint32, class string, minReceived int64, fn func(*slokeeper.LogRecord) error) error {
-	var r slokeeper.LogRecord
+// rawRecord is a record as it lies in a decompressed payload: its text
+// fields still slices of the payload, so that filtering allocates nothing.
+type rawRecord struct {
+	received int64
+	sender   int64
+	// account, source kind, source ID, level, message, attrs, raw sender time
+	fields [7][]byte
+}
+
+func (rr *rawRecord) record(class string) slokeeper.LogRecord {
+	f := &rr.fields
+	r := slokeeper.LogRecord{
+		Received: time.Unix(0, rr.received).UTC(), Class: class,
+		Account: string(f[0]), SourceKind: string(f[1]), SourceID: string(f[2]), Level: string(f[3]), Message: string(f[4]),
+		SenderTimeRaw: string(f[6]),
+	}
+	if len(f[5]) > 0 {
+		r.Attrs = append([]byte(nil), f[5]...)
+	}
+	if rr.sender != 0 {
+		r.SenderTime = time.Unix(0, rr.sender).UTC()
+	}
+	return r
+}
+
+// decodeRaw calls fn for each record in a decompressed payload. The
+// rawRecord is reused: fn must copy what it keeps.
+func decodeRaw(payload []byte, n uint32, minReceived int64, fn func(*rawRecord) error) error {
+	var rr rawRecord
 	for range n {
 		off, k := binary.Uvarint(payload)
 		if k <= 0 {
@@ -97,27 +123,16 @@ func decodeRecords(payload []byte, n uint32, class string, minReceived int64, fn
 			return errCorrupt
 		}
 		payload = payload[k:]
-		var fields [7]string
-		for i := range fields {
+		for i := range rr.fields {
 			l, k := binary.Uvarint(payload)
 			if k <= 0 || uint64(len(payload)-k) < l {
 				return errCorrupt
 			}
-			fields[i] = string(payload[k : k+int(l)])
+			rr.fields[i] = payload[k : k+int(l)]
 			payload = payload[k+int(l):]
 		}
-		r = slokeeper.LogRecord{
-			Received: time.Unix(0, minReceived+int64(off)).UTC(), Class: class,
-			Account: fields[0], SourceKind: fields[1], SourceID: fields[2], Level: fields[3], Message: fields[4],
-			SenderTimeRaw: fields[6],
-		}
-		if fields[5] != "" {
-			r.Attrs = []byte(fields[5])
-		}
-		if sender != 0 {
-			r.SenderTime = time.Unix(0, sender).UTC()
-		}
-		if err := fn(&r); err != nil {
+		rr.received, rr.sender = minReceived+int64(off), sender
+		if err := fn(&rr); err != nil {
 			return err
 		}
 	}
@@ -125,6 +140,14 @@ func decodeRecords(payload []byte, n uint32, class string, minReceived int64, fn
 		return errCorrupt
 	}
 	return nil
+}
+
+// decodeRecords calls fn for each record in a decompressed payload.
+func decodeRecords(payload []byte, n uint32, class string, minReceived int64, fn func(*slokeeper.LogRecord) error) error {
+	return decodeRaw(payload, n, minReceived, func(rr *rawRecord) error {
+		r := rr.record(class)
+		return fn(&r)
+	})
 }
 
 // appendBlock appends a whole block holding recs (all of one partition) to

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,7 +65,14 @@ func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuer
 		if buf, err = s.dec.DecodeAll(payload, buf[:0]); err != nil {
 			return fmt.Errorf("log partition %s: %w", p.key, err)
 		}
-		if err := decodeRecords(buf, h.records, p.key.class, h.minReceived, fn); err != nil {
+		err = decodeRaw(buf, h.records, h.minReceived, func(rr *rawRecord) error {
+			if q != nil && !matchesRaw(q, rr) {
+				return nil // rejected on the bytes: nothing allocated
+			}
+			r := rr.record(p.key.class)
+			return fn(&r)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -103,9 +111,6 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 		}
 		p.mu.RUnlock()
 		err = s.scan(p, size, name, &q, func(r *slokeeper.LogRecord) error {
-			if !matches(&q, r) {
-				return nil
-			}
 			if err := fn(r); err != nil {
 				return err
 			}
@@ -117,12 +122,7 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 		})
 		if errors.Is(err, os.ErrNotExist) {
 			// Sealed meanwhile: read the sealed file instead.
-			err = s.scan(p, -1, sealedName, &q, func(r *slokeeper.LogRecord) error {
-				if matches(&q, r) {
-					return fn(r)
-				}
-				return nil
-			})
+			err = s.scan(p, -1, sealedName, &q, fn)
 		}
 		if errors.Is(err, errStop) {
 			return nil
@@ -134,11 +134,14 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 	return nil
 }
 
-func matches(q *slokeeper.LogQuery, r *slokeeper.LogRecord) bool {
-	return (q.Account == "" || r.Account == q.Account) &&
-		(q.SourceID == "" || r.SourceID == q.SourceID) &&
-		(q.Level == "" || strings.EqualFold(r.Level, q.Level)) &&
-		(q.From.IsZero() || !r.Received.Before(q.From)) &&
-		(q.To.IsZero() || r.Received.Before(q.To)) &&
-		(q.Contains == "" || strings.Contains(r.Message, q.Contains))
+// matchesRaw applies q to a record still in its payload. string(b) == s
+// comparisons do not allocate.
+func matchesRaw(q *slokeeper.LogQuery, rr *rawRecord) bool {
+	f := &rr.fields
+	return (q.SourceID == "" || string(f[2]) == q.SourceID) &&
+		(q.Account == "" || string(f[0]) == q.Account) &&
+		(q.Level == "" || strings.EqualFold(string(f[3]), q.Level)) &&
+		(q.From.IsZero() || rr.received >= q.From.UnixNano()) &&
+		(q.To.IsZero() || rr.received < q.To.UnixNano()) &&
+		(q.Contains == "" || bytes.Contains(f[4], []byte(q.Contains)))
 }

@@ -1,0 +1,116 @@
+package logstore_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/loggen"
+	"slokeeper/internal/logstore"
+	"slokeeper/internal/sqlite"
+)
+
+func benchStore(b *testing.B, clock *clock) (*logstore.Store, string) {
+	b.Helper()
+	dir := b.TempDir()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s, err := logstore.Open(context.Background(), logstore.Config{Dir: filepath.Join(dir, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: tokyo, Clock: clock})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s, filepath.Join(dir, "logs")
+}
+
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// BenchmarkAppend: parallel appends of 1000 generated records each, the
+// shape of NDJSON posts; reports lines/s and the bytes stored per line
+// while the day is open and after it is sealed.
+func BenchmarkAppend(b *testing.B) {
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s, dir := benchStore(b, clk)
+	var seed atomic.Uint64
+	var lines atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		g := loggen.New(seed.Add(1), 1000)
+		batch := make([]slokeeper.LogRecord, 1000)
+		for pb.Next() {
+			for i := range batch {
+				batch[i] = g.Record()
+			}
+			if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+				b.Error(err)
+				return
+			}
+			lines.Add(int64(len(batch)))
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	n := lines.Load()
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(float64(dirBytes(dir))/float64(n), "open-B/line")
+	clk.Set(time.Date(2026, 12, 4, 1, 0, 0, 0, tokyo))
+	if _, err := s.SealDue(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(dirBytes(dir))/float64(n), "sealed-B/line")
+}
+
+// BenchmarkQueryOneSource: one source over one sealed day among
+// SLOKEEPER_BENCH_RECORDS records (default 10 million) from 1000 sources.
+func BenchmarkQueryOneSource(b *testing.B) {
+	total := 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("SLOKEEPER_BENCH_RECORDS")); err == nil && v > 0 {
+		total = v
+	}
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s, _ := benchStore(b, clk)
+	g := loggen.New(1, 1000)
+	batch := make([]slokeeper.LogRecord, 10000)
+	for done := 0; done < total; done += len(batch) {
+		for i := range batch {
+			batch[i] = g.Record()
+		}
+		clk.Set(clk.Now().Add(time.Millisecond))
+		if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	clk.Set(time.Date(2026, 12, 4, 1, 0, 0, 0, tokyo))
+	if _, err := s.SealDue(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	source := g.Sources[500].ID // a quiet one, as most are
+	q := slokeeper.LogQuery{SourceID: source, From: time.Date(2026, 12, 3, 0, 0, 0, 0, tokyo), To: time.Date(2026, 12, 4, 0, 0, 0, 0, tokyo)}
+	var found int
+	b.ResetTimer()
+	for b.Loop() {
+		found = 0
+		if err := s.QueryLogs(context.Background(), q, func(*slokeeper.LogRecord) error { found++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(found), "records")
+}
