@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -182,7 +183,8 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	m := NewMain(cfg, stderr)
-	if m.Policy, err = loadPolicy(cfg.Policy, m.Logger); err != nil {
+	// The policy's warnings are for whoever starts a server, not for a query.
+	if m.Policy, err = loadPolicy(cfg.Policy, slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	if m.Store, err = OpenStore(ctx, cfg); err != nil {

@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/ingest"
+	"slokeeper/internal/loggen"
 )
 
 func TestParseNDJSON(t *testing.T) {
@@ -130,4 +132,22 @@ func checkRecords(t *testing.T, recs []slokeeper.LogRecord) {
 			t.Fatalf("record over its limits: %d-byte message, %d-byte raw time", len(r.Message), len(r.SenderTimeRaw))
 		}
 	}
+}
+
+// BenchmarkParseNDJSON parses generated traffic: lines a second per core.
+func BenchmarkParseNDJSON(b *testing.B) {
+	g := loggen.New(1, 1000)
+	var body []byte
+	for range 10000 {
+		body = g.AppendNDJSON(body)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, rejects, err := ingest.ParseNDJSON(bytes.NewReader(body), ingest.DefaultMaxLine)
+		if err != nil || len(rejects) != 0 || len(recs) != 10000 {
+			b.Fatal(len(recs), rejects, err)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "lines/s")
 }
