@@ -13,7 +13,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -92,82 +91,11 @@ var (
 	timeKeys    = []string{"timestamp", "time", "ts"}
 )
 
-// ParseObject turns one JSON object into a record: message, level and the
-// sender's timestamp from their usual names, and every other field into
-// Attrs (merged with an "attrs" object if there is one).
-func ParseObject(b []byte) (slokeeper.LogRecord, error) {
-	var rec slokeeper.LogRecord
-	if !utf8.Valid(b) {
-		return rec, errors.New("not valid UTF-8")
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return rec, errors.New("not a JSON object")
-	}
-	take := func(keys []string) (json.RawMessage, bool) {
-		for _, k := range keys {
-			if v, ok := m[k]; ok {
-				delete(m, k)
-				return v, true
-			}
-		}
-		return nil, false
-	}
-	msg, ok := take(messageKeys)
-	if !ok {
-		return rec, errors.New(`no "message" field`)
-	}
-	var err error
-	if rec.Message, err = textOf(msg); err != nil {
-		return rec, fmt.Errorf("message: %w", err)
-	}
-	if len(rec.Message) > maxMessageBytes {
-		return rec, fmt.Errorf("message is longer than %d bytes", maxMessageBytes)
-	}
-	if lv, ok := take(levelKeys); ok {
-		l, err := textOf(lv)
-		if err != nil {
-			return rec, fmt.Errorf("level: %w", err)
-		}
-		rec.Level = strings.ToLower(l)
-	}
-	if ts, ok := take(timeKeys); ok {
-		rec.SenderTime, rec.SenderTimeRaw = parseTime(ts)
-	}
-	attrs := map[string]json.RawMessage{}
-	if a, ok := m["attrs"]; ok {
-		if err := json.Unmarshal(a, &attrs); err != nil {
-			return rec, errors.New(`"attrs" is not a JSON object`)
-		}
-		delete(m, "attrs")
-	}
-	for k, v := range m {
-		attrs[k] = v
-	}
-	if len(attrs) > 0 {
-		rec.Attrs, _ = json.Marshal(attrs) // sorted keys, values as sent
-	}
-	return rec, nil
-}
-
-// textOf returns a JSON string's text, or any other JSON value as written.
-func textOf(v json.RawMessage) (string, error) {
-	if len(v) > 0 && v[0] == '"' {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return s, nil
-	}
-	return string(v), nil
-}
-
 // parseTime reads a sender's timestamp: RFC 3339 text, or Unix time in
 // seconds, milliseconds or nanoseconds. Anything else is kept as written.
 func parseTime(v json.RawMessage) (time.Time, string) {
 	if len(v) > 0 && v[0] == '"' {
-		var s string
-		if json.Unmarshal(v, &s) == nil {
+		if s, err := text(v, true); err == nil {
 			for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02T15:04:05.999999999"} {
 				if t, err := time.Parse(layout, s); err == nil {
 					return t.UTC(), ""
