@@ -43,13 +43,12 @@ type DB struct {
 // pending migrations.
 func Open(ctx context.Context, path string) (*DB, error) {
 	// Each pragma is set on every new connection:
-	//   journal_mode(WAL): readers and the writer do not block each other.
-	//   busy_timeout(10000): wait up to 10 s for another process's write lock
+	//   busy_timeout(10000): wait up to 10 s for another process's lock
 	//     instead of failing at once with SQLITE_BUSY.
 	//   foreign_keys(1): enforce references; SQLite defaults to off.
 	//   synchronous(FULL): fsync the WAL at every commit, so what slokeeper
 	//     acknowledged (evidence, catalog entries) survives a power loss.
-	const pragmas = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	const pragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	if strings.ContainsAny(path, "?#") {
 		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The database path %q must not contain ? or #.", path)
 	}
@@ -77,11 +76,42 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	db := &DB{path: path, write: write, read: read}
+	if err := db.ensureWAL(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// ensureWAL puts the database in WAL mode, so readers and the writer do
+// not block each other. The mode is stored in the file, so this is done
+// once here rather than by every connection: switching a new file to WAL
+// can fail with SQLITE_BUSY without waiting when another process does the
+// same, so it is retried for up to about 10 s.
+func (db *DB) ensureWAL(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		var mode string
+		err := db.write.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode)
+		if err == nil {
+			if mode != "wal" {
+				return fmt.Errorf("journal mode is %q, not wal", mode)
+			}
+			return nil
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || attempt >= 1000 {
+			return fmt.Errorf("set WAL mode: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes the database.
@@ -127,7 +157,19 @@ func migrationNames() ([]string, error) {
 // by name. Transactions are immediate, so two processes starting together
 // apply each migration once.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	// In an immediate transaction, like every migration: as a lone
+	// statement it would read the schema, then upgrade to a write, and fail
+	// at once with SQLITE_BUSY (no waiting) if another process had written
+	// in between.
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create migrations table: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("create migrations table: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
 	names, err := migrationNames()
