@@ -38,19 +38,8 @@ func runEvidence(ctx context.Context, args []string, getenv func(string) string,
 	if err := parseFlags(fs, args[1:], stderr); err != nil {
 		return err
 	}
-	for _, t := range []struct {
-		flag, value string
-		dst         *time.Time
-	}{{"since", since, &f.Since}, {"until", until, &f.Until}} {
-		if t.value == "" {
-			continue
-		}
-		v, err := time.Parse(time.RFC3339, t.value)
-		if err != nil {
-			fmt.Fprintf(stderr, "evidence list: --%s %q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00\n", t.flag, t.value)
-			return errUsage
-		}
-		*t.dst = v
+	if err := parseTimeFlags("evidence list", stderr, timeFlag{"since", since, &f.Since}, timeFlag{"until", until, &f.Until}); err != nil {
+		return err
 	}
 	if format != "text" && format != "json" {
 		fmt.Fprintf(stderr, "evidence list: --format %q is not text or json\n", format)

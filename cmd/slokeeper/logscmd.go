@@ -164,19 +164,8 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	for _, t := range []struct {
-		name, v string
-		dst     *time.Time
-	}{{"from", from, &q.From}, {"to", to, &q.To}} {
-		if t.v == "" {
-			continue
-		}
-		v, err := time.Parse(time.RFC3339, t.v)
-		if err != nil {
-			fmt.Fprintf(stderr, "logs query: --%s %q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00\n", t.name, t.v)
-			return errUsage
-		}
-		*t.dst = v
+	if err := parseTimeFlags("logs query", stderr, timeFlag{"from", from, &q.From}, timeFlag{"to", to, &q.To}); err != nil {
+		return err
 	}
 	cfg, err := cf.load(getenv)
 	if err != nil {

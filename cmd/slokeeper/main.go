@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	_ "time/tzdata" // policies name IANA time zones; a static binary may run where none are installed
 )
@@ -132,6 +133,29 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		fs.Usage()
 		return errUsage
+	}
+	return nil
+}
+
+// timeFlag is a command-line time in RFC 3339, parsed into dst when set.
+type timeFlag struct {
+	name, value string
+	dst         *time.Time
+}
+
+// parseTimeFlags parses each set flag, or says which is wrong and returns
+// errUsage.
+func parseTimeFlags(cmd string, stderr io.Writer, flags ...timeFlag) error {
+	for _, f := range flags {
+		if f.value == "" {
+			continue
+		}
+		v, err := time.Parse(time.RFC3339, f.value)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: --%s %q is not an RFC 3339 time such as 2026-12-03T10:00:00+09:00\n", cmd, f.name, f.value)
+			return errUsage
+		}
+		*f.dst = v
 	}
 	return nil
 }

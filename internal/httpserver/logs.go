@@ -144,20 +144,30 @@ func bodyError(err error, limit int64) error {
 	return slokeeper.Errorf(slokeeper.EINVALID, "The request body could not be read: %v.", err)
 }
 
+// requestBody returns the request body, decompressed if it is gzip, and
+// failing with *http.MaxBytesError past limit bytes either way.
+func requestBody(w http.ResponseWriter, r *http.Request, limit int64) (io.Reader, func(), error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.Header.Get("Content-Encoding") != "gzip" {
+		return body, func() {}, nil
+	}
+	zr, err := gzip.NewReader(body)
+	if err != nil {
+		return nil, nil, slokeeper.Errorf(slokeeper.EINVALID, "The body is not gzip: %v.", err)
+	}
+	return &limitedReader{r: zr, n: limit}, func() { zr.Close() }, nil
+}
+
 // handleLogsNDJSON takes NDJSON, one record per line, optionally gzipped.
 // Good lines are stored, bad ones listed with their reason.
 func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
 	limit := s.MaxBody
-	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The body is not gzip: %v.", err))
-			return
-		}
-		defer zr.Close()
-		body = &limitedReader{r: zr, n: limit}
+	body, closeBody, err := requestBody(w, r, limit)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
 	}
+	defer closeBody()
 	recs, rejects, err := ingest.ParseNDJSON(body, s.MaxLine)
 	if err != nil {
 		Error(w, r, s.Logger, bodyError(err, limit))
@@ -189,16 +199,12 @@ func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *s
 // are reported as OTLP partial success.
 func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
 	limit := s.MaxBody
-	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The body is not gzip: %v.", err))
-			return
-		}
-		defer zr.Close()
-		body = &limitedReader{r: zr, n: limit}
+	body, closeBody, err := requestBody(w, r, limit)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
 	}
+	defer closeBody()
 	b, err := io.ReadAll(body)
 	if err != nil {
 		Error(w, r, s.Logger, bodyError(err, limit))
