@@ -36,6 +36,7 @@ func open(tb testing.TB) storetest.Store {
 		Evidence:   postgres.NewEvidenceService(db),
 		LogCatalog: postgres.NewLogCatalog(db),
 		Sources:    postgres.NewSourceService(db),
+		Audit:      postgres.NewAuditStore(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

@@ -35,6 +35,7 @@ func open(tb testing.TB) storetest.Store {
 		Evidence:   sqlite.NewEvidenceService(db),
 		LogCatalog: sqlite.NewLogCatalog(db),
 		Sources:    sqlite.NewSourceService(db),
+		Audit:      sqlite.NewAuditStore(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

@@ -19,6 +19,7 @@ type Store struct {
 	Evidence   slokeeper.EvidenceService
 	LogCatalog slokeeper.LogCatalog
 	Sources    slokeeper.SourceService
+	Audit      slokeeper.AuditStore
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -39,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 	})
 	t.Run("LogCatalog", func(t *testing.T) { t.Parallel(); testLogCatalog(t, open(t)) })
 	t.Run("Sources", func(t *testing.T) { t.Parallel(); testSources(t, open(t)) })
+	t.Run("AuditStore", func(t *testing.T) { t.Parallel(); testAuditStore(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)
