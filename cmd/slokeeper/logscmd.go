@@ -87,11 +87,21 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer store.Close()
+	// Sources hold credentials: every change is recorded first, and refused
+	// when the ledger cannot record it.
+	audit, err := openLedger(cfg, store, slokeeper.SystemClock{})
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "add":
 		sid, token := newSourceCredentials()
+		if _, err := audit.Record(ctx, cliActor(), "source.add", "source:"+sid, fmt.Sprintf("kind %s, account %q, name %q", kind, account, name)); err != nil {
+			return err
+		}
 		src := &slokeeper.Source{ID: sid, Account: account, Kind: kind, Name: name, CreatedAt: time.Now(), TokenHash: slokeeper.HashToken(token)}
 		if err := store.Sources.CreateSource(ctx, src); err != nil {
+			audit.Record(ctx, cliActor(), "source.add.failed", "source:"+sid, slokeeper.ErrorMessage(err))
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "source: %s\ntoken:  %s\n", sid, token)
@@ -99,6 +109,9 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 			"トークンは保存されず、再表示もできません。今すぐ控えてください。\n")
 		return nil
 	case "revoke":
+		if _, err := audit.Record(ctx, cliActor(), "source.revoke", "source:"+id, ""); err != nil {
+			return err
+		}
 		if err := store.Sources.RevokeSource(ctx, id, time.Now()); err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
@@ -203,6 +216,13 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%v\t%s\n", p.Class, p.Day, p.Records, p.Bytes, p.Sealed, sum)
 		}
 		return tw.Flush()
+	}
+	audit, err := openLedger(cfg, m.Store, slokeeper.SystemClock{})
+	if err != nil {
+		return err
+	}
+	if _, err := audit.Record(ctx, cliActor(), "logs.query", "source:"+q.SourceID+" account:"+q.Account, strings.Join(args, " ")); err != nil {
+		return err
 	}
 	enc := json.NewEncoder(stdout)
 	loc := m.Policy.Location()

@@ -63,6 +63,7 @@ Usage:
   slokeeper evidence list [flags]     list what slokeeper did to keep the policy
   slokeeper source add|list|revoke    manage log sources and their tokens
   slokeeper logs query|partitions     read the log store
+  slokeeper audit verify|show|export|checkpoint   the tamper-evident audit ledger
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
@@ -106,6 +107,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runSource(ctx, rest, getenv, stdout, stderr)
 	case "logs":
 		return runLogs(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version", "-v":

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"slokeeper/internal/httpserver"
+	"slokeeper/internal/sqlite"
 	"slokeeper/internal/storetest"
 	"slokeeper/policy"
 )
@@ -436,5 +437,50 @@ func TestCommands(t *testing.T) {
 	})
 	if t.Failed() {
 		t.Logf("broken policy:\n%s", src)
+	}
+}
+
+// TestAuditLedger: sensitive actions land in the ledger, the server signs
+// checkpoints, audit verify passes, and fails naming the entry once the
+// database is tampered with.
+func TestAuditLedger(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "app", "--name", "api servers")
+	m := NewMain(cfg, io.Discard)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/logs?source=src_x")
+	m.Close(context.Background()) // signs a last checkpoint
+
+	out, stderr, code := cliRun(t, "audit", "show", "--data", cfg.Data)
+	for _, want := range []string{"source.add", "policy.load", "logs.query"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit show lacks %s:\n%s%s", want, out, stderr)
+		}
+	}
+	if out, _, code = cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 3 entries, 1 signed checkpoints`).MatchString(out) {
+		t.Fatalf("audit verify: exit %d\n%s", code, out)
+	}
+	if out, _, _ := cliRun(t, "audit", "export", "--data", cfg.Data); !strings.Contains(out, `"type":"verifier_key"`) || strings.Count(out, `"type":"entry"`) != 3 {
+		t.Errorf("audit export:\n%s", out)
+	}
+
+	// Someone with the database file edits an entry.
+	store, err := OpenStore(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := store.Audit.(interface{ DB() *sqlite.DB }).DB()
+	for _, s := range []string{"DROP TRIGGER audit_entries_no_update", "UPDATE audit_entries SET actor = 'cli:nobody' WHERE seq = 1"} {
+		if _, err := db.Writer().Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+	out, _, code = cliRun(t, "audit", "verify", "--data", cfg.Data)
+	if code != 1 || !strings.Contains(out, "entry 1: entry 1 was modified") {
+		t.Errorf("audit verify after tampering: exit %d\n%s", code, out)
 	}
 }

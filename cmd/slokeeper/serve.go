@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
+	"slokeeper/internal/ledger"
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/mqtt"
 	"slokeeper/internal/postgres"
@@ -39,8 +41,41 @@ type Main struct {
 	MQTT   *mqtt.Subscriber
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
+	Ledger *ledger.Ledger
 
-	selflog *selflog.Handler
+	selflog        *selflog.Handler
+	stopCheckpoint func()
+	policyYAML     []byte
+}
+
+// startCheckpoints signs a checkpoint of the audit ledger every
+// security.checkpoint_every, until Close, which signs a last one.
+func (m *Main) startCheckpoints() {
+	now := m.Clock.Now()
+	every := m.Policy.Security.CheckpointEvery.AddTo(now).Sub(now)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if _, err := m.Ledger.Checkpoint(context.Background()); err != nil {
+					m.Logger.Error("audit checkpoint", "err", err)
+				}
+			}
+		}
+	}()
+	m.stopCheckpoint = func() {
+		close(stop)
+		<-done
+		if _, err := m.Ledger.Checkpoint(context.Background()); err != nil {
+			m.Logger.Error("audit checkpoint at shutdown", "err", err)
+		}
+	}
 }
 
 // node names this node: the configured name or the host name.
@@ -78,6 +113,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Policy, err = loadPolicy(m.Config.Policy, m.Logger); err != nil {
 		return err
 	}
+	if _, m.policyYAML, err = readPolicy(m.Config.Policy); err != nil {
+		return err
+	}
 	// Refuse a bad listen configuration before creating anything on disk.
 	if err := httpserver.CheckListen(m.Config.Listen, m.Config.TLSCert, m.Config.TLSKey, m.Config.InsecureHTTP); err != nil {
 		return err
@@ -85,6 +123,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
 		return err
 	}
+	if m.Ledger, err = openLedger(m.Config, m.Store, m.Clock); err != nil {
+		return err
+	}
+	// A policy in force is a sensitive fact: no start without its record.
+	if _, err := m.Ledger.Record(ctx, "system:"+m.node(), "policy.load", "policy:"+m.Policy.Service.Name.EN,
+		fmt.Sprintf("sha256 %x", sha256.Sum256(m.policyYAML))); err != nil {
+		return err
+	}
+	m.startCheckpoints()
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
@@ -105,6 +152,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
+		Audit: func(ctx context.Context, actor, action, target, detail string) error {
+			_, err := m.Ledger.Record(ctx, actor, action, target, detail)
+			return err
+		},
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
@@ -149,6 +200,9 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.selflog != nil {
 		m.selflog.Close()
 	}
+	if m.stopCheckpoint != nil {
+		m.stopCheckpoint()
+	}
 	if m.Logs != nil {
 		errs = append(errs, m.Logs.Close())
 	}
@@ -173,6 +227,7 @@ type Store struct {
 	Engine      string // "sqlite" or "postgres"
 	Description string // where it is, without credentials
 	Evidence    slokeeper.EvidenceService
+	Audit       slokeeper.AuditStore
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -199,7 +254,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return &Store{
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
-			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db),
+			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -211,7 +266,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
-			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db),
+			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

@@ -358,6 +358,11 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.Logger, err)
 		return
 	}
+	// Reading logs is reading customer data: recorded first, or refused.
+	if err := s.Audit(r.Context(), "http:"+r.RemoteAddr, "logs.query", "source:"+q.SourceID+" account:"+q.Account, r.URL.RawQuery); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	started := false

@@ -48,7 +48,10 @@ type Server struct {
 	Version  string
 	Logger   *slog.Logger // default: slog.Default()
 
-	Logs    slokeeper.LogService    // required
+	Logs slokeeper.LogService // required
+	// Audit records a sensitive action in the audit ledger; when it fails
+	// the action is refused. Required.
+	Audit   func(ctx context.Context, actor, action, target, detail string) error
 	Sources slokeeper.SourceService // required
 	Clock   slokeeper.Clock         // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:

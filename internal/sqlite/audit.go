@@ -19,6 +19,9 @@ var _ slokeeper.AuditStore = (*AuditStore)(nil)
 // NewAuditStore returns an AuditStore on db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 
+// DB returns the database the store is in.
+func (s *AuditStore) DB() *DB { return s.db }
+
 // AppendAuditEntry stores e as the next entry. The immediate transaction
 // holds SQLite's write lock from reading the last entry to inserting this
 // one, so sequence numbers have no gaps, across processes too.
