@@ -172,7 +172,7 @@ func TestServeMQTT(t *testing.T) {
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "device", "--account", "acct-9", "--name", "meter")
 	sourceID := regexp.MustCompile(`source: (src_\w+)`).FindStringSubmatch(out)[1]
 	m := MustRunMain(t, cfg)
-	if err := m.MQTT.AwaitConnection(context.Background()); err != nil {
+	if err := m.MQTT.AwaitSubscribed(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(cfg.MQTT)

@@ -454,13 +454,13 @@ func TestAuditLedger(t *testing.T) {
 	get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/logs?source=src_x")
 	m.Close(context.Background()) // signs a last checkpoint
 
-	out, stderr, code := cliRun(t, "audit", "show", "--data", cfg.Data)
+	out, stderr, _ := cliRun(t, "audit", "show", "--data", cfg.Data)
 	for _, want := range []string{"source.add", "policy.load", "logs.query"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit show lacks %s:\n%s%s", want, out, stderr)
 		}
 	}
-	if out, _, code = cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 3 entries, 1 signed checkpoints`).MatchString(out) {
+	if out, _, code := cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 3 entries, 1 signed checkpoints`).MatchString(out) {
 		t.Fatalf("audit verify: exit %d\n%s", code, out)
 	}
 	if out, _, _ := cliRun(t, "audit", "export", "--data", cfg.Data); !strings.Contains(out, `"type":"verifier_key"`) || strings.Count(out, `"type":"entry"`) != 3 {
@@ -479,7 +479,7 @@ func TestAuditLedger(t *testing.T) {
 		}
 	}
 	store.Close()
-	out, _, code = cliRun(t, "audit", "verify", "--data", cfg.Data)
+	out, _, code := cliRun(t, "audit", "verify", "--data", cfg.Data)
 	if code != 1 || !strings.Contains(out, "entry 1: entry 1 was modified") {
 		t.Errorf("audit verify after tampering: exit %d\n%s", code, out)
 	}

@@ -55,6 +55,9 @@ type Subscriber struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	subscribed     chan struct{} // closed after the first subscription succeeds
+	subscribedOnce sync.Once
+
 	mu      sync.Mutex
 	sources map[string]cachedSource
 }
@@ -86,7 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Subscriber{cfg: cfg, msgs: make(chan paho.PublishReceived, 1024), sources: map[string]cachedSource{}}
+	s := &Subscriber{cfg: cfg, msgs: make(chan paho.PublishReceived, 1024), sources: map[string]cachedSource{}, subscribed: make(chan struct{})}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	password, _ := u.User.Password()
@@ -106,6 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 					return
 				}
 				cfg.Logger.Info("mqtt: subscribed", "broker", u.Redacted(), "topic", topic)
+				s.subscribedOnce.Do(func() { close(s.subscribed) })
 			}()
 		},
 		OnConnectError: func(err error) { cfg.Logger.Warn("mqtt: connect", "broker", u.Redacted(), "err", err) },
@@ -142,8 +146,17 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	return s, nil
 }
 
-// AwaitConnection waits until the broker connection is up.
-func (s *Subscriber) AwaitConnection(ctx context.Context) error { return s.cm.AwaitConnection(ctx) }
+// AwaitSubscribed waits until the subscription is in place at the broker:
+// from then on, what devices publish is kept for slokeeper, even while it
+// is away.
+func (s *Subscriber) AwaitSubscribed(ctx context.Context) error {
+	select {
+	case <-s.subscribed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Close disconnects. Messages received but not yet stored are not
 // acknowledged: the broker delivers them again on the next connection.

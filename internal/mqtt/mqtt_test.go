@@ -53,7 +53,7 @@ func (f *fixture) subscribe(t *testing.T) *mqtt.Subscriber {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.AwaitConnection(ctx); err != nil {
+	if err := s.AwaitSubscribed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return s
