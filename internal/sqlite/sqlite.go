@@ -93,18 +93,27 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // can fail with SQLITE_BUSY without waiting when another process does the
 // same, so it is retried for up to about 10 s.
 func (db *DB) ensureWAL(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
+	return retryBusy(ctx, func() error {
 		var mode string
-		err := db.write.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode)
-		if err == nil {
-			if mode != "wal" {
-				return fmt.Errorf("journal mode is %q, not wal", mode)
-			}
-			return nil
+		if err := db.write.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode); err != nil {
+			return err
 		}
+		if mode != "wal" {
+			return fmt.Errorf("journal mode is %q, not wal", mode)
+		}
+		return nil
+	})
+}
+
+// retryBusy runs f until it does not fail with SQLITE_BUSY, for up to
+// about 10 s: for the few statements SQLite fails at once, without its
+// busy handler, when another process holds a lock.
+func retryBusy(ctx context.Context, f func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := f()
 		var se *sqlite.Error
-		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || attempt >= 1000 {
-			return fmt.Errorf("set WAL mode: %w", err)
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || attempt >= 1000 {
+			return err
 		}
 		select {
 		case <-ctx.Done():

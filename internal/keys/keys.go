@@ -1,0 +1,292 @@
+// Package keys is slokeeper's envelope encryption, on Tink. Every account
+// has its own data key (an AES-256-GCM keyset); account data is encrypted
+// under it with the record's identity as associated data, so a ciphertext
+// moved to another record or account does not decrypt. Account keysets are
+// wrapped by a master keyset, kept in a file (0600), and stored in a key
+// store apart from the data that backups copy: destroying an account's
+// key makes every copy of its data, backups included, unreadable.
+package keys
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"slokeeper"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// Manager encrypts and decrypts account data.
+type Manager struct {
+	store      slokeeper.KeyStore
+	masterPath string
+
+	mu     sync.RWMutex
+	master *keyset.Handle
+	aead   tink.AEAD            // the master key's AEAD
+	cache  map[string]tink.AEAD // account → its data key's AEAD
+	create sync.Mutex           // serializes creating account keys
+}
+
+// Open opens the master keyset at masterPath, creating it (0600) on first
+// use, over the key store.
+func Open(masterPath string, store slokeeper.KeyStore) (*Manager, error) {
+	h, err := readMaster(masterPath)
+	if errors.Is(err, os.ErrNotExist) {
+		if h, err = keyset.NewHandle(aead.AES256GCMKeyTemplate()); err == nil {
+			err = writeMaster(masterPath, h)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key %s: %w", masterPath, err)
+	}
+	m := &Manager{store: store, masterPath: masterPath, cache: map[string]tink.AEAD{}}
+	if err := m.setMaster(h); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// reloadMaster reads the master keyset file again.
+func (m *Manager) reloadMaster() (tink.AEAD, error) {
+	h, err := readMaster(m.masterPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.setMaster(h); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.aead, nil
+}
+
+func (m *Manager) setMaster(h *keyset.Handle) error {
+	a, err := aead.New(h)
+	if err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	m.mu.Lock()
+	m.master, m.aead = h, a
+	m.mu.Unlock()
+	return nil
+}
+
+func readMaster(path string) (*keyset.Handle, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
+}
+
+// writeMaster writes the master keyset atomically, owner-only.
+func writeMaster(path string, h *keyset.Handle) error {
+	var buf bytes.Buffer
+	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// accountAD binds a wrapped keyset to its account.
+func accountAD(account string) []byte { return []byte("slokeeper account key\x00" + account) }
+
+// accountAEAD returns the account's data key, creating it when create is
+// set and the account has none.
+func (m *Manager) accountAEAD(ctx context.Context, account string, create bool) (tink.AEAD, error) {
+	m.mu.RLock()
+	a, ok := m.cache[account]
+	master := m.aead
+	m.mu.RUnlock()
+	if ok {
+		return a, nil
+	}
+	wrapped, err := m.store.GetAccountKey(ctx, account)
+	if slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND && create {
+		m.create.Lock()
+		defer m.create.Unlock()
+		if wrapped, err = m.store.GetAccountKey(ctx, account); slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND {
+			return m.newAccountKey(ctx, account, master)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), master, accountAD(account))
+	if err != nil {
+		// Another process (keys rotate) may have rewrapped it under a
+		// master key this one has not loaded yet: reload and try again.
+		if master, err = m.reloadMaster(); err == nil {
+			h, err = keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), master, accountAD(account))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("unwrap the key of account %s: %w", account, err)
+		}
+	}
+	if a, err = aead.New(h); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.cache[account] = a
+	m.mu.Unlock()
+	return a, nil
+}
+
+func (m *Manager) newAccountKey(ctx context.Context, account string, master tink.AEAD) (tink.AEAD, error) {
+	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), master, accountAD(account)); err != nil {
+		return nil, err
+	}
+	if err := m.store.CreateAccountKey(ctx, account, buf.Bytes()); err != nil {
+		if slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+			// Another process created it first: use theirs.
+			return m.accountAEAD(ctx, account, false)
+		}
+		return nil, err
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.cache[account] = a
+	m.mu.Unlock()
+	return a, nil
+}
+
+// Encrypt encrypts plaintext under the account's data key (created on first
+// use), bound to associatedData: the identity of the record it belongs to.
+func (m *Manager) Encrypt(ctx context.Context, account string, plaintext, associatedData []byte) ([]byte, error) {
+	a, err := m.accountAEAD(ctx, account, true)
+	if err != nil {
+		return nil, err
+	}
+	return a.Encrypt(plaintext, associatedData)
+}
+
+// ErrShredded is returned when an account's key is gone: its data can never
+// be read again.
+var ErrShredded = slokeeper.Errorf(slokeeper.ENOTFOUND, "The account's key was destroyed: its data can no longer be read.")
+
+// Decrypt decrypts a ciphertext of the account's, which must be bound to
+// the same associated data it was encrypted with.
+func (m *Manager) Decrypt(ctx context.Context, account string, ciphertext, associatedData []byte) ([]byte, error) {
+	a, err := m.accountAEAD(ctx, account, false)
+	if slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND {
+		return nil, ErrShredded
+	} else if err != nil {
+		return nil, err
+	}
+	pt, err := a.Decrypt(ciphertext, associatedData)
+	if err != nil {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The ciphertext does not belong to this record or account, or was altered.")
+	}
+	return pt, nil
+}
+
+// DestroyAccountKey destroys the account's data key: from now on no copy of
+// the account's data, wherever it is, can be decrypted.
+func (m *Manager) DestroyAccountKey(ctx context.Context, account string) error {
+	m.mu.Lock()
+	delete(m.cache, account)
+	m.mu.Unlock()
+	return m.store.DeleteAccountKey(ctx, account)
+}
+
+// RotateMaster makes a new master key primary and rewraps every account
+// key under it. Reads and writes go on meanwhile: the master keyset keeps
+// its old keys, so keysets wrapped by either decrypt, and account data is
+// never re-encrypted, since the account keys themselves do not change.
+func (m *Manager) RotateMaster(ctx context.Context) (rewrapped int, err error) {
+	m.mu.RLock()
+	km := keyset.NewManagerFromHandle(m.master)
+	m.mu.RUnlock()
+	id, err := km.Add(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return 0, err
+	}
+	if err := km.SetPrimary(id); err != nil {
+		return 0, err
+	}
+	h, err := km.Handle()
+	if err != nil {
+		return 0, err
+	}
+	// The file first: should the process stop after it, the new master
+	// still decrypts every keyset, rewrapped or not.
+	if err := writeMaster(m.masterPath, h); err != nil {
+		return 0, fmt.Errorf("write the new master key: %w", err)
+	}
+	if err := m.setMaster(h); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	master := m.aead
+	m.mu.RUnlock()
+	accounts, err := m.store.AccountKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, account := range accounts {
+		wrapped, err := m.store.GetAccountKey(ctx, account)
+		if slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND {
+			continue // destroyed meanwhile
+		} else if err != nil {
+			return rewrapped, err
+		}
+		kh, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), master, accountAD(account))
+		if err != nil {
+			return rewrapped, fmt.Errorf("unwrap the key of account %s: %w", account, err)
+		}
+		var buf bytes.Buffer
+		if err := kh.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), master, accountAD(account)); err != nil {
+			return rewrapped, err
+		}
+		swapped, err := m.store.SwapAccountKey(ctx, account, wrapped, buf.Bytes())
+		if err != nil {
+			return rewrapped, err
+		}
+		if swapped { // else destroyed (or rewrapped) meanwhile: leave it
+			rewrapped++
+		}
+	}
+	return rewrapped, nil
+}

@@ -1,0 +1,24 @@
+package slokeeper
+
+import "context"
+
+// KeyStore keeps each account's data key, wrapped by the master key. It
+// lives apart from the data that backups copy: crypto-shredding works only
+// if destroying an account's key here leaves no copy of it anywhere else.
+type KeyStore interface {
+	// CreateAccountKey stores an account's first wrapped keyset; ECONFLICT
+	// if the account has one.
+	CreateAccountKey(ctx context.Context, account string, wrapped []byte) error
+	// SwapAccountKey replaces old with new, only if the account's keyset is
+	// still old: a key destroyed meanwhile is never brought back. It
+	// reports whether it swapped.
+	SwapAccountKey(ctx context.Context, account string, old, new []byte) (bool, error)
+	// GetAccountKey returns an account's wrapped keyset; ENOTFOUND if none
+	// (never created, or destroyed).
+	GetAccountKey(ctx context.Context, account string) ([]byte, error)
+	// DeleteAccountKey destroys an account's key, leaving no trace of it in
+	// the store's files; ENOTFOUND if none.
+	DeleteAccountKey(ctx context.Context, account string) error
+	// AccountKeys lists the accounts that have a key.
+	AccountKeys(ctx context.Context) ([]string, error)
+}
