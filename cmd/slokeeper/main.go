@@ -64,6 +64,7 @@ Usage:
   slokeeper source add|list|revoke    manage log sources and their tokens
   slokeeper logs query|partitions     read the log store
   slokeeper audit verify|show|export|checkpoint   the tamper-evident audit ledger
+  slokeeper keys rotate               rotate the master key without downtime
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
@@ -109,6 +110,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runLogs(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version", "-v":

@@ -484,3 +484,27 @@ func TestAuditLedger(t *testing.T) {
 		t.Errorf("audit verify after tampering: exit %d\n%s", code, out)
 	}
 }
+
+func TestKeysRotate(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	m := MustRunMain(t, cfg)
+	ct, err := m.Keys.Encrypt(context.Background(), "acct-1", []byte("token-for-mqtt"), []byte("credential:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rotate from the command line while the server runs.
+	out, stderr, code := cliRun(t, "keys", "rotate", "--data", cfg.Data)
+	if code != 0 || !strings.Contains(out, "1 account keys rewrapped") {
+		t.Fatalf("keys rotate: exit %d\n%s%s", code, out, stderr)
+	}
+	if pt, err := m.Keys.Decrypt(context.Background(), "acct-1", ct, []byte("credential:1")); err != nil || string(pt) != "token-for-mqtt" {
+		t.Errorf("the running server after rotation: %q, %v", pt, err)
+	}
+	if out, _, _ := cliRun(t, "audit", "show", "--data", cfg.Data); !strings.Contains(out, "keys.rotate") {
+		t.Errorf("rotation not in the audit ledger:\n%s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(cfg.Data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("master key file: %v %v", fi, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
+	"slokeeper/internal/keys"
 	"slokeeper/internal/ledger"
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/mqtt"
@@ -42,10 +43,12 @@ type Main struct {
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
 	Ledger *ledger.Ledger
+	Keys   *keys.Manager
 
 	selflog        *selflog.Handler
 	stopCheckpoint func()
 	policyYAML     []byte
+	closeKeys      func() error
 }
 
 // startCheckpoints signs a checkpoint of the audit ledger every
@@ -132,6 +135,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.startCheckpoints()
+	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
+		return err
+	}
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
@@ -206,6 +212,9 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.Logs != nil {
 		errs = append(errs, m.Logs.Close())
 	}
+	if m.closeKeys != nil {
+		errs = append(errs, m.closeKeys())
+	}
 	if m.Store != nil {
 		errs = append(errs, m.Store.Close())
 	}
@@ -279,7 +288,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt")
+		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()
