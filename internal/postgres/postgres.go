@@ -151,6 +151,8 @@ func interpretError(err error) error {
 		switch pe.Code {
 		case "23505": // unique_violation
 			return slokeeper.Errorf(slokeeper.ECONFLICT, "It already exists.")
+		case "23503": // foreign_key_violation
+			return slokeeper.Errorf(slokeeper.EINVALID, "It refers to something that does not exist.")
 		case "23514", "23502": // check_violation, not_null_violation
 			return slokeeper.Errorf(slokeeper.EINVALID, "The value is not allowed: %s.", pe.Message)
 		}

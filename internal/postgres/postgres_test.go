@@ -37,6 +37,7 @@ func open(tb testing.TB) storetest.Store {
 		LogCatalog: postgres.NewLogCatalog(db),
 		Sources:    postgres.NewSourceService(db),
 		Audit:      postgres.NewAuditStore(db),
+		Operators:  postgres.NewOperatorService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

@@ -229,6 +229,8 @@ func interpretError(err error) error {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return slokeeper.Errorf(slokeeper.ECONFLICT, "It already exists.")
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return slokeeper.Errorf(slokeeper.EINVALID, "It refers to something that does not exist.")
 		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 			return slokeeper.Errorf(slokeeper.EINVALID, "The value is not allowed: %s.", strings.TrimPrefix(se.Error(), "constraint failed: "))
 		}

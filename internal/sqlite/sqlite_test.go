@@ -36,6 +36,7 @@ func open(tb testing.TB) storetest.Store {
 		LogCatalog: sqlite.NewLogCatalog(db),
 		Sources:    sqlite.NewSourceService(db),
 		Audit:      sqlite.NewAuditStore(db),
+		Operators:  sqlite.NewOperatorService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

@@ -20,6 +20,7 @@ type Store struct {
 	LogCatalog slokeeper.LogCatalog
 	Sources    slokeeper.SourceService
 	Audit      slokeeper.AuditStore
+	Operators  slokeeper.OperatorService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -41,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("LogCatalog", func(t *testing.T) { t.Parallel(); testLogCatalog(t, open(t)) })
 	t.Run("Sources", func(t *testing.T) { t.Parallel(); testSources(t, open(t)) })
 	t.Run("AuditStore", func(t *testing.T) { t.Parallel(); testAuditStore(t, open(t)) })
+	t.Run("Operators", func(t *testing.T) { t.Parallel(); testOperators(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)

@@ -1,0 +1,235 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"slokeeper"
+)
+
+// OperatorService stores operators, sessions and API tokens in SQLite.
+type OperatorService struct {
+	db *DB
+}
+
+var _ slokeeper.OperatorService = (*OperatorService)(nil)
+
+// NewOperatorService returns an OperatorService on db.
+func NewOperatorService(db *DB) *OperatorService { return &OperatorService{db: db} }
+
+// CreateOperator stores o.
+func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Operator) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	o.CreatedAt = o.CreatedAt.UTC().Truncate(time.Microsecond)
+	_, err := s.db.write.ExecContext(ctx, `
+		INSERT INTO operators (id, name, role, email, password_hash, totp_secret, must_change_password, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.Name, o.Role, o.Email, o.PasswordHash, o.TOTPSecret, o.MustChangePassword, formatTime(o.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create operator: %w", interpretError(err))
+	}
+	return nil
+}
+
+// FindOperators returns matching operators by name.
+func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.OperatorFilter) ([]*slokeeper.Operator, error) {
+	where, args := []string{"1 = 1"}, []any{}
+	if f.ID != "" {
+		where, args = append(where, "id = ?"), append(args, f.ID)
+	}
+	if f.Name != "" {
+		where, args = append(where, "name = ?"), append(args, f.Name)
+	}
+	if !f.IncludeDisabled {
+		where = append(where, "disabled_at IS NULL")
+	}
+	rows, err := s.db.read.QueryContext(ctx, `
+		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, created_at, disabled_at
+		FROM operators WHERE `+strings.Join(where, " AND ")+` ORDER BY name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find operators: %w", err)
+	}
+	defer rows.Close()
+	var out []*slokeeper.Operator
+	for rows.Next() {
+		var o slokeeper.Operator
+		var created string
+		var disabled sql.NullString
+		if err := rows.Scan(&o.ID, &o.Name, &o.Role, &o.Email, &o.PasswordHash, &o.TOTPSecret, &o.LastTOTPStep, &o.MustChangePassword, &created, &disabled); err != nil {
+			return nil, fmt.Errorf("find operators: %w", err)
+		}
+		if o.CreatedAt, err = parseTime(created); err != nil {
+			return nil, err
+		}
+		if o.DisabledAt, err = scanNullTime(disabled); err != nil {
+			return nil, err
+		}
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}
+
+// UpdateOperator changes an operator.
+func (s *OperatorService) UpdateOperator(ctx context.Context, id string, upd slokeeper.OperatorUpdate) error {
+	set, args := []string{}, []any{}
+	if upd.Role != nil {
+		if err := slokeeper.ValidRole(*upd.Role); err != nil {
+			return err
+		}
+		set, args = append(set, "role = ?"), append(args, *upd.Role)
+	}
+	if upd.PasswordHash != nil {
+		set, args = append(set, "password_hash = ?"), append(args, *upd.PasswordHash)
+	}
+	if upd.TOTPSecret != nil {
+		set, args = append(set, "totp_secret = ?"), append(args, *upd.TOTPSecret)
+	}
+	if upd.LastTOTPStep != nil {
+		set, args = append(set, "last_totp_step = ?"), append(args, *upd.LastTOTPStep)
+	}
+	if upd.MustChangePassword != nil {
+		set, args = append(set, "must_change_password = ?"), append(args, *upd.MustChangePassword)
+	}
+	if upd.DisabledAt != nil {
+		set, args = append(set, "disabled_at = ?"), append(args, nullTime(*upd.DisabledAt))
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	res, err := s.db.write.ExecContext(ctx, `UPDATE operators SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, id)...)
+	if err != nil {
+		return fmt.Errorf("update operator: %w", interpretError(err))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No operator %q.", id)
+	}
+	return nil
+}
+
+// CountOperators counts operators that are not disabled.
+func (s *OperatorService) CountOperators(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM operators WHERE disabled_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// CreateSession stores a session.
+func (s *OperatorService) CreateSession(ctx context.Context, ses *slokeeper.Session) error {
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO operator_sessions (token_hash, operator_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		ses.TokenHash, ses.OperatorID, formatTime(ses.CreatedAt), formatTime(ses.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create session: %w", interpretError(err))
+	}
+	return nil
+}
+
+// FindSession returns the unexpired session with that token hash.
+func (s *OperatorService) FindSession(ctx context.Context, tokenHash []byte, now time.Time) (*slokeeper.Session, error) {
+	var ses slokeeper.Session
+	var created, expires string
+	err := s.db.read.QueryRowContext(ctx, `SELECT token_hash, operator_id, created_at, expires_at FROM operator_sessions WHERE token_hash = ? AND expires_at > ?`,
+		tokenHash, formatTime(now)).Scan(&ses.TokenHash, &ses.OperatorID, &created, &expires)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	if ses.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if ses.ExpiresAt, err = parseTime(expires); err != nil {
+		return nil, err
+	}
+	return &ses, nil
+}
+
+// DeleteSession signs a session out.
+func (s *OperatorService) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	_, err := s.db.write.ExecContext(ctx, `DELETE FROM operator_sessions WHERE token_hash = ?`, tokenHash)
+	return err
+}
+
+// DeleteOperatorSessions signs an operator out everywhere.
+func (s *OperatorService) DeleteOperatorSessions(ctx context.Context, operatorID string) error {
+	_, err := s.db.write.ExecContext(ctx, `DELETE FROM operator_sessions WHERE operator_id = ?`, operatorID)
+	return err
+}
+
+// CreateAPIToken stores a token.
+func (s *OperatorService) CreateAPIToken(ctx context.Context, t *slokeeper.APIToken) error {
+	if t.Scope != "read" && t.Scope != "write" {
+		return slokeeper.Errorf(slokeeper.EINVALID, "Token scope %q is not read or write.", t.Scope)
+	}
+	_, err := s.db.write.ExecContext(ctx, `
+		INSERT INTO api_tokens (id, operator_id, name, scope, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.OperatorID, t.Name, t.Scope, t.TokenHash, formatTime(t.CreatedAt), formatTime(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create API token: %w", interpretError(err))
+	}
+	return nil
+}
+
+func scanToken(sc interface{ Scan(...any) error }) (*slokeeper.APIToken, error) {
+	var t slokeeper.APIToken
+	var created, expires string
+	var revoked sql.NullString
+	if err := sc.Scan(&t.ID, &t.OperatorID, &t.Name, &t.Scope, &t.TokenHash, &created, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.CreatedAt, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if t.ExpiresAt, err = parseTime(expires); err != nil {
+		return nil, err
+	}
+	if t.RevokedAt, err = scanNullTime(revoked); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+const tokenColumns = `id, operator_id, name, scope, token_hash, created_at, expires_at, revoked_at`
+
+// FindAPIToken returns the live token with that hash.
+func (s *OperatorService) FindAPIToken(ctx context.Context, tokenHash []byte, now time.Time) (*slokeeper.APIToken, error) {
+	t, err := scanToken(s.db.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens
+		WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?`, tokenHash, formatTime(now)))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return t, nil
+}
+
+// FindAPITokens returns an operator's tokens, revoked ones included.
+func (s *OperatorService) FindAPITokens(ctx context.Context, operatorID string) ([]*slokeeper.APIToken, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE operator_id = ? ORDER BY created_at, id`, operatorID)
+	if err != nil {
+		return nil, fmt.Errorf("find API tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []*slokeeper.APIToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIToken revokes a token; revoking twice keeps the first time.
+func (s *OperatorService) RevokeAPIToken(ctx context.Context, id string, at time.Time) error {
+	res, err := s.db.write.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, formatTime(at), id)
+	if err != nil {
+		return fmt.Errorf("revoke API token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No API token %q.", id)
+	}
+	return nil
+}
