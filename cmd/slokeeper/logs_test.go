@@ -135,8 +135,8 @@ func TestIngestEndToEnd(t *testing.T) {
 		t.Errorf("a 9 MB body = %d %s", r.status, r.body)
 	}
 
-	// Query over HTTP (loopback) and on the CLI beside the running server.
-	r = get(t, http.DefaultClient, base+"/api/v1/logs?source="+sourceID+"&level=error&q=disk")
+	// Query over HTTP as a signed-in operator, and on the CLI beside the running server.
+	r = get(t, signIn(t, main, "sre", "operator"), base+"/api/v1/logs?source="+sourceID+"&level=error&q=disk")
 	var rec struct {
 		Message, Source, Class, Account, Source_kind string
 		Attrs                                        map[string]string
@@ -185,8 +185,9 @@ func TestServeMQTT(t *testing.T) {
 	if _, err := dev.Publish(context.Background(), &paho.Publish{Topic: "slokeeper/" + sourceID + "/logs", QoS: 1, Payload: []byte(`{"message":"meter online"}`)}); err != nil {
 		t.Fatal(err)
 	}
+	staff := signIn(t, m, "sre", "operator")
 	waitFor(t, "the MQTT message in the log store", func() bool {
-		r := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/logs?source="+sourceID)
+		r := get(t, staff, m.HTTP.URL()+"/api/v1/logs?source="+sourceID)
 		return strings.Contains(r.body, "meter online")
 	})
 }

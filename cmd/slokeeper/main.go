@@ -65,6 +65,7 @@ Usage:
   slokeeper logs query|partitions     read the log store
   slokeeper audit verify|show|export|checkpoint   the tamper-evident audit ledger
   slokeeper keys rotate               rotate the master key without downtime
+  slokeeper operator add|list|disable|passwd|totp|token   staff who sign in
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
@@ -112,6 +113,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "operator":
+		return runOperator(ctx, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version", "-v":

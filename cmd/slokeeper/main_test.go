@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,12 +194,14 @@ func testServe(t *testing.T, cfg Config, engine string) {
 		t.Errorf("Japanese index page:\n%s", r.body)
 	}
 
-	// slokeeper's own logs are system logs.
-	if r := get(t, c, base+"/api/v1/logs?class=system&source=slokeeper/e2e-node"); !strings.Contains(r.body, `"source_kind":"app"`) {
-		waitFor(t, "slokeeper's own logs in the log store", func() bool {
-			return strings.Contains(get(t, c, base+"/api/v1/logs?class=system&source=slokeeper/e2e-node").body, `"class":"system"`)
-		})
+	// slokeeper's own logs are system logs; reading them takes an operator.
+	if r := get(t, c, base+"/api/v1/logs?class=system"); r.status != 401 {
+		t.Errorf("log query without signing in = %d", r.status)
 	}
+	staff := signIn(t, m, "sre", "operator")
+	waitFor(t, "slokeeper's own logs in the log store", func() bool {
+		return strings.Contains(get(t, staff, base+"/api/v1/logs?class=system&source=slokeeper/e2e-node").body, `"class":"system"`)
+	})
 
 	// An administration command reads the same store while the server runs.
 	args := []string{"evidence", "list", "--action", "self_check", "--format", "json", "--data", cfg.Data}
@@ -451,19 +454,19 @@ func TestAuditLedger(t *testing.T) {
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/logs?source=src_x")
+	get(t, signIn(t, m, "sre", "operator"), m.HTTP.URL()+"/api/v1/logs?source=src_x")
 	m.Close(context.Background()) // signs a last checkpoint
 
 	out, stderr, _ := cliRun(t, "audit", "show", "--data", cfg.Data)
-	for _, want := range []string{"source.add", "policy.load", "logs.query"} {
+	for _, want := range []string{"source.add", "policy.load", "operator.bootstrap", "login", "logs.query"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit show lacks %s:\n%s%s", want, out, stderr)
 		}
 	}
-	if out, _, code := cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 3 entries, 1 signed checkpoints`).MatchString(out) {
+	if out, _, code := cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 5 entries, 1 signed checkpoints`).MatchString(out) {
 		t.Fatalf("audit verify: exit %d\n%s", code, out)
 	}
-	if out, _, _ := cliRun(t, "audit", "export", "--data", cfg.Data); !strings.Contains(out, `"type":"verifier_key"`) || strings.Count(out, `"type":"entry"`) != 3 {
+	if out, _, _ := cliRun(t, "audit", "export", "--data", cfg.Data); !strings.Contains(out, `"type":"verifier_key"`) || strings.Count(out, `"type":"entry"`) != 5 {
 		t.Errorf("audit export:\n%s", out)
 	}
 
@@ -507,4 +510,29 @@ func TestKeysRotate(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(cfg.Data, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("master key file: %v %v", fi, err)
 	}
+}
+
+// signIn creates an operator with the given role and signs in over HTTP,
+// returning a client that carries the session cookie.
+func signIn(t *testing.T, m *Main, name, role string) *http.Client {
+	t.Helper()
+	op, err := newOperator(name, role, "a long test password", m.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.MustChangePassword = false
+	if err := m.Store.Operators.CreateOperator(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Post(m.HTTP.URL()+"/api/v1/auth/login", "application/json", strings.NewReader(`{"name":"`+name+`","password":"a long test password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-in as %s: HTTP %d", name, resp.StatusCode)
+	}
+	return c
 }

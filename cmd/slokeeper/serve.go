@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/auth"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
 	"slokeeper/internal/keys"
@@ -35,6 +36,10 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 	Clock  slokeeper.Clock
+	// Console is where one-time secrets (the bootstrap password) are shown
+	// to the person starting the server: never the logger, whose records
+	// are stored.
+	Console io.Writer
 
 	Policy *policy.Policy
 	Store  *Store
@@ -92,7 +97,7 @@ func (m *Main) node() string {
 
 // NewMain returns a Main with defaults, logging to stderr.
 func NewMain(cfg Config, stderr io.Writer) *Main {
-	return &Main{Config: cfg, Logger: newLogger(cfg, stderr), Clock: slokeeper.SystemClock{}}
+	return &Main{Config: cfg, Logger: newLogger(cfg, stderr), Clock: slokeeper.SystemClock{}, Console: stderr}
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -138,6 +143,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
 		return err
 	}
+	if err := m.bootstrapAdmin(ctx); err != nil {
+		return err
+	}
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
@@ -158,6 +166,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
+		Operators: m.Store.Operators, Secrets: m.Keys,
 		Audit: func(ctx context.Context, actor, action, target, detail string) error {
 			_, err := m.Ledger.Record(ctx, actor, action, target, detail)
 			return err
@@ -221,6 +230,32 @@ func (m *Main) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// bootstrapAdmin creates the first administrator when there is no
+// operator, and shows the one-time password on the console. It must be
+// changed at the first sign-in.
+func (m *Main) bootstrapAdmin(ctx context.Context) error {
+	if n, err := m.Store.Operators.CountOperators(ctx); err != nil || n > 0 {
+		return err
+	}
+	password := auth.NewPassword()
+	op, err := newOperator("admin", slokeeper.RoleAdmin, password, m.Clock.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := m.Ledger.Record(ctx, "system:"+m.node(), "operator.bootstrap", "operator:admin", "the first administrator"); err != nil {
+		return err
+	}
+	if err := m.Store.Operators.CreateOperator(ctx, op); err != nil {
+		if slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+			return nil // another node bootstrapped at the same moment
+		}
+		return err
+	}
+	fmt.Fprintf(m.Console, "\nslokeeper: created the first administrator. Sign in and choose a new password:\n"+
+		"最初の管理者を作成しました。サインインして新しいパスワードを設定してください。\n  name:     admin\n  password: %s\n\n", password)
+	return nil
+}
+
 // logstoreConfig is where the log store lives: beside the database, in the
 // data directory, its days counted in the policy's time zone.
 func (m *Main) logstoreConfig() logstore.Config {
@@ -237,6 +272,7 @@ type Store struct {
 	Description string // where it is, without credentials
 	Evidence    slokeeper.EvidenceService
 	Audit       slokeeper.AuditStore
+	Operators   slokeeper.OperatorService
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -263,7 +299,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return &Store{
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
-			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db),
+			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -275,7 +311,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
-			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db),
+			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

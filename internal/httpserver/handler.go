@@ -24,8 +24,13 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /api/v1/logs", s.withSource(s.handleLogsNDJSON))
 	mux.HandleFunc("POST /api/v1/agent/logs", s.withSource(s.handleAgentLogs))
 	mux.HandleFunc("POST /v1/logs", s.withSource(s.handleOTLPLogs))
-	mux.HandleFunc("GET /api/v1/logs", s.handleLogsQuery)
-	mux.HandleFunc("GET /api/v1/logs/partitions", s.handleLogPartitions)
+	staff := []string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}
+	mux.HandleFunc("GET /api/v1/logs", s.requireOperator(staff, s.handleLogsQuery))
+	mux.HandleFunc("GET /api/v1/logs/partitions", s.requireOperator(nil, s.handleLogPartitions))
+	mux.HandleFunc("POST /api/v1/auth/login", s.handleLogin)
+	mux.HandleFunc("POST /api/v1/auth/logout", s.handleLogout)
+	mux.HandleFunc("GET /api/v1/auth/me", s.requireOperator(nil, s.handleMe))
+	mux.HandleFunc("POST /api/v1/auth/password", s.requireOperator(nil, s.handlePassword))
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ENOTFOUND, "No such page: %s %s.", r.Method, r.URL.Path))
@@ -130,6 +135,8 @@ func statusOf(code string) int {
 		return http.StatusServiceUnavailable
 	case slokeeper.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
+	case slokeeper.ERATELIMITED:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

@@ -11,7 +11,6 @@ import (
 	"math"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -315,24 +314,9 @@ func (s *Server) store(r *http.Request, src *slokeeper.Source, recs []slokeeper.
 	return err
 }
 
-// onlyLoopback refuses a request that does not come from this machine.
-// Reading logs is reading customer data: until operators authenticate
-// (issue 4), only local clients may, like the CLI on the server itself.
-func onlyLoopback(r *http.Request) error {
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return slokeeper.Errorf(slokeeper.EFORBIDDEN, "Log queries are served to this machine only until operator sign-in exists; use \"slokeeper logs query\" on the server.")
-}
-
 // handleLogsQuery streams matching records as NDJSON:
 // ?class=&account=&source=&level=&from=&to=&q=&limit= (default 1000).
-func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request) {
-	if err := onlyLoopback(r); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
+func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request, p *principal) {
 	v := r.URL.Query()
 	q := slokeeper.LogQuery{Class: v.Get("class"), Account: v.Get("account"), SourceID: v.Get("source"), Level: v.Get("level"), Contains: v.Get("q"), Limit: 1000}
 	var err error
@@ -359,7 +343,7 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Reading logs is reading customer data: recorded first, or refused.
-	if err := s.Audit(r.Context(), "http:"+r.RemoteAddr, "logs.query", "source:"+q.SourceID+" account:"+q.Account, r.URL.RawQuery); err != nil {
+	if err := s.Audit(r.Context(), p.actor(), "logs.query", "source:"+q.SourceID+" account:"+q.Account, r.URL.RawQuery); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
@@ -377,11 +361,7 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleLogPartitions(w http.ResponseWriter, r *http.Request) {
-	if err := onlyLoopback(r); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
+func (s *Server) handleLogPartitions(w http.ResponseWriter, r *http.Request, _ *principal) {
 	ps, err := s.Logs.LogPartitions(r.Context())
 	if err != nil {
 		Error(w, r, s.Logger, err)

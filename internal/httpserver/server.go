@@ -51,7 +51,11 @@ type Server struct {
 	Logs slokeeper.LogService // required
 	// Audit records a sensitive action in the audit ledger; when it fails
 	// the action is refused. Required.
-	Audit   func(ctx context.Context, actor, action, target, detail string) error
+	Audit func(ctx context.Context, actor, action, target, detail string) error
+	// Operators signs operators in. Required.
+	Operators slokeeper.OperatorService
+	// Secrets opens operators' TOTP secrets. Required.
+	Secrets Secrets
 	Sources slokeeper.SourceService // required
 	Clock   slokeeper.Clock         // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
@@ -64,6 +68,7 @@ type Server struct {
 
 	auth   *sourceAuth
 	limits *limiter
+	logins *loginLimiter
 
 	ln    net.Listener
 	tls   bool
@@ -98,10 +103,12 @@ func (s *Server) Open() error {
 	}
 	s.auth = &sourceAuth{sources: s.Sources, clock: s.Clock, cache: map[string]cachedSource{}}
 	s.limits = &limiter{rate: s.IngestRate, clock: s.Clock, buckets: map[string]*bucket{}}
+	s.logins = &loginLimiter{failures: map[string][]time.Time{}}
 	if err := CheckListen(s.Addr, s.TLSCert, s.TLSKey, s.InsecureHTTP); err != nil {
 		return err
 	}
 	useTLS := s.TLSCert != ""
+	s.tls = useTLS
 	pages, err := template.ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
@@ -127,7 +134,7 @@ func (s *Server) Open() error {
 	if useTLS {
 		ln = tls.NewListener(ln, s.srv.TLSConfig)
 	}
-	s.ln, s.tls = ln, useTLS
+	s.ln = ln
 	s.done = make(chan error, 1)
 	go func() {
 		err := s.srv.Serve(ln)

@@ -290,3 +290,30 @@ func (m *Manager) RotateMaster(ctx context.Context) (rewrapped int, err error) {
 	}
 	return rewrapped, nil
 }
+
+// SealSystem encrypts one of slokeeper's own secrets (an operator's TOTP
+// secret) directly under the master key, bound to associatedData. Master
+// rotation keeps it readable: the master keyset keeps its old keys.
+func (m *Manager) SealSystem(plaintext, associatedData []byte) ([]byte, error) {
+	m.mu.RLock()
+	a := m.aead
+	m.mu.RUnlock()
+	return a.Encrypt(plaintext, append([]byte("slokeeper system secret\x00"), associatedData...))
+}
+
+// OpenSystem decrypts what SealSystem sealed.
+func (m *Manager) OpenSystem(ciphertext, associatedData []byte) ([]byte, error) {
+	m.mu.RLock()
+	a := m.aead
+	m.mu.RUnlock()
+	pt, err := a.Decrypt(ciphertext, append([]byte("slokeeper system secret\x00"), associatedData...))
+	if err != nil {
+		if a, rerr := m.reloadMaster(); rerr == nil {
+			if pt, err = a.Decrypt(ciphertext, append([]byte("slokeeper system secret\x00"), associatedData...)); err == nil {
+				return pt, nil
+			}
+		}
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The sealed secret does not open: it belongs elsewhere or was altered.")
+	}
+	return pt, nil
+}

@@ -1,0 +1,287 @@
+package httpserver
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/auth"
+)
+
+// Sign-in settings.
+const (
+	sessionCookie  = "slokeeper_session"
+	sessionTTL     = 12 * time.Hour
+	loginFailures  = 5                // failed sign-ins allowed per name or address...
+	loginWindow    = 15 * time.Minute // ...within this window, before a lockout of the same length
+	maxLoginBody   = 8 << 10
+	operatorPrefix = "sko_" // API tokens; source tokens start with slk_
+	sessionPrefix  = "sks_"
+)
+
+// Secrets seals and opens operators' TOTP secrets (keys.Manager).
+type Secrets interface {
+	SealSystem(plaintext, associatedData []byte) ([]byte, error)
+	OpenSystem(ciphertext, associatedData []byte) ([]byte, error)
+}
+
+// principal is who a request acts as.
+type principal struct {
+	op    *slokeeper.Operator
+	token *slokeeper.APIToken // nil for a browser session
+}
+
+func (p *principal) actor() string {
+	if p.token != nil {
+		return "operator:" + p.op.Name + " token:" + p.token.ID
+	}
+	return "operator:" + p.op.Name
+}
+
+// loginLimiter counts failed sign-ins per name and per address.
+type loginLimiter struct {
+	mu       sync.Mutex
+	failures map[string][]time.Time
+}
+
+// locked reports whether key failed too often within the window at now.
+func (l *loginLimiter) locked(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	recent := l.failures[key][:0]
+	for _, t := range l.failures[key] {
+		if now.Sub(t) < loginWindow {
+			recent = append(recent, t)
+		}
+	}
+	l.failures[key] = recent
+	return len(recent) >= loginFailures
+}
+
+func (l *loginLimiter) fail(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failures) > 100000 {
+		clear(l.failures) // bound memory under a flood of names
+	}
+	l.failures[key] = append(l.failures[key], now)
+}
+
+func (l *loginLimiter) reset(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.failures, key)
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return host
+}
+
+type loginRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	TOTP     string `json:"totp"`
+}
+
+var errSignIn = slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The name, password or code is wrong.")
+
+// handleLogin signs an operator in: password (argon2id), then the TOTP
+// code when the operator has one. Failures are counted per name and per
+// address; every attempt is in the audit ledger, and without the ledger
+// nobody signs in.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLoginBody)).Decode(&req); err != nil {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, `Send {"name", "password", "totp"} as JSON.`))
+		return
+	}
+	ctx, now, host := r.Context(), s.Clock.Now(), remoteHost(r)
+	if s.logins.locked("name:"+req.Name, now) || s.logins.locked("addr:"+host, now) {
+		s.Audit(ctx, "anonymous@"+host, "login.locked", "operator:"+req.Name, "")
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ERATELIMITED, "Too many failed sign-ins; try again in %d minutes.", int(loginWindow.Minutes())))
+		return
+	}
+	op, err := s.checkCredentials(ctx, req, now)
+	if err != nil {
+		s.logins.fail("name:"+req.Name, now)
+		s.logins.fail("addr:"+host, now)
+		if aerr := s.Audit(ctx, "anonymous@"+host, "login.failed", "operator:"+req.Name, slokeeper.ErrorMessage(err)); aerr != nil {
+			Error(w, r, s.Logger, aerr)
+			return
+		}
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Audit(ctx, "operator:"+op.Name+"@"+host, "login", "operator:"+op.Name, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.logins.reset("name:" + req.Name)
+	token := auth.NewToken(sessionPrefix)
+	ses := &slokeeper.Session{TokenHash: slokeeper.HashToken(token), OperatorID: op.ID, CreatedAt: now, ExpiresAt: now.Add(sessionTTL)}
+	if err := s.Operators.CreateSession(ctx, ses); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: ses.ExpiresAt,
+		HttpOnly: true, Secure: s.tls, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, map[string]any{"operator": op, "expires_at": ses.ExpiresAt})
+}
+
+func (s *Server) checkCredentials(ctx context.Context, req loginRequest, now time.Time) (*slokeeper.Operator, error) {
+	ops, err := s.Operators.FindOperators(ctx, slokeeper.OperatorFilter{Name: req.Name})
+	if err != nil {
+		return nil, err
+	}
+	if len(ops) != 1 {
+		// Spend the same time as a real check, so timing does not tell
+		// which names exist.
+		auth.CheckPassword(req.Password, dummyHash, auth.OWASP)
+		return nil, errSignIn
+	}
+	op := ops[0]
+	ok, rehash, err := auth.CheckPassword(req.Password, op.PasswordHash, auth.OWASP)
+	if err != nil || !ok {
+		return nil, errSignIn
+	}
+	if op.TOTPSecret != nil {
+		secret, err := s.Secrets.OpenSystem(op.TOTPSecret, []byte("totp:"+op.ID))
+		if err != nil {
+			return nil, err
+		}
+		step, ok := auth.CheckTOTP(string(secret), req.TOTP, now)
+		if !ok || step <= op.LastTOTPStep {
+			return nil, errSignIn // wrong, or already used
+		}
+		if err := s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{LastTOTPStep: &step}); err != nil {
+			return nil, err
+		}
+	}
+	if rehash {
+		if h, err := auth.HashPassword(req.Password, auth.OWASP); err == nil {
+			s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{PasswordHash: &h})
+		}
+	}
+	return op, nil
+}
+
+// dummyHash is checked against for unknown names.
+var dummyHash, _ = auth.HashPassword("slokeeper timing guard", auth.OWASP)
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.Operators.DeleteSession(r.Context(), slokeeper.HashToken(c.Value))
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.tls, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// authenticate finds the operator behind a request: a session cookie, or
+// an API token as the bearer.
+func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	ctx, now := r.Context(), s.Clock.Now()
+	var opID string
+	var tok *slokeeper.APIToken
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && strings.HasPrefix(bearer, operatorPrefix) {
+		t, err := s.Operators.FindAPIToken(ctx, slokeeper.HashToken(bearer), now)
+		if err != nil {
+			return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The API token is not valid, has expired or was revoked.")
+		}
+		opID, tok = t.OperatorID, t
+	} else if c, err := r.Cookie(sessionCookie); err == nil {
+		ses, err := s.Operators.FindSession(ctx, slokeeper.HashToken(c.Value), now)
+		if err != nil {
+			return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "Your session has ended; sign in again.")
+		}
+		opID = ses.OperatorID
+	} else {
+		return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "Sign in, or send an API token as \"Authorization: Bearer sko_…\".")
+	}
+	ops, err := s.Operators.FindOperators(ctx, slokeeper.OperatorFilter{ID: opID})
+	if err != nil {
+		return nil, err
+	}
+	if len(ops) != 1 {
+		return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The operator is disabled.")
+	}
+	return &principal{op: ops[0], token: tok}, nil
+}
+
+// requireOperator lets a request through only for a signed-in operator
+// with one of roles. A read-scoped API token may only read; an operator
+// who must change their password may do nothing else first.
+func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *http.Request, *principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		switch {
+		case p.op.MustChangePassword && r.URL.Path != "/api/v1/auth/password":
+			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "Change your password first: POST /api/v1/auth/password."))
+			return
+		case len(roles) > 0 && !containsRole(roles, p.op.Role):
+			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This needs the role %s; you are %s.", strings.Join(roles, " or "), p.op.Role))
+			return
+		case p.token != nil && p.token.Scope == "read" && r.Method != http.MethodGet:
+			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This API token may only read."))
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+func containsRole(roles []string, role string) bool {
+	for _, r := range roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, p *principal) {
+	writeJSON(w, http.StatusOK, map[string]any{"operator": p.op})
+}
+
+// handlePassword changes the signed-in operator's password.
+func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct {
+		Old string `json:"old"`
+		New string `json:"new"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLoginBody)).Decode(&req); err != nil {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, `Send {"old", "new"} as JSON.`))
+		return
+	}
+	if ok, _, _ := auth.CheckPassword(req.Old, p.op.PasswordHash, auth.OWASP); !ok {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The current password is wrong."))
+		return
+	}
+	if len([]rune(req.New)) < 12 || req.New == req.Old {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The new password must have at least 12 characters and differ from the old one."))
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "operator.password", "operator:"+p.op.Name, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	h, err := auth.HashPassword(req.New, auth.OWASP)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	no := false
+	if err := s.Operators.UpdateOperator(r.Context(), p.op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &no}); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
