@@ -70,8 +70,12 @@ func MustRunMain(t *testing.T, cfg Config) *Main {
 	return m
 }
 
+// testConfig is the default configuration for tests, with no data
+// directory: MustRunMain gives each test its own temporary one, so no test
+// ever writes into the source tree.
 func testConfig() Config {
 	cfg := DefaultConfig()
+	cfg.Data = ""
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Node = "e2e-node"
 	cfg.LogLevel = "debug"
@@ -204,7 +208,7 @@ func testServe(t *testing.T, cfg Config, engine string) {
 	})
 
 	// An administration command reads the same store while the server runs.
-	args := []string{"evidence", "list", "--action", "self_check", "--format", "json", "--data", cfg.Data}
+	args := []string{"evidence", "list", "--action", "self_check", "--format", "json", "--data", m.Config.Data}
 	if cfg.DB != "" {
 		args = append(args, "--db", cfg.DB)
 	}
@@ -405,7 +409,7 @@ func TestCommands(t *testing.T) {
 		{"PolicyInit", []string{"policy", "init"}, 0, `^# slokeeper policy`, `^$`},
 		{"EvidenceBadTime", []string{"evidence", "list", "--since", "yesterday"}, 2, `^$`, `--since "yesterday" is not an RFC 3339 time`},
 		{"EvidenceEmpty", []string{"evidence", "list", "--data", filepath.Join(dir, "data")}, 0, `^ID\s+AT\s+CLAUSE`, `0 of 0 shown`},
-		{"EvidenceBadDB", []string{"evidence", "list", "--db", "mysql://u:pw@h/db"}, 1, `^$`, `unknown database kind "mysql"`},
+		{"EvidenceBadDB", []string{"evidence", "list", "--data", filepath.Join(dir, "bad"), "--db", "mysql://u:pw@h/db"}, 1, `^$`, `unknown database kind "mysql"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,4 +539,12 @@ func signIn(t *testing.T, m *Main, name, role string) *http.Client {
 		t.Fatalf("sign-in as %s: HTTP %d", name, resp.StatusCode)
 	}
 	return c
+}
+
+// TestNoTestWritesIntoTheSourceTree guards against a test run leaving a
+// data directory (databases, keys) beside the code.
+func TestNoTestWritesIntoTheSourceTree(t *testing.T) {
+	if _, err := os.Stat("slokeeper-data"); err == nil {
+		t.Fatal("a test created cmd/slokeeper/slokeeper-data: give it a t.TempDir()")
+	}
 }

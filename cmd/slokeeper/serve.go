@@ -283,12 +283,17 @@ type Store struct {
 // OpenStore opens the store the configuration names: SQLite in the data
 // directory by default, PostgreSQL for a postgres:// DSN.
 func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
+	isSQLite := cfg.DB == "" || strings.HasPrefix(cfg.DB, "sqlite:")
+	if !isSQLite && !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
+		scheme, _, _ := strings.Cut(cfg.DB, ":")
+		return nil, fmt.Errorf("--db: unknown database kind %q: leave it empty for SQLite in the data directory, or give postgres://user@host/db", scheme)
+	}
 	// 0700: the data directory holds customer data, logs and evidence.
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	switch {
-	case cfg.DB == "" || strings.HasPrefix(cfg.DB, "sqlite:"):
+	case isSQLite:
 		path := strings.TrimPrefix(cfg.DB, "sqlite:")
 		if path == "" {
 			path = filepath.Join(cfg.Data, "slokeeper.db")
