@@ -38,6 +38,8 @@ func open(tb testing.TB) storetest.Store {
 		Sources:    postgres.NewSourceService(db),
 		Audit:      postgres.NewAuditStore(db),
 		Operators:  postgres.NewOperatorService(db),
+		Accounts:   postgres.NewAccountService(db),
+		Grants:     postgres.NewAccountService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

@@ -37,6 +37,8 @@ func open(tb testing.TB) storetest.Store {
 		Sources:    sqlite.NewSourceService(db),
 		Audit:      sqlite.NewAuditStore(db),
 		Operators:  sqlite.NewOperatorService(db),
+		Accounts:   sqlite.NewAccountService(db),
+		Grants:     sqlite.NewAccountService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

@@ -21,6 +21,8 @@ type Store struct {
 	Sources    slokeeper.SourceService
 	Audit      slokeeper.AuditStore
 	Operators  slokeeper.OperatorService
+	Accounts   slokeeper.AccountService
+	Grants     slokeeper.GrantService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -43,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Sources", func(t *testing.T) { t.Parallel(); testSources(t, open(t)) })
 	t.Run("AuditStore", func(t *testing.T) { t.Parallel(); testAuditStore(t, open(t)) })
 	t.Run("Operators", func(t *testing.T) { t.Parallel(); testOperators(t, open(t)) })
+	t.Run("Accounts", func(t *testing.T) { t.Parallel(); testAccounts(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)

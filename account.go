@@ -1,0 +1,148 @@
+package slokeeper
+
+import (
+	"context"
+	"regexp"
+	"time"
+)
+
+// Account states.
+const (
+	AccountActive   = "active"
+	AccountDeleting = "deleting" // deletion requested: disabled, cancellable until DeletionDueAt
+	AccountDeleted  = "deleted"  // data erased and key destroyed
+)
+
+// Account is one of the service's customers.
+type Account struct {
+	ID                  string    `json:"id"`
+	Name                string    `json:"name"`
+	Status              string    `json:"status"`
+	CreatedAt           time.Time `json:"created_at"`
+	DeletionRequestedAt time.Time `json:"deletion_requested_at,omitzero"`
+	DeletionDueAt       time.Time `json:"deletion_due_at,omitzero"` // end of the cancel window
+	DeletedAt           time.Time `json:"deleted_at,omitzero"`
+}
+
+var accountID = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$`)
+
+// Validate reports whether a can be stored.
+func (a *Account) Validate() error {
+	if !accountID.MatchString(a.ID) {
+		return Errorf(EINVALID, "Account ID %q must be 1 to 63 letters, digits, dots, dashes or underscores.", a.ID)
+	}
+	if a.Name == "" {
+		return Errorf(EINVALID, "An account needs a name.")
+	}
+	return nil
+}
+
+// AccountUpdate changes an account; nil fields stay as they are.
+type AccountUpdate struct {
+	Status              *string
+	DeletionRequestedAt *time.Time
+	DeletionDueAt       *time.Time
+	DeletedAt           *time.Time
+}
+
+// AccountFilter selects accounts. Zero fields do not filter.
+type AccountFilter struct {
+	ID     string
+	Status string
+	DueBy  time.Time // deleting accounts whose cancel window ended by then
+}
+
+// Kinds of account data.
+const (
+	ItemDocument   = "document"   // flows, settings: JSON
+	ItemData       = "data"       // the data store: key → value
+	ItemCredential = "credential" // API keys, connection strings the service replays
+)
+
+// ItemLimits bounds each kind's plaintext size.
+var ItemLimits = map[string]int{ItemDocument: 1 << 20, ItemData: 64 << 10, ItemCredential: 8 << 10}
+
+// AccountItem is one piece of an account's data, stored only encrypted
+// under the account's key, bound to (account, kind, key).
+type AccountItem struct {
+	Account    string    `json:"account"`
+	Kind       string    `json:"kind"`
+	Key        string    `json:"key"`
+	Ciphertext []byte    `json:"-"`
+	Size       int       `json:"size"` // plaintext bytes
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// AssociatedData is what the item's ciphertext is bound to: moved to
+// another account, kind or key, it does not decrypt.
+func (it *AccountItem) AssociatedData() []byte {
+	return []byte("slokeeper item\x00" + it.Account + "\x00" + it.Kind + "\x00" + it.Key)
+}
+
+// AccountService stores accounts and their (encrypted) data.
+type AccountService interface {
+	CreateAccount(ctx context.Context, a *Account) error
+	FindAccounts(ctx context.Context, f AccountFilter) ([]*Account, error)
+	UpdateAccount(ctx context.Context, id string, upd AccountUpdate) error
+
+	// PutAccountItem stores or replaces an item.
+	PutAccountItem(ctx context.Context, it *AccountItem) error
+	// GetAccountItem returns one item, ciphertext included; ENOTFOUND if none.
+	GetAccountItem(ctx context.Context, account, kind, key string) (*AccountItem, error)
+	// FindAccountItems lists an account's items of a kind ("" for all),
+	// without their ciphertexts.
+	FindAccountItems(ctx context.Context, account, kind string) ([]*AccountItem, error)
+	DeleteAccountItem(ctx context.Context, account, kind, key string) error
+	// DeleteAccountItems erases all of an account's items and returns how many.
+	DeleteAccountItems(ctx context.Context, account string) (int, error)
+}
+
+// Grant scopes: which kind of an account's data a grant opens.
+const GrantAll = "all"
+
+// Grant is just-in-time access to one account's data for one operator:
+// requested with a reason, approved (by another admin when the policy
+// wants two people), expiring by itself, revocable.
+type Grant struct {
+	ID          string        `json:"id"`
+	OperatorID  string        `json:"operator_id"`
+	Account     string        `json:"account"`
+	Scope       string        `json:"scope"` // an item kind, or "all"
+	Reason      string        `json:"reason"`
+	Duration    time.Duration `json:"duration"`
+	RequestedAt time.Time     `json:"requested_at"`
+	ApproverID  string        `json:"approver_id,omitempty"`
+	ApprovedAt  time.Time     `json:"approved_at,omitzero"`
+	ExpiresAt   time.Time     `json:"expires_at,omitzero"`
+	RevokedAt   time.Time     `json:"revoked_at,omitzero"`
+}
+
+// Active reports whether g opens data at now.
+func (g *Grant) Active(now time.Time) bool {
+	return !g.ApprovedAt.IsZero() && g.RevokedAt.IsZero() && now.Before(g.ExpiresAt)
+}
+
+// Covers reports whether g opens kind.
+func (g *Grant) Covers(kind string) bool { return g.Scope == GrantAll || g.Scope == kind }
+
+// GrantFilter selects grants. Zero fields do not filter.
+type GrantFilter struct {
+	ID         string
+	OperatorID string
+	Account    string
+}
+
+// GrantUpdate approves or revokes a grant; nil fields stay as they are.
+type GrantUpdate struct {
+	ApproverID *string
+	ApprovedAt *time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+}
+
+// GrantService stores access grants.
+type GrantService interface {
+	CreateGrant(ctx context.Context, g *Grant) error
+	FindGrants(ctx context.Context, f GrantFilter) ([]*Grant, error)
+	UpdateGrant(ctx context.Context, id string, upd GrantUpdate) error
+}
