@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -186,7 +185,7 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	m := NewMain(cfg, stderr)
 	// The policy's warnings are for whoever starts a server, not for a query.
-	if m.Policy, err = loadPolicy(cfg.Policy, slog.New(slog.DiscardHandler)); err != nil {
+	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
 		return err
 	}
 	if m.Store, err = OpenStore(ctx, cfg); err != nil {

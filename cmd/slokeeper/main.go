@@ -66,6 +66,9 @@ Usage:
   slokeeper audit verify|show|export|checkpoint   the tamper-evident audit ledger
   slokeeper keys rotate               rotate the master key without downtime
   slokeeper operator add|list|disable|passwd|totp|token   staff who sign in
+  slokeeper account create|list|put|get|delete|cancel-deletion   accounts and their encrypted data
+  slokeeper grant request|approve|revoke|list   just-in-time access to an account's data
+  slokeeper access review             who holds which role and grant, and what each grant was used for
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
@@ -115,6 +118,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "operator":
 		return runOperator(ctx, rest, getenv, stdout, stderr)
+	case "account", "grant", "access":
+		return runAccount(ctx, cmd, rest, getenv, stdout, stderr)
 	case "loadgen":
 		return runLoadgen(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version", "-v":

@@ -528,6 +528,12 @@ func signIn(t *testing.T, m *Main, name, role string) *http.Client {
 	if err := m.Store.Operators.CreateOperator(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}
+	return loginAs(t, m, name)
+}
+
+// loginAs signs an operator made by signIn in again (a session lasts 12 h).
+func loginAs(t *testing.T, m *Main, name string) *http.Client {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
 	resp, err := c.Post(m.HTTP.URL()+"/api/v1/auth/login", "application/json", strings.NewReader(`{"name":"`+name+`","password":"a long test password"}`))

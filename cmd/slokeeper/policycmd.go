@@ -12,6 +12,10 @@ import (
 	"slokeeper/policy"
 )
 
+// discardLogger is for commands where the policy's warnings would be noise:
+// they are for whoever starts a server.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // errInvalidPolicy: the problems are already printed; exit 1.
 var errInvalidPolicy = errors.New("invalid policy")
 

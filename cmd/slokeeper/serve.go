@@ -24,6 +24,7 @@ import (
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/selflog"
 	"slokeeper/internal/sqlite"
+	"slokeeper/internal/vault"
 	"slokeeper/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,9 +50,11 @@ type Main struct {
 	Jobs   *jobs.Runner
 	Ledger *ledger.Ledger
 	Keys   *keys.Manager
+	Vault  *vault.Vault
 
 	selflog        *selflog.Handler
 	stopCheckpoint func()
+	stopFinalizer  func()
 	policyYAML     []byte
 	closeKeys      func() error
 }
@@ -146,6 +149,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
+	m.Vault = vault.New(vault.Config{
+		Accounts: m.Store.Accounts, Grants: m.Store.Grants, Operators: m.Store.Operators, Evidence: m.Store.Evidence,
+		Crypto: m.Keys, Audit: m.audit, Policy: m.Policy, Clock: m.Clock, Node: m.node(),
+	})
+	m.startFinalizer()
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
@@ -166,11 +174,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
-		Operators: m.Store.Operators, Secrets: m.Keys,
-		Audit: func(ctx context.Context, actor, action, target, detail string) error {
-			_, err := m.Ledger.Record(ctx, actor, action, target, detail)
-			return err
-		},
+		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit,
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
@@ -212,6 +216,9 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
+	if m.stopFinalizer != nil {
+		m.stopFinalizer()
+	}
 	if m.selflog != nil {
 		m.selflog.Close()
 	}
@@ -228,6 +235,36 @@ func (m *Main) Close(ctx context.Context) error {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// audit records a sensitive action in the ledger.
+func (m *Main) audit(ctx context.Context, actor, action, target, detail string) error {
+	_, err := m.Ledger.Record(ctx, actor, action, target, detail)
+	return err
+}
+
+// startFinalizer erases accounts whose deletion window has ended, every
+// minute (judged by the injected clock), until Close.
+func (m *Main) startFinalizer() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if ids, err := m.Vault.FinalizeDue(context.Background()); err != nil {
+					m.Logger.Error("account erasure", "err", err)
+				} else if len(ids) > 0 {
+					m.Logger.Info("accounts erased after their deletion window", "accounts", ids)
+				}
+			}
+		}
+	}()
+	m.stopFinalizer = func() { close(stop); <-done }
 }
 
 // bootstrapAdmin creates the first administrator when there is no
@@ -273,6 +310,8 @@ type Store struct {
 	Evidence    slokeeper.EvidenceService
 	Audit       slokeeper.AuditStore
 	Operators   slokeeper.OperatorService
+	Accounts    slokeeper.AccountService
+	Grants      slokeeper.GrantService
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -305,6 +344,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		return &Store{
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
+			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -317,6 +357,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
+			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

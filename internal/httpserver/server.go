@@ -18,6 +18,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/ingest"
+	"slokeeper/internal/vault"
 	"slokeeper/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,8 @@ type Server struct {
 	Operators slokeeper.OperatorService
 	// Secrets opens operators' TOTP secrets. Required.
 	Secrets Secrets
+	// Vault keeps the accounts' data. Required.
+	Vault   *vault.Vault
 	Sources slokeeper.SourceService // required
 	Clock   slokeeper.Clock         // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"slokeeper/internal/storetest"
+)
+
+func put(t *testing.T, c *http.Client, url, body string) response {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+func TestAccessGrantsSQLite(t *testing.T) { testAccessGrants(t, testConfig()) }
+
+func TestAccessGrantsPostgres(t *testing.T) {
+	cfg := testConfig()
+	cfg.DB = storetest.PostgresDSN(t)
+	testAccessGrants(t, cfg)
+}
+
+// testAccessGrants drives the access rules over HTTP as staff would.
+func testAccessGrants(t *testing.T, cfg Config) {
+	cfg.Data = t.TempDir()
+	clock := newTestClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	base := m.HTTP.URL() + "/api/v1"
+	ops, alice, bob, sam := signIn(t, m, "ops", "operator"), signIn(t, m, "alice", "admin"), signIn(t, m, "bob", "admin"), signIn(t, m, "sam", "support")
+
+	if r := postJSON(t, ops, base+"/accounts", `{"id":"acct-1","name":"工場A"}`); r.status != 201 {
+		t.Fatalf("create account = %d %s", r.status, r.body)
+	}
+	if r := put(t, ops, base+"/accounts/acct-1/credentials/mqtt", "mqtt-pass-7f3e"); r.status != 200 {
+		t.Fatalf("put credential = %d %s", r.status, r.body)
+	}
+	// No grant: 403, saying how to get one.
+	if r := get(t, sam, base+"/accounts/acct-1/credentials/mqtt"); r.status != 403 || !strings.Contains(r.body, "POST /api/v1/grants") {
+		t.Errorf("without a grant = %d %s", r.status, r.body)
+	}
+	r := postJSON(t, sam, base+"/grants", `{"account":"acct-1","scope":"credential","reason":"ticket #42","duration":"1h"}`)
+	if r.status != 201 {
+		t.Fatalf("request grant = %d %s", r.status, r.body)
+	}
+	id := grantID(t, r.body)
+	own := grantID(t, postJSON(t, alice, base+"/grants", `{"account":"acct-1","scope":"all","reason":"incident review","duration":"1h"}`).body)
+	if r := postJSON(t, alice, base+"/grants/"+own+"/approve", ``); r.status != 403 {
+		t.Errorf("approving one's own grant = %d %s", r.status, r.body)
+	}
+	if r := postJSON(t, bob, base+"/grants/"+id+"/approve", ``); r.status != 200 {
+		t.Fatalf("approve = %d %s", r.status, r.body)
+	}
+	if r := get(t, sam, base+"/accounts/acct-1/credentials/mqtt"); r.status != 200 || r.body != "mqtt-pass-7f3e" || r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("with a grant = %d %q", r.status, r.body)
+	}
+	if r := postJSON(t, sam, base+"/grants/"+id+"/revoke", ``); r.status != 204 {
+		t.Errorf("revoke = %d", r.status)
+	}
+	if r := get(t, sam, base+"/accounts/acct-1/credentials/mqtt"); r.status != 403 {
+		t.Errorf("after revoking = %d", r.status)
+	}
+	id2 := grantID(t, postJSON(t, sam, base+"/grants", `{"account":"acct-1","scope":"credential","reason":"ticket #43","duration":"30m"}`).body)
+	postJSON(t, bob, base+"/grants/"+id2+"/approve", ``)
+	clock.Add(31 * time.Minute)
+	if r := get(t, sam, base+"/accounts/acct-1/credentials/mqtt"); r.status != 403 {
+		t.Errorf("after the grant expired = %d", r.status)
+	}
+
+	// Deletion: disabled at once, cancellable, then erased for good.
+	if r := postJSON(t, sam, base+"/accounts/acct-1/cancel-deletion", ``); r.status != 403 {
+		t.Errorf("support cancelling = %d", r.status)
+	}
+	req, _ := http.NewRequest("DELETE", base+"/accounts/acct-1", nil)
+	if resp, err := alice.Do(req); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("delete account: %v %v", resp, err)
+	}
+	if r := put(t, ops, base+"/accounts/acct-1/credentials/other", "x"); r.status != 409 {
+		t.Errorf("writing while deleting = %d %s", r.status, r.body)
+	}
+	clock.Add(7*24*time.Hour + time.Minute)
+	if ids, err := m.Vault.FinalizeDue(context.Background()); err != nil || len(ids) != 1 {
+		t.Fatalf("FinalizeDue = %v %v", ids, err)
+	}
+	sam, bob = loginAs(t, m, "sam"), loginAs(t, m, "bob") // a week later: new sessions
+	id3 := grantID(t, postJSON(t, sam, base+"/grants", `{"account":"acct-1","scope":"all","reason":"after deletion","duration":"1h"}`).body)
+	postJSON(t, bob, base+"/grants/"+id3+"/approve", ``)
+	if r := get(t, sam, base+"/accounts/acct-1/credentials/mqtt"); r.status != 404 {
+		t.Errorf("reading an erased account = %d %s", r.status, r.body)
+	}
+}
+
+func grantID(t *testing.T, body string) string {
+	t.Helper()
+	i := strings.Index(body, `"id": "`)
+	if i < 0 {
+		t.Fatalf("no grant in %s", body)
+	}
+	rest := body[i+7:]
+	return rest[:strings.Index(rest, `"`)]
+}
+
+// TestAccessCLI: the same rules from the command line, and the review.
+func TestAccessCLI(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"alice", "admin"}, {"bob", "admin"}, {"sam", "support"}} {
+		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
+	}
+	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
+	if _, stderr, code := run("account", "create", "--as", "ops", "--id", "acct-7", "--name", "Farm D"); code != 0 {
+		t.Fatalf("account create: %s", stderr)
+	}
+	if _, stderr, code := run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "42"); code != 0 {
+		t.Fatalf("account put: %s", stderr)
+	}
+	if _, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "threshold"); code != 1 || !strings.Contains(stderr, "needs an access grant") {
+		t.Errorf("get without a grant: exit %d %s", code, stderr)
+	}
+	out, _, _ := run("grant", "request", "--as", "sam", "--account", "acct-7", "--scope", "data", "--reason", "sensor question", "--duration", "1h")
+	id := grantID(t, out)
+	if _, stderr, code := run("grant", "approve", id, "--as", "sam"); code != 1 || !strings.Contains(stderr, "Only an admin") {
+		t.Errorf("support approving: exit %d %s", code, stderr)
+	}
+	run("grant", "approve", id, "--as", "bob")
+	if out, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
+		t.Errorf("get with a grant: exit %d %q %s", code, out, stderr)
+	}
+	out, _, code := run("access", "review")
+	if code != 0 || !strings.Contains(out, "Access review") || !strings.Contains(out, id) || !regexp.MustCompile(id+`\s+op_\S+\s+acct-7\s+data\s+active\s+\S+\s+\S+\s+1\s+sensor question`).MatchString(out) {
+		t.Errorf("access review:\n%s", out)
+	}
+}
