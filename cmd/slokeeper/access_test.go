@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"slokeeper"
 	"slokeeper/internal/storetest"
 )
 
@@ -69,6 +73,17 @@ func testAccessGrants(t *testing.T, cfg Config) {
 	}
 	if r := get(t, sam, base+"/accounts/acct-1/credentials/mqtt"); r.status != 200 || r.body != "mqtt-pass-7f3e" || r.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("with a grant = %d %q", r.status, r.body)
+	}
+	// The read is in the audit ledger, with the grant that allowed it.
+	var reads int
+	m.Store.Audit.EachAuditEntry(context.Background(), 1, 0, func(e *slokeeper.AuditEntry) error {
+		if e.Action == "data.read" && e.Actor == "operator:sam" && strings.HasSuffix(e.Detail, "under grant "+id) {
+			reads++
+		}
+		return nil
+	})
+	if reads != 1 {
+		t.Errorf("%d reads under grant %s in the ledger, want 1", reads, id)
 	}
 	if r := postJSON(t, sam, base+"/grants/"+id+"/revoke", ``); r.status != 204 {
 		t.Errorf("revoke = %d", r.status)
@@ -145,5 +160,39 @@ func TestAccessCLI(t *testing.T) {
 	out, _, code := run("access", "review")
 	if code != 0 || !strings.Contains(out, "Access review") || !strings.Contains(out, id) || !regexp.MustCompile(id+`\s+op_\S+\s+acct-7\s+data\s+active\s+\S+\s+\S+\s+1\s+sensor question`).MatchString(out) {
 		t.Errorf("access review:\n%s", out)
+	}
+}
+
+// TestSecretNeverOnDisk writes a known secret through the API to a server
+// logging at debug level, then scans every file in the data directory:
+// databases, WALs, the key store, the log store (slokeeper's own logs
+// included) and the ledger's files.
+func TestSecretNeverOnDisk(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	m := MustRunMain(t, cfg)
+	base := m.HTTP.URL() + "/api/v1"
+	ops := signIn(t, m, "ops", "operator")
+	postJSON(t, ops, base+"/accounts", `{"id":"acct-s","name":"Secret Co"}`)
+	secret := "canary-SECRET-5f1e2d3c-資格情報"
+	for _, kind := range []string{"credentials", "data", "documents"} {
+		if r := put(t, ops, base+"/accounts/acct-s/"+kind+"/k", `{"v":"`+secret+`"}`); r.status != 200 {
+			t.Fatalf("put %s = %d %s", kind, r.status, r.body)
+		}
+	}
+	m.Close(context.Background()) // flush slokeeper's own logs, checkpoint the ledger
+	var files int
+	filepath.Walk(cfg.Data, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		files++
+		if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("5f1e2d3c")) {
+			t.Errorf("%s holds the secret in plaintext", path)
+		}
+		return nil
+	})
+	if files < 8 {
+		t.Errorf("scanned only %d files", files)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"slokeeper"
@@ -56,6 +57,8 @@ type Main struct {
 	stopCheckpoint func()
 	stopFinalizer  func()
 	policyYAML     []byte
+	closeOnce      sync.Once
+	closeErr       error
 	closeKeys      func() error
 }
 
@@ -204,8 +207,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 }
 
 // Close stops accepting requests, waits until ctx ends for in-flight
-// requests and running jobs, and closes the store.
+// requests and running jobs, and closes the store. Closing twice is safe.
 func (m *Main) Close(ctx context.Context) error {
+	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
+	return m.closeErr
+}
+
+func (m *Main) close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
