@@ -91,46 +91,51 @@ type loginRequest struct {
 
 var errSignIn = slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The name, password or code is wrong.")
 
-// handleLogin signs an operator in: password (argon2id), then the TOTP
-// code when the operator has one. Failures are counted per name and per
-// address; every attempt is in the audit ledger, and without the ledger
-// nobody signs in.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var req loginRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLoginBody)).Decode(&req); err != nil {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, `Send {"name", "password", "totp"} as JSON.`))
-		return
-	}
+// signIn checks credentials (password, then the TOTP code when the
+// operator has one) and opens a session. Failures are counted per name and
+// per address; every attempt is in the audit ledger, and without the
+// ledger nobody signs in.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, req loginRequest) (*slokeeper.Operator, *slokeeper.Session, error) {
 	ctx, now, host := r.Context(), s.Clock.Now(), remoteHost(r)
 	if s.logins.locked("name:"+req.Name, now) || s.logins.locked("addr:"+host, now) {
 		s.Audit(ctx, "anonymous@"+host, "login.locked", "operator:"+req.Name, "")
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ERATELIMITED, "Too many failed sign-ins; try again in %d minutes.", int(loginWindow.Minutes())))
-		return
+		return nil, nil, slokeeper.Errorf(slokeeper.ERATELIMITED, "Too many failed sign-ins; try again in %d minutes.", int(loginWindow.Minutes()))
 	}
 	op, err := s.checkCredentials(ctx, req, now)
 	if err != nil {
 		s.logins.fail("name:"+req.Name, now)
 		s.logins.fail("addr:"+host, now)
 		if aerr := s.Audit(ctx, "anonymous@"+host, "login.failed", "operator:"+req.Name, slokeeper.ErrorMessage(err)); aerr != nil {
-			Error(w, r, s.Logger, aerr)
-			return
+			return nil, nil, aerr
 		}
-		Error(w, r, s.Logger, err)
-		return
+		return nil, nil, err
 	}
 	if err := s.Audit(ctx, "operator:"+op.Name+"@"+host, "login", "operator:"+op.Name, ""); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+		return nil, nil, err
 	}
 	s.logins.reset("name:" + req.Name)
 	token := auth.NewToken(sessionPrefix)
 	ses := &slokeeper.Session{TokenHash: slokeeper.HashToken(token), OperatorID: op.ID, CreatedAt: now, ExpiresAt: now.Add(sessionTTL)}
 	if err := s.Operators.CreateSession(ctx, ses); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+		return nil, nil, err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: ses.ExpiresAt,
 		HttpOnly: true, Secure: s.tls, SameSite: http.SameSiteStrictMode})
+	return op, ses, nil
+}
+
+// handleLogin is the JSON sign-in: {"name", "password", "totp"}.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLoginBody)).Decode(&req); err != nil {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, `Send {"name", "password", "totp"} as JSON.`))
+		return
+	}
+	op, ses, err := s.signIn(w, r, req)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"operator": op, "expires_at": ses.ExpiresAt})
 }
 
@@ -175,11 +180,16 @@ func (s *Server) checkCredentials(ctx context.Context, req loginRequest, now tim
 var dummyHash, _ = auth.HashPassword("slokeeper timing guard", auth.OWASP)
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	s.handleLogoutCookie(w, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleLogoutCookie ends the request's session and clears its cookie.
+func (s *Server) handleLogoutCookie(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.Operators.DeleteSession(r.Context(), slokeeper.HashToken(c.Value))
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.tls, SameSite: http.SameSiteStrictMode})
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // authenticate finds the operator behind a request: a session cookie, or
@@ -261,27 +271,29 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request, p *princ
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, `Send {"old", "new"} as JSON.`))
 		return
 	}
-	if ok, _, _ := auth.CheckPassword(req.Old, p.op.PasswordHash, auth.OWASP); !ok {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The current password is wrong."))
-		return
-	}
-	if len([]rune(req.New)) < 12 || req.New == req.Old {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The new password must have at least 12 characters and differ from the old one."))
-		return
-	}
-	if err := s.Audit(r.Context(), p.actor(), "operator.password", "operator:"+p.op.Name, ""); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	h, err := auth.HashPassword(req.New, auth.OWASP)
-	if err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	no := false
-	if err := s.Operators.UpdateOperator(r.Context(), p.op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &no}); err != nil {
+	if err := s.changePassword(r, p, req.Old, req.New); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// changePassword checks the old password and sets the new one (at least
+// 12 characters), which also lifts must-change-password.
+func (s *Server) changePassword(r *http.Request, p *principal, old, new string) error {
+	if ok, _, _ := auth.CheckPassword(old, p.op.PasswordHash, auth.OWASP); !ok {
+		return slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The current password is wrong.")
+	}
+	if len([]rune(new)) < 12 || new == old {
+		return slokeeper.Errorf(slokeeper.EINVALID, "The new password must have at least 12 characters and differ from the old one.")
+	}
+	if err := s.Audit(r.Context(), p.actor(), "operator.password", "operator:"+p.op.Name, ""); err != nil {
+		return err
+	}
+	h, err := auth.HashPassword(new, auth.OWASP)
+	if err != nil {
+		return err
+	}
+	no := false
+	return s.Operators.UpdateOperator(r.Context(), p.op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &no})
 }

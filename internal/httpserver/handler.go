@@ -41,6 +41,11 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /api/v1/auth/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/v1/auth/me", s.requireOperator(nil, s.handleMe))
 	mux.HandleFunc("POST /api/v1/auth/password", s.requireOperator(nil, s.handlePassword))
+	mux.HandleFunc("GET /admin/login", s.handleAdminLoginForm)
+	mux.HandleFunc("POST /admin/login", s.handleAdminLogin)
+	mux.HandleFunc("POST /admin/logout", s.handleAdminLogout)
+	mux.HandleFunc("POST /admin/password", s.handleAdminPassword)
+	mux.HandleFunc("GET /admin/{$}", s.handleAdminHome)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ENOTFOUND, "No such page: %s %s.", r.Method, r.URL.Path))

@@ -1,0 +1,84 @@
+package httpserver
+
+import (
+	"net/http"
+
+	"slokeeper"
+)
+
+// The operator console's pages. They work without JavaScript: plain forms
+// posting to the same sign-in code as the JSON API, protected against
+// cross-site requests by the server's CrossOriginProtection.
+
+type adminPage struct {
+	page
+	Name     string
+	Error    string
+	Operator *slokeeper.Operator
+}
+
+// message translates the errors a person meets on these pages.
+func (p page) message(err error) string {
+	switch slokeeper.ErrorCode(err) {
+	case slokeeper.EUNAUTHORIZED:
+		return p.T("ユーザー名、パスワード、または確認コードが正しくありません。", "The name, password or code is wrong.")
+	case slokeeper.ERATELIMITED:
+		return p.T("サインインの失敗が続いたため、15分間ロックされています。", "Too many failed sign-ins: locked for 15 minutes.")
+	case slokeeper.EINVALID:
+		return p.T("新しいパスワードは12文字以上で、現在のものと異なる必要があります。", "The new password must have 12 characters or more and differ from the current one.")
+	}
+	return p.T("エラーが発生しました。時間をおいて再度お試しください。", "Something went wrong; please try again later.")
+}
+
+func (s *Server) handleAdminLoginForm(w http.ResponseWriter, r *http.Request) {
+	l := lang(r)
+	s.render(w, r, "admin-login.html", l, adminPage{page: page{Lang: l}})
+}
+
+func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
+	l := lang(r)
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	req := loginRequest{Name: r.PostFormValue("name"), Password: r.PostFormValue("password"), TOTP: r.PostFormValue("totp")}
+	if _, _, err := s.signIn(w, r, req); err != nil {
+		p := adminPage{page: page{Lang: l}, Name: req.Name}
+		p.Error = p.message(err)
+		w.WriteHeader(http.StatusUnauthorized)
+		s.render(w, r, "admin-login.html", l, p)
+		return
+	}
+	http.Redirect(w, r, "/admin/?lang="+l, http.StatusSeeOther)
+}
+
+func (s *Server) handleAdminHome(w http.ResponseWriter, r *http.Request) {
+	l := lang(r)
+	p, err := s.authenticate(r)
+	if err != nil {
+		http.Redirect(w, r, "/admin/login?lang="+l, http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, "admin-home.html", l, adminPage{page: page{Lang: l}, Operator: p.op})
+}
+
+func (s *Server) handleAdminPassword(w http.ResponseWriter, r *http.Request) {
+	l := lang(r)
+	p, err := s.authenticate(r)
+	if err != nil {
+		http.Redirect(w, r, "/admin/login?lang="+l, http.StatusSeeOther)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	old, new := r.PostFormValue("old"), r.PostFormValue("new")
+	if err := s.changePassword(r, p, old, new); err != nil {
+		pg := adminPage{page: page{Lang: l}, Operator: p.op}
+		pg.Error = pg.message(err)
+		w.WriteHeader(http.StatusBadRequest)
+		s.render(w, r, "admin-home.html", l, pg)
+		return
+	}
+	http.Redirect(w, r, "/admin/?lang="+l, http.StatusSeeOther)
+}
+
+func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
+	s.handleLogoutCookie(w, r)
+	http.Redirect(w, r, "/admin/login?lang="+lang(r), http.StatusSeeOther)
+}
