@@ -33,6 +33,7 @@ func TestAccessGrantsSQLite(t *testing.T) { testAccessGrants(t, testConfig()) }
 func TestAccessGrantsPostgres(t *testing.T) {
 	cfg := testConfig()
 	cfg.DB = storetest.PostgresDSN(t)
+	cfg.KeysDB = storetest.PostgresDSN(t) // a database of its own, as several nodes need
 	testAccessGrants(t, cfg)
 }
 

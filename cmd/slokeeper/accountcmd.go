@@ -82,7 +82,7 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	sub, args := cmd+" "+args[0], args[1:]
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, accountUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key", "policy")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy")
 	var as, id, name, kind, key, value, file, account, scope, reason, format string
 	var duration time.Duration
 	var positional string

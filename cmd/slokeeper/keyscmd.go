@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"slokeeper"
 	"slokeeper/internal/keys"
+	"slokeeper/internal/postgres"
 	"slokeeper/internal/sqlite"
 )
 
@@ -24,7 +26,19 @@ data written under the old one stays readable.
 // openKeys opens the key manager: the master key file and the key store
 // (DATA/keys.db, apart from the database backups copy).
 func openKeys(ctx context.Context, cfg Config) (*keys.Manager, func() error, error) {
-	store, err := sqlite.OpenKeyStore(ctx, filepath.Join(cfg.Data, "keys.db"))
+	var store interface {
+		slokeeper.KeyStore
+		Close() error
+	}
+	var err error
+	switch {
+	case cfg.KeysDB == "":
+		store, err = sqlite.OpenKeyStore(ctx, filepath.Join(cfg.Data, "keys.db"))
+	case strings.HasPrefix(cfg.KeysDB, "postgres://"), strings.HasPrefix(cfg.KeysDB, "postgresql://"):
+		store, err = postgres.OpenKeyStore(ctx, cfg.KeysDB)
+	default:
+		return nil, nil, fmt.Errorf("--keys-db: give a postgres:// DSN of a database of its own, or leave it empty for DATA/keys.db")
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -51,7 +65,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, keysUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db")
 	if err := parseFlags(fs, args[1:], stderr); err != nil {
 		return err
 	}

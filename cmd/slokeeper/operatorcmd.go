@@ -52,7 +52,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fs := flag.NewFlagSet("operator "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, operatorUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db")
 	var name, role, email, opName, scope, expires string
 	var all bool
 	var positional string

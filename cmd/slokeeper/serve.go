@@ -149,6 +149,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
 		return err
 	}
+	if m.Store.Engine == "postgres" && m.Config.KeysDB == "" {
+		m.Logger.Warn("account keys are in this node's DATA/keys.db: with several nodes, give every node --keys-db, a PostgreSQL database of its own that backups never copy")
+	}
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
@@ -378,7 +381,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key")
+		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

@@ -83,3 +83,12 @@ func TestOpen(t *testing.T) {
 		}
 	})
 }
+
+func TestKeyStore(t *testing.T) {
+	s, err := postgres.OpenKeyStore(context.Background(), storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunKeyStore(t, s)
+}

@@ -86,3 +86,12 @@ func TestOpen(t *testing.T) {
 		}
 	})
 }
+
+func TestKeyStore(t *testing.T) {
+	s, err := sqlite.OpenKeyStore(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunKeyStore(t, s)
+}
