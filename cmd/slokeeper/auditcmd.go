@@ -64,14 +64,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stderr, "slokeeper audit: unknown command %q\n\n%s", sub, auditUsage)
 		return errUsage
 	}
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := cf.load(getenv)
-	if err != nil {
-		return err
-	}
-	store, err := OpenStore(ctx, cfg)
+	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
 		return err
 	}

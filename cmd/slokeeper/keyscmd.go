@@ -66,14 +66,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, keysUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db")
-	if err := parseFlags(fs, args[1:], stderr); err != nil {
-		return err
-	}
-	cfg, err := cf.load(getenv)
-	if err != nil {
-		return err
-	}
-	store, err := OpenStore(ctx, cfg)
+	cfg, store, err := openForCommand(ctx, fs, cf, args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -74,14 +74,7 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		id, args = args[0], args[1:]
 	}
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := cf.load(getenv)
-	if err != nil {
-		return err
-	}
-	store, err := OpenStore(ctx, cfg)
+	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
 		return err
 	}

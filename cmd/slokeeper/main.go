@@ -173,3 +173,17 @@ func parseTimeFlags(cmd string, stderr io.Writer, flags ...timeFlag) error {
 	}
 	return nil
 }
+
+// openForCommand parses an administration command's flags, loads the
+// configuration and opens the store it works on. The caller closes the store.
+func openForCommand(ctx context.Context, fs *flag.FlagSet, cf *configFlags, args []string, getenv func(string) string, stderr io.Writer) (Config, *Store, error) {
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return Config{}, nil, err
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	store, err := OpenStore(ctx, cfg)
+	return cfg, store, err
+}

@@ -83,14 +83,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "slokeeper operator: unknown command %q\n\n%s", sub, operatorUsage)
 		return errUsage
 	}
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	cfg, err := cf.load(getenv)
-	if err != nil {
-		return err
-	}
-	store, err := OpenStore(ctx, cfg)
+	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -62,34 +62,37 @@ type Main struct {
 	closeKeys      func() error
 }
 
+// every runs fn every interval on a goroutine until the returned stop is
+// called; stop waits for a run under way to finish.
+func every(interval time.Duration, fn func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
 // startCheckpoints signs a checkpoint of the audit ledger every
 // security.checkpoint_every, until Close, which signs a last one.
 func (m *Main) startCheckpoints() {
 	now := m.Clock.Now()
-	every := m.Policy.Security.CheckpointEvery.AddTo(now).Sub(now)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if _, err := m.Ledger.Checkpoint(context.Background()); err != nil {
-					m.Logger.Error("audit checkpoint", "err", err)
-				}
-			}
-		}
-	}()
-	m.stopCheckpoint = func() {
-		close(stop)
-		<-done
+	checkpoint := func(when string) {
 		if _, err := m.Ledger.Checkpoint(context.Background()); err != nil {
-			m.Logger.Error("audit checkpoint at shutdown", "err", err)
+			m.Logger.Error("audit checkpoint"+when, "err", err)
 		}
 	}
+	stop := every(m.Policy.Security.CheckpointEvery.AddTo(now).Sub(now), func() { checkpoint("") })
+	m.stopCheckpoint = func() { stop(); checkpoint(" at shutdown") }
 }
 
 // node names this node: the configured name or the host name.
@@ -257,25 +260,13 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 // startFinalizer erases accounts whose deletion window has ended, every
 // minute (judged by the injected clock), until Close.
 func (m *Main) startFinalizer() {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if ids, err := m.Vault.FinalizeDue(context.Background()); err != nil {
-					m.Logger.Error("account erasure", "err", err)
-				} else if len(ids) > 0 {
-					m.Logger.Info("accounts erased after their deletion window", "accounts", ids)
-				}
-			}
+	m.stopFinalizer = every(time.Minute, func() {
+		if ids, err := m.Vault.FinalizeDue(context.Background()); err != nil {
+			m.Logger.Error("account erasure", "err", err)
+		} else if len(ids) > 0 {
+			m.Logger.Info("accounts erased after their deletion window", "accounts", ids)
 		}
-	}()
-	m.stopFinalizer = func() { close(stop); <-done }
+	})
 }
 
 // bootstrapAdmin creates the first administrator when there is no
