@@ -1,0 +1,203 @@
+// Package lifecycle is the planner of backups, retention and erasure: a
+// pure function from the policy, an inventory of what exists and the time
+// to the actions due, each with the clause it keeps, why, and by when. It
+// does no I/O; the executor carries the actions out and records evidence.
+//
+// The rules, per data class, counted per day partition (the unit of backup
+// and erasure):
+//   - A sealed day with no verified backup is backed up; a backup not yet
+//     verified is verified. Only a verified backup counts.
+//   - An original is due for erasure once the last record of its day has
+//     reached the ceiling (original.erase); the deadline is the first
+//     record's ceiling plus the class's tolerance. The interlock holds the
+//     erase until a verified backup covers the day, unless the policy turns
+//     it off; a held erase is reported with its cause.
+//   - A backup's clocks count from generation (its day) or from backup: the
+//     creation of the backup set, which is the period's close plus the
+//     grace period, or the copy itself if that came later.
+//   - A backup is erased at its ceiling (backups.erase); while its floor
+//     (backups.keep) still runs it is kept, unless precedence "erase" lets
+//     the ceiling win.
+package lifecycle
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"slokeeper/calendar"
+	"slokeeper/policy"
+)
+
+// Action kinds.
+const (
+	Backup        = "backup"         // copy a sealed day partition to the backup target
+	Verify        = "verify"         // read a backup back and check it
+	EraseOriginal = "erase_original" // drop a day partition from the service
+	EraseBackup   = "erase_backup"   // delete a backup
+	Held          = "held"           // an erase that is due but held (the interlock): not an action, a report
+)
+
+// Partition is a day partition in the inventory.
+type Partition struct {
+	Class  string // "system" or "exec"
+	Day    string // YYYY-MM-DD in the policy's time zone
+	Sealed bool
+}
+
+// BackupCopy is a backup of one day partition.
+type BackupCopy struct {
+	ID       string
+	Class    string
+	Day      string
+	Created  time.Time // when the copy was written
+	Verified bool      // read back and checked
+}
+
+// Inventory is what exists now.
+type Inventory struct {
+	Partitions []Partition
+	Backups    []BackupCopy
+}
+
+// Action is one thing due, with its reason, clause and deadline.
+type Action struct {
+	Kind     string
+	Class    string
+	Day      string
+	BackupID string    // for verify and erase_backup
+	Clause   string    // the policy clause it keeps
+	Due      time.Time // from when it may be done
+	Deadline time.Time // by when it must be done; zero when none
+	Reason   policy.Text
+}
+
+// Late reports whether the action is past its deadline at now.
+func (a Action) Late(now time.Time) bool { return !a.Deadline.IsZero() && now.After(a.Deadline) }
+
+// classOf returns the policy class for a log class.
+func classOf(p *policy.Policy, class string) (policy.NamedClass, bool) {
+	switch class {
+	case "system":
+		return p.Data.Classes()[0], true
+	case "exec":
+		return p.Data.Classes()[2], true
+	}
+	return policy.NamedClass{}, false
+}
+
+// dayBounds returns the first and the last instant of a day in loc.
+func dayBounds(day string, loc *time.Location) (time.Time, time.Time, error) {
+	d, err := time.ParseInLocation(time.DateOnly, day, loc)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("day %q: %w", day, err)
+	}
+	return d, calendar.NextDay(d, loc).Add(-time.Nanosecond), nil
+}
+
+// origin returns the instant a rule counts from for a record generated at g
+// in a backup made at created (zero: not made yet).
+func origin(c *policy.Class, r *policy.Rule, g, created time.Time, loc *time.Location) time.Time {
+	if r.From == policy.FromGeneration {
+		return g
+	}
+	set := policy.BackupCreated(c.Backup, g, loc)
+	if created.After(set) {
+		return created
+	}
+	return set
+}
+
+// Plan returns the actions due at now, and the erasures held, in a stable
+// order: by deadline, then kind, class, day and backup.
+func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
+	loc := p.Location()
+	verified := map[[2]string]bool{} // (class, day) → a verified backup exists
+	anyCopy := map[[2]string]*BackupCopy{}
+	for i := range inv.Backups {
+		b := &inv.Backups[i]
+		k := [2]string{b.Class, b.Day}
+		if b.Verified {
+			verified[k] = true
+		}
+		anyCopy[k] = b
+	}
+	var out []Action
+	for _, part := range inv.Partitions {
+		nc, ok := classOf(p, part.Class)
+		if !ok {
+			return nil, fmt.Errorf("partition %s/%s: unknown class", part.Class, part.Day)
+		}
+		c := nc.Class
+		first, last, err := dayBounds(part.Day, loc)
+		if err != nil {
+			return nil, err
+		}
+		k := [2]string{part.Class, part.Day}
+		// Backups: a sealed day without a copy is copied, by the time its set
+		// must be complete.
+		if part.Sealed && anyCopy[k] == nil {
+			out = append(out, Action{Kind: Backup, Class: part.Class, Day: part.Day, Clause: nc.Clause, Due: now,
+				Deadline: policy.BackupCreated(c.Backup, last, loc),
+				Reason:   policy.Text{JA: "封印済みの日次パーティションにバックアップがありません。", EN: "A sealed day partition has no backup."}})
+		}
+		// Originals.
+		if r := c.Original.Erase; r != nil {
+			due := r.After.AddTo(last)
+			if !now.Before(due) {
+				a := Action{Kind: EraseOriginal, Class: part.Class, Day: part.Day, Clause: nc.Clause, Due: due,
+					Deadline: c.Tolerance.AddTo(r.After.AddTo(first)),
+					Reason: policy.Text{JA: fmt.Sprintf("生成から%sを経過しました。", policy.Span(r.After, "ja")),
+						EN: fmt.Sprintf("%s have passed since generation.", policy.Span(r.After, "en"))}}
+				if c.Interlock && !verified[k] {
+					a.Kind = Held
+					a.Reason = policy.Text{JA: "消去期限ですが、検証済みのバックアップがないためインターロックにより保持しています。",
+						EN: "Due for erasure, but held by the interlock: no verified backup covers it."}
+				}
+				out = append(out, a)
+			}
+		}
+	}
+	for _, b := range inv.Backups {
+		nc, ok := classOf(p, b.Class)
+		if !ok {
+			return nil, fmt.Errorf("backup %s: unknown class %q", b.ID, b.Class)
+		}
+		c := nc.Class
+		first, last, err := dayBounds(b.Day, loc)
+		if err != nil {
+			return nil, err
+		}
+		if !b.Verified {
+			out = append(out, Action{Kind: Verify, Class: b.Class, Day: b.Day, BackupID: b.ID, Clause: nc.Clause, Due: now,
+				Deadline: policy.BackupCreated(c.Backup, last, loc),
+				Reason:   policy.Text{JA: "バックアップは検証されるまで有効とみなしません。", EN: "A backup counts only once verified."}})
+		}
+		ceiling := c.Backups.Erase
+		if ceiling == nil {
+			continue
+		}
+		// The last record's ceiling makes the day due; the first's sets the deadline.
+		due := ceiling.After.AddTo(origin(c, ceiling, last, b.Created, loc))
+		deadline := c.Tolerance.AddTo(ceiling.After.AddTo(origin(c, ceiling, first, b.Created, loc)))
+		if fl := c.Backups.Keep; fl != nil && p.Data.Precedence == "keep" {
+			if floorEnd := fl.After.AddTo(origin(c, fl, last, b.Created, loc)); floorEnd.After(due) {
+				due, deadline = floorEnd, c.Tolerance.AddTo(floorEnd)
+			}
+		}
+		if now.Before(due) {
+			continue
+		}
+		reason := policy.Text{JA: fmt.Sprintf("バックアップの消去期限(%s)に達しました。", ceiling), EN: fmt.Sprintf("The backup reached its ceiling (%s).", ceiling)}
+		if fl := c.Backups.Keep; fl != nil && fl.After.AddTo(origin(c, fl, first, b.Created, loc)).After(now) {
+			reason.JA += "最低保存期間が残っていますが、ポリシーの優先順位により消去が優先されます。"
+			reason.EN += " Its floor still runs, but the policy's precedence lets the ceiling win."
+		}
+		out = append(out, Action{Kind: EraseBackup, Class: b.Class, Day: b.Day, BackupID: b.ID, Clause: nc.Clause, Due: due, Deadline: deadline, Reason: reason})
+	}
+	slices.SortFunc(out, func(a, b Action) int {
+		return cmp.Or(a.Deadline.Compare(b.Deadline), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Class, b.Class), cmp.Compare(a.Day, b.Day), cmp.Compare(a.BackupID, b.BackupID))
+	})
+	return out, nil
+}

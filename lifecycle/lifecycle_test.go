@@ -1,0 +1,154 @@
+package lifecycle_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"slokeeper/lifecycle"
+	"slokeeper/policy"
+)
+
+var tokyo, _ = time.LoadLocation("Asia/Tokyo")
+
+func at(s string) time.Time {
+	t, err := time.ParseInLocation("2006-01-02 15:04:05", s, tokyo)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// withPolicy returns the default policy, changed by edit in its YAML.
+func withPolicy(t *testing.T, edits ...[2]string) *policy.Policy {
+	t.Helper()
+	src := string(policy.DefaultYAML())
+	for _, e := range edits {
+		if !strings.Contains(src, e[0]) {
+			t.Fatalf("edit %q not found", e[0])
+		}
+		src = strings.Replace(src, e[0], e[1], 1)
+	}
+	p, _, err := policy.Load("test", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func describe(as []lifecycle.Action, now time.Time) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "%s %s/%s", a.Kind, a.Class, a.Day)
+		if a.BackupID != "" {
+			fmt.Fprintf(&b, " %s", a.BackupID)
+		}
+		if !a.Deadline.IsZero() {
+			fmt.Fprintf(&b, " by %s", a.Deadline.In(tokyo).Format("2006-01-02 15:04"))
+		}
+		if a.Late(now) {
+			b.WriteString(" LATE")
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
+}
+
+func TestPlan(t *testing.T) {
+	def := policy.Default()
+	noInterlock := withPolicy(t, [2]string{"    interlock: true\n    on_account_deletion: null\n\naccess", "    interlock: false\n    on_account_deletion: null\n\naccess"})
+	keepWins := withPolicy(t, [2]string{"precedence: erase", "precedence: keep"})
+	sealed := func(class, day string) lifecycle.Partition {
+		return lifecycle.Partition{Class: class, Day: day, Sealed: true}
+	}
+	copyOf := func(class, day, id, created string, verified bool) lifecycle.BackupCopy {
+		return lifecycle.BackupCopy{ID: id, Class: class, Day: day, Created: at(created), Verified: verified}
+	}
+	tests := []struct {
+		name string
+		p    *policy.Policy
+		inv  lifecycle.Inventory
+		now  string
+		want string
+	}{
+		{"BackupASealedDay", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03"), {Class: "exec", Day: "2026-12-04"}}},
+			"2026-12-04 01:00:00", "backup exec/2026-12-03 by 2027-01-03 00:00; "},
+		{"NothingWhileFresh", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
+			"2027-01-03 12:00:00", ""},
+		{"EraseOriginalAtCeiling", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
+			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-04 00:00; "},
+		{"EraseOriginalLate", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
+			"2027-01-04 00:00:01", "erase_original exec/2026-12-03 by 2027-01-04 00:00 LATE; "},
+		{"InterlockHolds", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", false)}},
+			"2027-01-04 00:00:00", "verify exec/2026-12-03 b1 by 2027-01-03 00:00 LATE; held exec/2026-12-03 by 2027-01-04 00:00; "},
+		{"InterlockOff", noInterlock, lifecycle.Inventory{Partitions: []lifecycle.Partition{{Class: "exec", Day: "2026-12-03"}}},
+			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-04 00:00; "},
+		{"FailedBackupIsLate", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("system", "2026-10-15")}},
+			"2026-11-05 00:00:00", "backup system/2026-10-15 by 2026-11-03 00:00 LATE; "},
+		// January 31 plus one month is February 28, not March 3.
+		{"MonthEndClamps", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2027-01-31")},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2027-01-31", "b1", "2027-02-01 00:20:00", true)}},
+			"2027-03-01 00:00:00", "erase_original exec/2027-01-31 by 2027-03-01 00:00; "},
+		{"MonthEndNotYet", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2027-01-31")},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2027-01-31", "b1", "2027-02-01 00:20:00", true)}},
+			"2027-02-28 23:59:59", ""},
+		// February 29 plus one year is February 28.
+		{"LeapDay", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("system", "2028-02-29")},
+			Backups: []lifecycle.BackupCopy{copyOf("system", "2028-02-29", "b1", "2028-03-01 00:20:00", true)}},
+			"2029-03-01 00:00:00", "erase_original system/2028-02-29 by 2029-03-01 00:00; "},
+		// The system-log conflict: the backup's floor (3y from the set, made
+		// 2026-12-03) outlasts its ceiling (3y after generation); precedence
+		// erase wins at the ceiling.
+		{"ConflictEraseWins", def, lifecycle.Inventory{
+			Backups: []lifecycle.BackupCopy{copyOf("system", "2026-11-01", "b1", "2026-11-02 00:20:00", true)}},
+			"2029-11-02 00:00:00", "erase_backup system/2026-11-01 b1 by 2029-11-02 00:00; "},
+		{"ConflictKeepWinsNotYet", keepWins, lifecycle.Inventory{
+			Backups: []lifecycle.BackupCopy{copyOf("system", "2026-11-01", "b1", "2026-11-02 00:20:00", true)}},
+			"2029-11-02 00:00:00", ""},
+		{"ConflictKeepWinsAtFloorEnd", keepWins, lifecycle.Inventory{
+			Backups: []lifecycle.BackupCopy{copyOf("system", "2026-11-01", "b1", "2026-11-02 00:20:00", true)}},
+			"2029-12-03 00:00:00", "erase_backup system/2026-11-01 b1 by 2029-12-04 00:00; "},
+		// Execution-environment backups: 1y from the set's creation (the
+		// month's close + 2d), not from the early copy.
+		{"BackupCeilingFromSet", def, lifecycle.Inventory{
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
+			"2028-01-03 00:00:00", "erase_backup exec/2026-12-03 b1 by 2028-01-04 00:00; "},
+		{"BackupCeilingFromSetNotYet", def, lifecycle.Inventory{
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
+			"2028-01-02 23:59:59", ""},
+		// A copy made after its set closed counts from the copy.
+		{"LateCopyCountsFromCopy", def, lifecycle.Inventory{
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2027-02-10 00:00:00", true)}},
+			"2028-02-10 00:00:00", "erase_backup exec/2026-12-03 b1 by 2028-02-11 00:00; "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := at(tt.now)
+			got, err := lifecycle.Plan(tt.p, tt.inv, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := describe(got, now); d != tt.want {
+				t.Errorf("plan at %s:\n got %s\nwant %s", tt.now, d, tt.want)
+			}
+			for _, a := range got {
+				if a.Clause == "" || a.Reason.JA == "" || a.Reason.EN == "" {
+					t.Errorf("action without clause or reason: %+v", a)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanConflictReason(t *testing.T) {
+	got, _ := lifecycle.Plan(policy.Default(), lifecycle.Inventory{Backups: []lifecycle.BackupCopy{
+		{ID: "b1", Class: "system", Day: "2026-11-01", Created: at("2026-11-02 00:20:00"), Verified: true}}}, at("2029-11-02 00:00:00"))
+	if len(got) != 1 || !strings.Contains(got[0].Reason.EN, "floor still runs") || !strings.Contains(got[0].Reason.JA, "最低保存期間") || got[0].Clause != "data.system_logs" {
+		t.Errorf("conflict action = %+v", got)
+	}
+}
