@@ -1,0 +1,129 @@
+package blob
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"slokeeper"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3 is a backup target in an S3-compatible object store.
+type S3 struct {
+	client *minio.Client
+	bucket string
+	prefix string // key prefix inside the bucket, "" or ending in "/"
+}
+
+var _ slokeeper.BlobStore = (*S3)(nil)
+
+// OpenS3 opens the target named by a URL: s3://host[:port]/bucket[/prefix],
+// with ?tls=false for a plain-HTTP endpoint and ?region=. Credentials come
+// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or from the URL's
+// user:password. The bucket must exist.
+func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "An S3 target looks like s3://host:9000/bucket/prefix.")
+	}
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if bucket == "" {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The S3 target names no bucket.")
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	access, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if u.User != nil {
+		access = u.User.Username()
+		secret, _ = u.User.Password()
+	}
+	client, err := minio.New(u.Host, &minio.Options{
+		Creds:  credentials.NewStaticV4(access, secret, ""),
+		Secure: u.Query().Get("tls") != "false",
+		Region: u.Query().Get("region"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("S3 target %s: %w", u.Redacted(), err)
+	}
+	ok, err := client.BucketExists(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("S3 target %s: %w", u.Redacted(), err)
+	}
+	if !ok {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "The S3 bucket %q does not exist.", bucket)
+	}
+	return &S3{client: client, bucket: bucket, prefix: prefix}, nil
+}
+
+func s3Error(key string, err error) error {
+	if code := minio.ToErrorResponse(err).Code; code == "NoSuchKey" || code == "NotFound" {
+		return notFound(key)
+	}
+	return fmt.Errorf("S3 %s: %w", key, err)
+}
+
+// Put uploads the object; S3 makes it visible only once complete.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader) (slokeeper.BlobInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return slokeeper.BlobInfo{}, err
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, r, -1, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return slokeeper.BlobInfo{}, s3Error(key, err)
+	}
+	return slokeeper.BlobInfo{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+// Get opens an object.
+func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if _, err := s.Stat(ctx, key); err != nil {
+		return nil, err
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, s3Error(key, err)
+	}
+	return obj, nil
+}
+
+// Stat describes an object.
+func (s *S3) Stat(ctx context.Context, key string) (slokeeper.BlobInfo, error) {
+	if err := CheckKey(key); err != nil {
+		return slokeeper.BlobInfo{}, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		return slokeeper.BlobInfo{}, s3Error(key, err)
+	}
+	return slokeeper.BlobInfo{Key: key, Size: info.Size, Modified: info.LastModified}, nil
+}
+
+// List returns the objects under prefix, by key.
+func (s *S3) List(ctx context.Context, prefix string) ([]slokeeper.BlobInfo, error) {
+	var out []slokeeper.BlobInfo
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, s3Error(prefix, obj.Err)
+		}
+		out = append(out, slokeeper.BlobInfo{Key: strings.TrimPrefix(obj.Key, s.prefix), Size: obj.Size, Modified: obj.LastModified})
+	}
+	return out, nil
+}
+
+// Delete removes an object.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{}); err != nil {
+		return s3Error(key, err)
+	}
+	return nil
+}
