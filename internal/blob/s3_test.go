@@ -2,68 +2,14 @@ package blob_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"slokeeper/internal/blob"
-
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+	"slokeeper/internal/blob/blobtest"
 )
 
-// s3Server starts the Versity S3 Gateway over a temporary directory on a
-// free loopback port, with a bucket, and returns the target's URL. Without
-// versitygw the test is skipped, except under CI=true, where
-// scripts/ensure-services installs it.
-func s3Server(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("versitygw")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		if p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw"); fileExists(p) {
-			bin, err = p, nil
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("versitygw is required under CI=true (scripts/ensure-services installs it)")
-		}
-		t.Skip("versitygw not installed: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	root := t.TempDir()
-	const access, secret = "slokeeper-test", "slokeeper-test-secret-key"
-	cmd := exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "posix", root)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	client, _ := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")})
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		err := client.MakeBucket(context.Background(), "backups", minio.MakeBucketOptions{})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not come up on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond) // waiting for the gateway to listen
-	}
-	return fmt.Sprintf("s3://%s:%s@%s/backups/slokeeper?tls=false", access, secret, addr)
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
 func TestS3(t *testing.T) {
-	s, err := blob.OpenS3(context.Background(), s3Server(t))
+	s, err := blob.OpenS3(context.Background(), blobtest.S3Server(t))
 	if err != nil {
 		t.Fatal(err)
 	}
