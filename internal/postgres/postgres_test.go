@@ -40,6 +40,7 @@ func open(tb testing.TB) storetest.Store {
 		Operators:  postgres.NewOperatorService(db),
 		Accounts:   postgres.NewAccountService(db),
 		Grants:     postgres.NewAccountService(db),
+		Backups:    postgres.NewBackupCatalog(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

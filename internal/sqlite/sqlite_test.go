@@ -39,6 +39,7 @@ func open(tb testing.TB) storetest.Store {
 		Operators:  sqlite.NewOperatorService(db),
 		Accounts:   sqlite.NewAccountService(db),
 		Grants:     sqlite.NewAccountService(db),
+		Backups:    sqlite.NewBackupCatalog(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err
