@@ -34,6 +34,7 @@ type Config struct {
 	IngestRate        float64  `yaml:"ingest_rate,omitempty"`         // log lines a second per source; default 50000, -1 for no limit
 	MQTT              string   `yaml:"mqtt,omitempty"`                // broker to take logs from: mqtt://host:1883 or tls://…; empty for none
 	MasterKey         string   `yaml:"master_key,omitempty"`          // master keyset file; default <data>/master.key, created on first start
+	BackupTarget      string   `yaml:"backup_target,omitempty"`       // a directory (default <data>/backups) or s3://host/bucket/prefix
 	KeysDB            string   `yaml:"keys_db,omitempty"`             // key store: "" for <data>/keys.db, or a postgres:// DSN of its own database (several nodes)
 }
 
@@ -89,6 +90,7 @@ func (c *Config) settings() []setting {
 		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
 		{"mqtt", "MQTT broker to take logs from (subscribes to slokeeper/+/logs), e.g. mqtt://127.0.0.1:1883", &c.MQTT, false},
 		{"master-key", "master keyset file (default: DATA/master.key, created on first start, mode 0600)", &c.MasterKey, true},
+		{"backup-target", "backup target: a directory (default DATA/backups) or s3://host/bucket/prefix?tls=false", &c.BackupTarget, false},
 		{"keys-db", "key store: a postgres:// DSN of a database of its own, which backups never copy (default: DATA/keys.db)", &c.KeysDB, false},
 	}
 }
