@@ -8,8 +8,11 @@
 //   - A sealed day with no verified backup is backed up; a backup not yet
 //     verified is verified. Only a verified backup counts.
 //   - An original is due for erasure once the last record of its day has
-//     reached the ceiling (original.erase); the deadline is the first
-//     record's ceiling plus the class's tolerance. The interlock holds the
+//     reached the ceiling (original.erase); the deadline is that plus the
+//     class's tolerance. (The day is the unit of erasure, so a day's first
+//     record outlives its own ceiling by up to a day more: the tolerance
+//     is how late the erase may run, not how long a record may outlive
+//     its ceiling.) The interlock holds the
 //     erase until a verified backup covers the day, unless the policy turns
 //     it off; a held erase is reported with its cause.
 //   - A backup's clocks count from generation (its day) or from backup: the
@@ -130,7 +133,7 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 			return nil, fmt.Errorf("partition %s/%s: unknown class", part.Class, part.Day)
 		}
 		c := nc.Class
-		first, last, err := dayBounds(part.Day, loc)
+		_, last, err := dayBounds(part.Day, loc)
 		if err != nil {
 			return nil, err
 		}
@@ -144,10 +147,10 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 		}
 		// Originals.
 		if r := c.Original.Erase; r != nil {
-			due := r.After.AddTo(last)
+			due := r.After.AddTo(last).Add(time.Nanosecond) // once the day's last instant is past its ceiling
 			if !now.Before(due) {
 				a := Action{Kind: EraseOriginal, Class: part.Class, Day: part.Day, Clause: nc.Clause, Due: due,
-					Deadline: c.Tolerance.AddTo(r.After.AddTo(first)),
+					Deadline: c.Tolerance.AddTo(due),
 					Reason: policy.Text{JA: fmt.Sprintf("生成から%sを経過しました。", policy.Span(r.After, "ja")),
 						EN: fmt.Sprintf("%s have passed since generation.", policy.Span(r.After, "en"))}}
 				if c.Interlock && !verified[k] {
@@ -178,9 +181,12 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 		if ceiling == nil {
 			continue
 		}
-		// The last record's ceiling makes the day due; the first's sets the deadline.
+		// The last record's ceiling makes the day due.
 		due := ceiling.After.AddTo(origin(c, ceiling, last, b.Created, loc))
-		deadline := c.Tolerance.AddTo(ceiling.After.AddTo(origin(c, ceiling, first, b.Created, loc)))
+		if ceiling.From == policy.FromGeneration {
+			due = due.Add(time.Nanosecond) // once the day's last instant is past its ceiling
+		}
+		deadline := c.Tolerance.AddTo(due)
 		if fl := c.Backups.Keep; fl != nil && p.Data.Precedence == "keep" {
 			if floorEnd := fl.After.AddTo(origin(c, fl, last, b.Created, loc)); floorEnd.After(due) {
 				due, deadline = floorEnd, c.Tolerance.AddTo(floorEnd)

@@ -79,34 +79,34 @@ func TestPlan(t *testing.T) {
 			"2027-01-03 12:00:00", ""},
 		{"EraseOriginalAtCeiling", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
 			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
-			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-04 00:00; "},
+			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-05 00:00; "},
 		{"EraseOriginalLate", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
 			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
-			"2027-01-04 00:00:01", "erase_original exec/2026-12-03 by 2027-01-04 00:00 LATE; "},
+			"2027-01-05 00:00:01", "erase_original exec/2026-12-03 by 2027-01-05 00:00 LATE; "},
 		{"InterlockHolds", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
 			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", false)}},
-			"2027-01-04 00:00:00", "verify exec/2026-12-03 b1 by 2027-01-03 00:00 LATE; held exec/2026-12-03 by 2027-01-04 00:00; "},
+			"2027-01-04 00:00:00", "verify exec/2026-12-03 b1 by 2027-01-03 00:00 LATE; held exec/2026-12-03 by 2027-01-05 00:00; "},
 		{"InterlockOff", noInterlock, lifecycle.Inventory{Partitions: []lifecycle.Partition{{Class: "exec", Day: "2026-12-03"}}},
-			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-04 00:00; "},
+			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-05 00:00; "},
 		{"FailedBackupIsLate", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("system", "2026-10-15")}},
 			"2026-11-05 00:00:00", "backup system/2026-10-15 by 2026-11-03 00:00 LATE; "},
 		// January 31 plus one month is February 28, not March 3.
 		{"MonthEndClamps", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2027-01-31")},
 			Backups: []lifecycle.BackupCopy{copyOf("exec", "2027-01-31", "b1", "2027-02-01 00:20:00", true)}},
-			"2027-03-01 00:00:00", "erase_original exec/2027-01-31 by 2027-03-01 00:00; "},
+			"2027-03-01 00:00:00", "erase_original exec/2027-01-31 by 2027-03-02 00:00; "},
 		{"MonthEndNotYet", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2027-01-31")},
 			Backups: []lifecycle.BackupCopy{copyOf("exec", "2027-01-31", "b1", "2027-02-01 00:20:00", true)}},
 			"2027-02-28 23:59:59", ""},
 		// February 29 plus one year is February 28.
 		{"LeapDay", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("system", "2028-02-29")},
 			Backups: []lifecycle.BackupCopy{copyOf("system", "2028-02-29", "b1", "2028-03-01 00:20:00", true)}},
-			"2029-03-01 00:00:00", "erase_original system/2028-02-29 by 2029-03-01 00:00; "},
+			"2029-03-01 00:00:00", "erase_original system/2028-02-29 by 2029-03-02 00:00; "},
 		// The system-log conflict: the backup's floor (3y from the set, made
 		// 2026-12-03) outlasts its ceiling (3y after generation); precedence
 		// erase wins at the ceiling.
 		{"ConflictEraseWins", def, lifecycle.Inventory{
 			Backups: []lifecycle.BackupCopy{copyOf("system", "2026-11-01", "b1", "2026-11-02 00:20:00", true)}},
-			"2029-11-02 00:00:00", "erase_backup system/2026-11-01 b1 by 2029-11-02 00:00; "},
+			"2029-11-02 00:00:00", "erase_backup system/2026-11-01 b1 by 2029-11-03 00:00; "},
 		{"ConflictKeepWinsNotYet", keepWins, lifecycle.Inventory{
 			Backups: []lifecycle.BackupCopy{copyOf("system", "2026-11-01", "b1", "2026-11-02 00:20:00", true)}},
 			"2029-11-02 00:00:00", ""},

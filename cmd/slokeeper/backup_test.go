@@ -51,7 +51,7 @@ func TestBackupCommands(t *testing.T) {
 	db, _ := sqlite.Open(context.Background(), filepath.Join(cfg.Data, "slokeeper.db"))
 	db.Writer().Exec(`DELETE FROM backups`)
 	db.Close()
-	if out, _, code := run("backup", "catalog", "rebuild"); code != 0 || !strings.Contains(out, "1 manifests on the target; 1 added") {
+	if out, _, code := run("backup", "catalog", "rebuild"); code != 0 || !strings.Contains(out, "1 backups added to the catalog") {
 		t.Errorf("catalog rebuild: %s", out)
 	}
 	into := t.TempDir()
@@ -68,4 +68,72 @@ func TestBackupCommands(t *testing.T) {
 	if out, _, _ := run("audit", "show", "--limit", "0"); !strings.Contains(out, "backup.run") || !strings.Contains(out, "backup.restore") {
 		t.Errorf("audit ledger lacks backup entries")
 	}
+}
+
+func TestLifecycleCommands(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	// Far enough ahead that the real clock, which the commands use, never
+	// makes an erasure due.
+	clock := newTestClock(time.Date(2036, 12, 3, 1, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.Logs.AppendLogs(context.Background(), "exec", []slokeeper.LogRecord{{SourceKind: "device", SourceID: "d", Message: "x"}}, "")
+	clock.Add(24 * time.Hour)
+	m.Logs.SealDue(context.Background())
+	m.Close(context.Background())
+	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
+
+	out, stderr, code := run("lifecycle", "plan")
+	if code != 0 || !regexp.MustCompile(`バックアップ\s+exec/2036-12-03\s+data.exec_logs\s+2037-01-03 00:00\s+due\s+封印済み`).MatchString(out) {
+		t.Fatalf("plan: exit %d\n%s%s", code, out, stderr)
+	}
+	if out, _, _ := run("lifecycle", "run", "--lang", "en"); !regexp.MustCompile(`back up\s+exec/2036-12-03\s+data.exec_logs\s+2037-01-03 00:00\s+ok`).MatchString(out) {
+		t.Fatalf("run:\n%s", out)
+	}
+	if out, _, _ := run("lifecycle", "plan"); !strings.Contains(out, "実行すべき処理はありません") {
+		t.Errorf("plan after the pass:\n%s", out)
+	}
+	out, _, _ = run("lifecycle", "plan", "--at", "2037-01-04T00:00:00+09:00", "--lang", "en")
+	if !regexp.MustCompile(`erase original\s+exec/2036-12-03\s+data.exec_logs\s+2037-01-05 00:00\s+due\s+1 month`).MatchString(out) {
+		t.Errorf("plan a month on:\n%s", out)
+	}
+	if _, stderr, code := run("lifecycle", "plan", "--at", "soon"); code != 2 || !strings.Contains(stderr, "neither RFC 3339") {
+		t.Errorf("bad --at: exit %d %s", code, stderr)
+	}
+	if out, _, _ := run("audit", "show", "--limit", "0"); !strings.Contains(out, "lifecycle.run") {
+		t.Errorf("audit ledger lacks the pass")
+	}
+}
+
+// TestServerRunsLifecycle: a server starting on a sealed, unbacked day
+// backs it up by itself (the lifecycle job runs on start).
+func TestServerRunsLifecycle(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	clock := newTestClock(time.Date(2036, 12, 3, 1, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.Logs.AppendLogs(context.Background(), "system", []slokeeper.LogRecord{{SourceKind: "host", SourceID: "h", Message: "x"}}, "")
+	clock.Add(24 * time.Hour)
+	m.Logs.SealDue(context.Background())
+	m.Close(context.Background())
+
+	cfg.LifecycleInterval = duration(5 * time.Minute)
+	m = NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	waitFor(t, "the lifecycle job's backup", func() bool {
+		recs, err := m.Store.Backups.FindBackups(context.Background(), slokeeper.BackupFilter{Class: "system", Day: "2036-12-03"})
+		return err == nil && len(recs) == 1 && !recs[0].VerifiedAt.IsZero()
+	})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"slokeeper/internal/backup"
 	"slokeeper/internal/blob"
 	"slokeeper/internal/logstore"
+	"slokeeper/internal/reconcile"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
 )
@@ -93,10 +93,6 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer store.Close()
-	m := &Main{Config: cfg, Store: store, Clock: slokeeper.SystemClock{}, Logger: discardLogger()}
-	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
-		return err
-	}
 	if sub == "list" {
 		recs, err := store.Backups.FindBackups(ctx, slokeeper.BackupFilter{Class: class, Day: day, IncludeErased: all})
 		if err != nil {
@@ -109,69 +105,30 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return tw.Flush()
 	}
-	target, err := openTarget(ctx, cfg)
+	lt, err := openLifecycle(ctx, cfg, store, false)
 	if err != nil {
 		return err
 	}
-	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
-		return err
-	}
-	if m.Keys, m.closeKeys, err = openKeys(ctx, cfg); err != nil {
-		return err
-	}
-	defer m.closeKeys()
-	logs, err := logstore.OpenReadOnly(ctx, m.logstoreConfig())
-	if err != nil {
-		return err
-	}
-	defer logs.Close()
-	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Clock: m.Clock})
-	clause := map[string]string{"system": policy.ClauseSystemLogs, "exec": policy.ClauseExecLogs}
-	evidence := func(action string, man *backup.Manifest, outcome, detail string) {
-		store.Evidence.RecordEvidence(ctx, &slokeeper.Evidence{At: m.Clock.Now(), Clause: clause[man.Class], Action: action,
-			Subject: man.Class + "/" + man.Day + " " + man.ID, Outcome: outcome, Detail: detail, Node: m.node()})
-	}
-	find := func() (*backup.Manifest, error) {
-		recs, err := store.Backups.FindBackups(ctx, slokeeper.BackupFilter{ID: id, IncludeErased: true})
-		if err != nil || len(recs) == 0 {
-			return nil, fmt.Errorf("no backup %q in the catalog (try: slokeeper backup catalog rebuild)", id)
-		}
-		var man backup.Manifest
-		return &man, json.Unmarshal(recs[0].Manifest, &man)
-	}
+	defer lt.Close()
 	switch sub {
 	case "run":
-		if _, err := m.Ledger.Record(ctx, cliActor(), "backup.run", "logs:"+class+"/"+day, ""); err != nil {
+		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.run", "logs:"+class+"/"+day, ""); err != nil {
 			return err
 		}
-		man, err := bk.BackupPartition(ctx, class, day)
+		man, err := lt.exec.Backup(ctx, class, day, time.Time{})
 		if err != nil {
-			return err
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
-		body, _ := json.Marshal(man)
-		if err := store.Backups.AddBackup(ctx, &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Day: man.Day, Created: man.Created, Manifest: body}); err != nil {
-			return err
-		}
-		evidence("backup", man, slokeeper.OutcomeOK, fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize))
-		if err := bk.Verify(ctx, man); err != nil {
-			evidence("verify", man, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
-			return err
-		}
-		store.Backups.MarkBackupVerified(ctx, man.ID, m.Clock.Now())
-		evidence("verify", man, slokeeper.OutcomeOK, "read back, decrypted, every block and the count checked")
 		fmt.Fprintf(stdout, "backed up and verified %s/%s as %s: %d records, %d bytes\n", man.Class, man.Day, man.ID, man.Records, man.ObjectSize)
 		return nil
 	case "verify":
-		man, err := find()
+		man, err := lt.exec.Manifest(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := bk.Verify(ctx, man); err != nil {
-			evidence("verify", man, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
+		if err := lt.exec.Verify(ctx, man, time.Time{}); err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
-		store.Backups.MarkBackupVerified(ctx, man.ID, m.Clock.Now())
-		evidence("verify", man, slokeeper.OutcomeOK, "read back, decrypted, every block and the count checked")
 		fmt.Fprintf(stdout, "%s verified: %s/%s, %d records\n", man.ID, man.Class, man.Day, man.Records)
 		return nil
 	case "restore":
@@ -179,11 +136,11 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprint(stderr, "backup restore: --into DIR is needed\n")
 			return errUsage
 		}
-		man, err := find()
+		man, err := lt.exec.Manifest(ctx, id)
 		if err != nil {
 			return err
 		}
-		if _, err := m.Ledger.Record(ctx, cliActor(), "backup.restore", "logs:"+man.Class+"/"+man.Day, man.ID+" into "+into); err != nil {
+		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "logs:"+man.Class+"/"+man.Day, man.ID+" into "+into); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(into, 0o700); err != nil {
@@ -194,35 +151,90 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer db.Close()
-		dest, err := logstore.Open(ctx, logstore.Config{Dir: filepath.Join(into, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: m.Policy.Location()})
+		dest, err := logstore.Open(ctx, logstore.Config{Dir: filepath.Join(into, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: lt.Policy.Location()})
 		if err != nil {
 			return err
 		}
 		defer dest.Close()
-		info, err := bk.Restore(ctx, man, dest)
+		info, err := lt.bk.Restore(ctx, man, dest)
 		if err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
+		lt.evidence(ctx, "restore", man, fmt.Sprintf("%d records into %s", info.Records, into))
 		fmt.Fprintf(stdout, "restored %s/%s (%d records) into %s\n", info.Class, info.Day, info.Records, into)
 		return nil
 	}
 	// catalog rebuild
-	mans, err := bk.Manifests(ctx)
+	added, err := lt.exec.Adopt(ctx)
 	if err != nil {
 		return err
 	}
-	added := 0
-	for _, man := range mans {
-		body, _ := json.Marshal(man)
-		err := store.Backups.AddBackup(ctx, &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Day: man.Day, Created: man.Created, Manifest: body})
-		if err == nil {
-			added++
-		} else if slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "%d manifests on the target; %d added to the catalog (unverified until `backup verify`)\n", len(mans), added)
+	fmt.Fprintf(stdout, "%d backups added to the catalog from the target's manifests (unverified until `backup verify` or the next lifecycle pass)\n", added)
 	return nil
+}
+
+// lifecycleTools is what the backup and lifecycle commands work with.
+type lifecycleTools struct {
+	*Main
+	logs  *logstore.Store
+	bk    *backup.Backups
+	exec  *reconcile.Executor
+	close []func() error
+}
+
+// openLifecycle opens the log store (read-only unless writable), the keys,
+// the ledger and the backup target.
+func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool) (*lifecycleTools, error) {
+	m := &Main{Config: cfg, Store: store, Clock: slokeeper.SystemClock{}, Logger: discardLogger()}
+	lt := &lifecycleTools{Main: m}
+	var err error
+	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
+		return nil, err
+	}
+	target, err := openTarget(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
+		return nil, err
+	}
+	if m.Keys, m.closeKeys, err = openKeys(ctx, cfg); err != nil {
+		return nil, err
+	}
+	lt.close = append(lt.close, m.closeKeys)
+	open := logstore.OpenReadOnly
+	if writable {
+		open = logstore.Open
+	}
+	if lt.logs, err = open(ctx, m.logstoreConfig()); err != nil {
+		lt.Close()
+		if writable && slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+			return nil, fmt.Errorf("%s A running server does the lifecycle itself every few minutes", slokeeper.ErrorMessage(err))
+		}
+		return nil, err
+	}
+	lt.close = append(lt.close, lt.logs.Close)
+	lt.bk = backup.New(backup.Config{Target: target, Logs: lt.logs, Sealer: m.Keys, Clock: m.Clock})
+	lt.exec = m.newExecutor(lt.logs, lt.bk)
+	return lt, nil
+}
+
+// newExecutor returns the lifecycle executor over these stores.
+func (m *Main) newExecutor(logs *logstore.Store, bk *backup.Backups) *reconcile.Executor {
+	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
+		Evidence: m.Store.Evidence, Clock: m.Clock, Node: m.node()})
+}
+
+func (lt *lifecycleTools) Close() {
+	for i := len(lt.close) - 1; i >= 0; i-- {
+		lt.close[i]()
+	}
+}
+
+func (lt *lifecycleTools) evidence(ctx context.Context, action string, man *backup.Manifest, detail string) {
+	clause := map[string]string{"system": policy.ClauseSystemLogs, "exec": policy.ClauseExecLogs}[man.Class]
+	lt.Store.Evidence.RecordEvidence(ctx, &slokeeper.Evidence{At: lt.Clock.Now(), Clause: clause, Action: action,
+		Subject: man.Class + "/" + man.Day + " " + man.ID, Outcome: slokeeper.OutcomeOK, Detail: detail, Node: lt.node()})
 }
 
 func stamp(t time.Time) string {

@@ -30,6 +30,7 @@ type Config struct {
 	LogLevel          string   `yaml:"log_level,omitempty"`           // debug, info, warn or error; default info
 	LogFormat         string   `yaml:"log_format,omitempty"`          // text or json; default text
 	SelfCheckInterval duration `yaml:"self_check_interval,omitempty"` // default 5m
+	LifecycleInterval duration `yaml:"lifecycle_interval,omitempty"`  // default 5m
 	ShutdownTimeout   duration `yaml:"shutdown_timeout,omitempty"`    // default 30s
 	IngestRate        float64  `yaml:"ingest_rate,omitempty"`         // log lines a second per source; default 50000, -1 for no limit
 	MQTT              string   `yaml:"mqtt,omitempty"`                // broker to take logs from: mqtt://host:1883 or tls://…; empty for none
@@ -46,6 +47,7 @@ func DefaultConfig() Config {
 		LogLevel:          "info",
 		LogFormat:         "text",
 		SelfCheckInterval: duration(5 * time.Minute),
+		LifecycleInterval: duration(5 * time.Minute),
 		ShutdownTimeout:   duration(30 * time.Second),
 	}
 }
@@ -86,6 +88,7 @@ func (c *Config) settings() []setting {
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "log format: text or json", &c.LogFormat, false},
 		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
+		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: never (run `slokeeper lifecycle run` from cron)", &c.LifecycleInterval, false},
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
 		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
 		{"mqtt", "MQTT broker to take logs from (subscribes to slokeeper/+/logs), e.g. mqtt://127.0.0.1:1883", &c.MQTT, false},

@@ -79,6 +79,7 @@ func testConfig() Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Node = "e2e-node"
 	cfg.LogLevel = "debug"
+	cfg.LifecycleInterval = 0 // tests that want the job turn it on
 	return cfg
 }
 

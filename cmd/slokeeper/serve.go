@@ -16,6 +16,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/auth"
+	"slokeeper/internal/backup"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
 	"slokeeper/internal/keys"
@@ -23,6 +24,7 @@ import (
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/mqtt"
 	"slokeeper/internal/postgres"
+	"slokeeper/internal/reconcile"
 	"slokeeper/internal/selflog"
 	"slokeeper/internal/sqlite"
 	"slokeeper/internal/vault"
@@ -49,9 +51,11 @@ type Main struct {
 	MQTT   *mqtt.Subscriber
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
-	Ledger *ledger.Ledger
-	Keys   *keys.Manager
-	Vault  *vault.Vault
+	// Lifecycle carries out the policy's backups and erasures (a job).
+	Lifecycle *reconcile.Executor
+	Ledger    *ledger.Ledger
+	Keys      *keys.Manager
+	Vault     *vault.Vault
 
 	selflog        *selflog.Handler
 	stopCheckpoint func()
@@ -198,9 +202,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	target, err := openTarget(ctx, m.Config)
+	if err != nil {
+		return err
+	}
+	m.Lifecycle = m.newExecutor(m.Logs, backup.New(backup.Config{Target: target, Logs: m.Logs, Sealer: m.Keys, Clock: m.Clock}))
 	m.Jobs, err = m.Store.NewRunner(ctx, jobs.Config{
 		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.node(),
 		SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval), Logger: m.Logger,
+		LifecycleInterval: time.Duration(m.Config.LifecycleInterval),
+		Lifecycle:         m.lifecyclePass(),
 	})
 	if err != nil {
 		return err
@@ -293,6 +304,15 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	fmt.Fprintf(m.Console, "\nslokeeper: created the first administrator. Sign in and choose a new password:\n"+
 		"最初の管理者を作成しました。サインインして新しいパスワードを設定してください。\n  name:     admin\n  password: %s\n\n", password)
 	return nil
+}
+
+// lifecyclePass is the lifecycle job's work, nil (no job) when the
+// interval is 0: then cron runs "slokeeper lifecycle run".
+func (m *Main) lifecyclePass() func(context.Context) error {
+	if m.Config.LifecycleInterval <= 0 {
+		return nil
+	}
+	return func(ctx context.Context) error { _, err := m.Lifecycle.Run(ctx); return err }
 }
 
 // logstoreConfig is where the log store lives: beside the database, in the

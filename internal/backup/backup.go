@@ -16,6 +16,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
+	"slices"
+	"strings"
 	"time"
 
 	"slokeeper"
@@ -246,23 +249,63 @@ func (b *Backups) Restore(ctx context.Context, m *Manifest, into *logstore.Store
 // Manifests reads every manifest on the target: the catalog, rebuilt from
 // the target alone.
 func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
+	keys, err := b.ManifestKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Manifest, 0, len(keys))
+	for _, key := range keys {
+		m, err := b.ReadManifest(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(x, y *Manifest) int {
+		return strings.Compare(ManifestKey(x.Class, x.Day, x.ID), ManifestKey(y.Class, y.Day, y.ID))
+	})
+	return out, nil
+}
+
+// ManifestKeys lists the manifests on the target without reading them:
+// backup ID → manifest key.
+func (b *Backups) ManifestKeys(ctx context.Context) (map[string]string, error) {
 	objs, err := b.cfg.Target.List(ctx, "manifests/logs/")
 	if err != nil {
 		return nil, err
 	}
-	var out []*Manifest
+	out := make(map[string]string, len(objs))
 	for _, o := range objs {
-		r, err := b.cfg.Target.Get(ctx, o.Key)
-		if err != nil {
-			return nil, err
+		if id, ok := strings.CutSuffix(path.Base(o.Key), ".json"); ok {
+			out[id] = o.Key
 		}
-		var m Manifest
-		err = json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&m)
-		r.Close()
-		if err != nil {
-			return nil, fmt.Errorf("manifest %s: %w", o.Key, err)
-		}
-		out = append(out, &m)
 	}
 	return out, nil
+}
+
+// ReadManifest reads one manifest.
+func (b *Backups) ReadManifest(ctx context.Context, key string) (*Manifest, error) {
+	r, err := b.cfg.Target.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var m Manifest
+	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
+	}
+	return &m, nil
+}
+
+// Erase deletes a backup from the target: the object first, the manifest
+// last, so that a crash in between leaves a manifest naming a missing
+// object (which the next erase finishes), never unlisted data.
+func (b *Backups) Erase(ctx context.Context, m *Manifest) error {
+	if err := b.cfg.Target.Delete(ctx, m.Object); err != nil {
+		return fmt.Errorf("erase backup %s: %w", m.ID, err)
+	}
+	if err := b.cfg.Target.Delete(ctx, ManifestKey(m.Class, m.Day, m.ID)); err != nil {
+		return fmt.Errorf("erase backup %s: manifest: %w", m.ID, err)
+	}
+	return nil
 }

@@ -35,6 +35,10 @@ type Config struct {
 	Node string
 	// SelfCheckInterval is how often the self-check runs. Default: 5m.
 	SelfCheckInterval time.Duration
+	// Lifecycle, if set, is one lifecycle pass, run every
+	// LifecycleInterval (default 5m) by the leader's schedule.
+	Lifecycle         func(context.Context) error
+	LifecycleInterval time.Duration
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -48,6 +52,9 @@ func (c *Config) defaults() {
 	}
 	if c.SelfCheckInterval <= 0 {
 		c.SelfCheckInterval = 5 * time.Minute
+	}
+	if c.LifecycleInterval <= 0 {
+		c.LifecycleInterval = 5 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -141,15 +148,30 @@ func newRunner[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Runner, er
 	check := &SelfCheck{Evidence: cfg.Evidence, Ready: cfg.Ready, Clock: cfg.Clock, Node: cfg.Node, Interval: cfg.SelfCheckInterval}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &selfCheckWorker{check: check})
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(cfg.SelfCheckInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return SelfCheckArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}),
+	}
+	if cfg.Lifecycle != nil {
+		river.AddWorker(workers, &lifecycleWorker{pass: cfg.Lifecycle, log: cfg.Logger.With("component", "lifecycle").Warn})
+		// One pass at a time: a pass still running when the next is due
+		// makes the next one wait, not run beside it.
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.LifecycleInterval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return LifecycleArgs{}, &river.InsertOpts{Queue: "lifecycle", MaxAttempts: 1}
+			},
+			&river.PeriodicJobOpts{RunOnStart: true}))
+	}
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}
+	if cfg.Lifecycle != nil {
+		queues["lifecycle"] = river.QueueConfig{MaxWorkers: 1}
+	}
 	c, err := river.NewClient(driver, &river.Config{
-		Logger:  cfg.Logger.With("component", "jobs"),
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		Workers: workers,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(cfg.SelfCheckInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return SelfCheckArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true}),
-		},
+		Logger:       cfg.Logger.With("component", "jobs"),
+		Queues:       queues,
+		Workers:      workers,
+		PeriodicJobs: periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)

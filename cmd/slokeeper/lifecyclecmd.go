@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/reconcile"
+	"slokeeper/lifecycle"
+)
+
+const lifecycleUsage = `Usage:
+  slokeeper lifecycle plan [--at TIME] [--lang ja|en]   what a pass would do, why, and by when
+  slokeeper lifecycle run                               one pass now: back up, verify, erase
+
+TIME is RFC 3339 (2027-01-05T10:00:00+09:00) or a day (2027-01-05, at
+midnight in the policy's time zone). A running server runs the lifecycle
+itself every few minutes; "run" is for a stopped one.
+`
+
+// lifecycleKinds names the actions for people.
+var lifecycleKinds = map[string][2]string{
+	lifecycle.Backup:        {"バックアップ", "back up"},
+	lifecycle.Verify:        {"検証", "verify"},
+	lifecycle.EraseOriginal: {"元データの消去", "erase original"},
+	lifecycle.EraseBackup:   {"バックアップの消去", "erase backup"},
+	lifecycle.Held:          {"保留(インターロック)", "held (interlock)"},
+}
+
+func runLifecycle(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "plan" && args[0] != "run") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprint(stdout, lifecycleUsage)
+			return nil
+		}
+		fmt.Fprint(stderr, lifecycleUsage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("lifecycle "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, lifecycleUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
+	var at, lang string
+	fs.StringVar(&lang, "lang", "ja", "language: ja or en")
+	if sub == "plan" {
+		fs.StringVar(&at, "at", "", "plan as of this time (default: now)")
+	}
+	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if lang != "ja" && lang != "en" {
+		fmt.Fprintf(stderr, "lifecycle: --lang %q is not ja or en\n", lang)
+		return errUsage
+	}
+	lt, err := openLifecycle(ctx, cfg, store, sub == "run")
+	if err != nil {
+		return err
+	}
+	defer lt.Close()
+	loc := lt.Policy.Location()
+	when := lt.Clock.Now()
+	if at != "" {
+		if when, err = parseAt(at, loc); err != nil {
+			fmt.Fprintf(stderr, "lifecycle plan: %v\n", err)
+			return errUsage
+		}
+	}
+	if sub == "plan" {
+		actions, err := lt.exec.Plan(ctx, when)
+		if err != nil {
+			return err
+		}
+		return printActions(stdout, actions, nil, when, loc, lang)
+	}
+	if _, err := lt.Ledger.Record(ctx, cliActor(), "lifecycle.run", "logs", ""); err != nil {
+		return err
+	}
+	res, runErr := lt.exec.Run(ctx)
+	if err := printActions(stdout, nil, res, when, loc, lang); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return fmt.Errorf("some actions failed and will be retried by the next pass: %s", slokeeper.ErrorMessage(runErr))
+	}
+	return nil
+}
+
+func parseAt(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--at %q is neither RFC 3339 nor YYYY-MM-DD", s)
+}
+
+// printActions prints a plan (actions) or a pass's results, one line each.
+func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.Result, now time.Time, loc *time.Location, lang string) error {
+	if results == nil {
+		for _, a := range actions {
+			results = append(results, reconcile.Result{Action: a})
+		}
+	}
+	if len(results) == 0 {
+		if lang == "ja" {
+			fmt.Fprintf(w, "%s 時点で実行すべき処理はありません。\n", now.In(loc).Format("2006-01-02 15:04 MST"))
+		} else {
+			fmt.Fprintf(w, "Nothing is due at %s.\n", now.In(loc).Format("2006-01-02 15:04 MST"))
+		}
+		return nil
+	}
+	i := 0
+	head := "ACTION\tSUBJECT\tCLAUSE\tDEADLINE\tSTATE\tWHY"
+	if lang == "ja" {
+		i, head = 0, "処理\t対象\t条項\t期限\t状態\t理由"
+	} else {
+		i = 1
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, head)
+	for _, r := range results {
+		a := r.Action
+		subject := a.Class + "/" + a.Day
+		if a.BackupID != "" {
+			subject += " " + a.BackupID
+		}
+		deadline := ""
+		if !a.Deadline.IsZero() {
+			deadline = a.Deadline.In(loc).Format("2006-01-02 15:04")
+		}
+		state := r.Outcome
+		if state == "" {
+			state = "due"
+			if a.Late(now) {
+				state = "LATE"
+			}
+		}
+		why := a.Reason.JA
+		if lang == "en" {
+			why = a.Reason.EN
+		}
+		if r.Err != nil {
+			why += " (" + r.Detail + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", lifecycleKinds[a.Kind][i], subject, a.Clause, deadline, state, why)
+	}
+	return tw.Flush()
+}

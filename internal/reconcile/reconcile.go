@@ -1,0 +1,317 @@
+// Package reconcile carries out the lifecycle plan: it takes the inventory
+// from the log store and the backup catalog, asks the pure planner what is
+// due, and does it, recording evidence for every action.
+//
+// There is no separate journal: the durable state (the log store, the
+// backup target and the catalog) is the journal. Every action is ordered
+// so that a crash at any point leaves a state from which the next pass's
+// plan finishes the work, and doing an action twice is harmless:
+//   - backup: object, then manifest, then catalog row, then verification. A
+//     manifest the catalog lacks (a crash before the row) is adopted at the
+//     start of the next pass, unverified, and verified by it.
+//   - erase backup: object, then manifest, then the catalog mark. A crash
+//     before the mark leaves the row, and the next pass erases again.
+//   - erase original: only after the catalog shows a verified backup
+//     (unless the interlock is off); the log store's drop is itself
+//     crash-safe.
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/backup"
+	"slokeeper/internal/logstore"
+	"slokeeper/lifecycle"
+	"slokeeper/policy"
+)
+
+// Config configures an Executor.
+type Config struct {
+	Policy   *policy.Policy
+	Logs     *logstore.Store
+	Backups  *backup.Backups
+	Catalog  slokeeper.BackupCatalog
+	Evidence slokeeper.EvidenceService
+	Clock    slokeeper.Clock
+	Node     string
+}
+
+// Executor runs lifecycle passes.
+type Executor struct {
+	cfg Config
+	// adopted: the target's manifests were adopted since the last failed
+	// backup. Orphaned manifests come only from a crash (a new process)
+	// or a failed backup, so a pass lists the target only then.
+	adopted atomic.Bool
+}
+
+// New returns an Executor.
+func New(cfg Config) *Executor {
+	if cfg.Clock == nil {
+		cfg.Clock = slokeeper.SystemClock{}
+	}
+	return &Executor{cfg: cfg}
+}
+
+// Result is one action of a pass and how it went.
+type Result struct {
+	lifecycle.Action
+	Outcome string // a slokeeper.Outcome constant, or "held"
+	Detail  string
+	Err     error
+}
+
+// Inventory reads what exists now: every partition of the log store and
+// every backup in the catalog that is not erased.
+func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
+	var inv lifecycle.Inventory
+	parts, err := e.cfg.Logs.LogPartitions(ctx)
+	if err != nil {
+		return inv, err
+	}
+	for _, p := range parts {
+		inv.Partitions = append(inv.Partitions, lifecycle.Partition{Class: p.Class, Day: p.Day, Sealed: p.Sealed})
+	}
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{})
+	if err != nil {
+		return inv, err
+	}
+	for _, r := range recs {
+		inv.Backups = append(inv.Backups, lifecycle.BackupCopy{ID: r.ID, Class: r.Class, Day: r.Day, Created: r.Created, Verified: !r.VerifiedAt.IsZero()})
+	}
+	return inv, nil
+}
+
+// Plan returns what a pass would do now, without doing it.
+func (e *Executor) Plan(ctx context.Context, at time.Time) ([]lifecycle.Action, error) {
+	inv, err := e.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lifecycle.Plan(e.cfg.Policy, inv, at)
+}
+
+// Adopt adds to the catalog every manifest on the target that it lacks
+// (a backup whose catalog row a crash prevented), unverified. It lists the
+// manifests and reads only those the catalog does not know.
+func (e *Executor) Adopt(ctx context.Context) (int, error) {
+	keys, err := e.cfg.Backups.ManifestKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{IncludeErased: true})
+	if err != nil {
+		return 0, err
+	}
+	known := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		known[r.ID] = true
+	}
+	added := 0
+	for id, key := range keys {
+		if known[id] {
+			continue
+		}
+		man, err := e.cfg.Backups.ReadManifest(ctx, key)
+		if err != nil {
+			return added, err
+		}
+		if err := e.cfg.Catalog.AddBackup(ctx, record(man)); err == nil {
+			added++
+		} else if slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+			return added, err
+		}
+	}
+	return added, nil
+}
+
+func record(man *backup.Manifest) *slokeeper.BackupRecord {
+	body, _ := json.Marshal(man)
+	return &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Day: man.Day, Created: man.Created, Manifest: body}
+}
+
+// Run does one pass: adopt orphaned manifests, plan, and carry out every
+// action due. An erase the interlock held is planned again once the
+// pass's backups are verified, so one pass finishes what it can. An
+// action that fails is recorded and retried by the next pass; the pass
+// goes on with the others. The error is the first failure.
+func (e *Executor) Run(ctx context.Context) ([]Result, error) {
+	if !e.adopted.Load() {
+		if _, err := e.Adopt(ctx); err != nil {
+			return nil, fmt.Errorf("lifecycle: adopt manifests: %w", err)
+		}
+		e.adopted.Store(true)
+	}
+	actions, err := e.Plan(ctx, e.cfg.Clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle: plan: %w", err)
+	}
+	var out []Result
+	var first error
+	for round := 0; ; round++ {
+		var held []lifecycle.Action
+		covered := false // a backup was made or verified
+		for _, a := range actions {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			if a.Kind == lifecycle.Held {
+				held = append(held, a)
+				continue
+			}
+			r := e.do(ctx, a)
+			out = append(out, r)
+			if r.Err != nil && first == nil {
+				first = r.Err
+			}
+			covered = covered || r.Err == nil && (a.Kind == lifecycle.Backup || a.Kind == lifecycle.Verify)
+		}
+		if len(held) == 0 || !covered || round == 1 {
+			for _, a := range held {
+				out = append(out, e.do(ctx, a))
+			}
+			return out, first
+		}
+		// Plan again, for the held erasures only.
+		again, err := e.Plan(ctx, e.cfg.Clock.Now())
+		if err != nil {
+			return out, fmt.Errorf("lifecycle: plan: %w", err)
+		}
+		wasHeld := map[[2]string]bool{}
+		for _, a := range held {
+			wasHeld[[2]string{a.Class, a.Day}] = true
+		}
+		actions = actions[:0]
+		for _, a := range again {
+			if (a.Kind == lifecycle.EraseOriginal || a.Kind == lifecycle.Held) && wasHeld[[2]string{a.Class, a.Day}] {
+				actions = append(actions, a)
+			}
+		}
+	}
+}
+
+// Backup backs up one sealed day now, verifies it and catalogs it.
+func (e *Executor) Backup(ctx context.Context, class, day string, deadline time.Time) (*backup.Manifest, error) {
+	man, err := e.cfg.Backups.BackupPartition(ctx, class, day)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.cfg.Catalog.AddBackup(ctx, record(man)); err != nil {
+		return nil, err
+	}
+	e.evidence(ctx, "backup", clauseOf(class), class+"/"+day+" "+man.ID, deadline, slokeeper.OutcomeOK,
+		fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize))
+	return man, e.Verify(ctx, man, deadline)
+}
+
+// Verify reads a backup back and marks it verified in the catalog.
+func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
+	subject := man.Class + "/" + man.Day + " " + man.ID
+	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
+		e.evidence(ctx, "verify", clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
+		return err
+	}
+	if err := e.cfg.Catalog.MarkBackupVerified(ctx, man.ID, e.cfg.Clock.Now()); err != nil {
+		return err
+	}
+	e.evidence(ctx, "verify", clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, "read back, decrypted, every block and the count checked")
+	return nil
+}
+
+// Manifest returns a cataloged backup's manifest.
+func (e *Executor) Manifest(ctx context.Context, id string) (*backup.Manifest, error) {
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{ID: id, IncludeErased: true})
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "No backup %q in the catalog (try: slokeeper backup catalog rebuild).", id)
+	}
+	var man backup.Manifest
+	if err := json.Unmarshal(recs[0].Manifest, &man); err != nil {
+		return nil, fmt.Errorf("backup %s: manifest in the catalog: %w", id, err)
+	}
+	return &man, nil
+}
+
+func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
+	r := Result{Action: a}
+	subject := a.Class + "/" + a.Day
+	if a.BackupID != "" {
+		subject += " " + a.BackupID
+	}
+	switch a.Kind {
+	case lifecycle.Held:
+		r.Outcome, r.Detail = "held", a.Reason.EN
+		e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), "held by the interlock: no verified backup covers it")
+		return r
+	case lifecycle.Backup:
+		_, r.Err = e.Backup(ctx, a.Class, a.Day, a.Deadline)
+		if r.Err != nil {
+			e.adopted.Store(false)
+			e.evidence(ctx, "backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+		}
+	case lifecycle.Verify:
+		var man *backup.Manifest
+		if man, r.Err = e.Manifest(ctx, a.BackupID); r.Err == nil {
+			r.Err = e.Verify(ctx, man, a.Deadline)
+		}
+	case lifecycle.EraseOriginal:
+		if r.Err = e.cfg.Logs.Drop(ctx, a.Class, a.Day); r.Err == nil {
+			e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the day partition was erased from the service")
+		} else {
+			e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+		}
+	case lifecycle.EraseBackup:
+		var man *backup.Manifest
+		if man, r.Err = e.Manifest(ctx, a.BackupID); r.Err == nil {
+			if r.Err = e.cfg.Backups.Erase(ctx, man); r.Err == nil {
+				r.Err = e.cfg.Catalog.MarkBackupErased(ctx, a.BackupID, e.cfg.Clock.Now())
+			}
+		}
+		if r.Err == nil {
+			e.evidence(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the backup was deleted from the target")
+		} else {
+			e.evidence(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+		}
+	default:
+		r.Err = fmt.Errorf("lifecycle: unknown action %q", a.Kind)
+	}
+	if r.Err != nil {
+		r.Outcome, r.Detail = slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err)
+	} else {
+		r.Outcome = e.onTime(a, slokeeper.OutcomeOK)
+	}
+	return r
+}
+
+// onTime returns ok, or late when the action is past its deadline.
+func (e *Executor) onTime(a lifecycle.Action, ok string) string {
+	if a.Late(e.cfg.Clock.Now()) {
+		return slokeeper.OutcomeLate
+	}
+	return ok
+}
+
+func (e *Executor) evidence(ctx context.Context, action, clause, subject string, deadline time.Time, outcome, detail string) {
+	if clause == "" {
+		return
+	}
+	e.cfg.Evidence.RecordEvidence(ctx, &slokeeper.Evidence{At: e.cfg.Clock.Now(), Clause: clause, Action: action, Subject: subject,
+		Deadline: deadline, Outcome: outcome, Detail: detail, Node: e.cfg.Node})
+}
+
+func clauseOf(class string) string {
+	switch class {
+	case "system":
+		return policy.ClauseSystemLogs
+	case "exec":
+		return policy.ClauseExecLogs
+	}
+	return ""
+}
