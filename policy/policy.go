@@ -149,7 +149,8 @@ type Class struct {
 	Backup   Backup   `yaml:"backup" json:"backup"`
 	Original Original `yaml:"original" json:"original"`
 	Backups  Backups  `yaml:"backups" json:"backups"`
-	// Tolerance is how late an erase may run after its ceiling.
+	// Tolerance is how late an erase may run after its ceiling. Data is
+	// erased by day, so it counts from when the day's last record reaches it.
 	Tolerance Duration `yaml:"tolerance" json:"tolerance"`
 	// Interlock: an original is never erased before a verified backup
 	// covers it. Turning it off lets ceilings win over backups.
