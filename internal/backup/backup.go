@@ -213,7 +213,7 @@ func (b *Backups) Verify(ctx context.Context, m *Manifest) error {
 		return err
 	}
 	defer obj.Close()
-	info, err := logstore.Verify(dec)
+	info, err := logstore.VerifyBytes(dec) // the checksum below ties it to the sealed original
 	if err != nil {
 		return slokeeper.Errorf(slokeeper.EINVALID, "Backup %s does not verify: %v.", m.ID, err)
 	}

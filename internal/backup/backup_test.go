@@ -31,7 +31,7 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.no
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 // store opens a log store with its own database in dir.
-func store(t *testing.T, dir string, c *clock) *logstore.Store {
+func store(t testing.TB, dir string, c *clock) *logstore.Store {
 	t.Helper()
 	os.MkdirAll(dir, 0o700)
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "slokeeper.db"))
@@ -47,7 +47,7 @@ func store(t *testing.T, dir string, c *clock) *logstore.Store {
 	return s
 }
 
-func sealer(t *testing.T, dir string) *keys.Manager {
+func sealer(t testing.TB, dir string) *keys.Manager {
 	t.Helper()
 	ks, err := sqlite.OpenKeyStore(context.Background(), filepath.Join(dir, "keys.db"))
 	if err != nil {
