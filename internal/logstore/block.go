@@ -142,14 +142,6 @@ func decodeRaw(payload []byte, n uint32, minReceived int64, fn func(*rawRecord) 
 	return nil
 }
 
-// decodeRecords calls fn for each record in a decompressed payload.
-func decodeRecords(payload []byte, n uint32, class string, minReceived int64, fn func(*slokeeper.LogRecord) error) error {
-	return decodeRaw(payload, n, minReceived, func(rr *rawRecord) error {
-		r := rr.record(class)
-		return fn(&r)
-	})
-}
-
 // appendBlock appends a whole block holding recs (all of one partition) to
 // dst: the header, then payload compressed by compress.
 func appendBlock(dst []byte, recs []slokeeper.LogRecord, key string, compress func(dst, src []byte) []byte, scratch []byte) ([]byte, []byte) {
