@@ -137,3 +137,13 @@ func TestServerRunsLifecycle(t *testing.T) {
 		return err == nil && len(recs) == 1 && !recs[0].VerifiedAt.IsZero()
 	})
 }
+
+func TestSimulateCommand(t *testing.T) {
+	out, stderr, code := cliRun(t, "simulate", "--years", "1", "--lang", "en", "--records", "10", "--fail", "backup@2027-03")
+	if code != 0 || !regexp.MustCompile(`(?m)^\s+2027-03(\s+\d+){8}\s*$`).MatchString(out) || !strings.Contains(out, "Every log clause held") {
+		t.Fatalf("simulate: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code := cliRun(t, "simulate", "--fail", "disk@2027-03"); code != 2 || !strings.Contains(stderr, "backup@YYYY-MM") {
+		t.Errorf("bad --fail: exit %d %s", code, stderr)
+	}
+}

@@ -71,6 +71,7 @@ Usage:
   slokeeper access review             who holds which role and grant, and what each grant was used for
   slokeeper backup run|list|verify|restore|catalog rebuild   backups of log partitions
   slokeeper lifecycle plan|run        backups, retention and erasure: what is due, and doing it
+  slokeeper simulate --years N        run the lifecycle over simulated years and check every log clause
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
@@ -124,6 +125,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "lifecycle":
 		return runLifecycle(ctx, rest, getenv, stdout, stderr)
+	case "simulate":
+		return runSimulate(ctx, rest, getenv, stdout, stderr)
 	case "account", "grant", "access":
 		return runAccount(ctx, cmd, rest, getenv, stdout, stderr)
 	case "loadgen":

@@ -1,0 +1,71 @@
+package simulate_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"slokeeper/internal/simulate"
+	"slokeeper/policy"
+)
+
+func total(months []simulate.Month) simulate.Month {
+	var t simulate.Month
+	for _, m := range months {
+		t.Backups += m.Backups
+		t.ErasedOrig += m.ErasedOrig
+		t.Held += m.Held
+		t.Late += m.Late
+		t.Failed += m.Failed
+	}
+	return t
+}
+
+// The backup target down for two months: the interlock holds the
+// originals whose backups failed, the erasures run late once the target
+// returns, and nothing is lost.
+func TestSimulateFailureHeldNotLost(t *testing.T) {
+	t.Parallel()
+	fails := []simulate.Failure{{Kind: "backup", Month: "2027-01"}, {Kind: "backup", Month: "2027-02"}}
+	var out bytes.Buffer
+	months, err := simulate.Run(context.Background(), simulate.Config{Policy: policy.Default(), Days: 120, Seed: 7, Fail: fails, Lang: "en", Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	tot := total(months)
+	if tot.Failed == 0 || tot.Held == 0 || tot.Late == 0 {
+		t.Errorf("failures %d, holds %d, late %d: the consequence is not reported\n%s", tot.Failed, tot.Held, tot.Late, out.String())
+	}
+	if !strings.Contains(out.String(), "2027-02") || !strings.Contains(out.String(), "originals erased") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// With the interlock turned off, the same failure loses data inside its
+// floor: the simulation stops there and says so.
+func TestSimulateReportsLoss(t *testing.T) {
+	t.Parallel()
+	src := strings.Replace(string(policy.DefaultYAML()), "    interlock: true\n    on_account_deletion: null\n\naccess", "    interlock: false\n    on_account_deletion: null\n\naccess", 1)
+	pol, _, err := policy.Load("no-interlock.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fails := []simulate.Failure{{Kind: "backup", Month: "2027-01"}, {Kind: "backup", Month: "2027-02"}}
+	_, err = simulate.Run(context.Background(), simulate.Config{Policy: pol, Days: 120, Seed: 7, Fail: fails})
+	v, ok := err.(*simulate.Violation)
+	if !ok || v.Clause != policy.ClauseExecLogs || !strings.Contains(v.Text.EN, "exec/2026-12-31 is lost") || !strings.Contains(v.Text.JA, "失われました") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseFailure(t *testing.T) {
+	if f, err := simulate.ParseFailure("backup@2027-03"); err != nil || f.Month != "2027-03" {
+		t.Errorf("%v %v", f, err)
+	}
+	for _, bad := range []string{"backup", "disk@2027-03", "backup@2027-13", "backup@03-2027"} {
+		if _, err := simulate.ParseFailure(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
