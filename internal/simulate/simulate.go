@@ -243,6 +243,13 @@ func (w *World) Check(ctx context.Context, allowLate, objects bool) error {
 			if keep.From != policy.FromGeneration {
 				floor = keep.After.AddTo(policy.BackupCreated(nc.Backup, last, loc))
 			}
+			// The reference policy's conflict: where the backup ceiling
+			// comes first, precedence "erase" lets it cut the floor short.
+			if w.Policy.Data.Precedence == "erase" && nc.Backups.Erase != nil {
+				if c := w.BackupCeiling(lifecycle.BackupCopy{Class: k[0], Day: k[1]}); c.Before(floor) {
+					floor = c
+				}
+			}
 			if now.Before(floor) {
 				return violation(nc.Clause, "%s: %s/%s が失われました。元データも検証済みのバックアップもありませんが、最低保存期間は %s までです。",
 					"%s: %s/%s is lost: no original and no verified backup, while its floor runs to %s.", stamp(now, loc), k[0], k[1], stamp(floor, loc))

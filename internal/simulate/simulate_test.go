@@ -3,8 +3,10 @@ package simulate_test
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"slokeeper/internal/simulate"
 	"slokeeper/policy"
@@ -67,5 +69,35 @@ func TestParseFailure(t *testing.T) {
 		if _, err := simulate.ParseFailure(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// The reference policy's conflict: a system-log backup's ceiling (3 years
+// after generation) comes before its floor (3 years from the monthly set).
+// Precedence "erase" lets the ceiling win; that is the policy, not a loss.
+func TestCheckLetsTheCeilingWin(t *testing.T) {
+	ctx := context.Background()
+	pol := policy.Default()
+	w, err := simulate.Open(ctx, t.TempDir(), pol, time.Date(2026, 12, 1, 3, 0, 0, 0, pol.Location()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Day(ctx, map[string]int{"system": 5}, rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Exec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.Clock.Add(time.Date(2029, 12, 2, 3, 0, 0, 0, pol.Location()).Sub(w.Clock.Now()))
+	if _, err := w.Exec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inv, _ := w.Exec.Inventory(ctx)
+	if len(inv.Partitions)+len(inv.Backups) != 0 {
+		t.Fatalf("left: %+v", inv)
+	}
+	if err := w.Check(ctx, false, true); err != nil {
+		t.Errorf("erasure at the ceiling reported: %v", err)
 	}
 }
