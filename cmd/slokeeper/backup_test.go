@@ -55,7 +55,7 @@ func TestBackupCommands(t *testing.T) {
 		t.Errorf("catalog rebuild: %s", out)
 	}
 	into := t.TempDir()
-	if out, stderr, code := run("backup", "restore", id, "--into", into); code != 0 || !strings.Contains(out, "500 records") {
+	if out, stderr, code := run("backup", "restore", id, "--into", into); code != 0 || !strings.Contains(out, "500 records") || !strings.Contains(stderr, "restoring "+id+": 100%") {
 		t.Fatalf("backup restore: exit %d %s%s", code, out, stderr)
 	}
 	out, _, _ = cliRun(t, "logs", "query", "--data", into, "--format", "text", "--limit", "0")

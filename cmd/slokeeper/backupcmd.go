@@ -156,7 +156,8 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer dest.Close()
-		info, err := lt.bk.Restore(ctx, man, dest)
+		info, err := lt.bk.Restore(ctx, man, dest, progressLine(stderr, "restoring "+man.ID))
+		fmt.Fprintln(stderr)
 		if err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
@@ -235,6 +236,22 @@ func (lt *lifecycleTools) evidence(ctx context.Context, action string, man *back
 	clause := map[string]string{"system": policy.ClauseSystemLogs, "exec": policy.ClauseExecLogs}[man.Class]
 	lt.Store.Evidence.RecordEvidence(ctx, &slokeeper.Evidence{At: lt.Clock.Now(), Clause: clause, Action: action,
 		Subject: man.Class + "/" + man.Day + " " + man.ID, Outcome: slokeeper.OutcomeOK, Detail: detail, Node: lt.node()})
+}
+
+// progressLine returns a progress callback that rewrites one line on w
+// ("\r"), at each whole percent.
+func progressLine(w io.Writer, what string) func(done, total int64) {
+	last := -1
+	return func(done, total int64) {
+		pct := 100
+		if total > 0 {
+			pct = int(done * 100 / total)
+		}
+		if pct != last {
+			last = pct
+			fmt.Fprintf(w, "\r%s: %3d%% (%.1f of %.1f MiB)", what, pct, float64(done)/(1<<20), float64(total)/(1<<20))
+		}
+	}
 }
 
 func stamp(t time.Time) string {

@@ -83,13 +83,18 @@ func streamAD(id string) []byte { return []byte("slokeeper backup\x00" + id) }
 
 // countingHash hashes and counts what passes through it.
 type countingHash struct {
-	h hash.Hash
-	n int64
+	h        hash.Hash
+	n        int64
+	progress func(done, total int64) // optional
+	total    int64
 }
 
 func (c *countingHash) Write(p []byte) (int, error) {
 	c.h.Write(p)
 	c.n += int64(len(p))
+	if c.progress != nil {
+		c.progress(c.n, c.total)
+	}
 	return len(p), nil
 }
 
@@ -179,7 +184,7 @@ func (b *Backups) stream(m *Manifest) (tink.StreamingAEAD, error) {
 // open reads a backup's object, checking its size and SHA-256 as it goes,
 // and returns the decrypted partition stream. check reports whether the
 // object matched, once the stream has been read to its end.
-func (b *Backups) open(ctx context.Context, m *Manifest) (io.Reader, func() error, io.Closer, error) {
+func (b *Backups) open(ctx context.Context, m *Manifest, progress func(done, total int64)) (io.Reader, func() error, io.Closer, error) {
 	sa, err := b.stream(m)
 	if err != nil {
 		return nil, nil, nil, err
@@ -188,7 +193,7 @@ func (b *Backups) open(ctx context.Context, m *Manifest) (io.Reader, func() erro
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	h := &countingHash{h: sha256.New()}
+	h := &countingHash{h: sha256.New(), progress: progress, total: m.ObjectSize}
 	dec, err := sa.NewDecryptingReader(io.TeeReader(obj, h), streamAD(m.ID))
 	if err != nil {
 		obj.Close()
@@ -208,7 +213,7 @@ func (b *Backups) open(ctx context.Context, m *Manifest) (io.Reader, func() erro
 // SHA-256, that it decrypts, and the partition inside it (every block, the
 // record count, its own SHA-256) against the manifest.
 func (b *Backups) Verify(ctx context.Context, m *Manifest) error {
-	dec, check, obj, err := b.open(ctx, m)
+	dec, check, obj, err := b.open(ctx, m, nil)
 	if err != nil {
 		return err
 	}
@@ -229,8 +234,9 @@ func (b *Backups) Verify(ctx context.Context, m *Manifest) error {
 
 // Restore imports the backed-up partition into a log store (one without
 // that partition). The import verifies it completely before it appears.
-func (b *Backups) Restore(ctx context.Context, m *Manifest, into *logstore.Store) (*slokeeper.LogPartition, error) {
-	dec, check, obj, err := b.open(ctx, m)
+// progress, if not nil, is told the object bytes read so far and the total.
+func (b *Backups) Restore(ctx context.Context, m *Manifest, into *logstore.Store, progress func(done, total int64)) (*slokeeper.LogPartition, error) {
+	dec, check, obj, err := b.open(ctx, m, progress)
 	if err != nil {
 		return nil, err
 	}

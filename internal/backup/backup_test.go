@@ -133,9 +133,13 @@ func testBackup(t *testing.T, target slokeeper.BlobStore, onDisk string) {
 
 	// Restored elsewhere, it is byte for byte the original partition.
 	restored := store(t, filepath.Join(dir, "restore"), c)
-	info, err := b.Restore(ctx, ms[0], restored)
+	var reported, total int64
+	info, err := b.Restore(ctx, ms[0], restored, func(done, all int64) { reported, total = done, all })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if reported != m.ObjectSize || total != m.ObjectSize {
+		t.Errorf("progress ended at %d of %d, want %d", reported, total, m.ObjectSize)
 	}
 	if info.Records != 10000 || !bytes.Equal(export(t, restored), export(t, logs)) {
 		t.Error("the restored partition is not byte-identical to the original")
