@@ -116,12 +116,9 @@ func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.R
 		}
 		return nil
 	}
-	i := 0
-	head := "ACTION\tSUBJECT\tCLAUSE\tDEADLINE\tSTATE\tWHY"
-	if lang == "ja" {
-		i, head = 0, "処理\t対象\t条項\t期限\t状態\t理由"
-	} else {
-		i = 1
+	i, head := 0, "処理\t対象\t条項\t期限\t状態\t理由" // i: the language's index in lifecycleKinds
+	if lang == "en" {
+		i, head = 1, "ACTION\tSUBJECT\tCLAUSE\tDEADLINE\tSTATE\tWHY"
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, head)
