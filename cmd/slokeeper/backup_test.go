@@ -88,7 +88,7 @@ func TestLifecycleCommands(t *testing.T) {
 	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
 
 	out, stderr, code := run("lifecycle", "plan")
-	if code != 0 || !regexp.MustCompile(`バックアップ\s+exec/2036-12-03\s+data.exec_logs\s+2037-01-03 00:00\s+due\s+封印済み`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`バックアップ\s+exec/2036-12-03\s+data.exec_logs\s+2037-01-03 00:00\s+予定\s+封印済み`).MatchString(out) {
 		t.Fatalf("plan: exit %d\n%s%s", code, out, stderr)
 	}
 	if out, _, _ := run("lifecycle", "run", "--lang", "en"); !regexp.MustCompile(`back up\s+exec/2036-12-03\s+data.exec_logs\s+2037-01-03 00:00\s+ok`).MatchString(out) {

@@ -31,6 +31,13 @@ var lifecycleKinds = map[string][2]string{
 	lifecycle.Held:          {"保留(インターロック)", "held (interlock)"},
 }
 
+// lifecycleStates names an action's state for people.
+var lifecycleStates = map[string][2]string{
+	"due": {"予定", "due"}, "LATE": {"期限超過", "LATE"},
+	slokeeper.OutcomeOK: {"完了", "ok"}, slokeeper.OutcomeLate: {"完了(遅延)", "late"},
+	slokeeper.OutcomeFailed: {"失敗", "failed"}, "held": {"保留", "held"},
+}
+
 func runLifecycle(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "plan" && args[0] != "run") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
@@ -138,6 +145,9 @@ func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.R
 			if a.Late(now) {
 				state = "LATE"
 			}
+		}
+		if st, ok := lifecycleStates[state]; ok {
+			state = st[i]
 		}
 		why := a.Reason.JA
 		if lang == "en" {
