@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -43,22 +44,12 @@ func (s *AccountService) CreateAccount(ctx context.Context, a *slokeeper.Account
 
 // FindAccounts returns matching accounts by ID.
 func (s *AccountService) FindAccounts(ctx context.Context, f slokeeper.AccountFilter) ([]*slokeeper.Account, error) {
-	where, args := []string{"TRUE"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.ID != "" {
-		add("id = $%d", f.ID)
-	}
-	if f.Status != "" {
-		add("status = $%d", f.Status)
-	}
+	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("status", f.Status)
 	if !f.DueBy.IsZero() {
-		add("status = 'deleting' AND deletion_due_at <= $%d", f.DueBy)
+		where.Add("status = 'deleting' AND deletion_due_at <= ?", f.DueBy)
 	}
 	rows, err := s.db.pool.Query(ctx, `SELECT id, name, status, created_at, deletion_requested_at, deletion_due_at, deleted_at
-		FROM accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id`, args...)
+		FROM accounts WHERE `+where.String()+` ORDER BY id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find accounts: %w", err)
 	}
@@ -185,22 +176,9 @@ func (s *AccountService) CreateGrant(ctx context.Context, g *slokeeper.Grant) er
 
 // FindGrants returns matching grants, newest first.
 func (s *AccountService) FindGrants(ctx context.Context, f slokeeper.GrantFilter) ([]*slokeeper.Grant, error) {
-	where, args := []string{"TRUE"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.ID != "" {
-		add("id = $%d", f.ID)
-	}
-	if f.OperatorID != "" {
-		add("operator_id = $%d", f.OperatorID)
-	}
-	if f.Account != "" {
-		add("account = $%d", f.Account)
-	}
+	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("operator_id", f.OperatorID).Eq("account", f.Account)
 	rows, err := s.db.pool.Query(ctx, `SELECT id, operator_id, account, scope, reason, duration_ns, requested_at,
-		COALESCE(approver_id, ''), approved_at, expires_at, revoked_at FROM grants WHERE `+strings.Join(where, " AND ")+` ORDER BY requested_at DESC, id`, args...)
+		COALESCE(approver_id, ''), approved_at, expires_at, revoked_at FROM grants WHERE `+where.String()+` ORDER BY requested_at DESC, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find grants: %w", err)
 	}

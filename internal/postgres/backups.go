@@ -3,10 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -33,18 +33,12 @@ func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord
 
 // FindBackups returns matching backups by class, day and creation.
 func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilter) ([]*slokeeper.BackupRecord, error) {
-	where, args := []string{"TRUE"}, []any{}
-	for _, p := range []struct{ col, v string }{{"id", f.ID}, {"class", f.Class}, {"day", f.Day}} {
-		if p.v != "" {
-			args = append(args, p.v)
-			where = append(where, fmt.Sprintf("%s = $%d", p.col, len(args)))
-		}
-	}
+	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
 	if !f.IncludeErased {
-		where = append(where, "erased_at IS NULL")
+		where.Raw("erased_at IS NULL")
 	}
 	rows, err := c.db.pool.Query(ctx, `SELECT id, class, day, created_at, verified_at, erased_at, manifest FROM backups
-		WHERE `+strings.Join(where, " AND ")+` ORDER BY class, day, created_at, id`, args...)
+		WHERE `+where.String()+` ORDER BY class, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)
 	}

@@ -3,10 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -46,27 +46,14 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where, args := []string{"TRUE"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Clause != "" {
-		add("clause = $%d", f.Clause)
-	}
-	if f.Action != "" {
-		add("action = $%d", f.Action)
-	}
-	if f.Outcome != "" {
-		add("outcome = $%d", f.Outcome)
-	}
+	where := sqlwhere.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
 	if !f.Since.IsZero() {
-		add("at >= $%d", f.Since)
+		where.Add("at >= ?", f.Since)
 	}
 	if !f.Until.IsZero() {
-		add("at < $%d", f.Until)
+		where.Add("at < ?", f.Until)
 	}
-	cond := strings.Join(where, " AND ")
+	cond, args := where.String(), where.Args()
 
 	// One repeatable-read transaction: the count and the page see the same snapshot.
 	tx, err := s.db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})

@@ -3,10 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -52,23 +52,16 @@ func (c *LogCatalog) UpsertLogPartition(ctx context.Context, p *slokeeper.LogPar
 
 // FindLogPartitions returns matching partitions by class, then day.
 func (c *LogCatalog) FindLogPartitions(ctx context.Context, f slokeeper.LogPartitionFilter) ([]*slokeeper.LogPartition, error) {
-	where, args := []string{"TRUE"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.Class != "" {
-		add("class = $%d", f.Class)
-	}
+	where := sqlwhere.Dollar().Eq("class", f.Class)
 	if f.Day != "" {
-		add("day = $%d::date", f.Day)
+		where.Add("day = ?::date", f.Day)
 	}
 	if f.Sealed != nil {
-		add("sealed = $%d", *f.Sealed)
+		where.Add("sealed = ?", *f.Sealed)
 	}
 	rows, err := c.db.pool.Query(ctx, `
 		SELECT class, to_char(day, 'YYYY-MM-DD'), records, bytes, sealed, checksum, min_received, max_received, sealed_at
-		FROM log_partitions WHERE `+strings.Join(where, " AND ")+` ORDER BY class, day`, args...)
+		FROM log_partitions WHERE `+where.String()+` ORDER BY class, day`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find log partitions: %w", err)
 	}
@@ -138,19 +131,11 @@ func scanSource(row pgx.CollectableRow) (*slokeeper.Source, error) {
 
 // FindSources returns matching sources by ID.
 func (s *SourceService) FindSources(ctx context.Context, f slokeeper.SourceFilter) ([]*slokeeper.Source, error) {
-	where, args := []string{"TRUE"}, []any{}
-	if f.ID != "" {
-		args = append(args, f.ID)
-		where = append(where, fmt.Sprintf("id = $%d", len(args)))
-	}
-	if f.Account != "" {
-		args = append(args, f.Account)
-		where = append(where, fmt.Sprintf("account = $%d", len(args)))
-	}
+	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("account", f.Account)
 	if !f.IncludeRevoked {
-		where = append(where, "revoked_at IS NULL")
+		where.Raw("revoked_at IS NULL")
 	}
-	rows, err := s.db.pool.Query(ctx, `SELECT `+sourceColumns+` FROM log_sources WHERE `+strings.Join(where, " AND ")+` ORDER BY id`, args...)
+	rows, err := s.db.pool.Query(ctx, `SELECT `+sourceColumns+` FROM log_sources WHERE `+where.String()+` ORDER BY id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find sources: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -39,23 +40,13 @@ func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Opera
 
 // FindOperators returns matching operators by name.
 func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.OperatorFilter) ([]*slokeeper.Operator, error) {
-	where, args := []string{"TRUE"}, []any{}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	if f.ID != "" {
-		add("id = $%d", f.ID)
-	}
-	if f.Name != "" {
-		add("name = $%d", f.Name)
-	}
+	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("name", f.Name)
 	if !f.IncludeDisabled {
-		where = append(where, "disabled_at IS NULL")
+		where.Raw("disabled_at IS NULL")
 	}
 	rows, err := s.db.pool.Query(ctx, `
 		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, created_at, disabled_at
-		FROM operators WHERE `+strings.Join(where, " AND ")+` ORDER BY name`, args...)
+		FROM operators WHERE `+where.String()+` ORDER BY name`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find operators: %w", err)
 	}

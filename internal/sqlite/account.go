@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 )
 
 // AccountService stores accounts, their encrypted data and access grants
@@ -43,18 +44,12 @@ func (s *AccountService) CreateAccount(ctx context.Context, a *slokeeper.Account
 
 // FindAccounts returns matching accounts by ID.
 func (s *AccountService) FindAccounts(ctx context.Context, f slokeeper.AccountFilter) ([]*slokeeper.Account, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if f.ID != "" {
-		where, args = append(where, "id = ?"), append(args, f.ID)
-	}
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
-	}
+	where := sqlwhere.Question().Eq("id", f.ID).Eq("status", f.Status)
 	if !f.DueBy.IsZero() {
-		where, args = append(where, "status = 'deleting' AND deletion_due_at <= ?"), append(args, formatTime(f.DueBy))
+		where.Add("status = 'deleting' AND deletion_due_at <= ?", formatTime(f.DueBy))
 	}
 	rows, err := s.db.read.QueryContext(ctx, `SELECT id, name, status, created_at, deletion_requested_at, deletion_due_at, deleted_at
-		FROM accounts WHERE `+strings.Join(where, " AND ")+` ORDER BY id`, args...)
+		FROM accounts WHERE `+where.String()+` ORDER BY id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find accounts: %w", err)
 	}
@@ -202,18 +197,9 @@ func (s *AccountService) CreateGrant(ctx context.Context, g *slokeeper.Grant) er
 
 // FindGrants returns matching grants, newest first.
 func (s *AccountService) FindGrants(ctx context.Context, f slokeeper.GrantFilter) ([]*slokeeper.Grant, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if f.ID != "" {
-		where, args = append(where, "id = ?"), append(args, f.ID)
-	}
-	if f.OperatorID != "" {
-		where, args = append(where, "operator_id = ?"), append(args, f.OperatorID)
-	}
-	if f.Account != "" {
-		where, args = append(where, "account = ?"), append(args, f.Account)
-	}
+	where := sqlwhere.Question().Eq("id", f.ID).Eq("operator_id", f.OperatorID).Eq("account", f.Account)
 	rows, err := s.db.read.QueryContext(ctx, `SELECT id, operator_id, account, scope, reason, duration_ns, requested_at,
-		COALESCE(approver_id, ''), approved_at, expires_at, revoked_at FROM grants WHERE `+strings.Join(where, " AND ")+` ORDER BY requested_at DESC, id`, args...)
+		COALESCE(approver_id, ''), approved_at, expires_at, revoked_at FROM grants WHERE `+where.String()+` ORDER BY requested_at DESC, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find grants: %w", err)
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 )
 
 // BackupCatalog stores the backup catalog in SQLite.
@@ -32,17 +32,12 @@ func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord
 
 // FindBackups returns matching backups by class, day and creation.
 func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilter) ([]*slokeeper.BackupRecord, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	for _, p := range []struct{ col, v string }{{"id", f.ID}, {"class", f.Class}, {"day", f.Day}} {
-		if p.v != "" {
-			where, args = append(where, p.col+" = ?"), append(args, p.v)
-		}
-	}
+	where := sqlwhere.Question().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
 	if !f.IncludeErased {
-		where = append(where, "erased_at IS NULL")
+		where.Raw("erased_at IS NULL")
 	}
 	rows, err := c.db.read.QueryContext(ctx, `SELECT id, class, day, created_at, verified_at, erased_at, manifest FROM backups
-		WHERE `+strings.Join(where, " AND ")+` ORDER BY class, day, created_at, id`, args...)
+		WHERE `+where.String()+` ORDER BY class, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 )
 
 // EvidenceService stores evidence in SQLite.
@@ -44,23 +44,14 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if f.Clause != "" {
-		where, args = append(where, "clause = ?"), append(args, f.Clause)
-	}
-	if f.Action != "" {
-		where, args = append(where, "action = ?"), append(args, f.Action)
-	}
-	if f.Outcome != "" {
-		where, args = append(where, "outcome = ?"), append(args, f.Outcome)
-	}
+	where := sqlwhere.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
 	if !f.Since.IsZero() {
-		where, args = append(where, "at >= ?"), append(args, formatTime(f.Since))
+		where.Add("at >= ?", formatTime(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where, args = append(where, "at < ?"), append(args, formatTime(f.Until))
+		where.Add("at < ?", formatTime(f.Until))
 	}
-	cond := strings.Join(where, " AND ")
+	cond, args := where.String(), where.Args()
 
 	// One read transaction: the count and the page see the same snapshot.
 	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 )
 
 // LogCatalog stores the log store's partition catalog in SQLite.
@@ -51,19 +51,13 @@ func (c *LogCatalog) UpsertLogPartition(ctx context.Context, p *slokeeper.LogPar
 
 // FindLogPartitions returns matching partitions by class, then day.
 func (c *LogCatalog) FindLogPartitions(ctx context.Context, f slokeeper.LogPartitionFilter) ([]*slokeeper.LogPartition, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if f.Class != "" {
-		where, args = append(where, "class = ?"), append(args, f.Class)
-	}
-	if f.Day != "" {
-		where, args = append(where, "day = ?"), append(args, f.Day)
-	}
+	where := sqlwhere.Question().Eq("class", f.Class).Eq("day", f.Day)
 	if f.Sealed != nil {
-		where, args = append(where, "sealed = ?"), append(args, *f.Sealed)
+		where.Add("sealed = ?", *f.Sealed)
 	}
 	rows, err := c.db.read.QueryContext(ctx, `
 		SELECT class, day, records, bytes, sealed, checksum, min_received, max_received, sealed_at
-		FROM log_partitions WHERE `+strings.Join(where, " AND ")+` ORDER BY class, day`, args...)
+		FROM log_partitions WHERE `+where.String()+` ORDER BY class, day`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find log partitions: %w", err)
 	}
@@ -147,17 +141,11 @@ func scanSource(sc interface{ Scan(...any) error }) (*slokeeper.Source, error) {
 
 // FindSources returns matching sources by ID.
 func (s *SourceService) FindSources(ctx context.Context, f slokeeper.SourceFilter) ([]*slokeeper.Source, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if f.ID != "" {
-		where, args = append(where, "id = ?"), append(args, f.ID)
-	}
-	if f.Account != "" {
-		where, args = append(where, "account = ?"), append(args, f.Account)
-	}
+	where := sqlwhere.Question().Eq("id", f.ID).Eq("account", f.Account)
 	if !f.IncludeRevoked {
-		where = append(where, "revoked_at IS NULL")
+		where.Raw("revoked_at IS NULL")
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+sourceColumns+` FROM log_sources WHERE `+strings.Join(where, " AND ")+` ORDER BY id`, args...)
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+sourceColumns+` FROM log_sources WHERE `+where.String()+` ORDER BY id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find sources: %w", err)
 	}

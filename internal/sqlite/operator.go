@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlwhere"
 )
 
 // OperatorService stores operators, sessions and API tokens in SQLite.
@@ -38,19 +39,13 @@ func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Opera
 
 // FindOperators returns matching operators by name.
 func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.OperatorFilter) ([]*slokeeper.Operator, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if f.ID != "" {
-		where, args = append(where, "id = ?"), append(args, f.ID)
-	}
-	if f.Name != "" {
-		where, args = append(where, "name = ?"), append(args, f.Name)
-	}
+	where := sqlwhere.Question().Eq("id", f.ID).Eq("name", f.Name)
 	if !f.IncludeDisabled {
-		where = append(where, "disabled_at IS NULL")
+		where.Raw("disabled_at IS NULL")
 	}
 	rows, err := s.db.read.QueryContext(ctx, `
 		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, created_at, disabled_at
-		FROM operators WHERE `+strings.Join(where, " AND ")+` ORDER BY name`, args...)
+		FROM operators WHERE `+where.String()+` ORDER BY name`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find operators: %w", err)
 	}
