@@ -3,11 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -44,7 +43,7 @@ func (s *AccountService) CreateAccount(ctx context.Context, a *slokeeper.Account
 
 // FindAccounts returns matching accounts by ID.
 func (s *AccountService) FindAccounts(ctx context.Context, f slokeeper.AccountFilter) ([]*slokeeper.Account, error) {
-	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("status", f.Status)
+	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("status", f.Status)
 	if !f.DueBy.IsZero() {
 		where.Add("status = 'deleting' AND deletion_due_at <= ?", f.DueBy)
 	}
@@ -68,27 +67,22 @@ func (s *AccountService) FindAccounts(ctx context.Context, f slokeeper.AccountFi
 
 // UpdateAccount changes an account.
 func (s *AccountService) UpdateAccount(ctx context.Context, id string, upd slokeeper.AccountUpdate) error {
-	set, args := []string{}, []any{}
-	add := func(col string, v any) {
-		args = append(args, v)
-		set = append(set, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
+	set := sqlbuild.Dollar()
 	if upd.Status != nil {
-		add("status", *upd.Status)
+		set.Add("status = ?", *upd.Status)
 	}
 	for _, p := range []struct {
 		col string
 		v   *time.Time
 	}{{"deletion_requested_at", upd.DeletionRequestedAt}, {"deletion_due_at", upd.DeletionDueAt}, {"deleted_at", upd.DeletedAt}} {
 		if p.v != nil {
-			add(p.col, nullTime(*p.v))
+			set.Add(p.col+" = ?", nullTime(*p.v))
 		}
 	}
-	if len(set) == 0 {
+	if set.Len() == 0 {
 		return nil
 	}
-	args = append(args, id)
-	tag, err := s.db.pool.Exec(ctx, fmt.Sprintf(`UPDATE accounts SET %s WHERE id = $%d`, strings.Join(set, ", "), len(args)), args...)
+	tag, err := s.db.pool.Exec(ctx, `UPDATE accounts SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update account: %w", interpretError(err))
 	}
@@ -176,7 +170,7 @@ func (s *AccountService) CreateGrant(ctx context.Context, g *slokeeper.Grant) er
 
 // FindGrants returns matching grants, newest first.
 func (s *AccountService) FindGrants(ctx context.Context, f slokeeper.GrantFilter) ([]*slokeeper.Grant, error) {
-	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("operator_id", f.OperatorID).Eq("account", f.Account)
+	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("operator_id", f.OperatorID).Eq("account", f.Account)
 	rows, err := s.db.pool.Query(ctx, `SELECT id, operator_id, account, scope, reason, duration_ns, requested_at,
 		COALESCE(approver_id, ''), approved_at, expires_at, revoked_at FROM grants WHERE `+where.String()+` ORDER BY requested_at DESC, id`, where.Args()...)
 	if err != nil {
@@ -199,27 +193,22 @@ func (s *AccountService) FindGrants(ctx context.Context, f slokeeper.GrantFilter
 
 // UpdateGrant approves or revokes a grant.
 func (s *AccountService) UpdateGrant(ctx context.Context, id string, upd slokeeper.GrantUpdate) error {
-	set, args := []string{}, []any{}
-	add := func(col string, v any) {
-		args = append(args, v)
-		set = append(set, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
+	set := sqlbuild.Dollar()
 	if upd.ApproverID != nil {
-		add("approver_id", *upd.ApproverID)
+		set.Add("approver_id = ?", *upd.ApproverID)
 	}
 	for _, p := range []struct {
 		col string
 		v   *time.Time
 	}{{"approved_at", upd.ApprovedAt}, {"expires_at", upd.ExpiresAt}, {"revoked_at", upd.RevokedAt}} {
 		if p.v != nil {
-			add(p.col, nullTime(*p.v))
+			set.Add(p.col+" = ?", nullTime(*p.v))
 		}
 	}
-	if len(set) == 0 {
+	if set.Len() == 0 {
 		return nil
 	}
-	args = append(args, id)
-	tag, err := s.db.pool.Exec(ctx, fmt.Sprintf(`UPDATE grants SET %s WHERE id = $%d`, strings.Join(set, ", "), len(args)), args...)
+	tag, err := s.db.pool.Exec(ctx, `UPDATE grants SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update grant: %w", interpretError(err))
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -33,7 +33,7 @@ func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord
 
 // FindBackups returns matching backups by class, day and creation.
 func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilter) ([]*slokeeper.BackupRecord, error) {
-	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
+	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
 	if !f.IncludeErased {
 		where.Raw("erased_at IS NULL")
 	}

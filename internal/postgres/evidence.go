@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -46,7 +46,7 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where := sqlwhere.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
+	where := sqlbuild.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
 	if !f.Since.IsZero() {
 		where.Add("at >= ?", f.Since)
 	}

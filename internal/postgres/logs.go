@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -52,7 +52,7 @@ func (c *LogCatalog) UpsertLogPartition(ctx context.Context, p *slokeeper.LogPar
 
 // FindLogPartitions returns matching partitions by class, then day.
 func (c *LogCatalog) FindLogPartitions(ctx context.Context, f slokeeper.LogPartitionFilter) ([]*slokeeper.LogPartition, error) {
-	where := sqlwhere.Dollar().Eq("class", f.Class)
+	where := sqlbuild.Dollar().Eq("class", f.Class)
 	if f.Day != "" {
 		where.Add("day = ?::date", f.Day)
 	}
@@ -131,7 +131,7 @@ func scanSource(row pgx.CollectableRow) (*slokeeper.Source, error) {
 
 // FindSources returns matching sources by ID.
 func (s *SourceService) FindSources(ctx context.Context, f slokeeper.SourceFilter) ([]*slokeeper.Source, error) {
-	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("account", f.Account)
+	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("account", f.Account)
 	if !f.IncludeRevoked {
 		where.Raw("revoked_at IS NULL")
 	}

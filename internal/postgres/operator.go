@@ -3,11 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -40,7 +39,7 @@ func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Opera
 
 // FindOperators returns matching operators by name.
 func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.OperatorFilter) ([]*slokeeper.Operator, error) {
-	where := sqlwhere.Dollar().Eq("id", f.ID).Eq("name", f.Name)
+	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("name", f.Name)
 	if !f.IncludeDisabled {
 		where.Raw("disabled_at IS NULL")
 	}
@@ -65,37 +64,32 @@ func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.Operato
 
 // UpdateOperator changes an operator.
 func (s *OperatorService) UpdateOperator(ctx context.Context, id string, upd slokeeper.OperatorUpdate) error {
-	set, args := []string{}, []any{}
-	add := func(col string, v any) {
-		args = append(args, v)
-		set = append(set, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
+	set := sqlbuild.Dollar()
 	if upd.Role != nil {
 		if err := slokeeper.ValidRole(*upd.Role); err != nil {
 			return err
 		}
-		add("role", *upd.Role)
+		set.Add("role = ?", *upd.Role)
 	}
 	if upd.PasswordHash != nil {
-		add("password_hash", *upd.PasswordHash)
+		set.Add("password_hash = ?", *upd.PasswordHash)
 	}
 	if upd.TOTPSecret != nil {
-		add("totp_secret", *upd.TOTPSecret)
+		set.Add("totp_secret = ?", *upd.TOTPSecret)
 	}
 	if upd.LastTOTPStep != nil {
-		add("last_totp_step", *upd.LastTOTPStep)
+		set.Add("last_totp_step = ?", *upd.LastTOTPStep)
 	}
 	if upd.MustChangePassword != nil {
-		add("must_change_password", *upd.MustChangePassword)
+		set.Add("must_change_password = ?", *upd.MustChangePassword)
 	}
 	if upd.DisabledAt != nil {
-		add("disabled_at", nullTime(*upd.DisabledAt))
+		set.Add("disabled_at = ?", nullTime(*upd.DisabledAt))
 	}
-	if len(set) == 0 {
+	if set.Len() == 0 {
 		return nil
 	}
-	args = append(args, id)
-	tag, err := s.db.pool.Exec(ctx, fmt.Sprintf(`UPDATE operators SET %s WHERE id = $%d`, strings.Join(set, ", "), len(args)), args...)
+	tag, err := s.db.pool.Exec(ctx, `UPDATE operators SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update operator: %w", interpretError(err))
 	}

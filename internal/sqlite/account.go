@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 )
 
 // AccountService stores accounts, their encrypted data and access grants
@@ -44,7 +43,7 @@ func (s *AccountService) CreateAccount(ctx context.Context, a *slokeeper.Account
 
 // FindAccounts returns matching accounts by ID.
 func (s *AccountService) FindAccounts(ctx context.Context, f slokeeper.AccountFilter) ([]*slokeeper.Account, error) {
-	where := sqlwhere.Question().Eq("id", f.ID).Eq("status", f.Status)
+	where := sqlbuild.Question().Eq("id", f.ID).Eq("status", f.Status)
 	if !f.DueBy.IsZero() {
 		where.Add("status = 'deleting' AND deletion_due_at <= ?", formatTime(f.DueBy))
 	}
@@ -80,22 +79,22 @@ func (s *AccountService) FindAccounts(ctx context.Context, f slokeeper.AccountFi
 
 // UpdateAccount changes an account.
 func (s *AccountService) UpdateAccount(ctx context.Context, id string, upd slokeeper.AccountUpdate) error {
-	set, args := []string{}, []any{}
+	set := sqlbuild.Question()
 	if upd.Status != nil {
-		set, args = append(set, "status = ?"), append(args, *upd.Status)
+		set.Add("status = ?", *upd.Status)
 	}
 	for _, p := range []struct {
 		col string
 		v   *time.Time
 	}{{"deletion_requested_at", upd.DeletionRequestedAt}, {"deletion_due_at", upd.DeletionDueAt}, {"deleted_at", upd.DeletedAt}} {
 		if p.v != nil {
-			set, args = append(set, p.col+" = ?"), append(args, nullTime(*p.v))
+			set.Add(p.col+" = ?", nullTime(*p.v))
 		}
 	}
-	if len(set) == 0 {
+	if set.Len() == 0 {
 		return nil
 	}
-	res, err := s.db.write.ExecContext(ctx, `UPDATE accounts SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, id)...)
+	res, err := s.db.write.ExecContext(ctx, `UPDATE accounts SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update account: %w", interpretError(err))
 	}
@@ -197,7 +196,7 @@ func (s *AccountService) CreateGrant(ctx context.Context, g *slokeeper.Grant) er
 
 // FindGrants returns matching grants, newest first.
 func (s *AccountService) FindGrants(ctx context.Context, f slokeeper.GrantFilter) ([]*slokeeper.Grant, error) {
-	where := sqlwhere.Question().Eq("id", f.ID).Eq("operator_id", f.OperatorID).Eq("account", f.Account)
+	where := sqlbuild.Question().Eq("id", f.ID).Eq("operator_id", f.OperatorID).Eq("account", f.Account)
 	rows, err := s.db.read.QueryContext(ctx, `SELECT id, operator_id, account, scope, reason, duration_ns, requested_at,
 		COALESCE(approver_id, ''), approved_at, expires_at, revoked_at FROM grants WHERE `+where.String()+` ORDER BY requested_at DESC, id`, where.Args()...)
 	if err != nil {
@@ -232,22 +231,22 @@ func (s *AccountService) FindGrants(ctx context.Context, f slokeeper.GrantFilter
 
 // UpdateGrant approves or revokes a grant.
 func (s *AccountService) UpdateGrant(ctx context.Context, id string, upd slokeeper.GrantUpdate) error {
-	set, args := []string{}, []any{}
+	set := sqlbuild.Question()
 	if upd.ApproverID != nil {
-		set, args = append(set, "approver_id = ?"), append(args, *upd.ApproverID)
+		set.Add("approver_id = ?", *upd.ApproverID)
 	}
 	for _, p := range []struct {
 		col string
 		v   *time.Time
 	}{{"approved_at", upd.ApprovedAt}, {"expires_at", upd.ExpiresAt}, {"revoked_at", upd.RevokedAt}} {
 		if p.v != nil {
-			set, args = append(set, p.col+" = ?"), append(args, nullTime(*p.v))
+			set.Add(p.col+" = ?", nullTime(*p.v))
 		}
 	}
-	if len(set) == 0 {
+	if set.Len() == 0 {
 		return nil
 	}
-	res, err := s.db.write.ExecContext(ctx, `UPDATE grants SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, id)...)
+	res, err := s.db.write.ExecContext(ctx, `UPDATE grants SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update grant: %w", interpretError(err))
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 )
 
 // BackupCatalog stores the backup catalog in SQLite.
@@ -32,7 +32,7 @@ func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord
 
 // FindBackups returns matching backups by class, day and creation.
 func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilter) ([]*slokeeper.BackupRecord, error) {
-	where := sqlwhere.Question().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
+	where := sqlbuild.Question().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
 	if !f.IncludeErased {
 		where.Raw("erased_at IS NULL")
 	}

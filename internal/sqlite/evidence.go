@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 )
 
 // EvidenceService stores evidence in SQLite.
@@ -44,7 +44,7 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where := sqlwhere.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
+	where := sqlbuild.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
 	if !f.Since.IsZero() {
 		where.Add("at >= ?", formatTime(f.Since))
 	}

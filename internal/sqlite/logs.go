@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 )
 
 // LogCatalog stores the log store's partition catalog in SQLite.
@@ -51,7 +51,7 @@ func (c *LogCatalog) UpsertLogPartition(ctx context.Context, p *slokeeper.LogPar
 
 // FindLogPartitions returns matching partitions by class, then day.
 func (c *LogCatalog) FindLogPartitions(ctx context.Context, f slokeeper.LogPartitionFilter) ([]*slokeeper.LogPartition, error) {
-	where := sqlwhere.Question().Eq("class", f.Class).Eq("day", f.Day)
+	where := sqlbuild.Question().Eq("class", f.Class).Eq("day", f.Day)
 	if f.Sealed != nil {
 		where.Add("sealed = ?", *f.Sealed)
 	}
@@ -141,7 +141,7 @@ func scanSource(sc interface{ Scan(...any) error }) (*slokeeper.Source, error) {
 
 // FindSources returns matching sources by ID.
 func (s *SourceService) FindSources(ctx context.Context, f slokeeper.SourceFilter) ([]*slokeeper.Source, error) {
-	where := sqlwhere.Question().Eq("id", f.ID).Eq("account", f.Account)
+	where := sqlbuild.Question().Eq("id", f.ID).Eq("account", f.Account)
 	if !f.IncludeRevoked {
 		where.Raw("revoked_at IS NULL")
 	}

@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlwhere"
+	"slokeeper/internal/sqlbuild"
 )
 
 // OperatorService stores operators, sessions and API tokens in SQLite.
@@ -39,7 +38,7 @@ func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Opera
 
 // FindOperators returns matching operators by name.
 func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.OperatorFilter) ([]*slokeeper.Operator, error) {
-	where := sqlwhere.Question().Eq("id", f.ID).Eq("name", f.Name)
+	where := sqlbuild.Question().Eq("id", f.ID).Eq("name", f.Name)
 	if !f.IncludeDisabled {
 		where.Raw("disabled_at IS NULL")
 	}
@@ -71,32 +70,32 @@ func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.Operato
 
 // UpdateOperator changes an operator.
 func (s *OperatorService) UpdateOperator(ctx context.Context, id string, upd slokeeper.OperatorUpdate) error {
-	set, args := []string{}, []any{}
+	set := sqlbuild.Question()
 	if upd.Role != nil {
 		if err := slokeeper.ValidRole(*upd.Role); err != nil {
 			return err
 		}
-		set, args = append(set, "role = ?"), append(args, *upd.Role)
+		set.Add("role = ?", *upd.Role)
 	}
 	if upd.PasswordHash != nil {
-		set, args = append(set, "password_hash = ?"), append(args, *upd.PasswordHash)
+		set.Add("password_hash = ?", *upd.PasswordHash)
 	}
 	if upd.TOTPSecret != nil {
-		set, args = append(set, "totp_secret = ?"), append(args, *upd.TOTPSecret)
+		set.Add("totp_secret = ?", *upd.TOTPSecret)
 	}
 	if upd.LastTOTPStep != nil {
-		set, args = append(set, "last_totp_step = ?"), append(args, *upd.LastTOTPStep)
+		set.Add("last_totp_step = ?", *upd.LastTOTPStep)
 	}
 	if upd.MustChangePassword != nil {
-		set, args = append(set, "must_change_password = ?"), append(args, *upd.MustChangePassword)
+		set.Add("must_change_password = ?", *upd.MustChangePassword)
 	}
 	if upd.DisabledAt != nil {
-		set, args = append(set, "disabled_at = ?"), append(args, nullTime(*upd.DisabledAt))
+		set.Add("disabled_at = ?", nullTime(*upd.DisabledAt))
 	}
-	if len(set) == 0 {
+	if set.Len() == 0 {
 		return nil
 	}
-	res, err := s.db.write.ExecContext(ctx, `UPDATE operators SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, id)...)
+	res, err := s.db.write.ExecContext(ctx, `UPDATE operators SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update operator: %w", interpretError(err))
 	}
