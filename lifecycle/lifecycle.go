@@ -79,17 +79,6 @@ type Action struct {
 // Late reports whether the action is past its deadline at now.
 func (a Action) Late(now time.Time) bool { return !a.Deadline.IsZero() && now.After(a.Deadline) }
 
-// classOf returns the policy class for a log class.
-func classOf(p *policy.Policy, class string) (policy.NamedClass, bool) {
-	switch class {
-	case "system":
-		return p.Data.Classes()[0], true
-	case "exec":
-		return p.Data.Classes()[2], true
-	}
-	return policy.NamedClass{}, false
-}
-
 // dayBounds returns the first and the last instant of a day in loc.
 func dayBounds(day string, loc *time.Location) (time.Time, time.Time, error) {
 	d, err := time.ParseInLocation(time.DateOnly, day, loc)
@@ -128,7 +117,7 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 	}
 	var out []Action
 	for _, part := range inv.Partitions {
-		nc, ok := classOf(p, part.Class)
+		nc, ok := p.Data.LogClass(part.Class)
 		if !ok {
 			return nil, fmt.Errorf("partition %s/%s: unknown class", part.Class, part.Day)
 		}
@@ -163,7 +152,7 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 		}
 	}
 	for _, b := range inv.Backups {
-		nc, ok := classOf(p, b.Class)
+		nc, ok := p.Data.LogClass(b.Class)
 		if !ok {
 			return nil, fmt.Errorf("backup %s: unknown class %q", b.ID, b.Class)
 		}

@@ -126,6 +126,17 @@ func (d *Data) Classes() []NamedClass {
 	}
 }
 
+// LogClass returns the data class of a log class of the log store
+// ("system" or "exec": the policy's system_logs and exec_logs).
+func (d *Data) LogClass(class string) (NamedClass, bool) {
+	for _, nc := range d.Classes() {
+		if nc.Key == class+"_logs" {
+			return nc, true
+		}
+	}
+	return NamedClass{}, false
+}
+
 // NamedClass is a data class with its clause ID and policy key.
 type NamedClass struct {
 	Clause string

@@ -17,7 +17,6 @@ import (
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/sqlite"
-	"slokeeper/policy"
 )
 
 const backupUsage = `Usage:
@@ -156,12 +155,11 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 		defer dest.Close()
-		info, err := lt.bk.Restore(ctx, man, dest, progressLine(stderr, "restoring "+man.ID))
+		info, err := lt.exec.Restore(ctx, man, dest, progressLine(stderr, "restoring "+man.ID))
 		fmt.Fprintln(stderr)
 		if err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
-		lt.evidence(ctx, "restore", man, fmt.Sprintf("%d records into %s", info.Records, into))
 		fmt.Fprintf(stdout, "restored %s/%s (%d records) into %s\n", info.Class, info.Day, info.Records, into)
 		return nil
 	}
@@ -178,7 +176,6 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 type lifecycleTools struct {
 	*Main
 	logs  *logstore.Store
-	bk    *backup.Backups
 	exec  *reconcile.Executor
 	close []func() error
 }
@@ -215,13 +212,14 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 		return nil, err
 	}
 	lt.close = append(lt.close, lt.logs.Close)
-	lt.bk = backup.New(backup.Config{Target: target, Logs: lt.logs, Sealer: m.Keys, Clock: m.Clock})
-	lt.exec = m.newExecutor(lt.logs, lt.bk)
+	lt.exec = m.newExecutor(lt.logs, target)
 	return lt, nil
 }
 
-// newExecutor returns the lifecycle executor over these stores.
-func (m *Main) newExecutor(logs *logstore.Store, bk *backup.Backups) *reconcile.Executor {
+// newExecutor returns the lifecycle executor over this log store and
+// backup target, with Main's keys, catalog and evidence.
+func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *reconcile.Executor {
+	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Clock: m.Clock})
 	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
 		Evidence: m.Store.Evidence, Clock: m.Clock, Node: m.node()})
 }
@@ -230,12 +228,6 @@ func (lt *lifecycleTools) Close() {
 	for i := len(lt.close) - 1; i >= 0; i-- {
 		lt.close[i]()
 	}
-}
-
-func (lt *lifecycleTools) evidence(ctx context.Context, action string, man *backup.Manifest, detail string) {
-	clause := map[string]string{"system": policy.ClauseSystemLogs, "exec": policy.ClauseExecLogs}[man.Class]
-	lt.Store.Evidence.RecordEvidence(ctx, &slokeeper.Evidence{At: lt.Clock.Now(), Clause: clause, Action: action,
-		Subject: man.Class + "/" + man.Day + " " + man.ID, Outcome: slokeeper.OutcomeOK, Detail: detail, Node: lt.node()})
 }
 
 // progressLine returns a progress callback that rewrites one line on w

@@ -16,7 +16,6 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/auth"
-	"slokeeper/internal/backup"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/jobs"
 	"slokeeper/internal/keys"
@@ -206,7 +205,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.Lifecycle = m.newExecutor(m.Logs, backup.New(backup.Config{Target: target, Logs: m.Logs, Sealer: m.Keys, Clock: m.Clock}))
+	m.Lifecycle = m.newExecutor(m.Logs, target)
 	m.Jobs, err = m.Store.NewRunner(ctx, jobs.Config{
 		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.node(),
 		SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval), Logger: m.Logger,

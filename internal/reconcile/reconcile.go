@@ -204,7 +204,7 @@ func (e *Executor) Backup(ctx context.Context, class, day string, deadline time.
 	if err := e.cfg.Catalog.AddBackup(ctx, record(man)); err != nil {
 		return nil, err
 	}
-	e.evidence(ctx, "backup", clauseOf(class), class+"/"+day+" "+man.ID, deadline, slokeeper.OutcomeOK,
+	e.evidence(ctx, "backup", e.clauseOf(class), class+"/"+day+" "+man.ID, deadline, slokeeper.OutcomeOK,
 		fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize))
 	return man, e.Verify(ctx, man, deadline)
 }
@@ -213,14 +213,25 @@ func (e *Executor) Backup(ctx context.Context, class, day string, deadline time.
 func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
 	subject := man.Class + "/" + man.Day + " " + man.ID
 	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
-		e.evidence(ctx, "verify", clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
+		e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
 		return err
 	}
 	if err := e.cfg.Catalog.MarkBackupVerified(ctx, man.ID, e.cfg.Clock.Now()); err != nil {
 		return err
 	}
-	e.evidence(ctx, "verify", clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, "read back, decrypted, every block and the count checked")
+	e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, "read back, decrypted, every block and the count checked")
 	return nil
+}
+
+// Restore restores a backup into a log store and records it as evidence.
+func (e *Executor) Restore(ctx context.Context, man *backup.Manifest, into *logstore.Store, progress func(done, total int64)) (*slokeeper.LogPartition, error) {
+	info, err := e.cfg.Backups.Restore(ctx, man, into, progress)
+	if err != nil {
+		return nil, err
+	}
+	e.evidence(ctx, "restore", e.clauseOf(man.Class), man.Class+"/"+man.Day+" "+man.ID, time.Time{}, slokeeper.OutcomeOK,
+		fmt.Sprintf("%d records restored", info.Records))
+	return info, nil
 }
 
 // Manifest returns a cataloged backup's manifest.
@@ -306,12 +317,8 @@ func (e *Executor) evidence(ctx context.Context, action, clause, subject string,
 		Deadline: deadline, Outcome: outcome, Detail: detail, Node: e.cfg.Node})
 }
 
-func clauseOf(class string) string {
-	switch class {
-	case "system":
-		return policy.ClauseSystemLogs
-	case "exec":
-		return policy.ClauseExecLogs
-	}
-	return ""
+// clauseOf returns the clause a log class's data is kept under.
+func (e *Executor) clauseOf(class string) string {
+	nc, _ := e.cfg.Policy.Data.LogClass(class)
+	return nc.Clause
 }

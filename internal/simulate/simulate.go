@@ -275,12 +275,11 @@ func (w *World) BackupCeiling(b lifecycle.BackupCopy) time.Time {
 }
 
 func classOf(p *policy.Policy, class string) policy.NamedClass {
-	for _, nc := range p.Data.Classes() {
-		if nc.Clause == "data."+class+"_logs" {
-			return nc
-		}
+	nc, ok := p.Data.LogClass(class)
+	if !ok {
+		panic("simulate: no policy class for " + class)
 	}
-	panic("simulate: no policy class for " + class)
+	return nc
 }
 
 func stamp(t time.Time, loc *time.Location) string { return t.In(loc).Format("2006-01-02 15:04") }
