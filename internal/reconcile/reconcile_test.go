@@ -219,3 +219,37 @@ func TestInterlockHoldsWhileBackupsFail(t *testing.T) {
 		t.Errorf("work left: %v", actions)
 	}
 }
+
+// A backup whose catalog row a crash lost (its object and manifest are on
+// the target) is adopted by the next process's first pass and verified,
+// not made again.
+func TestOrphanedManifestAdopted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	w := newWorld(t, dir, policy.Default(), start)
+	w.day()
+	if _, err := w.Exec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := w.Exec.Inventory(ctx)
+	if _, err := w.DB.Writer().Exec(`DELETE FROM backups`); err != nil {
+		t.Fatal(err)
+	}
+	now := w.Clock.Now()
+	w.Close()
+
+	w = newWorld(t, dir, policy.Default(), now) // the next process
+	res, err := w.Exec.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, r := range res {
+		kinds[r.Kind]++
+	}
+	after, _ := w.Exec.Inventory(ctx)
+	if kinds[lifecycle.Backup] != 0 || kinds[lifecycle.Verify] != 2 || len(after.Backups) != 2 || after.Backups[0].ID != before.Backups[0].ID || !after.Backups[0].Verified {
+		t.Errorf("pass %v; backups before %+v, after %+v", kinds, before.Backups, after.Backups)
+	}
+}
