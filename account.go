@@ -92,6 +92,12 @@ type AccountService interface {
 	// FindAccountItems lists an account's items of a kind ("" for all),
 	// without their ciphertexts.
 	FindAccountItems(ctx context.Context, account, kind string) ([]*AccountItem, error)
+	// SnapshotAccountItems returns all of an account's items, ciphertexts
+	// included, as of one instant (a single consistent read).
+	SnapshotAccountItems(ctx context.Context, account string) ([]*AccountItem, error)
+	// ReplaceAccountItems makes items the account's whole data, atomically:
+	// a restore either lands completely or leaves the data as it was.
+	ReplaceAccountItems(ctx context.Context, account string, items []*AccountItem) error
 	DeleteAccountItem(ctx context.Context, account, kind, key string) error
 	// DeleteAccountItems erases all of an account's items and returns how many.
 	DeleteAccountItems(ctx context.Context, account string) (int, error)

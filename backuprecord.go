@@ -10,7 +10,8 @@ import (
 // truth; the catalog can be rebuilt from the target alone.
 type BackupRecord struct {
 	ID         string    `json:"id"`
-	Class      string    `json:"class"`
+	Class      string    `json:"class"`             // "system", "exec" or "user"
+	Account    string    `json:"account,omitempty"` // user data: whose snapshot
 	Day        string    `json:"day"`
 	Created    time.Time `json:"created"`
 	VerifiedAt time.Time `json:"verified_at,omitzero"` // only a verified backup counts
@@ -22,6 +23,7 @@ type BackupRecord struct {
 type BackupFilter struct {
 	ID            string
 	Class         string
+	Account       string
 	Day           string
 	IncludeErased bool
 }

@@ -137,6 +137,49 @@ func (s *AccountService) FindAccountItems(ctx context.Context, account, kind str
 	return out, nil
 }
 
+// SnapshotAccountItems returns all of an account's items with their
+// ciphertexts, in one statement: one consistent read.
+func (s *AccountService) SnapshotAccountItems(ctx context.Context, account string) ([]*slokeeper.AccountItem, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT account, kind, key, size, updated_at, ciphertext FROM account_items
+		WHERE account = $1 ORDER BY kind, key`, account)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot account items: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*slokeeper.AccountItem, error) {
+		var it slokeeper.AccountItem
+		err := row.Scan(&it.Account, &it.Kind, &it.Key, &it.Size, &it.UpdatedAt, &it.Ciphertext)
+		it.UpdatedAt = it.UpdatedAt.UTC()
+		return &it, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot account items: %w", err)
+	}
+	return out, nil
+}
+
+// ReplaceAccountItems makes items the account's whole data in one transaction.
+func (s *AccountService) ReplaceAccountItems(ctx context.Context, account string, items []*slokeeper.AccountItem) error {
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM account_items WHERE account = $1`, account); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if it.Account != account {
+				return slokeeper.Errorf(slokeeper.EINVALID, "Item %s/%s belongs to account %s, not %s.", it.Kind, it.Key, it.Account, account)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO account_items (account, kind, key, ciphertext, size, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				it.Account, it.Kind, it.Key, it.Ciphertext, it.Size, it.UpdatedAt); err != nil {
+				return interpretError(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace account items: %w", err)
+	}
+	return nil
+}
+
 // DeleteAccountItem erases one item.
 func (s *AccountService) DeleteAccountItem(ctx context.Context, account, kind, key string) error {
 	tag, err := s.db.pool.Exec(ctx, `DELETE FROM account_items WHERE account = $1 AND kind = $2 AND key = $3`, account, kind, key)

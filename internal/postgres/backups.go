@@ -23,8 +23,8 @@ func NewBackupCatalog(db *DB) *BackupCatalog { return &BackupCatalog{db: db} }
 
 // AddBackup records a backup.
 func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord) error {
-	_, err := c.db.pool.Exec(ctx, `INSERT INTO backups (id, class, day, created_at, verified_at, erased_at, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		b.ID, b.Class, b.Day, b.Created, nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
+	_, err := c.db.pool.Exec(ctx, `INSERT INTO backups (id, class, account, day, created_at, verified_at, erased_at, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		b.ID, b.Class, b.Account, b.Day, b.Created, nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
 	if err != nil {
 		return fmt.Errorf("add backup: %w", interpretError(err))
 	}
@@ -33,19 +33,19 @@ func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord
 
 // FindBackups returns matching backups by class, day and creation.
 func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilter) ([]*slokeeper.BackupRecord, error) {
-	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
+	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("class", f.Class).Eq("account", f.Account).Eq("day", f.Day)
 	if !f.IncludeErased {
 		where.Raw("erased_at IS NULL")
 	}
-	rows, err := c.db.pool.Query(ctx, `SELECT id, class, day, created_at, verified_at, erased_at, manifest FROM backups
-		WHERE `+where.String()+` ORDER BY class, day, created_at, id`, where.Args()...)
+	rows, err := c.db.pool.Query(ctx, `SELECT id, class, account, day, created_at, verified_at, erased_at, manifest FROM backups
+		WHERE `+where.String()+` ORDER BY class, account, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*slokeeper.BackupRecord, error) {
 		var b slokeeper.BackupRecord
 		var verified, erased *time.Time
-		err := row.Scan(&b.ID, &b.Class, &b.Day, &b.Created, &verified, &erased, &b.Manifest)
+		err := row.Scan(&b.ID, &b.Class, &b.Account, &b.Day, &b.Created, &verified, &erased, &b.Manifest)
 		b.Created, b.VerifiedAt, b.ErasedAt = b.Created.UTC(), fromNull(verified), fromNull(erased)
 		return &b, err
 	})

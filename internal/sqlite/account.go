@@ -162,6 +162,51 @@ func (s *AccountService) FindAccountItems(ctx context.Context, account, kind str
 	return out, rows.Err()
 }
 
+// SnapshotAccountItems returns all of an account's items with their
+// ciphertexts, in one statement: one consistent read.
+func (s *AccountService) SnapshotAccountItems(ctx context.Context, account string) ([]*slokeeper.AccountItem, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT account, kind, key, size, updated_at, ciphertext FROM account_items
+		WHERE account = ? ORDER BY kind, key`, account)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot account items: %w", err)
+	}
+	defer rows.Close()
+	var out []*slokeeper.AccountItem
+	for rows.Next() {
+		it, err := scanItem(rows, true)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot account items: %w", err)
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// ReplaceAccountItems makes items the account's whole data in one transaction.
+func (s *AccountService) ReplaceAccountItems(ctx context.Context, account string, items []*slokeeper.AccountItem) error {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("replace account items: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM account_items WHERE account = ?`, account); err != nil {
+		return fmt.Errorf("replace account items: %w", err)
+	}
+	for _, it := range items {
+		if it.Account != account {
+			return slokeeper.Errorf(slokeeper.EINVALID, "Item %s/%s belongs to account %s, not %s.", it.Kind, it.Key, it.Account, account)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO account_items (account, kind, key, ciphertext, size, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			it.Account, it.Kind, it.Key, it.Ciphertext, it.Size, formatTime(it.UpdatedAt)); err != nil {
+			return fmt.Errorf("replace account items: %w", interpretError(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("replace account items: %w", err)
+	}
+	return nil
+}
+
 // DeleteAccountItem erases one item.
 func (s *AccountService) DeleteAccountItem(ctx context.Context, account, kind, key string) error {
 	res, err := s.db.write.ExecContext(ctx, `DELETE FROM account_items WHERE account = ? AND kind = ? AND key = ?`, account, kind, key)

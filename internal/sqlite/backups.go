@@ -22,8 +22,8 @@ func NewBackupCatalog(db *DB) *BackupCatalog { return &BackupCatalog{db: db} }
 
 // AddBackup records a backup.
 func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord) error {
-	_, err := c.db.write.ExecContext(ctx, `INSERT INTO backups (id, class, day, created_at, verified_at, erased_at, manifest) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		b.ID, b.Class, b.Day, formatTime(b.Created), nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
+	_, err := c.db.write.ExecContext(ctx, `INSERT INTO backups (id, class, account, day, created_at, verified_at, erased_at, manifest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.ID, b.Class, b.Account, b.Day, formatTime(b.Created), nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
 	if err != nil {
 		return fmt.Errorf("add backup: %w", interpretError(err))
 	}
@@ -32,12 +32,12 @@ func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord
 
 // FindBackups returns matching backups by class, day and creation.
 func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilter) ([]*slokeeper.BackupRecord, error) {
-	where := sqlbuild.Question().Eq("id", f.ID).Eq("class", f.Class).Eq("day", f.Day)
+	where := sqlbuild.Question().Eq("id", f.ID).Eq("class", f.Class).Eq("account", f.Account).Eq("day", f.Day)
 	if !f.IncludeErased {
 		where.Raw("erased_at IS NULL")
 	}
-	rows, err := c.db.read.QueryContext(ctx, `SELECT id, class, day, created_at, verified_at, erased_at, manifest FROM backups
-		WHERE `+where.String()+` ORDER BY class, day, created_at, id`, where.Args()...)
+	rows, err := c.db.read.QueryContext(ctx, `SELECT id, class, account, day, created_at, verified_at, erased_at, manifest FROM backups
+		WHERE `+where.String()+` ORDER BY class, account, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)
 	}
@@ -47,7 +47,7 @@ func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilte
 		var b slokeeper.BackupRecord
 		var created string
 		var verified, erased sql.NullString
-		if err := rows.Scan(&b.ID, &b.Class, &b.Day, &created, &verified, &erased, &b.Manifest); err != nil {
+		if err := rows.Scan(&b.ID, &b.Class, &b.Account, &b.Day, &created, &verified, &erased, &b.Manifest); err != nil {
 			return nil, fmt.Errorf("find backups: %w", err)
 		}
 		if b.Created, err = parseTime(created); err != nil {

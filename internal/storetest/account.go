@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,6 +58,26 @@ func testAccounts(t *testing.T, s Store) {
 	}
 	if list, _ := s.Accounts.FindAccountItems(ctx, "acct-1", ""); len(list) != 2 || list[0].Ciphertext != nil {
 		t.Errorf("FindAccountItems = %+v", list)
+	}
+	// A snapshot holds the ciphertexts; a replace makes it the whole data, or
+	// fails and changes nothing.
+	snap, err := s.Accounts.SnapshotAccountItems(ctx, "acct-1")
+	if err != nil || len(snap) != 2 || snap[0].Key != "mqtt" || string(snap[0].Ciphertext) != string([]byte{4, 5}) || snap[1].Key != "flow-1" || !snap[1].UpdatedAt.Equal(now) {
+		t.Fatalf("SnapshotAccountItems = %+v, %v", snap, err)
+	}
+	s.Accounts.PutAccountItem(ctx, &slokeeper.AccountItem{Account: "acct-1", Kind: slokeeper.ItemData, Key: "later", Ciphertext: []byte{7}, Size: 1, UpdatedAt: now})
+	bad := append(slices.Clone(snap), &slokeeper.AccountItem{Account: "acct-2", Kind: slokeeper.ItemData, Key: "x", Ciphertext: []byte{1}, UpdatedAt: now})
+	if err := s.Accounts.ReplaceAccountItems(ctx, "acct-1", bad); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("replacing with another account's item = %v, want EINVALID", err)
+	}
+	if list, _ := s.Accounts.FindAccountItems(ctx, "acct-1", ""); len(list) != 3 {
+		t.Errorf("a failed replace changed the data: %d items, want 3", len(list))
+	}
+	if err := s.Accounts.ReplaceAccountItems(ctx, "acct-1", snap); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.Accounts.SnapshotAccountItems(ctx, "acct-1"); len(again) != 2 || again[0].Key != "mqtt" || again[1].Key != "flow-1" {
+		t.Errorf("after replace = %+v", again)
 	}
 	if n, _ := s.Accounts.DeleteAccountItems(ctx, "acct-1"); n != 2 {
 		t.Errorf("DeleteAccountItems = %d, want 2", n)

@@ -15,6 +15,7 @@ func testBackupCatalog(t *testing.T, s Store) {
 		{ID: "bk_2", Class: "exec", Day: "2026-12-03", Created: now.Add(time.Hour), Manifest: []byte(`{"id":"bk_2"}`)},
 		{ID: "bk_1", Class: "exec", Day: "2026-12-03", Created: now, Manifest: []byte(`{"id":"bk_1"}`)},
 		{ID: "bk_3", Class: "system", Day: "2026-12-03", Created: now, Manifest: []byte(`{}`)},
+		{ID: "bk_4", Class: "user", Account: "acct-1", Day: "2026-12-03", Created: now, Manifest: []byte(`{}`)},
 	} {
 		if err := s.Backups.AddBackup(ctx, b); err != nil {
 			t.Fatal(err)
@@ -36,7 +37,10 @@ func testBackupCatalog(t *testing.T, s Store) {
 	if err != nil || len(got) != 1 || got[0].ID != "bk_1" || !got[0].VerifiedAt.Equal(now.Add(time.Minute)) || string(got[0].Manifest) != `{"id":"bk_1"}` || !got[0].Created.Equal(now) {
 		t.Errorf("live exec backups = %+v, %v", got, err)
 	}
-	if all, _ := s.Backups.FindBackups(ctx, slokeeper.BackupFilter{IncludeErased: true}); len(all) != 3 || all[0].ID != "bk_1" || all[1].ID != "bk_2" || all[1].ErasedAt.IsZero() {
+	if all, _ := s.Backups.FindBackups(ctx, slokeeper.BackupFilter{IncludeErased: true}); len(all) != 4 || all[0].ID != "bk_1" || all[1].ID != "bk_2" || all[1].ErasedAt.IsZero() {
 		t.Errorf("all backups = %+v", all)
+	}
+	if u, _ := s.Backups.FindBackups(ctx, slokeeper.BackupFilter{Account: "acct-1"}); len(u) != 1 || u[0].ID != "bk_4" || u[0].Class != "user" || u[0].Account != "acct-1" {
+		t.Errorf("acct-1's backups = %+v", u)
 	}
 }

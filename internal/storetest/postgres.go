@@ -85,7 +85,9 @@ func connectCreating(ctx context.Context, url string) (*pgx.Conn, error) {
 	}
 	defer admin.Close(ctx)
 	if _, cerr := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); cerr != nil {
-		if !errors.As(cerr, &pe) || pe.Code != "42P04" { // duplicate_database: a parallel test won
+		// A parallel test won: duplicate_database, or, when both got past
+		// the check at once, unique_violation on the catalog.
+		if !errors.As(cerr, &pe) || pe.Code != "42P04" && pe.Code != "23505" {
 			return nil, cerr
 		}
 	}
