@@ -1,13 +1,16 @@
-// Package backup makes, verifies and restores backups of sealed log
-// partitions. A backup is one object on the target: the partition's
-// self-verifying export stream, encrypted with a streaming AEAD under a key
-// of its own (wrapped by the master key), with SHA-256 checksums of the
-// plaintext and of the object, and a manifest beside it saying what it
-// covers. Only a verified backup counts.
+// Package backup makes, verifies and restores backups: of sealed log
+// partitions, and of accounts' data as daily point-in-time snapshots. A
+// backup is one object on the target, encrypted with a streaming AEAD
+// under a key of its own, with SHA-256 checksums of the plaintext and of
+// the object, and a manifest beside it saying what it covers. A log
+// backup's key is wrapped by the master key; an account backup's by the
+// account's key, so destroying that key shreds the backup too. Only a
+// verified backup counts.
 package backup
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -31,7 +34,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
-// Sealer wraps the per-backup keys (keys.Manager).
+// Sealer wraps the per-backup keys of log backups (keys.Manager).
 type Sealer interface {
 	SealSystem(plaintext, associatedData []byte) ([]byte, error)
 	OpenSystem(ciphertext, associatedData []byte) ([]byte, error)
@@ -42,27 +45,33 @@ type Manifest struct {
 	Version      int       `json:"version"`
 	ID           string    `json:"id"`
 	Class        string    `json:"class"`
+	Account      string    `json:"account,omitempty"` // user data: whose snapshot
 	Day          string    `json:"day"`
 	Created      time.Time `json:"created"`
-	Records      int64     `json:"records"`
-	Checksum     string    `json:"checksum"` // SHA-256 of the partition (its catalog checksum)
+	Records      int64     `json:"records"`  // log records, or an account's items
+	Checksum     string    `json:"checksum"` // SHA-256 of the plaintext: the partition (its catalog checksum) or the snapshot
 	Object       string    `json:"object"`   // key on the target
 	ObjectSize   int64     `json:"object_size"`
 	ObjectSHA256 string    `json:"object_sha256"`
-	WrappedKey   string    `json:"wrapped_key"` // the streaming key, sealed by the master key
+	WrappedKey   string    `json:"wrapped_key"` // the streaming key, sealed by the master key (user data: by the account's key)
 }
 
-// ManifestKey is where a backup's manifest lies on the target.
-func ManifestKey(class, day, id string) string {
-	return "manifests/logs/" + class + "/" + day + "/" + id + ".json"
+// Key is where the manifest lies on the target.
+func (m *Manifest) Key() string {
+	if m.Account == "" {
+		return "manifests/logs/" + m.Class + "/" + m.Day + "/" + m.ID + ".json"
+	}
+	return "manifests/user/" + m.Account + "/" + m.Day + "/" + m.ID + ".json"
 }
 
 // Config configures a Backups.
 type Config struct {
-	Target slokeeper.BlobStore
-	Logs   *logstore.Store
-	Sealer Sealer
-	Clock  slokeeper.Clock // default: the system clock
+	Target   slokeeper.BlobStore
+	Logs     *logstore.Store
+	Sealer   Sealer
+	Accounts AccountData     // for user-data backups
+	Crypto   AccountCrypto   // for user-data backups
+	Clock    slokeeper.Clock // default: the system clock
 }
 
 // Backups makes, verifies and restores log partition backups.
@@ -102,75 +111,103 @@ func (c *countingHash) Write(p []byte) (int, error) {
 // manifest. The object is written first, the manifest last: a backup
 // without a manifest does not exist (and its object is garbage).
 func (b *Backups) BackupPartition(ctx context.Context, class, day string) (*Manifest, error) {
-	id := "bk_" + auth.NewToken("")[:16]
-	kh, err := keyset.NewHandle(streamingaead.AES256GCMHKDF1MBKeyTemplate())
-	if err != nil {
-		return nil, err
-	}
-	var clear bytes.Buffer
-	if err := insecurecleartextkeyset.Write(kh, keyset.NewBinaryWriter(&clear)); err != nil {
-		return nil, err
-	}
-	wrapped, err := b.cfg.Sealer.SealSystem(clear.Bytes(), keyAD(id))
-	clear.Reset()
-	if err != nil {
-		return nil, err
-	}
-	sa, err := streamingaead.New(kh)
-	if err != nil {
-		return nil, err
-	}
-	m := &Manifest{Version: 1, ID: id, Class: class, Day: day, Created: b.cfg.Clock.Now().UTC(),
-		Object: "logs/" + class + "/" + day + "/" + id + ".seg.enc", WrappedKey: base64.StdEncoding.EncodeToString(wrapped)}
-
-	// Export → hash the plaintext → encrypt → hash the object → target.
-	pr, pw := io.Pipe()
-	objectHash := &countingHash{h: sha256.New()}
-	type exported struct {
-		info *slokeeper.LogPartition
-		err  error
-	}
-	done := make(chan exported, 1)
-	go func() {
-		enc, err := sa.NewEncryptingWriter(io.MultiWriter(pw, objectHash), streamAD(id))
-		if err != nil {
-			pw.CloseWithError(err)
-			done <- exported{err: err}
-			return
-		}
-		info, err := b.cfg.Logs.Export(ctx, class, day, enc)
+	m := b.newManifest(class, "", day)
+	err := b.write(ctx, m, func(w io.Writer) error {
+		info, err := b.cfg.Logs.Export(ctx, class, day, w)
 		if err == nil {
-			err = enc.Close()
+			m.Records, m.Checksum = info.Records, info.Checksum
 		}
-		pw.CloseWithError(err)
-		done <- exported{info, err}
-	}()
-	_, putErr := b.cfg.Target.Put(ctx, m.Object, pr)
-	pr.CloseWithError(putErr)
-	ex := <-done
-	if ex.err != nil || putErr != nil {
-		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
-		if ex.err != nil {
-			return nil, fmt.Errorf("back up %s/%s: %w", class, day, ex.err)
-		}
-		return nil, fmt.Errorf("back up %s/%s: %w", class, day, putErr)
-	}
-	m.Records, m.Checksum = ex.info.Records, ex.info.Checksum
-	m.ObjectSize, m.ObjectSHA256 = objectHash.n, hex.EncodeToString(objectHash.h.Sum(nil))
-	body, _ := json.MarshalIndent(m, "", "  ")
-	if _, err := b.cfg.Target.Put(ctx, ManifestKey(class, day, id), bytes.NewReader(body)); err != nil {
-		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
-		return nil, fmt.Errorf("back up %s/%s: manifest: %w", class, day, err)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("back up %s/%s: %w", class, day, err)
 	}
 	return m, nil
 }
 
-func (b *Backups) stream(m *Manifest) (tink.StreamingAEAD, error) {
+func (b *Backups) newManifest(class, account, day string) *Manifest {
+	id := "bk_" + auth.NewToken("")[:16]
+	m := &Manifest{Version: 1, ID: id, Class: class, Account: account, Day: day, Created: b.cfg.Clock.Now().UTC()}
+	if account == "" {
+		m.Object = "logs/" + class + "/" + day + "/" + id + ".seg.enc"
+	} else {
+		m.Object = "user/" + account + "/" + day + "/" + id + ".snap.enc"
+	}
+	return m
+}
+
+// write encrypts what produce writes under a new key of the backup's own,
+// puts it on the target as m.Object and then writes the manifest. The
+// key is wrapped by the master key, or for user data by the account's key.
+func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer) error) error {
+	kh, err := keyset.NewHandle(streamingaead.AES256GCMHKDF1MBKeyTemplate())
+	if err != nil {
+		return err
+	}
+	var clear bytes.Buffer
+	if err := insecurecleartextkeyset.Write(kh, keyset.NewBinaryWriter(&clear)); err != nil {
+		return err
+	}
+	wrapped, err := b.wrap(ctx, m, clear.Bytes())
+	clear.Reset()
+	if err != nil {
+		return err
+	}
+	m.WrappedKey = base64.StdEncoding.EncodeToString(wrapped)
+	sa, err := streamingaead.New(kh)
+	if err != nil {
+		return err
+	}
+
+	// produce → encrypt → hash the object → target.
+	pr, pw := io.Pipe()
+	objectHash := &countingHash{h: sha256.New()}
+	done := make(chan error, 1)
+	go func() {
+		enc, err := sa.NewEncryptingWriter(io.MultiWriter(pw, objectHash), streamAD(m.ID))
+		if err == nil {
+			if err = produce(enc); err == nil {
+				err = enc.Close()
+			}
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	_, putErr := b.cfg.Target.Put(ctx, m.Object, pr)
+	pr.CloseWithError(putErr)
+	if err := cmp.Or(<-done, putErr); err != nil {
+		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
+		return err
+	}
+	m.ObjectSize, m.ObjectSHA256 = objectHash.n, hex.EncodeToString(objectHash.h.Sum(nil))
+	body, _ := json.MarshalIndent(m, "", "  ")
+	if _, err := b.cfg.Target.Put(ctx, m.Key(), bytes.NewReader(body)); err != nil {
+		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
+		return fmt.Errorf("manifest: %w", err)
+	}
+	return nil
+}
+
+func (b *Backups) wrap(ctx context.Context, m *Manifest, clear []byte) ([]byte, error) {
+	if m.Account == "" {
+		return b.cfg.Sealer.SealSystem(clear, keyAD(m.ID))
+	}
+	return b.cfg.Crypto.Encrypt(ctx, m.Account, clear, keyAD(m.ID))
+}
+
+func (b *Backups) unwrap(ctx context.Context, m *Manifest, wrapped []byte) ([]byte, error) {
+	if m.Account == "" {
+		return b.cfg.Sealer.OpenSystem(wrapped, keyAD(m.ID))
+	}
+	return b.cfg.Crypto.Decrypt(ctx, m.Account, wrapped, keyAD(m.ID))
+}
+
+func (b *Backups) stream(ctx context.Context, m *Manifest) (tink.StreamingAEAD, error) {
 	wrapped, err := base64.StdEncoding.DecodeString(m.WrappedKey)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: bad wrapped key", m.ID)
 	}
-	clear, err := b.cfg.Sealer.OpenSystem(wrapped, keyAD(m.ID))
+	clear, err := b.unwrap(ctx, m, wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: the key does not open: %w", m.ID, err)
 	}
@@ -185,7 +222,7 @@ func (b *Backups) stream(m *Manifest) (tink.StreamingAEAD, error) {
 // and returns the decrypted partition stream. check reports whether the
 // object matched, once the stream has been read to its end.
 func (b *Backups) open(ctx context.Context, m *Manifest, progress func(done, total int64)) (io.Reader, func() error, io.Closer, error) {
-	sa, err := b.stream(m)
+	sa, err := b.stream(ctx, m)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -213,6 +250,10 @@ func (b *Backups) open(ctx context.Context, m *Manifest, progress func(done, tot
 // SHA-256, that it decrypts, and the partition inside it (every block, the
 // record count, its own SHA-256) against the manifest.
 func (b *Backups) Verify(ctx context.Context, m *Manifest) error {
+	if m.Account != "" {
+		_, err := b.readSnapshot(ctx, m, nil)
+		return err
+	}
 	dec, check, obj, err := b.open(ctx, m, nil)
 	if err != nil {
 		return err
@@ -236,6 +277,9 @@ func (b *Backups) Verify(ctx context.Context, m *Manifest) error {
 // that partition). The import verifies it completely before it appears.
 // progress, if not nil, is told the object bytes read so far and the total.
 func (b *Backups) Restore(ctx context.Context, m *Manifest, into *logstore.Store, progress func(done, total int64)) (*slokeeper.LogPartition, error) {
+	if m.Account != "" {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "Backup %s is of account %s's data, not of logs.", m.ID, m.Account)
+	}
 	dec, check, obj, err := b.open(ctx, m, progress)
 	if err != nil {
 		return nil, err
@@ -268,7 +312,7 @@ func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
 		out = append(out, m)
 	}
 	slices.SortFunc(out, func(x, y *Manifest) int {
-		return strings.Compare(ManifestKey(x.Class, x.Day, x.ID), ManifestKey(y.Class, y.Day, y.ID))
+		return strings.Compare(x.Key(), y.Key())
 	})
 	return out, nil
 }
@@ -276,7 +320,7 @@ func (b *Backups) Manifests(ctx context.Context) ([]*Manifest, error) {
 // ManifestKeys lists the manifests on the target without reading them:
 // backup ID → manifest key.
 func (b *Backups) ManifestKeys(ctx context.Context) (map[string]string, error) {
-	objs, err := b.cfg.Target.List(ctx, "manifests/logs/")
+	objs, err := b.cfg.Target.List(ctx, "manifests/")
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +354,7 @@ func (b *Backups) Erase(ctx context.Context, m *Manifest) error {
 	if err := b.cfg.Target.Delete(ctx, m.Object); err != nil {
 		return fmt.Errorf("erase backup %s: %w", m.ID, err)
 	}
-	if err := b.cfg.Target.Delete(ctx, ManifestKey(m.Class, m.Day, m.ID)); err != nil {
+	if err := b.cfg.Target.Delete(ctx, m.Key()); err != nil {
 		return fmt.Errorf("erase backup %s: manifest: %w", m.ID, err)
 	}
 	return nil

@@ -1,0 +1,141 @@
+package backup
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"slokeeper"
+)
+
+// AccountData is where user-data backups read an account's items and
+// restore them (slokeeper.AccountService).
+type AccountData interface {
+	SnapshotAccountItems(ctx context.Context, account string) ([]*slokeeper.AccountItem, error)
+	ReplaceAccountItems(ctx context.Context, account string, items []*slokeeper.AccountItem) error
+}
+
+// AccountCrypto wraps the key of a user-data backup under the account's
+// own key (keys.Manager), so that destroying the account's key shreds every
+// copy of its data, backups included.
+type AccountCrypto interface {
+	Encrypt(ctx context.Context, account string, plaintext, associatedData []byte) ([]byte, error)
+	Decrypt(ctx context.Context, account string, ciphertext, associatedData []byte) ([]byte, error)
+}
+
+// The snapshot format, inside the encryption: a header line, then one
+// JSON line per item, its ciphertext as stored (under the account's key).
+const snapshotFormat = "slokeeper-account-snapshot"
+
+type snapshotHeader struct {
+	Format  string    `json:"format"`
+	Version int       `json:"version"`
+	Account string    `json:"account"`
+	Day     string    `json:"day"`
+	Taken   time.Time `json:"taken"`
+	Items   int       `json:"items"`
+}
+
+type snapshotItem struct {
+	Kind       string    `json:"kind"`
+	Key        string    `json:"key"`
+	Size       int       `json:"size"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	Ciphertext []byte    `json:"ciphertext"`
+}
+
+// BackupAccount takes a point-in-time snapshot of one account's data (one
+// consistent read) and writes it to the target as the account's backup of
+// day: the items' ciphertexts, encrypted again under a key wrapped by the
+// account's key.
+func (b *Backups) BackupAccount(ctx context.Context, account, day string) (*Manifest, error) {
+	items, err := b.cfg.Accounts.SnapshotAccountItems(ctx, account)
+	if err != nil {
+		return nil, fmt.Errorf("back up account %s: %w", account, err)
+	}
+	m := b.newManifest("user", account, day)
+	err = b.write(ctx, m, func(w io.Writer) error {
+		h := sha256.New()
+		enc := json.NewEncoder(io.MultiWriter(w, h))
+		if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: 1, Account: account, Day: day, Taken: m.Created, Items: len(items)}); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := enc.Encode(snapshotItem{Kind: it.Kind, Key: it.Key, Size: it.Size, UpdatedAt: it.UpdatedAt, Ciphertext: it.Ciphertext}); err != nil {
+				return err
+			}
+		}
+		m.Records, m.Checksum = int64(len(items)), hex.EncodeToString(h.Sum(nil))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("back up account %s for %s: %w", account, day, err)
+	}
+	return m, nil
+}
+
+// readSnapshot reads and checks a whole user-data backup: the object's
+// size and SHA-256, that it decrypts, the header against the manifest,
+// the count and the snapshot's SHA-256, and that every item decrypts
+// under the account's key. It returns the items as stored.
+func (b *Backups) readSnapshot(ctx context.Context, m *Manifest, progress func(done, total int64)) ([]*slokeeper.AccountItem, error) {
+	dec, check, obj, err := b.open(ctx, m, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	bad := func(format string, args ...any) error {
+		return slokeeper.Errorf(slokeeper.EINVALID, "Backup %s does not verify: %s.", m.ID, fmt.Sprintf(format, args...))
+	}
+	h := sha256.New()
+	d := json.NewDecoder(bufio.NewReader(io.TeeReader(dec, h)))
+	var hd snapshotHeader
+	if err := d.Decode(&hd); err != nil {
+		return nil, bad("header: %v", err)
+	}
+	if hd.Format != snapshotFormat || hd.Version != 1 || hd.Account != m.Account || hd.Day != m.Day {
+		return nil, bad("it holds %s v%d of %s/%s; its manifest says %s/%s", hd.Format, hd.Version, hd.Account, hd.Day, m.Account, m.Day)
+	}
+	items := make([]*slokeeper.AccountItem, 0, hd.Items)
+	for {
+		var si snapshotItem
+		if err := d.Decode(&si); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, bad("item %d: %v", len(items)+1, err)
+		}
+		it := &slokeeper.AccountItem{Account: m.Account, Kind: si.Kind, Key: si.Key, Size: si.Size, UpdatedAt: si.UpdatedAt, Ciphertext: si.Ciphertext}
+		if _, err := b.cfg.Crypto.Decrypt(ctx, m.Account, it.Ciphertext, it.AssociatedData()); err != nil {
+			return nil, bad("item %s/%s does not decrypt: %v", it.Kind, it.Key, slokeeper.ErrorMessage(err))
+		}
+		items = append(items, it)
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); int64(len(items)) != m.Records || hd.Items != len(items) || got != m.Checksum {
+		return nil, bad("it holds %d items (%s); its manifest says %d (%s)", len(items), got, m.Records, m.Checksum)
+	}
+	return items, nil
+}
+
+// RestoreAccount makes a user-data backup the account's whole data again,
+// atomically, after checking all of it. It returns the items restored.
+func (b *Backups) RestoreAccount(ctx context.Context, m *Manifest, progress func(done, total int64)) (int, error) {
+	if m.Account == "" {
+		return 0, slokeeper.Errorf(slokeeper.EINVALID, "Backup %s is of %s logs, not of an account.", m.ID, m.Class)
+	}
+	items, err := b.readSnapshot(ctx, m, progress)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.cfg.Accounts.ReplaceAccountItems(ctx, m.Account, items); err != nil {
+		return 0, err
+	}
+	return len(items), nil
+}
