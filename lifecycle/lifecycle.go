@@ -21,6 +21,11 @@
 //   - A backup is erased at its ceiling (backups.erase); while its floor
 //     (backups.keep) still runs it is kept, unless precedence "erase" lets
 //     the ceiling win.
+//
+// User data is kept per account (see user.go): a daily point-in-time
+// snapshot of each live account, kept by the same backup rules, and on
+// deletion, once the cancel window ends, the account's data erased and its
+// key destroyed, which shreds every copy.
 package lifecycle
 
 import (
@@ -40,6 +45,8 @@ const (
 	EraseOriginal = "erase_original" // drop a day partition from the service
 	EraseBackup   = "erase_backup"   // delete a backup
 	Held          = "held"           // an erase that is due but held (the interlock): not an action, a report
+	EraseAccount  = "erase_account"  // erase a deleted account's data from the service
+	DestroyKey    = "destroy_key"    // destroy an account's key: every copy of its data becomes unreadable
 )
 
 // Partition is a day partition in the inventory.
@@ -49,25 +56,38 @@ type Partition struct {
 	Sealed bool
 }
 
-// BackupCopy is a backup of one day partition.
+// BackupCopy is a backup of one day partition, or of one account's data
+// as of the end of a day.
 type BackupCopy struct {
 	ID       string
-	Class    string
+	Class    string // "system", "exec" or "user"
+	Account  string // user data: whose
 	Day      string
 	Created  time.Time // when the copy was written
 	Verified bool      // read back and checked
 }
 
+// Account is an account in the inventory.
+type Account struct {
+	ID          string
+	Status      string // slokeeper.AccountActive, AccountDeleting or AccountDeleted
+	Created     time.Time
+	DeletionDue time.Time // the end of the cancel window, once deletion was asked
+	HasKey      bool      // its key is in the key store
+}
+
 // Inventory is what exists now.
 type Inventory struct {
 	Partitions []Partition
-	Backups    []BackupCopy
+	Backups    []BackupCopy // of every class
+	Accounts   []Account
 }
 
 // Action is one thing due, with its reason, clause and deadline.
 type Action struct {
 	Kind     string
 	Class    string
+	Account  string // user data
 	Day      string
 	BackupID string    // for verify and erase_backup
 	Clause   string    // the policy clause it keeps
@@ -152,47 +172,77 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 		}
 	}
 	for _, b := range inv.Backups {
+		if b.Account != "" {
+			continue // user data: planUser
+		}
 		nc, ok := p.Data.LogClass(b.Class)
 		if !ok {
 			return nil, fmt.Errorf("backup %s: unknown class %q", b.ID, b.Class)
 		}
-		c := nc.Class
-		first, last, err := dayBounds(b.Day, loc)
+		if !b.Verified {
+			_, last, err := dayBounds(b.Day, loc)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, verify(nc, b, policy.BackupCreated(nc.Backup, last, loc)))
+		}
+		a, err := eraseBackup(p, nc, b, now)
 		if err != nil {
 			return nil, err
 		}
-		if !b.Verified {
-			out = append(out, Action{Kind: Verify, Class: b.Class, Day: b.Day, BackupID: b.ID, Clause: nc.Clause, Due: now,
-				Deadline: policy.BackupCreated(c.Backup, last, loc),
-				Reason:   policy.Text{JA: "バックアップは検証されるまで有効とみなしません。", EN: "A backup counts only once verified."}})
+		if a != nil {
+			out = append(out, *a)
 		}
-		ceiling := c.Backups.Erase
-		if ceiling == nil {
-			continue
-		}
-		// The last record's ceiling makes the day due.
-		due := ceiling.After.AddTo(origin(c, ceiling, last, b.Created, loc))
-		if ceiling.From == policy.FromGeneration {
-			due = due.Add(time.Nanosecond) // once the day's last instant is past its ceiling
-		}
-		deadline := c.Tolerance.AddTo(due)
-		if fl := c.Backups.Keep; fl != nil && p.Data.Precedence == "keep" {
-			if floorEnd := fl.After.AddTo(origin(c, fl, last, b.Created, loc)); floorEnd.After(due) {
-				due, deadline = floorEnd, c.Tolerance.AddTo(floorEnd)
-			}
-		}
-		if now.Before(due) {
-			continue
-		}
-		reason := policy.Text{JA: fmt.Sprintf("バックアップの消去期限(%s)に達しました。", ceiling), EN: fmt.Sprintf("The backup reached its ceiling (%s).", ceiling)}
-		if fl := c.Backups.Keep; fl != nil && fl.After.AddTo(origin(c, fl, first, b.Created, loc)).After(now) {
-			reason.JA += "最低保存期間が残っていますが、ポリシーの優先順位により消去が優先されます。"
-			reason.EN += " Its floor still runs, but the policy's precedence lets the ceiling win."
-		}
-		out = append(out, Action{Kind: EraseBackup, Class: b.Class, Day: b.Day, BackupID: b.ID, Clause: nc.Clause, Due: due, Deadline: deadline, Reason: reason})
 	}
+	user, err := planUser(p, inv, now)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, user...)
 	slices.SortFunc(out, func(a, b Action) int {
-		return cmp.Or(a.Deadline.Compare(b.Deadline), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Class, b.Class), cmp.Compare(a.Day, b.Day), cmp.Compare(a.BackupID, b.BackupID))
+		return cmp.Or(a.Deadline.Compare(b.Deadline), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Class, b.Class),
+			cmp.Compare(a.Account, b.Account), cmp.Compare(a.Day, b.Day), cmp.Compare(a.BackupID, b.BackupID))
 	})
 	return out, nil
+}
+
+func verify(nc policy.NamedClass, b BackupCopy, deadline time.Time) Action {
+	return Action{Kind: Verify, Class: b.Class, Account: b.Account, Day: b.Day, BackupID: b.ID, Clause: nc.Clause, Due: b.Created, Deadline: deadline,
+		Reason: policy.Text{JA: "バックアップは検証されるまで有効とみなしません。", EN: "A backup counts only once verified."}}
+}
+
+// eraseBackup returns the erasure of b if it is due at now: at its ceiling
+// (backups.erase), or while its floor (backups.keep) runs, under
+// precedence "keep", at the floor's end.
+func eraseBackup(p *policy.Policy, nc policy.NamedClass, b BackupCopy, now time.Time) (*Action, error) {
+	c, loc := nc.Class, p.Location()
+	ceiling := c.Backups.Erase
+	if ceiling == nil {
+		return nil, nil
+	}
+	first, last, err := dayBounds(b.Day, loc)
+	if err != nil {
+		return nil, err
+	}
+	// The last record's ceiling makes the day due.
+	due := ceiling.After.AddTo(origin(c, ceiling, last, b.Created, loc))
+	if ceiling.From == policy.FromGeneration {
+		due = due.Add(time.Nanosecond) // once the day's last instant is past its ceiling
+	}
+	deadline := c.Tolerance.AddTo(due)
+	if fl := c.Backups.Keep; fl != nil && p.Data.Precedence == "keep" {
+		if floorEnd := fl.After.AddTo(origin(c, fl, last, b.Created, loc)); floorEnd.After(due) {
+			due, deadline = floorEnd, c.Tolerance.AddTo(floorEnd)
+		}
+	}
+	if now.Before(due) {
+		return nil, nil
+	}
+	reason := policy.Text{JA: fmt.Sprintf("バックアップの消去期限(%s)に達しました。", ceiling), EN: fmt.Sprintf("The backup reached its ceiling (%s).", ceiling)}
+	if fl := c.Backups.Keep; fl != nil && fl.After.AddTo(origin(c, fl, first, b.Created, loc)).After(now) {
+		reason.JA += "最低保存期間が残っていますが、ポリシーの優先順位により消去が優先されます。"
+		reason.EN += " Its floor still runs, but the policy's precedence lets the ceiling win."
+	}
+	return &Action{Kind: EraseBackup, Class: b.Class, Account: b.Account, Day: b.Day, BackupID: b.ID, Clause: nc.Clause,
+		Due: due, Deadline: deadline, Reason: reason}, nil
 }

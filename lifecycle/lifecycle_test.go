@@ -40,7 +40,11 @@ func withPolicy(t *testing.T, edits ...[2]string) *policy.Policy {
 func describe(as []lifecycle.Action, now time.Time) string {
 	var b strings.Builder
 	for _, a := range as {
-		fmt.Fprintf(&b, "%s %s/%s", a.Kind, a.Class, a.Day)
+		if a.Account != "" {
+			fmt.Fprintf(&b, "%s %s/%s/%s", a.Kind, a.Class, a.Account, a.Day)
+		} else {
+			fmt.Fprintf(&b, "%s %s/%s", a.Kind, a.Class, a.Day)
+		}
 		if a.BackupID != "" {
 			fmt.Fprintf(&b, " %s", a.BackupID)
 		}

@@ -137,6 +137,9 @@ func (d *Data) LogClass(class string) (NamedClass, bool) {
 	return NamedClass{}, false
 }
 
+// User returns the user-data class.
+func (d *Data) User() NamedClass { return d.Classes()[1] }
+
 // NamedClass is a data class with its clause ID and policy key.
 type NamedClass struct {
 	Clause string
