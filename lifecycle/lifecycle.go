@@ -96,6 +96,23 @@ type Action struct {
 	Reason   policy.Text
 }
 
+// Subject names what the action is about, as evidence and people see it:
+// "system/2026-12-03", "account:acme/2026-12-03" or "account:acme",
+// followed by the backup's ID when there is one.
+func (a Action) Subject() string {
+	s := a.Class + "/" + a.Day
+	switch {
+	case a.Account != "" && a.Day != "":
+		s = "account:" + a.Account + "/" + a.Day
+	case a.Account != "":
+		s = "account:" + a.Account
+	}
+	if a.BackupID != "" {
+		s += " " + a.BackupID
+	}
+	return s
+}
+
 // Late reports whether the action is past its deadline at now.
 func (a Action) Late(now time.Time) bool { return !a.Deadline.IsZero() && now.After(a.Deadline) }
 

@@ -36,7 +36,8 @@ func planUser(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) 
 	for i := range inv.Accounts {
 		accounts[inv.Accounts[i].ID] = &inv.Accounts[i]
 	}
-	copies := map[string]map[string]bool{} // account → days with a copy
+	copies := map[string]map[string]bool{} // account → days backed up
+	held := map[string]bool{}              // accounts with copies
 	var out []Action
 	for _, b := range inv.Backups {
 		if b.Account == "" {
@@ -45,7 +46,16 @@ func planUser(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) 
 		if copies[b.Account] == nil {
 			copies[b.Account] = map[string]bool{}
 		}
-		copies[b.Account][b.Day] = true
+		// Only a snapshot taken once its day was over backs the day up (one
+		// taken by hand during the day misses the rest of it).
+		_, last, err := dayBounds(b.Day, loc)
+		if err != nil {
+			return nil, err
+		}
+		if !b.Created.Before(policy.BackupCreated(c.Backup, last, loc)) {
+			copies[b.Account][b.Day] = true
+		}
+		held[b.Account] = true
 		a := accounts[b.Account]
 		if a != nil && erasing(a) && del.IncludeBackups {
 			out = append(out, Action{Kind: EraseBackup, Class: b.Class, Account: b.Account, Day: b.Day, BackupID: b.ID, Clause: nc.Clause,
@@ -54,10 +64,6 @@ func planUser(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) 
 			continue
 		}
 		if !b.Verified && (a == nil || a.HasKey) {
-			_, last, err := dayBounds(b.Day, loc)
-			if err != nil {
-				return nil, err
-			}
 			out = append(out, verify(nc, b, c.Tolerance.AddTo(policy.BackupCreated(c.Backup, last, loc))))
 		}
 		e, err := eraseBackup(p, nc, b, now)
@@ -95,7 +101,7 @@ func planUser(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) 
 						EN: "The deletion's cancel window has ended: the account's data is erased."}})
 			}
 			if a.HasKey {
-				if !del.IncludeBackups && len(copies[a.ID]) > 0 {
+				if !del.IncludeBackups && held[a.ID] {
 					continue // the copies are kept to their ceilings: so is the key that reads them
 				}
 				if !del.IncludeBackups && a.Status == accountDeleted {

@@ -45,6 +45,8 @@ func TestPlanUser(t *testing.T) {
 			"2026-12-04 03:00:00", ""},
 		{"HasTodaysSnapshot", def, inv(acct("active", "2026-12-01 10:00:00"), copyOf("2026-12-03", "b1", "2026-12-04 00:05:00", true)),
 			"2026-12-04 03:00:00", ""},
+		{"ASnapshotDuringTheDayDoesNotCount", def, inv(acct("active", "2026-12-01 10:00:00"), copyOf("2026-12-03", "b1", "2026-12-03 15:00:00", true)),
+			"2026-12-04 03:00:00", "backup user/acme/2026-12-03 by 2026-12-05 00:00; "},
 		{"VerifyASnapshot", def, inv(acct("active", "2026-12-01 10:00:00"), copyOf("2026-12-03", "b1", "2026-12-04 00:05:00", false)),
 			"2026-12-04 03:00:00", "verify user/acme/2026-12-03 b1 by 2026-12-05 00:00; "},
 		{"LeapDay", def, inv(acct("active", "2028-02-01 10:00:00")),

@@ -41,7 +41,7 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("backup run: exit %d\n%s%s", code, out, stderr)
 	}
 	id := match[1]
-	if out, _, _ := run("backup", "list"); !regexp.MustCompile(id + `\s+exec\s+2026-12-03\s+\S+\s+\S+`).MatchString(out) {
+	if out, _, _ := run("backup", "list"); !regexp.MustCompile(id + `\s+exec\s+-\s+2026-12-03\s+\S+\s+\S+`).MatchString(out) {
 		t.Errorf("backup list (verified):\n%s", out)
 	}
 	if out, stderr, code := run("backup", "verify", id); code != 0 || !strings.Contains(out, "verified") {
@@ -67,6 +67,63 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if out, _, _ := run("audit", "show", "--limit", "0"); !strings.Contains(out, "backup.run") || !strings.Contains(out, "backup.restore") {
 		t.Errorf("audit ledger lacks backup entries")
+	}
+}
+
+// TestAccountBackupCommands: an operator snapshots an account, the
+// customer's data changes, and the snapshot brings it back.
+func TestAccountBackupCommands(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"bob", "admin"}, {"sam", "support"}} {
+		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
+	}
+	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
+	run("account", "create", "--as", "ops", "--id", "acct-7", "--name", "Farm D")
+	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "42")
+	run("account", "put", "acct-7", "--as", "ops", "--kind", "document", "--key", "flow-1", "--value", `{"nodes":[]}`)
+
+	out, stderr, code := run("backup", "run", "--account", "acct-7")
+	match := regexp.MustCompile(`took and verified a snapshot of account acct-7 as (bk_\S+): 2 items`).FindStringSubmatch(out)
+	if code != 0 || match == nil {
+		t.Fatalf("backup run --account: exit %d\n%s%s", code, out, stderr)
+	}
+	id := match[1]
+	if out, _, _ := run("backup", "list", "--account", "acct-7"); !regexp.MustCompile(id + `\s+user\s+acct-7\s+\d{4}-\d\d-\d\d\s+\S+\s+\S+`).MatchString(out) {
+		t.Errorf("backup list --account:\n%s", out)
+	}
+	if out, stderr, code := run("backup", "verify", id); code != 0 || !strings.Contains(out, "account acct-7") || !strings.Contains(out, "2 items") {
+		t.Errorf("backup verify: exit %d %s%s", code, out, stderr)
+	}
+
+	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "99")
+	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "later", "--value", "x")
+	if _, stderr, code := run("backup", "restore", id); code != 1 || !strings.Contains(stderr, "Pass --replace") {
+		t.Errorf("restore without --replace: exit %d %s", code, stderr)
+	}
+	if _, stderr, code := run("backup", "restore", id, "--into", t.TempDir()); code != 1 || !strings.Contains(stderr, "into the account itself") {
+		t.Errorf("restore of an account into a directory: exit %d %s", code, stderr)
+	}
+	out, stderr, code = run("backup", "restore", id, "--replace")
+	if code != 0 || !strings.Contains(out, "restored account acct-7") || !strings.Contains(stderr, "restoring "+id+": 100%") {
+		t.Fatalf("backup restore --replace: exit %d %s%s", code, out, stderr)
+	}
+	gid := grantID(t, func() string {
+		out, _, _ := run("grant", "request", "--as", "sam", "--account", "acct-7", "--scope", "data", "--reason", "restore check", "--duration", "1h")
+		return out
+	}())
+	run("grant", "approve", gid, "--as", "bob")
+	if out, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
+		t.Errorf("after the restore, threshold = %q (exit %d %s), want 42", out, code, stderr)
+	}
+	if _, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "later"); code != 1 || !strings.Contains(stderr, `has no data "later"`) {
+		t.Errorf("an item written after the snapshot survived the restore: exit %d %s", code, stderr)
+	}
+	if out, _, _ := run("evidence", "list", "--clause", "data.user_data"); !strings.Contains(out, "restore") || !strings.Contains(out, "account:acct-7") {
+		t.Errorf("evidence:\n%s", out)
+	}
+	if out, _, _ := run("audit", "show", "--limit", "0"); !strings.Contains(out, "account:acct-7") || !strings.Contains(out, "backup.restore") {
+		t.Errorf("audit ledger lacks the restore")
 	}
 }
 

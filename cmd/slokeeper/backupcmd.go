@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -21,14 +22,18 @@ import (
 
 const backupUsage = `Usage:
   slokeeper backup run --class system|exec --day YYYY-MM-DD   back up a sealed day now, verify it, catalog it
-  slokeeper backup list [--class C] [--day D] [--all]
+  slokeeper backup run --account ID                           snapshot an account's data now, verify it, catalog it
+  slokeeper backup list [--class C] [--account ID] [--day D] [--all]
   slokeeper backup verify ID                                  read it back and check everything
-  slokeeper backup restore ID --into DIR                      restore the day into a new data directory
+  slokeeper backup restore ID --into DIR                      restore a log day into a new data directory
+  slokeeper backup restore ID --replace                       make an account's snapshot its whole data again
   slokeeper backup catalog rebuild                            recreate the catalog from the target's manifests
 
 The target is --backup-target: a directory (default DATA/backups) or
 s3://host/bucket/prefix. Objects are encrypted, checksummed and described by
-a manifest beside them.
+a manifest beside them. An account's backups are encrypted under its own
+key: once the account is deleted and its key destroyed, none of them can
+be read.
 `
 
 // openTarget opens the configured backup target.
@@ -59,15 +64,17 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("backup "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, backupUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
-	var class, day, into string
-	var all bool
+	var class, account, day, into string
+	var all, replace bool
 	var id string
 	switch sub {
 	case "run":
 		fs.StringVar(&class, "class", "", "system or exec")
+		fs.StringVar(&account, "account", "", "an account: snapshot its data")
 		fs.StringVar(&day, "day", "", "the sealed day, YYYY-MM-DD")
 	case "list":
-		fs.StringVar(&class, "class", "", "only this class")
+		fs.StringVar(&class, "class", "", "only this class: system, exec or user")
+		fs.StringVar(&account, "account", "", "only this account's")
 		fs.StringVar(&day, "day", "", "only this day")
 		fs.BoolVar(&all, "all", false, "include erased backups")
 	case "verify", "restore":
@@ -77,7 +84,8 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		id, args = args[0], args[1:]
 		if sub == "restore" {
-			fs.StringVar(&into, "into", "", "a new data directory to restore into")
+			fs.StringVar(&into, "into", "", "a log backup: a new data directory to restore into")
+			fs.BoolVar(&replace, "replace", false, "an account backup: replace the account's current data with it")
 		}
 	case "catalog-rebuild":
 	case "-h", "--help", "help":
@@ -93,14 +101,14 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer store.Close()
 	if sub == "list" {
-		recs, err := store.Backups.FindBackups(ctx, slokeeper.BackupFilter{Class: class, Day: day, IncludeErased: all})
+		recs, err := store.Backups.FindBackups(ctx, slokeeper.BackupFilter{Class: class, Account: account, Day: day, IncludeErased: all})
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCLASS\tDAY\tCREATED\tVERIFIED\tERASED")
+		fmt.Fprintln(tw, "ID\tCLASS\tACCOUNT\tDAY\tCREATED\tVERIFIED\tERASED")
 		for _, b := range recs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Class, b.Day, b.Created.Format(time.RFC3339), stamp(b.VerifiedAt), stamp(b.ErasedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Class, cmp.Or(b.Account, "-"), b.Day, b.Created.Format(time.RFC3339), stamp(b.VerifiedAt), stamp(b.ErasedAt))
 		}
 		return tw.Flush()
 	}
@@ -111,12 +119,23 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	defer lt.Close()
 	switch sub {
 	case "run":
-		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.run", "logs:"+class+"/"+day, ""); err != nil {
+		target := "logs:" + class + "/" + day
+		if account != "" {
+			if class != "" && class != "user" || day != "" {
+				return slokeeper.Errorf(slokeeper.EINVALID, "An account's snapshot is taken now: give --account alone.")
+			}
+			class, day, target = "user", lt.Clock.Now().In(lt.Policy.Location()).Format(time.DateOnly), "account:"+account
+		}
+		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.run", target, ""); err != nil {
 			return err
 		}
-		man, err := lt.exec.Backup(ctx, class, day, time.Time{})
+		man, err := lt.exec.Backup(ctx, class, account, day, time.Time{})
 		if err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
+		if account != "" {
+			fmt.Fprintf(stdout, "took and verified a snapshot of account %s as %s: %d items, %d bytes\n", account, man.ID, man.Records, man.ObjectSize)
+			return nil
 		}
 		fmt.Fprintf(stdout, "backed up and verified %s/%s as %s: %d records, %d bytes\n", man.Class, man.Day, man.ID, man.Records, man.ObjectSize)
 		return nil
@@ -128,16 +147,23 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		if err := lt.exec.Verify(ctx, man, time.Time{}); err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
+		if man.Account != "" {
+			fmt.Fprintf(stdout, "%s verified: account %s as of %s, %d items\n", man.ID, man.Account, man.Created.In(lt.Policy.Location()).Format(time.RFC3339), man.Records)
+			return nil
+		}
 		fmt.Fprintf(stdout, "%s verified: %s/%s, %d records\n", man.ID, man.Class, man.Day, man.Records)
 		return nil
 	case "restore":
-		if into == "" {
-			fmt.Fprint(stderr, "backup restore: --into DIR is needed\n")
-			return errUsage
-		}
 		man, err := lt.exec.Manifest(ctx, id)
 		if err != nil {
 			return err
+		}
+		if man.Account != "" {
+			return restoreAccount(ctx, lt, man, replace, into, stdout, stderr)
+		}
+		if into == "" {
+			fmt.Fprint(stderr, "backup restore: --into DIR is needed\n")
+			return errUsage
 		}
 		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "logs:"+man.Class+"/"+man.Day, man.ID+" into "+into); err != nil {
 			return err
@@ -200,6 +226,7 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 		return nil, err
 	}
 	lt.close = append(lt.close, m.closeKeys)
+	m.Vault = m.newVault()
 	open := logstore.OpenReadOnly
 	if writable {
 		open = logstore.Open
@@ -219,9 +246,9 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 // newExecutor returns the lifecycle executor over this log store and
 // backup target, with Main's keys, catalog and evidence.
 func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *reconcile.Executor {
-	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Clock: m.Clock})
+	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Accounts: m.Store.Accounts, Crypto: m.Keys, Clock: m.Clock})
 	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
-		Evidence: m.Store.Evidence, Clock: m.Clock, Node: m.node()})
+		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node()})
 }
 
 func (lt *lifecycleTools) Close() {
@@ -251,4 +278,25 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.Format(time.RFC3339)
+}
+
+// restoreAccount restores an account's snapshot into the account itself.
+func restoreAccount(ctx context.Context, lt *lifecycleTools, man *backup.Manifest, replace bool, into string, stdout, stderr io.Writer) error {
+	if into != "" {
+		return slokeeper.Errorf(slokeeper.EINVALID, "Backup %s is of account %s: it is restored into the account itself (--replace), not into a new data directory.", man.ID, man.Account)
+	}
+	if !replace {
+		return slokeeper.Errorf(slokeeper.EINVALID, "Restoring backup %s replaces all of account %s's current data with its snapshot of %s (%d items). Pass --replace to do it.",
+			man.ID, man.Account, man.Created.In(lt.Policy.Location()).Format(time.RFC3339), man.Records)
+	}
+	if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "account:"+man.Account, man.ID+" replaces the account's data"); err != nil {
+		return err
+	}
+	n, err := lt.exec.RestoreAccount(ctx, man, progressLine(stderr, "restoring "+man.ID))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "restored account %s to its snapshot of %s: %d items\n", man.Account, man.Created.In(lt.Policy.Location()).Format(time.RFC3339), n)
+	return nil
 }

@@ -29,6 +29,8 @@ var lifecycleKinds = map[string][2]string{
 	lifecycle.EraseOriginal: {"元データの消去", "erase original"},
 	lifecycle.EraseBackup:   {"バックアップの消去", "erase backup"},
 	lifecycle.Held:          {"保留(インターロック)", "held (interlock)"},
+	lifecycle.EraseAccount:  {"アカウントデータの消去", "erase account data"},
+	lifecycle.DestroyKey:    {"アカウント鍵の破棄", "destroy account key"},
 }
 
 // lifecycleStates names an action's state for people.
@@ -131,10 +133,7 @@ func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.R
 	fmt.Fprintln(tw, head)
 	for _, r := range results {
 		a := r.Action
-		subject := a.Class + "/" + a.Day
-		if a.BackupID != "" {
-			subject += " " + a.BackupID
-		}
+		subject := a.Subject()
 		deadline := ""
 		if !a.Deadline.IsZero() {
 			deadline = a.Deadline.In(loc).Format("2006-01-02 15:04")

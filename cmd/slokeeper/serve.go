@@ -58,7 +58,6 @@ type Main struct {
 
 	selflog        *selflog.Handler
 	stopCheckpoint func()
-	stopFinalizer  func()
 	policyYAML     []byte
 	closeOnce      sync.Once
 	closeErr       error
@@ -161,11 +160,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.bootstrapAdmin(ctx); err != nil {
 		return err
 	}
-	m.Vault = vault.New(vault.Config{
-		Accounts: m.Store.Accounts, Grants: m.Store.Grants, Operators: m.Store.Operators, Evidence: m.Store.Evidence,
-		Crypto: m.Keys, Audit: m.audit, Policy: m.Policy, Clock: m.Clock, Node: m.node(),
-	})
-	m.startFinalizer()
+	m.Vault = m.newVault()
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
@@ -240,9 +235,6 @@ func (m *Main) close(ctx context.Context) error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
-	if m.stopFinalizer != nil {
-		m.stopFinalizer()
-	}
 	if m.selflog != nil {
 		m.selflog.Close()
 	}
@@ -267,15 +259,11 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 	return err
 }
 
-// startFinalizer erases accounts whose deletion window has ended, every
-// minute (judged by the injected clock), until Close.
-func (m *Main) startFinalizer() {
-	m.stopFinalizer = every(time.Minute, func() {
-		if ids, err := m.Vault.FinalizeDue(context.Background()); err != nil {
-			m.Logger.Error("account erasure", "err", err)
-		} else if len(ids) > 0 {
-			m.Logger.Info("accounts erased after their deletion window", "accounts", ids)
-		}
+// newVault returns the account-data service over Main's store and keys.
+func (m *Main) newVault() *vault.Vault {
+	return vault.New(vault.Config{
+		Accounts: m.Store.Accounts, Grants: m.Store.Grants, Operators: m.Store.Operators, Evidence: m.Store.Evidence,
+		Crypto: m.Keys, Audit: m.audit, Policy: m.Policy, Clock: m.Clock, Node: m.node(),
 	})
 }
 

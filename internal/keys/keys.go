@@ -231,6 +231,9 @@ func (m *Manager) DestroyAccountKey(ctx context.Context, account string) error {
 	return m.store.DeleteAccountKey(ctx, account)
 }
 
+// AccountKeys lists the accounts that have a key.
+func (m *Manager) AccountKeys(ctx context.Context) ([]string, error) { return m.store.AccountKeys(ctx) }
+
 // RotateMaster makes a new master key primary and rewraps every account
 // key under it. Reads and writes go on meanwhile: the master keyset keeps
 // its old keys, so keysets wrapped by either decrypt, and account data is

@@ -14,6 +14,11 @@
 //   - erase original: only after the catalog shows a verified backup
 //     (unless the interlock is off); the log store's drop is itself
 //     crash-safe.
+//   - account snapshot: as a backup; the snapshot is one consistent read.
+//   - erase account / destroy key: the vault checks again that the
+//     deletion can no longer be cancelled; the account is marked deleted
+//     after its data is gone, and the key store lists the keys that are
+//     left, so either step is planned again until it is done.
 package reconcile
 
 import (
@@ -37,8 +42,24 @@ type Config struct {
 	Backups  *backup.Backups
 	Catalog  slokeeper.BackupCatalog
 	Evidence slokeeper.EvidenceService
+	// User data: the accounts, which of them have a key, and the vault
+	// that erases them. Without Accounts user data is not planned.
+	Accounts slokeeper.AccountService
+	Keys     KeyLister
+	Vault    AccountEraser
 	Clock    slokeeper.Clock
 	Node     string
+}
+
+// KeyLister lists the accounts that have a key (slokeeper.KeyStore).
+type KeyLister interface {
+	AccountKeys(ctx context.Context) ([]string, error)
+}
+
+// AccountEraser erases deleted accounts (vault.Vault).
+type AccountEraser interface {
+	EraseAccountData(ctx context.Context, id string) (int, error)
+	DestroyAccountKey(ctx context.Context, id string) error
 }
 
 // Executor runs lifecycle passes.
@@ -66,8 +87,9 @@ type Result struct {
 	Err     error
 }
 
-// Inventory reads what exists now: every partition of the log store and
-// every backup in the catalog that is not erased.
+// Inventory reads what exists now: every partition of the log store,
+// every account and whether it has a key, and every backup in the catalog
+// that is not erased.
 func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
 	var inv lifecycle.Inventory
 	parts, err := e.cfg.Logs.LogPartitions(ctx)
@@ -77,12 +99,29 @@ func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
 	for _, p := range parts {
 		inv.Partitions = append(inv.Partitions, lifecycle.Partition{Class: p.Class, Day: p.Day, Sealed: p.Sealed})
 	}
+	if e.cfg.Accounts != nil {
+		accounts, err := e.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{})
+		if err != nil {
+			return inv, err
+		}
+		keyed, err := e.cfg.Keys.AccountKeys(ctx)
+		if err != nil {
+			return inv, err
+		}
+		hasKey := make(map[string]bool, len(keyed))
+		for _, id := range keyed {
+			hasKey[id] = true
+		}
+		for _, a := range accounts {
+			inv.Accounts = append(inv.Accounts, lifecycle.Account{ID: a.ID, Status: a.Status, Created: a.CreatedAt, DeletionDue: a.DeletionDueAt, HasKey: hasKey[a.ID]})
+		}
+	}
 	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{})
 	if err != nil {
 		return inv, err
 	}
 	for _, r := range recs {
-		inv.Backups = append(inv.Backups, lifecycle.BackupCopy{ID: r.ID, Class: r.Class, Day: r.Day, Created: r.Created, Verified: !r.VerifiedAt.IsZero()})
+		inv.Backups = append(inv.Backups, lifecycle.BackupCopy{ID: r.ID, Class: r.Class, Account: r.Account, Day: r.Day, Created: r.Created, Verified: !r.VerifiedAt.IsZero()})
 	}
 	return inv, nil
 }
@@ -132,7 +171,7 @@ func (e *Executor) Adopt(ctx context.Context) (int, error) {
 
 func record(man *backup.Manifest) *slokeeper.BackupRecord {
 	body, _ := json.Marshal(man)
-	return &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Day: man.Day, Created: man.Created, Manifest: body}
+	return &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Account: man.Account, Day: man.Day, Created: man.Created, Manifest: body}
 }
 
 // Run does one pass: adopt orphaned manifests, plan, and carry out every
@@ -195,23 +234,40 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 	}
 }
 
-// Backup backs up one sealed day now, verifies it and catalogs it.
-func (e *Executor) Backup(ctx context.Context, class, day string, deadline time.Time) (*backup.Manifest, error) {
-	man, err := e.cfg.Backups.BackupPartition(ctx, class, day)
+// Backup backs up one sealed day now (or, with account set, takes a
+// snapshot of the account's data as its backup of day), verifies it and
+// catalogs it.
+func (e *Executor) Backup(ctx context.Context, class, account, day string, deadline time.Time) (*backup.Manifest, error) {
+	var man *backup.Manifest
+	var err error
+	if account != "" {
+		man, err = e.cfg.Backups.BackupAccount(ctx, account, day)
+	} else {
+		man, err = e.cfg.Backups.BackupPartition(ctx, class, day)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := e.cfg.Catalog.AddBackup(ctx, record(man)); err != nil {
 		return nil, err
 	}
-	e.evidence(ctx, "backup", e.clauseOf(class), class+"/"+day+" "+man.ID, deadline, slokeeper.OutcomeOK,
-		fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize))
+	detail := fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize)
+	if account != "" {
+		detail = fmt.Sprintf("a point-in-time snapshot of %d items, %d bytes", man.Records, man.ObjectSize)
+	}
+	e.evidence(ctx, "backup", e.clauseOf(class), subjectOf(man), deadline, slokeeper.OutcomeOK, detail)
 	return man, e.Verify(ctx, man, deadline)
+}
+
+// subjectOf names a backup in evidence: system/2026-12-03 bk_…, or
+// account:acme/2026-12-03 bk_….
+func subjectOf(man *backup.Manifest) string {
+	return lifecycle.Action{Class: man.Class, Account: man.Account, Day: man.Day, BackupID: man.ID}.Subject()
 }
 
 // Verify reads a backup back and marks it verified in the catalog.
 func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
-	subject := man.Class + "/" + man.Day + " " + man.ID
+	subject := subjectOf(man)
 	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
 		e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
 		return err
@@ -219,7 +275,11 @@ func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline ti
 	if err := e.cfg.Catalog.MarkBackupVerified(ctx, man.ID, e.cfg.Clock.Now()); err != nil {
 		return err
 	}
-	e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, "read back, decrypted, every block and the count checked")
+	detail := "read back, decrypted, every block and the count checked"
+	if man.Account != "" {
+		detail = "read back, decrypted, every item decrypted under the account's key, the count checked"
+	}
+	e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, detail)
 	return nil
 }
 
@@ -229,9 +289,28 @@ func (e *Executor) Restore(ctx context.Context, man *backup.Manifest, into *logs
 	if err != nil {
 		return nil, err
 	}
-	e.evidence(ctx, "restore", e.clauseOf(man.Class), man.Class+"/"+man.Day+" "+man.ID, time.Time{}, slokeeper.OutcomeOK,
+	e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
 		fmt.Sprintf("%d records restored", info.Records))
 	return info, nil
+}
+
+// RestoreAccount makes an account's backup its whole data again (the
+// account must be active) and records it as evidence.
+func (e *Executor) RestoreAccount(ctx context.Context, man *backup.Manifest, progress func(done, total int64)) (int, error) {
+	as, err := e.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: man.Account})
+	if err != nil {
+		return 0, err
+	}
+	if len(as) == 0 || as[0].Status != slokeeper.AccountActive {
+		return 0, slokeeper.Errorf(slokeeper.ECONFLICT, "Account %s is not active: its backups are not restored.", man.Account)
+	}
+	n, err := e.cfg.Backups.RestoreAccount(ctx, man, progress)
+	if err != nil {
+		return 0, err
+	}
+	e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
+		fmt.Sprintf("the account's data replaced by the snapshot's %d items", n))
+	return n, nil
 }
 
 // Manifest returns a cataloged backup's manifest.
@@ -252,17 +331,14 @@ func (e *Executor) Manifest(ctx context.Context, id string) (*backup.Manifest, e
 
 func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
 	r := Result{Action: a}
-	subject := a.Class + "/" + a.Day
-	if a.BackupID != "" {
-		subject += " " + a.BackupID
-	}
+	subject := a.Subject()
 	switch a.Kind {
 	case lifecycle.Held:
 		r.Outcome, r.Detail = "held", a.Reason.EN
 		e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), "held by the interlock: no verified backup covers it")
 		return r
 	case lifecycle.Backup:
-		_, r.Err = e.Backup(ctx, a.Class, a.Day, a.Deadline)
+		_, r.Err = e.Backup(ctx, a.Class, a.Account, a.Day, a.Deadline)
 		if r.Err != nil {
 			e.adopted.Store(false)
 			e.evidence(ctx, "backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
@@ -289,6 +365,19 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
 			e.evidence(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the backup was deleted from the target")
 		} else {
 			e.evidence(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+		}
+	case lifecycle.EraseAccount:
+		var n int
+		if n, r.Err = e.cfg.Vault.EraseAccountData(ctx, a.Account); r.Err == nil {
+			e.evidence(ctx, "erase_account", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), fmt.Sprintf("%d items erased from the service", n))
+		} else {
+			e.evidence(ctx, "erase_account", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+		}
+	case lifecycle.DestroyKey:
+		if r.Err = e.cfg.Vault.DestroyAccountKey(ctx, a.Account); r.Err == nil {
+			e.evidence(ctx, "destroy_key", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the account's key was destroyed: no copy of its data can be decrypted")
+		} else {
+			e.evidence(ctx, "destroy_key", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}
 	default:
 		r.Err = fmt.Errorf("lifecycle: unknown action %q", a.Kind)
@@ -317,8 +406,11 @@ func (e *Executor) evidence(ctx context.Context, action, clause, subject string,
 		Deadline: deadline, Outcome: outcome, Detail: detail, Node: e.cfg.Node})
 }
 
-// clauseOf returns the clause a log class's data is kept under.
+// clauseOf returns the clause a backup class's data is kept under.
 func (e *Executor) clauseOf(class string) string {
+	if class == "user" {
+		return policy.ClauseUserData
+	}
 	nc, _ := e.cfg.Policy.Data.LogClass(class)
 	return nc.Clause
 }

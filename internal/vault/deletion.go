@@ -80,41 +80,55 @@ func (v *Vault) CancelDeletion(ctx context.Context, by Actor, id string) (*sloke
 	return a, nil
 }
 
-// FinalizeDue erases every account whose cancel window has ended: its
-// items, then its key (after which no copy of its data anywhere, backups
-// included, can be decrypted). Each step can be redone after a crash.
-func (v *Vault) FinalizeDue(ctx context.Context) ([]string, error) {
-	ud := &v.cfg.Policy.Data.UserData
-	if ud.OnAccountDeletion == nil || !ud.OnAccountDeletion.Erase {
-		return nil, nil // the policy keeps data on deletion: nothing to finalize
+// finalizable returns the account if its deletion can no longer be
+// cancelled: deleting with its window over, or already deleted.
+func (v *Vault) finalizable(ctx context.Context, id string) (*slokeeper.Account, error) {
+	if _, _, err := v.deletionRules(); err != nil {
+		return nil, err
 	}
-	tolerance, now := ud.Tolerance, v.cfg.Clock.Now()
-	due, err := v.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{DueBy: now})
+	a, err := v.account(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	var done []string
-	for _, a := range due {
-		if err := v.cfg.Audit(ctx, "system:"+v.cfg.Node, "account.erase", "account:"+a.ID, "cancel window over"); err != nil {
-			return done, err
-		}
-		n, err := v.cfg.Accounts.DeleteAccountItems(ctx, a.ID)
-		if err != nil {
-			return done, err
-		}
-		if err := v.cfg.Crypto.DestroyAccountKey(ctx, a.ID); err != nil && slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
-			return done, err
-		}
-		deleted, at := slokeeper.AccountDeleted, v.cfg.Clock.Now().UTC().Truncate(time.Microsecond)
-		if err := v.cfg.Accounts.UpdateAccount(ctx, a.ID, slokeeper.AccountUpdate{Status: &deleted, DeletedAt: &at}); err != nil {
-			return done, err
-		}
-		deadline, outcome := tolerance.AddTo(a.DeletionDueAt), slokeeper.OutcomeOK
-		if at.After(deadline) {
-			outcome = slokeeper.OutcomeLate
-		}
-		v.evidence(ctx, "account.erased", a.ID, deadline, outcome, fmt.Sprintf("%d items erased and the account key destroyed", n))
-		done = append(done, a.ID)
+	if a.Status == slokeeper.AccountActive || a.Status == slokeeper.AccountDeleting && v.cfg.Clock.Now().Before(a.DeletionDueAt) {
+		return nil, slokeeper.Errorf(slokeeper.ECONFLICT, "Account %s is %s: its data is not to be erased.", id, a.Status)
 	}
-	return done, nil
+	return a, nil
+}
+
+// EraseAccountData erases the data of an account whose cancel window has
+// ended and marks it deleted (the lifecycle engine's erase_account). It
+// checks the account again, so a deletion cancelled meanwhile is left
+// alone. Doing it twice is harmless.
+func (v *Vault) EraseAccountData(ctx context.Context, id string) (int, error) {
+	a, err := v.finalizable(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := v.cfg.Audit(ctx, "system:"+v.cfg.Node, "account.erase", "account:"+id, "cancel window over"); err != nil {
+		return 0, err
+	}
+	n, err := v.cfg.Accounts.DeleteAccountItems(ctx, id)
+	if err != nil || a.Status == slokeeper.AccountDeleted {
+		return n, err
+	}
+	deleted, at := slokeeper.AccountDeleted, v.cfg.Clock.Now().UTC().Truncate(time.Microsecond)
+	return n, v.cfg.Accounts.UpdateAccount(ctx, id, slokeeper.AccountUpdate{Status: &deleted, DeletedAt: &at})
+}
+
+// DestroyAccountKey destroys the key of an account whose cancel window has
+// ended (the lifecycle engine's destroy_key): after it no copy of the
+// account's data anywhere, backups included, can be decrypted. A key
+// already gone is not an error.
+func (v *Vault) DestroyAccountKey(ctx context.Context, id string) error {
+	if _, err := v.finalizable(ctx, id); err != nil {
+		return err
+	}
+	if err := v.cfg.Audit(ctx, "system:"+v.cfg.Node, "account.key_destroy", "account:"+id, "every copy of its data becomes unreadable"); err != nil {
+		return err
+	}
+	if err := v.cfg.Crypto.DestroyAccountKey(ctx, id); err != nil && slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		return err
+	}
+	return nil
 }

@@ -153,7 +153,9 @@ func (v *Vault) GetItem(ctx context.Context, by Actor, account, kind, key string
 		return nil, nil, err
 	}
 	it, err := v.cfg.Accounts.GetAccountItem(ctx, account, kind, key)
-	if err != nil {
+	if slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND {
+		return nil, nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "Account %s has no %s %q.", account, kind, key)
+	} else if err != nil {
 		return nil, nil, err
 	}
 	if err := v.cfg.Audit(ctx, by.Label, "data.read", "account:"+account, fmt.Sprintf("%s/%s under grant %s", kind, key, g.ID)); err != nil {
