@@ -26,6 +26,7 @@ type BackupFilter struct {
 	Account       string
 	Day           string
 	IncludeErased bool
+	SkipManifest  bool // leave Manifest out: what planning needs is in the columns
 }
 
 // BackupCatalog stores the backup catalog.

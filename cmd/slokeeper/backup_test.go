@@ -196,8 +196,8 @@ func TestServerRunsLifecycle(t *testing.T) {
 }
 
 func TestSimulateCommand(t *testing.T) {
-	out, stderr, code := cliRun(t, "simulate", "--years", "1", "--lang", "en", "--records", "10", "--fail", "backup@2027-03")
-	if code != 0 || !regexp.MustCompile(`(?m)^\s+2027-03(\s+\d+){8}\s*$`).MatchString(out) || !strings.Contains(out, "Every log clause held") {
+	out, stderr, code := cliRun(t, "simulate", "--years", "1", "--lang", "en", "--records", "10", "--accounts", "2", "--fail", "backup@2027-03")
+	if code != 0 || !regexp.MustCompile(`(?m)^\s+2027-03(\s+\d+){10}\s*$`).MatchString(out) || !strings.Contains(out, "Every data clause held") {
 		t.Fatalf("simulate: exit %d\n%s%s", code, out, stderr)
 	}
 	if _, stderr, code := cliRun(t, "simulate", "--fail", "disk@2027-03"); code != 2 || !strings.Contains(stderr, "backup@YYYY-MM") {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -11,14 +12,16 @@ import (
 )
 
 const simulateUsage = `Usage:
-  slokeeper simulate [--years N] [--policy F] [--seed S] [--fail backup@YYYY-MM]... [--lang ja|en]
+  slokeeper simulate [--years N] [--policy F] [--seed S] [--records R] [--accounts A] [--fail backup@YYYY-MM]... [--lang ja|en]
 
 Runs the lifecycle engine over N simulated years in a temporary data
-directory: generated log traffic, the real log store, backup target,
-catalog, planner and executor, day by day, checking every log clause after
-every day. Prints a month-by-month table; exits 1 at the first violation.
---fail takes the backup target down for a month: the interlock holds the
-originals, and the erasures are reported late, never lost.
+directory: generated log traffic and customers who sign up, change their
+data, delete their accounts and sometimes take it back; the real log store,
+account store, keys, backup target, catalog, planner and executor, day by
+day, checking every data clause after every day. Prints a month-by-month
+table; exits 1 at the first violation. --fail takes the backup target down
+for a month: the interlock holds the originals, and the erasures are
+reported late, never lost.
 `
 
 type failures []simulate.Failure
@@ -39,6 +42,7 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	years := fs.Int("years", 4, "how many years to simulate")
 	seed := fs.Uint64("seed", 1, "seed of the generated traffic")
 	records := fs.Int("records", 50, "log records a day per class, about")
+	accounts := fs.Int("accounts", 5, "active accounts, about (0: none)")
 	lang := fs.String("lang", "ja", "language: ja or en")
 	var fail failures
 	fs.Var(&fail, "fail", "inject a failure: backup@YYYY-MM (repeatable)")
@@ -57,7 +61,8 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	_, runErr := simulate.Run(ctx, simulate.Config{Policy: pol, Years: *years, Seed: *seed, Fail: fail, Lang: *lang, Out: stdout, Records: *records})
+	_, runErr := simulate.Run(ctx, simulate.Config{Policy: pol, Years: *years, Seed: *seed, Fail: fail, Lang: *lang, Out: stdout, Records: *records,
+		Accounts: cmp.Or(*accounts, -1)})
 	if v, ok := runErr.(*simulate.Violation); ok {
 		text := v.Text.JA
 		if *lang == "en" {
@@ -69,9 +74,9 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 		return runErr
 	}
 	if *lang == "en" {
-		fmt.Fprintf(stdout, "\nEvery log clause held, every day of %d year(s).\n", *years)
+		fmt.Fprintf(stdout, "\nEvery data clause held, every day of %d year(s).\n", *years)
 	} else {
-		fmt.Fprintf(stdout, "\n%d年間、すべてのログの条項が守られました。\n", *years)
+		fmt.Fprintf(stdout, "\n%d年間、毎日すべてのデータの条項が守られました。\n", *years)
 	}
 	return nil
 }

@@ -79,11 +79,11 @@ func (b *Backups) BackupAccount(ctx context.Context, account, day string) (*Mani
 	return m, nil
 }
 
-// readSnapshot reads and checks a whole user-data backup: the object's
+// ReadSnapshot reads and checks a whole user-data backup: the object's
 // size and SHA-256, that it decrypts, the header against the manifest,
 // the count and the snapshot's SHA-256, and that every item decrypts
 // under the account's key. It returns the items as stored.
-func (b *Backups) readSnapshot(ctx context.Context, m *Manifest, progress func(done, total int64)) ([]*slokeeper.AccountItem, error) {
+func (b *Backups) ReadSnapshot(ctx context.Context, m *Manifest, progress func(done, total int64)) ([]*slokeeper.AccountItem, error) {
 	dec, check, obj, err := b.open(ctx, m, progress)
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func (b *Backups) RestoreAccount(ctx context.Context, m *Manifest, progress func
 	if m.Account == "" {
 		return 0, slokeeper.Errorf(slokeeper.EINVALID, "Backup %s is of %s logs, not of an account.", m.ID, m.Class)
 	}
-	items, err := b.readSnapshot(ctx, m, progress)
+	items, err := b.ReadSnapshot(ctx, m, progress)
 	if err != nil {
 		return 0, err
 	}

@@ -140,7 +140,13 @@ func (b *Backups) newManifest(class, account, day string) *Manifest {
 // puts it on the target as m.Object and then writes the manifest. The
 // key is wrapped by the master key, or for user data by the account's key.
 func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer) error) error {
-	kh, err := keyset.NewHandle(streamingaead.AES256GCMHKDF1MBKeyTemplate())
+	// Log partitions stream in 1 MiB segments; account snapshots are small,
+	// and 4 KiB segments spare each of them two 1 MiB buffers.
+	template := streamingaead.AES256GCMHKDF1MBKeyTemplate()
+	if m.Account != "" {
+		template = streamingaead.AES256GCMHKDF4KBKeyTemplate()
+	}
+	kh, err := keyset.NewHandle(template)
 	if err != nil {
 		return err
 	}
@@ -251,7 +257,7 @@ func (b *Backups) open(ctx context.Context, m *Manifest, progress func(done, tot
 // record count, its own SHA-256) against the manifest.
 func (b *Backups) Verify(ctx context.Context, m *Manifest) error {
 	if m.Account != "" {
-		_, err := b.readSnapshot(ctx, m, nil)
+		_, err := b.ReadSnapshot(ctx, m, nil)
 		return err
 	}
 	dec, check, obj, err := b.open(ctx, m, nil)

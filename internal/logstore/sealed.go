@@ -296,7 +296,9 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
 	w.Write(sealedHeader(p.key))
 	var t trailer
-	run := make([]slokeeper.LogRecord, 0, min(s.cfg.SealRunRecords, 1<<16))
+	// A small partition (its open file is size bytes, no record under
+	// about 64) does not need a full run's buffer; append grows it if so.
+	run := make([]slokeeper.LogRecord, 0, min(s.cfg.SealRunRecords, 1<<16, int(size/64)+1))
 	var block, scratch []byte
 	var order []int32
 	var sorted []slokeeper.LogRecord

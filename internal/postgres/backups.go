@@ -37,7 +37,11 @@ func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilte
 	if !f.IncludeErased {
 		where.Raw("erased_at IS NULL")
 	}
-	rows, err := c.db.pool.Query(ctx, `SELECT id, class, account, day, created_at, verified_at, erased_at, manifest FROM backups
+	manifest := "manifest"
+	if f.SkipManifest {
+		manifest = "NULL"
+	}
+	rows, err := c.db.pool.Query(ctx, `SELECT id, class, account, day, created_at, verified_at, erased_at, `+manifest+` FROM backups
 		WHERE `+where.String()+` ORDER BY class, account, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)

@@ -116,7 +116,7 @@ func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
 			inv.Accounts = append(inv.Accounts, lifecycle.Account{ID: a.ID, Status: a.Status, Created: a.CreatedAt, DeletionDue: a.DeletionDueAt, HasKey: hasKey[a.ID]})
 		}
 	}
-	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{})
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{SkipManifest: true})
 	if err != nil {
 		return inv, err
 	}
@@ -143,7 +143,7 @@ func (e *Executor) Adopt(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{IncludeErased: true})
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{IncludeErased: true, SkipManifest: true})
 	if err != nil {
 		return 0, err
 	}

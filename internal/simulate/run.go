@@ -42,6 +42,9 @@ type Config struct {
 	Out    io.Writer
 	// Records is how many log records a day each class gets, about.
 	Records int
+	// Accounts is how many active accounts there are, about (default 5;
+	// negative: none).
+	Accounts int
 }
 
 // Month is one row of the month-by-month table.
@@ -50,6 +53,7 @@ type Month struct {
 	Records                                     int64
 	Backups, Verified, ErasedOrig, ErasedBackup int
 	Held, Late, Failed                          int
+	Accounts, AccountsErased                    int // active at the month's end; erased in it
 }
 
 // Run simulates cfg.Years years day by day and prints a month-by-month
@@ -57,6 +61,9 @@ type Month struct {
 func Run(ctx context.Context, cfg Config) ([]Month, error) {
 	if cfg.Records <= 0 {
 		cfg.Records = 50
+	}
+	if cfg.Accounts == 0 {
+		cfg.Accounts = 5
 	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
@@ -75,6 +82,7 @@ func Run(ctx context.Context, cfg Config) ([]Month, error) {
 		return nil, err
 	}
 	defer w.Close()
+	w.People.Live = max(cfg.Accounts, 0)
 	down := map[string]bool{}
 	for _, f := range cfg.Fail {
 		down[f.Month] = true
@@ -122,8 +130,11 @@ func Run(ctx context.Context, cfg Config) ([]Month, error) {
 				m.ErasedOrig++
 			case lifecycle.EraseBackup:
 				m.ErasedBackup++
+			case lifecycle.EraseAccount:
+				m.AccountsErased++
 			}
 		}
+		m.Accounts = len(w.People.Active())
 		// With a failure injected, erasures may run late (the interlock
 		// holds them): that is reported, not a violation; loss is.
 		if err := w.Check(ctx, len(cfg.Fail) > 0, w.Clock.Now().In(loc).Day() == 1); err != nil {
@@ -138,12 +149,13 @@ func Run(ctx context.Context, cfg Config) ([]Month, error) {
 func printTable(out io.Writer, months []Month, lang string) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	if lang == "en" {
-		fmt.Fprintln(tw, "month\trecords\tbacked up\tverified\toriginals erased\tbackups erased\theld\tlate\tfailed\t")
+		fmt.Fprintln(tw, "month\trecords\taccounts\tbacked up\tverified\toriginals erased\tbackups erased\taccounts erased\theld\tlate\tfailed\t")
 	} else {
-		fmt.Fprintln(tw, "月\tレコード\tバックアップ\t検証\t元データ消去\tバックアップ消去\t保留\t遅延\t失敗\t")
+		fmt.Fprintln(tw, "月\tレコード\tアカウント\tバックアップ\t検証\t元データ消去\tバックアップ消去\tアカウント消去\t保留\t遅延\t失敗\t")
 	}
 	for _, m := range months {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", m.Month, m.Records, m.Backups, m.Verified, m.ErasedOrig, m.ErasedBackup, m.Held, m.Late, m.Failed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", m.Month, m.Records, m.Accounts, m.Backups, m.Verified,
+			m.ErasedOrig, m.ErasedBackup, m.AccountsErased, m.Held, m.Late, m.Failed)
 	}
 	tw.Flush()
 }

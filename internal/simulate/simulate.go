@@ -1,8 +1,9 @@
 // Package simulate runs the lifecycle engine over simulated years: a
 // temporary data directory, a simulated clock, generated log traffic, and
 // the real log store, backup target, catalog, keys, planner and executor,
-// day by day. After every day's pass it checks every log clause and stops
-// at the first violation. Failures can be injected: the backup target
+// day by day, with customers who sign up, change their data and delete
+// their accounts. After every day's pass it checks every data clause and
+// stops at the first violation. Failures can be injected: the backup target
 // down for a month.
 package simulate
 
@@ -21,9 +22,11 @@ import (
 	"slokeeper/internal/backup"
 	"slokeeper/internal/blob"
 	"slokeeper/internal/keys"
+	"slokeeper/internal/ledger"
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/sqlite"
+	"slokeeper/internal/vault"
 	"slokeeper/lifecycle"
 	"slokeeper/policy"
 )
@@ -49,9 +52,11 @@ type Target struct {
 	slokeeper.BlobStore
 	Down atomic.Bool
 	N    atomic.Int64
+	Ops  atomic.Int64 // operations tried so far
 }
 
 func (f *Target) fail() bool {
+	f.Ops.Add(1)
 	if f.Down.Load() {
 		return true
 	}
@@ -89,15 +94,22 @@ func (f *Target) Delete(ctx context.Context, key string) error {
 
 // World is a data directory run by the lifecycle engine on a simulated clock.
 type World struct {
-	Policy *policy.Policy
-	Clock  *Clock
-	Logs   *logstore.Store
-	DB     *sqlite.DB
-	Target *Target
-	Exec   *reconcile.Executor
+	Policy   *policy.Policy
+	Clock    *Clock
+	Logs     *logstore.Store
+	DB       *sqlite.DB
+	Target   *Target
+	Exec     *reconcile.Executor
+	Backups  *backup.Backups
+	Accounts *sqlite.AccountService
+	Keys     *keys.Manager
+	Vault    *vault.Vault
 	// Generated is every day partition ever written, with its record count.
 	Generated map[[2]string]int64
-	closers   []func() error
+	// People is the accounts' side of the world (AccountsDay).
+	People  *People
+	inspect *backup.Backups // what the checks read backups with
+	closers []func() error
 }
 
 // Open opens a world in dir: empty, or one a closed world left.
@@ -122,18 +134,31 @@ func Open(ctx context.Context, dir string, pol *policy.Policy, start time.Time) 
 		return nil, err
 	}
 	w.closers = append(w.closers, ks.Close)
-	km, err := keys.Open(filepath.Join(dir, "master.key"), ks)
-	if err != nil {
+	if w.Keys, err = keys.Open(filepath.Join(dir, "master.key"), ks); err != nil {
 		return nil, err
 	}
 	d, err := blob.OpenDir(filepath.Join(dir, "backups"))
 	if err != nil {
 		return nil, err
 	}
+	led, err := ledger.Open(ledger.Config{Store: sqlite.NewAuditStore(w.DB), Dir: filepath.Join(dir, "audit"), Clock: w.Clock})
+	if err != nil {
+		return nil, err
+	}
+	w.Accounts = sqlite.NewAccountService(w.DB)
+	evidence := sqlite.NewEvidenceService(w.DB)
+	w.Vault = vault.New(vault.Config{Accounts: w.Accounts, Grants: w.Accounts, Operators: sqlite.NewOperatorService(w.DB), Evidence: evidence,
+		Crypto: w.Keys, Policy: pol, Clock: w.Clock, Node: "simulate",
+		Audit: func(ctx context.Context, actor, action, target, detail string) error {
+			_, err := led.Record(ctx, actor, action, target, detail)
+			return err
+		}})
 	w.Target = &Target{BlobStore: d}
-	bk := backup.New(backup.Config{Target: w.Target, Logs: w.Logs, Sealer: km, Clock: w.Clock})
-	w.Exec = reconcile.New(reconcile.Config{Policy: pol, Logs: w.Logs, Backups: bk, Catalog: sqlite.NewBackupCatalog(w.DB),
-		Evidence: sqlite.NewEvidenceService(w.DB), Clock: w.Clock, Node: "simulate"})
+	w.Backups = backup.New(backup.Config{Target: w.Target, Logs: w.Logs, Sealer: w.Keys, Accounts: w.Accounts, Crypto: w.Keys, Clock: w.Clock})
+	w.inspect = backup.New(backup.Config{Target: d, Sealer: w.Keys, Accounts: w.Accounts, Crypto: w.Keys}) // past the injected faults
+	w.Exec = reconcile.New(reconcile.Config{Policy: pol, Logs: w.Logs, Backups: w.Backups, Catalog: sqlite.NewBackupCatalog(w.DB),
+		Evidence: evidence, Accounts: w.Accounts, Keys: w.Keys, Vault: w.Vault, Clock: w.Clock, Node: "simulate"})
+	w.People = newPeople()
 	return w, nil
 }
 
@@ -145,8 +170,8 @@ func (w *World) Close() {
 	w.closers = nil
 }
 
-// Day writes a day's traffic (records per class), moves the clock on a
-// day and seals what closed.
+// Day writes a day's traffic (records per class, and with People.Live the
+// customers' doings), moves the clock on a day and seals what closed.
 func (w *World) Day(ctx context.Context, records map[string]int, rng *rand.Rand) error {
 	day := w.Clock.Now().In(w.Policy.Location()).Format(time.DateOnly)
 	for _, class := range []string{slokeeper.LogClassSystem, slokeeper.LogClassExec} {
@@ -163,6 +188,11 @@ func (w *World) Day(ctx context.Context, records map[string]int, rng *rand.Rand)
 			return err
 		}
 		w.Generated[[2]string{class, day}] += int64(n)
+	}
+	if w.People.Live > 0 {
+		if err := w.accountsDay(ctx, rng); err != nil {
+			return err
+		}
 	}
 	w.Clock.Add(24 * time.Hour)
 	_, err := w.Logs.SealDue(ctx)
@@ -181,7 +211,7 @@ func violation(clause string, ja, en string, args ...any) *Violation {
 	return &Violation{Clause: clause, Text: policy.Text{JA: fmt.Sprintf(ja, args...), EN: fmt.Sprintf(en, args...)}}
 }
 
-// Check checks the log clauses at the clock's now:
+// Check checks the data clauses at the clock's now. For logs:
 //   - no original erased before the day's last record reached its ceiling;
 //   - unless late is allowed, no original or backup kept past its ceiling
 //     and tolerance;
@@ -189,7 +219,7 @@ func violation(clause string, ja, en string, args ...any) *Violation {
 //     verified backup, while its backup floor runs.
 //
 // With objects, it also checks that every verified backup inside its
-// ceiling is on the target.
+// ceiling is on the target. For user data, see checkAccounts.
 func (w *World) Check(ctx context.Context, allowLate, objects bool) error {
 	now, loc := w.Clock.Now(), w.Policy.Location()
 	inv, err := w.Exec.Inventory(ctx)
@@ -208,19 +238,22 @@ func (w *World) Check(ctx context.Context, allowLate, objects bool) error {
 		nc := classOf(w.Policy, b.Class)
 		ceiling := w.BackupCeiling(b)
 		if !allowLate && now.After(nc.Tolerance.AddTo(ceiling)) {
-			return violation(nc.Clause, "%s: %s/%s のバックアップ %s が消去期限 %s を過ぎても残っています。",
-				"%s: backup %s of %s/%s is kept past its ceiling %s.", stamp(now, loc), b.ID, b.Class, b.Day, stamp(ceiling, loc))
+			return violation(nc.Clause, "%s: %s のバックアップ %s が消去期限 %s を過ぎても残っています。",
+				"%s: backup %s of %s is kept past its ceiling %s.", stamp(now, loc), b.ID, subjectOf(b), stamp(ceiling, loc))
 		}
-		if objects && b.Verified && now.Before(ceiling) {
+		if objects && b.Verified && now.Before(ceiling) && (b.Account == "" || w.People.kept(b.Account, now)) {
 			man, err := w.Exec.Manifest(ctx, b.ID)
 			if err != nil {
 				return err
 			}
 			if _, err := w.Target.BlobStore.Stat(ctx, man.Object); err != nil {
-				return violation(nc.Clause, "%s: 検証済みのバックアップ %s (%s/%s) が保存先にありません: %v",
-					"%s: verified backup %s of %s/%s is not on the target: %v", stamp(now, loc), b.ID, b.Class, b.Day, err)
+				return violation(nc.Clause, "%s: 検証済みのバックアップ %s (%s) が保存先にありません: %v",
+					"%s: verified backup %s of %s is not on the target: %v", stamp(now, loc), b.ID, subjectOf(b), err)
 			}
 		}
+	}
+	if err := w.checkAccounts(ctx, inv, allowLate, objects); err != nil {
+		return err
 	}
 	for k := range w.Generated {
 		nc := classOf(w.Policy, k[0])
@@ -275,11 +308,18 @@ func (w *World) BackupCeiling(b lifecycle.BackupCopy) time.Time {
 }
 
 func classOf(p *policy.Policy, class string) policy.NamedClass {
+	if class == "user" {
+		return p.Data.User()
+	}
 	nc, ok := p.Data.LogClass(class)
 	if !ok {
 		panic("simulate: no policy class for " + class)
 	}
 	return nc
+}
+
+func subjectOf(b lifecycle.BackupCopy) string {
+	return lifecycle.Action{Class: b.Class, Account: b.Account, Day: b.Day}.Subject()
 }
 
 func stamp(t time.Time, loc *time.Location) string { return t.In(loc).Format("2006-01-02 15:04") }

@@ -101,3 +101,94 @@ func TestCheckLetsTheCeilingWin(t *testing.T) {
 		t.Errorf("erasure at the ceiling reported: %v", err)
 	}
 }
+
+// Customers over four months: accounts created, backed up daily, deleted
+// (some deletions taken back), and erased with their keys and backups.
+func TestSimulateAccounts(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	months, err := simulate.Run(context.Background(), simulate.Config{Policy: policy.Default(), Days: 120, Seed: 3, Accounts: 4, Lang: "ja", Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var erased, backups int
+	for _, m := range months {
+		erased += m.AccountsErased
+		backups += m.Backups
+	}
+	if erased == 0 || backups < 4*110 {
+		t.Errorf("%d accounts erased, %d backups\n%s", erased, backups, out.String())
+	}
+	if !strings.Contains(out.String(), "アカウント消去") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// The account checks catch what would break the user-data clause: data
+// changed behind the customer's back, a snapshot that does not restore,
+// a deleted account whose key came back.
+func TestCheckAccounts(t *testing.T) {
+	ctx := context.Background()
+	pol := policy.Default()
+	w, err := simulate.Open(ctx, t.TempDir(), pol, time.Date(2026, 12, 1, 3, 0, 0, 0, pol.Location()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.People.Live = 3
+	rng := rand.New(rand.NewPCG(1, 1))
+	days := func(n int) {
+		t.Helper()
+		for range n {
+			if err := w.Day(ctx, nil, rng); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Exec.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Check(ctx, false, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	days(3)
+	gone := w.People.Active()[0]
+	if err := w.RequestDeletion(ctx, gone, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	days(9)
+	want := func(what, text string) {
+		t.Helper()
+		err := w.Check(ctx, false, true)
+		if v, ok := err.(*simulate.Violation); !ok || v.Clause != policy.ClauseUserData || !strings.Contains(v.Text.EN, text) {
+			t.Errorf("%s: Check = %v, want a user-data violation saying %q", what, err, text)
+		}
+	}
+
+	// A deleted account's key made again.
+	if _, err := w.Keys.Encrypt(ctx, gone, []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+	want("a key made again", "key still exists")
+	w.Keys.DestroyAccountKey(ctx, gone)
+
+	// An item changed behind the customer's back.
+	kept := w.People.Active()[0]
+	items, _ := w.Accounts.SnapshotAccountItems(ctx, kept)
+	orig := *items[0]
+	changed := orig
+	changed.Ciphertext, _ = w.Keys.Encrypt(ctx, kept, []byte("tampered"), orig.AssociatedData())
+	w.Accounts.PutAccountItem(ctx, &changed)
+	want("changed data", "lost or changed")
+	w.Accounts.PutAccountItem(ctx, &orig)
+
+	// Yesterday's snapshot damaged on the target.
+	inv, _ := w.Exec.Inventory(ctx)
+	for _, b := range inv.Backups {
+		if b.Account == kept && b.Day == w.Clock.Now().In(pol.Location()).AddDate(0, 0, -1).Format(time.DateOnly) {
+			man, _ := w.Exec.Manifest(ctx, b.ID)
+			w.Target.BlobStore.Put(ctx, man.Object, strings.NewReader("not a backup"))
+		}
+	}
+	want("a damaged snapshot", "does not restore")
+}

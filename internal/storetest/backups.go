@@ -40,6 +40,9 @@ func testBackupCatalog(t *testing.T, s Store) {
 	if all, _ := s.Backups.FindBackups(ctx, slokeeper.BackupFilter{IncludeErased: true}); len(all) != 4 || all[0].ID != "bk_1" || all[1].ID != "bk_2" || all[1].ErasedAt.IsZero() {
 		t.Errorf("all backups = %+v", all)
 	}
+	if lean, _ := s.Backups.FindBackups(ctx, slokeeper.BackupFilter{Class: "exec", SkipManifest: true}); len(lean) != 1 || lean[0].ID != "bk_1" || lean[0].Manifest != nil || lean[0].VerifiedAt.IsZero() {
+		t.Errorf("without manifests = %+v", lean)
+	}
 	if u, _ := s.Backups.FindBackups(ctx, slokeeper.BackupFilter{Account: "acct-1"}); len(u) != 1 || u[0].ID != "bk_4" || u[0].Class != "user" || u[0].Account != "acct-1" {
 		t.Errorf("acct-1's backups = %+v", u)
 	}
