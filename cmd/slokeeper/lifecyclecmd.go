@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 
 const lifecycleUsage = `Usage:
   slokeeper lifecycle plan [--at TIME] [--lang ja|en]   what a pass would do, why, and by when
-  slokeeper lifecycle run                               one pass now: back up, verify, erase
+  slokeeper lifecycle run [--progress]                  one pass now: back up, verify, erase
 
 TIME is RFC 3339 (2027-01-05T10:00:00+09:00) or a day (2027-01-05, at
 midnight in the policy's time zone). A running server runs the lifecycle
@@ -54,9 +55,12 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	fs.Usage = func() { fmt.Fprint(stderr, lifecycleUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
 	var at, lang string
+	var progress bool
 	fs.StringVar(&lang, "lang", "ja", "language: ja or en")
 	if sub == "plan" {
 		fs.StringVar(&at, "at", "", "plan as of this time (default: now)")
+	} else {
+		fs.BoolVar(&progress, "progress", false, "print each action to stderr as it ends")
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -89,6 +93,11 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	}
 	if _, err := lt.Ledger.Record(ctx, cliActor(), "lifecycle.run", "logs", ""); err != nil {
 		return err
+	}
+	if progress {
+		lt.exec.Progress = func(r reconcile.Result) {
+			fmt.Fprintf(stderr, "%s\t%s\t%s\n", r.Kind, r.Subject(), cmp.Or(r.Outcome, slokeeper.OutcomeOK))
+		}
 	}
 	res, runErr := lt.exec.Run(ctx)
 	if err := printActions(stdout, nil, res, when, loc, lang); err != nil {

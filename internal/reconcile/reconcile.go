@@ -64,6 +64,9 @@ type AccountEraser interface {
 
 // Executor runs lifecycle passes.
 type Executor struct {
+	// Progress, if set, is told each action's result as it ends.
+	Progress func(Result)
+
 	cfg Config
 	// adopted: the target's manifests were adopted since the last failed
 	// backup. Orphaned manifests come only from a crash (a new process)
@@ -191,6 +194,12 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		return nil, fmt.Errorf("lifecycle: plan: %w", err)
 	}
 	var out []Result
+	done := func(r Result) {
+		out = append(out, r)
+		if e.Progress != nil {
+			e.Progress(r)
+		}
+	}
 	var first error
 	for round := 0; ; round++ {
 		var held []lifecycle.Action
@@ -204,7 +213,7 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 				continue
 			}
 			r := e.do(ctx, a)
-			out = append(out, r)
+			done(r)
 			if r.Err != nil && first == nil {
 				first = r.Err
 			}
@@ -212,7 +221,7 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		}
 		if len(held) == 0 || !covered || round == 1 {
 			for _, a := range held {
-				out = append(out, e.do(ctx, a))
+				done(e.do(ctx, a))
 			}
 			return out, first
 		}

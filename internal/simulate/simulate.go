@@ -255,6 +255,11 @@ func (w *World) Check(ctx context.Context, allowLate, objects bool) error {
 	if err := w.checkAccounts(ctx, inv, allowLate, objects); err != nil {
 		return err
 	}
+	if objects && !allowLate {
+		if err := w.checkLeftovers(ctx, inv); err != nil {
+			return err
+		}
+	}
 	for k := range w.Generated {
 		nc := classOf(w.Policy, k[0])
 		first, _ := time.ParseInLocation(time.DateOnly, k[1], loc)
@@ -287,6 +292,45 @@ func (w *World) Check(ctx context.Context, allowLate, objects bool) error {
 				return violation(nc.Clause, "%s: %s/%s が失われました。元データも検証済みのバックアップもありませんが、最低保存期間は %s までです。",
 					"%s: %s/%s is lost: no original and no verified backup, while its floor runs to %s.", stamp(now, loc), k[0], k[1], stamp(floor, loc))
 			}
+		}
+	}
+	return nil
+}
+
+// checkLeftovers checks the target for backups the catalog does not list
+// (or lists as erased): none may outlive its ceiling, or its account's
+// erasure, unseen.
+func (w *World) checkLeftovers(ctx context.Context, inv lifecycle.Inventory) error {
+	now, loc := w.Clock.Now(), w.Policy.Location()
+	live := map[string]bool{}
+	for _, b := range inv.Backups {
+		live[b.ID] = true
+	}
+	windowEnd := map[string]time.Time{}
+	for _, a := range inv.Accounts {
+		windowEnd[a.ID] = a.DeletionDue
+	}
+	keys, err := w.inspect.ManifestKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for id, key := range keys {
+		if live[id] {
+			continue
+		}
+		man, err := w.inspect.ReadManifest(ctx, key)
+		if err != nil {
+			return err
+		}
+		b := lifecycle.BackupCopy{ID: man.ID, Class: man.Class, Account: man.Account, Day: man.Day, Created: man.Created}
+		nc := classOf(w.Policy, b.Class)
+		due := nc.Tolerance.AddTo(w.BackupCeiling(b))
+		if b.Account != "" && !w.People.kept(b.Account, now) {
+			due = nc.Tolerance.AddTo(windowEnd[b.Account]) // the account is erased
+		}
+		if now.After(due) {
+			return violation(nc.Clause, "%s: 保存先にカタログにないバックアップ %s (%s) が残っています。",
+				"%s: backup %s of %s is on the target but not in the catalog, past its time.", stamp(now, loc), b.ID, subjectOf(b))
 		}
 	}
 	return nil
