@@ -156,3 +156,36 @@ func TestPlanConflictReason(t *testing.T) {
 		t.Errorf("conflict action = %+v", got)
 	}
 }
+
+func TestSets(t *testing.T) {
+	inv := lifecycle.Inventory{
+		Partitions: []lifecycle.Partition{
+			{Class: "system", Day: "2026-11-29", Sealed: true}, {Class: "system", Day: "2026-11-30", Sealed: true},
+			{Class: "system", Day: "2026-12-01", Sealed: true}, {Class: "exec", Day: "2026-11-30", Sealed: true},
+		},
+		Backups: []lifecycle.BackupCopy{
+			{ID: "b1", Class: "system", Day: "2026-11-29", Verified: true}, {ID: "b2", Class: "system", Day: "2026-11-30", Verified: true},
+			{ID: "b3", Class: "system", Day: "2026-12-01", Verified: true},
+			{ID: "u1", Class: "user", Account: "acme", Day: "2026-11-30", Verified: true}, // not a log set
+		},
+	}
+	sets, err := lifecycle.Sets(policy.Default(), inv, at("2026-12-05 00:00:00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range sets {
+		got = append(got, fmt.Sprintf("%s/%s %d/%d %s created %s erase %s", s.Class, s.Period, s.Verified, s.Days, s.State,
+			s.Created.In(tokyo).Format("01-02"), s.Erase.In(tokyo).Format("2006-01-02")))
+	}
+	// November's sets were created on December 3 (the close + 2 days):
+	// system's is complete, exec's lacks its one day. December's is open.
+	want := []string{
+		"exec/2026-11 0/1 incomplete created 12-03 erase 2027-12-03",
+		"system/2026-11 2/2 complete created 12-03 erase 2029-12-01",
+		"system/2026-12 1/1 open created 01-03 erase 2030-01-01",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sets:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

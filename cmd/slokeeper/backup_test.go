@@ -47,6 +47,14 @@ func TestBackupCommands(t *testing.T) {
 	if out, stderr, code := run("backup", "verify", id); code != 0 || !strings.Contains(out, "verified") {
 		t.Errorf("backup verify: exit %d %s%s", code, out, stderr)
 	}
+	// December's set: one day of data, backed up and verified; the month is
+	// not over, so the set is still being made.
+	if out, _, _ := run("backup", "sets", "--lang", "en"); !regexp.MustCompile(`exec/2026-12\s+1\s+1\s+open\s+2027-01-03 00:00\s+2028-01-03 00:00\s+2028-01-03 00:00`).MatchString(out) {
+		t.Errorf("backup sets:\n%s", out)
+	}
+	if out, _, _ := run("backup", "sets"); !regexp.MustCompile(`exec/2026-12\s+1\s+1\s+作成中`).MatchString(out) {
+		t.Errorf("backup sets (ja):\n%s", out)
+	}
 	// Lose the catalog row; the target still has the manifest.
 	db, _ := sqlite.Open(context.Background(), filepath.Join(cfg.Data, "slokeeper.db"))
 	db.Writer().Exec(`DELETE FROM backups`)

@@ -18,12 +18,14 @@ import (
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/sqlite"
+	"slokeeper/lifecycle"
 )
 
 const backupUsage = `Usage:
   slokeeper backup run --class system|exec --day YYYY-MM-DD   back up a sealed day now, verify it, catalog it
   slokeeper backup run --account ID                           snapshot an account's data now, verify it, catalog it
   slokeeper backup list [--class C] [--account ID] [--day D] [--all]
+  slokeeper backup sets [--class C] [--lang ja|en]            the sets the policy names (logs: a month's days), how complete
   slokeeper backup verify ID                                  read it back and check everything
   slokeeper backup restore ID --into DIR                      restore a log day into a new data directory
   slokeeper backup restore ID --replace                       make an account's snapshot its whole data again
@@ -64,7 +66,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("backup "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, backupUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
-	var class, account, day, into string
+	var class, account, day, into, lang string
 	var all, replace bool
 	var id string
 	switch sub {
@@ -77,6 +79,9 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&account, "account", "", "only this account's")
 		fs.StringVar(&day, "day", "", "only this day")
 		fs.BoolVar(&all, "all", false, "include erased backups")
+	case "sets":
+		fs.StringVar(&class, "class", "", "only this class: system or exec")
+		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
 	case "verify", "restore":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "backup %s: name the backup first\n", sub)
@@ -118,6 +123,8 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer lt.Close()
 	switch sub {
+	case "sets":
+		return printSets(ctx, lt, class, lang, stdout)
 	case "run":
 		target := "logs:" + class + "/" + day
 		if account != "" {
@@ -299,4 +306,42 @@ func restoreAccount(ctx context.Context, lt *lifecycleTools, man *backup.Manifes
 	}
 	fmt.Fprintf(stdout, "restored account %s to its snapshot of %s: %d items\n", man.Account, man.Created.In(lt.Policy.Location()).Format(time.RFC3339), n)
 	return nil
+}
+
+var setStates = map[string][2]string{
+	lifecycle.SetOpen: {"作成中", "open"}, lifecycle.SetComplete: {"完了", "complete"}, lifecycle.SetIncomplete: {"不足", "incomplete"},
+}
+
+// printSets prints the log backup sets, one line each.
+func printSets(ctx context.Context, lt *lifecycleTools, class, lang string, w io.Writer) error {
+	if lang != "ja" && lang != "en" {
+		return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
+	}
+	inv, err := lt.exec.Inventory(ctx)
+	if err != nil {
+		return err
+	}
+	now, loc := lt.Clock.Now(), lt.Policy.Location()
+	sets, err := lifecycle.Sets(lt.Policy, inv, now)
+	if err != nil {
+		return err
+	}
+	i, head := 0, "セット\t日数\t検証済み\t状態\t作成\t最低保存期限\t消去期限"
+	if lang == "en" {
+		i, head = 1, "SET\tDAYS\tVERIFIED\tSTATE\tCREATED\tKEEP UNTIL\tERASE BY"
+	}
+	day := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.In(loc).Format("2006-01-02 15:04")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, head)
+	for _, s := range sets {
+		if class == "" || s.Class == class {
+			fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Class, s.Period, s.Days, s.Verified, setStates[s.State][i], day(s.Created), day(s.Keep), day(s.Erase))
+		}
+	}
+	return tw.Flush()
 }
