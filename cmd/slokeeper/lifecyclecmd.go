@@ -39,6 +39,7 @@ var lifecycleStates = map[string][2]string{
 	"due": {"予定", "due"}, "LATE": {"期限超過", "LATE"},
 	slokeeper.OutcomeOK: {"完了", "ok"}, slokeeper.OutcomeLate: {"完了(遅延)", "late"},
 	slokeeper.OutcomeFailed: {"失敗", "failed"}, "held": {"保留", "held"},
+	reconcile.Deferred: {"再試行待ち", "retry later"},
 }
 
 func runLifecycle(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

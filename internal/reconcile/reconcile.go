@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,50 @@ type Executor struct {
 	// backup. Orphaned manifests come only from a crash (a new process)
 	// or a failed backup, so a pass lists the target only then.
 	adopted atomic.Bool
+
+	mu      sync.Mutex
+	retries map[string]retry // failed or held actions, by kind and subject
+}
+
+// retry is an action that failed (or an erasure held) on consecutive
+// passes. It is tried (or reported) again after a backoff that doubles
+// from one pass interval up to an hour: a target that stays down is not
+// hammered, and each failure is evidence once per try, not once per pass.
+type retry struct {
+	failures int
+	next     time.Time
+}
+
+const (
+	retryFirst = 5 * time.Minute
+	retryMax   = time.Hour
+)
+
+// deferred reports whether a is waiting for its next try at now.
+func (e *Executor) deferred(a lifecycle.Action, now time.Time) (retry, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.retries[a.Kind+" "+a.Subject()]
+	return r, ok && now.Before(r.next)
+}
+
+// tried records how a try of a went.
+func (e *Executor) tried(a lifecycle.Action, failed bool, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := a.Kind + " " + a.Subject()
+	if !failed {
+		delete(e.retries, key)
+		delete(e.retries, lifecycle.Held+" "+a.Subject()) // an erasure done is no longer held
+		return
+	}
+	if e.retries == nil {
+		e.retries = map[string]retry{}
+	}
+	r := e.retries[key]
+	r.failures++
+	r.next = now.Add(min(retryFirst<<min(r.failures-1, 10), retryMax))
+	e.retries[key] = r
 }
 
 // New returns an Executor.
@@ -82,10 +127,14 @@ func New(cfg Config) *Executor {
 	return &Executor{cfg: cfg}
 }
 
+// Deferred is the outcome of an action that failed on earlier passes and
+// waits for its next try.
+const Deferred = "deferred"
+
 // Result is one action of a pass and how it went.
 type Result struct {
 	lifecycle.Action
-	Outcome string // a slokeeper.Outcome constant, or "held"
+	Outcome string // a slokeeper.Outcome constant, "held" or Deferred
 	Detail  string
 	Err     error
 }
@@ -180,8 +229,8 @@ func record(man *backup.Manifest) *slokeeper.BackupRecord {
 // Run does one pass: adopt orphaned manifests, plan, and carry out every
 // action due. An erase the interlock held is planned again once the
 // pass's backups are verified, so one pass finishes what it can. An
-// action that fails is recorded and retried by the next pass; the pass
-// goes on with the others. The error is the first failure.
+// action that fails is recorded and tried again with backoff (see retry);
+// the pass goes on with the others. The error is the first failure.
 func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 	if !e.adopted.Load() {
 		if _, err := e.Adopt(ctx); err != nil {
@@ -189,7 +238,8 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		}
 		e.adopted.Store(true)
 	}
-	actions, err := e.Plan(ctx, e.cfg.Clock.Now())
+	now := e.cfg.Clock.Now()
+	actions, err := e.Plan(ctx, now)
 	if err != nil {
 		return nil, fmt.Errorf("lifecycle: plan: %w", err)
 	}
@@ -212,7 +262,12 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 				held = append(held, a)
 				continue
 			}
+			if rt, wait := e.deferred(a, now); wait {
+				done(Result{Action: a, Outcome: Deferred, Detail: fmt.Sprintf("failed %d times; next try at %s", rt.failures, rt.next.Format(time.RFC3339))})
+				continue
+			}
 			r := e.do(ctx, a)
+			e.tried(a, r.Err != nil, now)
 			done(r)
 			if r.Err != nil && first == nil {
 				first = r.Err
@@ -221,6 +276,11 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		}
 		if len(held) == 0 || !covered || round == 1 {
 			for _, a := range held {
+				if _, wait := e.deferred(a, now); wait {
+					done(Result{Action: a, Outcome: "held", Detail: a.Reason.EN}) // reported, as evidence already
+					continue
+				}
+				e.tried(a, true, now)
 				done(e.do(ctx, a))
 			}
 			return out, first

@@ -161,8 +161,11 @@ func TestLifecycleCrashes(t *testing.T) {
 		ops = w.Target.Ops.Load()
 		w.check(true)
 		w.checkObjects()
-		w.Target.Down.Store(false)
-		w.Target.N.Store(0)
+		// The next process: the target back, no memory of the failures.
+		w.Close()
+		w = newWorld(t, dir, pol, start)
+		defer w.Close()
+		w.Generated, w.People = generated, people
 		if _, err := w.Exec.Run(ctx); err != nil {
 			t.Fatalf("crash at operation %d: the next pass failed: %v", n, err)
 		}
@@ -235,6 +238,7 @@ func TestInterlockHoldsWhileBackupsFail(t *testing.T) {
 		t.Errorf("holds are not evidence: %v", ev)
 	}
 	w.Target.Down.Store(false)
+	w.Clock.Add(time.Hour) // the longest backoff before a failed action is tried again
 	res, err := w.Exec.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +250,7 @@ func TestInterlockHoldsWhileBackupsFail(t *testing.T) {
 		}
 	}
 	if late == 0 {
-		t.Errorf("the held erasures were not done late: %+v", res)
+		t.Errorf("the held erasures were not done late: %d results", len(res))
 	}
 	w.check(true)
 	w.checkObjects()
@@ -286,5 +290,41 @@ func TestOrphanedManifestAdopted(t *testing.T) {
 	after, _ := w.Exec.Inventory(ctx)
 	if kinds[lifecycle.Backup] != 0 || kinds[lifecycle.Verify] != 2 || len(after.Backups) != 2 || after.Backups[0].ID != before.Backups[0].ID || !after.Backups[0].Verified {
 		t.Errorf("pass %v; backups before %+v, after %+v", kinds, before.Backups, after.Backups)
+	}
+}
+
+// TestFailuresBackOff: with the target down, passes every five minutes
+// try a failing backup again with backoff, not on every pass, and each try
+// is evidence once; when the target returns, the work is done within the
+// longest backoff, an hour.
+func TestFailuresBackOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, t.TempDir(), policy.Default(), time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC))
+	w.day() // one sealed day of each class: two backups to make
+	w.Target.Down.Store(true)
+	passes, deferred := 0, 0
+	for range 6 * 12 { // six hours
+		res, _ := w.Exec.Run(ctx)
+		passes++
+		for _, r := range res {
+			if r.Outcome == reconcile.Deferred {
+				deferred++
+			}
+		}
+		w.Clock.Add(5 * time.Minute)
+	}
+	ev, _, _ := sqlite.NewEvidenceService(w.DB).FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "backup", Outcome: slokeeper.OutcomeFailed})
+	// Tries at 0, 5, 15, 35, 75, 135, 195, 255 and 315 minutes: 9 per backup.
+	if len(ev) != 2*9 || deferred != 2*(passes-9) {
+		t.Errorf("%d failures recorded, %d deferred in %d passes; want 18 and %d", len(ev), deferred, passes, 2*(passes-9))
+	}
+	w.Target.Down.Store(false)
+	for range 12 {
+		w.Exec.Run(ctx)
+		w.Clock.Add(5 * time.Minute)
+	}
+	if actions, _ := w.Exec.Plan(ctx, w.Clock.Now()); len(actions) != 0 {
+		t.Errorf("an hour after the target came back, work left: %v", actions)
 	}
 }
