@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -132,6 +133,70 @@ func TestAccountBackupCommands(t *testing.T) {
 	}
 	if out, _, _ := run("audit", "show", "--limit", "0"); !strings.Contains(out, "account:acct-7") || !strings.Contains(out, "backup.restore") {
 		t.Errorf("audit ledger lacks the restore")
+	}
+}
+
+// TestRestoreAllCommand: the data directory is lost but its backups and
+// keys are not; everything comes back into a new one.
+func TestRestoreAllCommand(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	clock := newTestClock(time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]slokeeper.LogRecord, 300)
+	for i := range recs {
+		recs[i] = slokeeper.LogRecord{SourceKind: "device", SourceID: "dev-1", Level: "info", Message: fmt.Sprintf("reading %d", i)}
+	}
+	m.Logs.AppendLogs(context.Background(), "exec", recs, "")
+	clock.Add(24 * time.Hour)
+	m.Logs.SealDue(context.Background())
+	m.Close(context.Background())
+
+	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"bob", "admin"}, {"sam", "support"}} {
+		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
+	}
+	run := func(data string, args ...string) (string, string, int) {
+		return cliRun(t, append(args, "--data", data)...)
+	}
+	run(cfg.Data, "account", "create", "--as", "ops", "--id", "farm", "--name", "農場 E")
+	run(cfg.Data, "account", "put", "farm", "--as", "ops", "--kind", "credential", "--key", "mqtt", "--value", "s3cret-過去")
+	run(cfg.Data, "backup", "run", "--class", "exec", "--day", "2026-11-20")
+	run(cfg.Data, "backup", "run", "--account", "farm")
+
+	into := filepath.Join(t.TempDir(), "new")
+	if _, stderr, code := run(cfg.Data, "backup", "restore", "--all"); code != 2 || !strings.Contains(stderr, "--into DIR") {
+		t.Errorf("--all without --into: exit %d %s", code, stderr)
+	}
+	out, stderr, code := run(cfg.Data, "backup", "restore", "--all", "--into", into)
+	if code != 0 || !strings.Contains(out, "restored 1 log days (300 records) and 1 accounts (1 items)") || !strings.Contains(out, "copy keys.db and master.key") {
+		t.Fatalf("restore --all: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code := run(cfg.Data, "backup", "restore", "--all", "--into", into); code != 1 || !strings.Contains(stderr, "not empty") {
+		t.Errorf("a second restore into the same directory: exit %d %s", code, stderr)
+	}
+	out, _, _ = cliRun(t, "logs", "query", "--data", into, "--format", "text", "--limit", "0")
+	if strings.Count(out, "\n") != 300 {
+		t.Errorf("restored logs: %d lines", strings.Count(out, "\n"))
+	}
+	// With the keys beside it, the new directory reads the account's data.
+	for _, f := range []string{"keys.db", "master.key"} {
+		b, err := os.ReadFile(filepath.Join(cfg.Data, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(into, f), b, 0o600)
+	}
+	for _, o := range []struct{ name, role string }{{"bob", "admin"}, {"sam", "support"}} {
+		cliRun(t, "operator", "add", "--data", into, "--name", o.name, "--role", o.role)
+	}
+	gout, _, _ := run(into, "grant", "request", "--as", "sam", "--account", "farm", "--scope", "credential", "--reason", "disaster recovery check", "--duration", "1h")
+	run(into, "grant", "approve", grantID(t, gout), "--as", "bob")
+	if out, stderr, code := run(into, "account", "get", "farm", "--as", "sam", "--kind", "credential", "--key", "mqtt"); code != 0 || out != "s3cret-過去" {
+		t.Errorf("the restored account's credential = %q (exit %d %s)", out, code, stderr)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,6 +30,7 @@ const backupUsage = `Usage:
   slokeeper backup verify ID                                  read it back and check everything
   slokeeper backup restore ID --into DIR                      restore a log day into a new data directory
   slokeeper backup restore ID --replace                       make an account's snapshot its whole data again
+  slokeeper backup restore --all --into DIR [--at TIME]       everything, newest verified backups, into a new data directory
   slokeeper backup catalog rebuild                            recreate the catalog from the target's manifests
 
 The target is --backup-target: a directory (default DATA/backups) or
@@ -66,7 +68,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("backup "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, backupUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
-	var class, account, day, into, lang string
+	var class, account, day, into, lang, at string
 	var all, replace bool
 	var id string
 	switch sub {
@@ -83,14 +85,17 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&class, "class", "", "only this class: system or exec")
 		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
 	case "verify", "restore":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if sub == "restore" {
+			fs.StringVar(&into, "into", "", "a log backup, or --all: a new data directory to restore into")
+			fs.BoolVar(&replace, "replace", false, "an account backup: replace the account's current data with it")
+			fs.BoolVar(&all, "all", false, "restore the newest verified backup of every log day and every account")
+			fs.StringVar(&at, "at", "", "with --all: the newest made by this time (RFC 3339 or YYYY-MM-DD)")
+		}
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			id, args = args[0], args[1:]
+		} else if sub == "verify" || !slices.Contains(args, "--all") && !slices.Contains(args, "-all") {
 			fmt.Fprintf(stderr, "backup %s: name the backup first\n", sub)
 			return errUsage
-		}
-		id, args = args[0], args[1:]
-		if sub == "restore" {
-			fs.StringVar(&into, "into", "", "a log backup: a new data directory to restore into")
-			fs.BoolVar(&replace, "replace", false, "an account backup: replace the account's current data with it")
 		}
 	case "catalog-rebuild":
 	case "-h", "--help", "help":
@@ -161,6 +166,9 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "%s verified: %s/%s, %d records\n", man.ID, man.Class, man.Day, man.Records)
 		return nil
 	case "restore":
+		if all {
+			return restoreAll(ctx, lt, cfg, into, at, stdout, stderr)
+		}
 		man, err := lt.exec.Manifest(ctx, id)
 		if err != nil {
 			return err
@@ -344,4 +352,60 @@ func printSets(ctx context.Context, lt *lifecycleTools, class, lang string, w io
 		}
 	}
 	return tw.Flush()
+}
+
+// restoreAll restores everything into a new data directory.
+func restoreAll(ctx context.Context, lt *lifecycleTools, cfg Config, into, at string, stdout, stderr io.Writer) error {
+	if into == "" {
+		fmt.Fprint(stderr, "backup restore --all: --into DIR, a new data directory, is needed\n")
+		return errUsage
+	}
+	var when time.Time
+	if at != "" {
+		var err error
+		if when, err = parseAt(at, lt.Policy.Location()); err != nil {
+			fmt.Fprintf(stderr, "backup restore: %v\n", err)
+			return errUsage
+		}
+	}
+	if entries, err := os.ReadDir(into); err == nil && len(entries) > 0 {
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "%s is not empty: a full restore goes into a new data directory.", into)
+	}
+	if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "all", "into "+into+" "+at); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(into, 0o700); err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(into, "slokeeper.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	logs, err := logstore.Open(ctx, logstore.Config{Dir: filepath.Join(into, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: lt.Policy.Location()})
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	n := 0
+	res, err := lt.exec.RestoreAll(ctx, reconcile.Destination{Logs: logs, Accounts: sqlite.NewAccountService(db)}, when, func(subject string) {
+		n++
+		fmt.Fprintf(stderr, "\rrestored %d backups: %-50s", n, subject)
+	})
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintln(stderr, "skipped:", s)
+	}
+	fmt.Fprintf(stdout, "restored %d log days (%d records) and %d accounts (%d items) into %s\n", res.Partitions, res.Records, res.Accounts, res.Items, into)
+	if res.Accounts > 0 {
+		keys := "copy keys.db and master.key from " + cfg.Data + " into it"
+		if cfg.KeysDB != "" {
+			keys = "give it the same --keys-db and --master-key"
+		}
+		fmt.Fprintf(stdout, "The accounts' data stays encrypted under their keys, which backups never hold: to serve %s, %s.\n", into, keys)
+	}
+	return nil
 }

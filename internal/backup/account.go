@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,7 +17,15 @@ import (
 // AccountData is where user-data backups read an account's items and
 // restore them (slokeeper.AccountService).
 type AccountData interface {
+	FindAccounts(ctx context.Context, f slokeeper.AccountFilter) ([]*slokeeper.Account, error)
 	SnapshotAccountItems(ctx context.Context, account string) ([]*slokeeper.AccountItem, error)
+	ReplaceAccountItems(ctx context.Context, account string, items []*slokeeper.AccountItem) error
+}
+
+// AccountStore is where a restore into another data directory recreates
+// accounts (slokeeper.AccountService).
+type AccountStore interface {
+	CreateAccount(ctx context.Context, a *slokeeper.Account) error
 	ReplaceAccountItems(ctx context.Context, account string, items []*slokeeper.AccountItem) error
 }
 
@@ -36,6 +45,8 @@ type snapshotHeader struct {
 	Format  string    `json:"format"`
 	Version int       `json:"version"`
 	Account string    `json:"account"`
+	Name    string    `json:"name"`    // the account's, to recreate it elsewhere
+	Created time.Time `json:"created"` // the account's creation
 	Day     string    `json:"day"`
 	Taken   time.Time `json:"taken"`
 	Items   int       `json:"items"`
@@ -54,6 +65,13 @@ type snapshotItem struct {
 // day: the items' ciphertexts, encrypted again under a key wrapped by the
 // account's key.
 func (b *Backups) BackupAccount(ctx context.Context, account, day string) (*Manifest, error) {
+	as, err := b.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: account})
+	if err != nil {
+		return nil, fmt.Errorf("back up account %s: %w", account, err)
+	}
+	if len(as) == 0 {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "No account %q.", account)
+	}
 	items, err := b.cfg.Accounts.SnapshotAccountItems(ctx, account)
 	if err != nil {
 		return nil, fmt.Errorf("back up account %s: %w", account, err)
@@ -62,7 +80,8 @@ func (b *Backups) BackupAccount(ctx context.Context, account, day string) (*Mani
 	err = b.write(ctx, m, func(w io.Writer) error {
 		h := sha256.New()
 		enc := json.NewEncoder(io.MultiWriter(w, h))
-		if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: 1, Account: account, Day: day, Taken: m.Created, Items: len(items)}); err != nil {
+		if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: 1, Account: account, Name: as[0].Name, Created: as[0].CreatedAt,
+			Day: day, Taken: m.Created, Items: len(items)}); err != nil {
 			return err
 		}
 		for _, it := range items {
@@ -84,9 +103,14 @@ func (b *Backups) BackupAccount(ctx context.Context, account, day string) (*Mani
 // the count and the snapshot's SHA-256, and that every item decrypts
 // under the account's key. It returns the items as stored.
 func (b *Backups) ReadSnapshot(ctx context.Context, m *Manifest, progress func(done, total int64)) ([]*slokeeper.AccountItem, error) {
+	_, items, err := b.readSnapshot(ctx, m, progress)
+	return items, err
+}
+
+func (b *Backups) readSnapshot(ctx context.Context, m *Manifest, progress func(done, total int64)) (*snapshotHeader, []*slokeeper.AccountItem, error) {
 	dec, check, obj, err := b.open(ctx, m, progress)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer obj.Close()
 	bad := func(format string, args ...any) error {
@@ -96,10 +120,10 @@ func (b *Backups) ReadSnapshot(ctx context.Context, m *Manifest, progress func(d
 	d := json.NewDecoder(bufio.NewReader(io.TeeReader(dec, h)))
 	var hd snapshotHeader
 	if err := d.Decode(&hd); err != nil {
-		return nil, bad("header: %v", err)
+		return nil, nil, bad("header: %v", err)
 	}
 	if hd.Format != snapshotFormat || hd.Version != 1 || hd.Account != m.Account || hd.Day != m.Day {
-		return nil, bad("it holds %s v%d of %s/%s; its manifest says %s/%s", hd.Format, hd.Version, hd.Account, hd.Day, m.Account, m.Day)
+		return nil, nil, bad("it holds %s v%d of %s/%s; its manifest says %s/%s", hd.Format, hd.Version, hd.Account, hd.Day, m.Account, m.Day)
 	}
 	items := make([]*slokeeper.AccountItem, 0, hd.Items)
 	for {
@@ -107,21 +131,21 @@ func (b *Backups) ReadSnapshot(ctx context.Context, m *Manifest, progress func(d
 		if err := d.Decode(&si); err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, bad("item %d: %v", len(items)+1, err)
+			return nil, nil, bad("item %d: %v", len(items)+1, err)
 		}
 		it := &slokeeper.AccountItem{Account: m.Account, Kind: si.Kind, Key: si.Key, Size: si.Size, UpdatedAt: si.UpdatedAt, Ciphertext: si.Ciphertext}
 		if _, err := b.cfg.Crypto.Decrypt(ctx, m.Account, it.Ciphertext, it.AssociatedData()); err != nil {
-			return nil, bad("item %s/%s does not decrypt: %v", it.Kind, it.Key, slokeeper.ErrorMessage(err))
+			return nil, nil, bad("item %s/%s does not decrypt: %v", it.Kind, it.Key, slokeeper.ErrorMessage(err))
 		}
 		items = append(items, it)
 	}
 	if err := check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); int64(len(items)) != m.Records || hd.Items != len(items) || got != m.Checksum {
-		return nil, bad("it holds %d items (%s); its manifest says %d (%s)", len(items), got, m.Records, m.Checksum)
+		return nil, nil, bad("it holds %d items (%s); its manifest says %d (%s)", len(items), got, m.Records, m.Checksum)
 	}
-	return items, nil
+	return &hd, items, nil
 }
 
 // RestoreAccount makes a user-data backup the account's whole data again,
@@ -135,6 +159,28 @@ func (b *Backups) RestoreAccount(ctx context.Context, m *Manifest, progress func
 		return 0, err
 	}
 	if err := b.cfg.Accounts.ReplaceAccountItems(ctx, m.Account, items); err != nil {
+		return 0, err
+	}
+	return len(items), nil
+}
+
+// RestoreAccountTo recreates the account of a user-data backup in another
+// data directory's store, with the backup's data, after checking all of
+// it. The items stay encrypted under the account's key: that directory
+// needs the same key store.
+func (b *Backups) RestoreAccountTo(ctx context.Context, m *Manifest, to AccountStore) (int, error) {
+	if m.Account == "" {
+		return 0, slokeeper.Errorf(slokeeper.EINVALID, "Backup %s is of %s logs, not of an account.", m.ID, m.Class)
+	}
+	hd, items, err := b.readSnapshot(ctx, m, nil)
+	if err != nil {
+		return 0, err
+	}
+	a := &slokeeper.Account{ID: m.Account, Name: cmp.Or(hd.Name, m.Account), CreatedAt: cmp.Or(hd.Created, m.Created)}
+	if err := to.CreateAccount(ctx, a); err != nil && slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		return 0, err
+	}
+	if err := to.ReplaceAccountItems(ctx, m.Account, items); err != nil {
 		return 0, err
 	}
 	return len(items), nil

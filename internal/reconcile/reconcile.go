@@ -22,9 +22,12 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -380,6 +383,93 @@ func (e *Executor) RestoreAccount(ctx context.Context, man *backup.Manifest, pro
 	e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
 		fmt.Sprintf("the account's data replaced by the snapshot's %d items", n))
 	return n, nil
+}
+
+// Destination is another data directory a full restore fills.
+type Destination struct {
+	Logs     *logstore.Store
+	Accounts slokeeper.AccountService
+}
+
+// Restored says what RestoreAll restored.
+type Restored struct {
+	Partitions, Records int64
+	Accounts, Items     int
+	Skipped             []string // what could not be restored, and why
+}
+
+// RestoreAll restores, into another data directory, the newest verified
+// backup made by at (zero: any) of every log day and of every account
+// whose data is still kept. Accounts come back as they were: a deletion
+// under way stays under way. A deleted account is never brought back (its
+// key is destroyed; its backups cannot be read anyway). progress, if set,
+// is told each backup as it is restored.
+func (e *Executor) RestoreAll(ctx context.Context, to Destination, at time.Time, progress func(subject string)) (*Restored, error) {
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{})
+	if err != nil {
+		return nil, err
+	}
+	newest := map[[3]string]*slokeeper.BackupRecord{} // (class, account or day) → backup
+	for _, r := range recs {
+		if r.VerifiedAt.IsZero() || !at.IsZero() && r.Created.After(at) {
+			continue
+		}
+		k := [3]string{r.Class, r.Account, r.Day}
+		if r.Account != "" {
+			k[2] = "" // an account's newest snapshot, whatever its day
+		}
+		if old := newest[k]; old == nil || r.Created.After(old.Created) {
+			newest[k] = r
+		}
+	}
+	accounts := map[string]*slokeeper.Account{}
+	if e.cfg.Accounts != nil {
+		as, err := e.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			accounts[a.ID] = a
+		}
+	}
+	out := &Restored{}
+	for _, k := range slices.SortedFunc(maps.Keys(newest), func(a, b [3]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]))
+	}) {
+		man, err := e.Manifest(ctx, newest[k].ID)
+		if err != nil {
+			return out, err
+		}
+		if man.Account == "" {
+			info, err := e.cfg.Backups.Restore(ctx, man, to.Logs, nil)
+			if err != nil {
+				return out, fmt.Errorf("restore %s: %w", subjectOf(man), err)
+			}
+			out.Partitions, out.Records = out.Partitions+1, out.Records+info.Records
+		} else {
+			src := accounts[man.Account]
+			if src == nil || src.Status == slokeeper.AccountDeleted {
+				out.Skipped = append(out.Skipped, "account:"+man.Account+" was deleted: its data is not brought back")
+				continue
+			}
+			n, err := e.cfg.Backups.RestoreAccountTo(ctx, man, to.Accounts)
+			if err != nil {
+				return out, fmt.Errorf("restore %s: %w", subjectOf(man), err)
+			}
+			if src.Status == slokeeper.AccountDeleting {
+				if err := to.Accounts.UpdateAccount(ctx, src.ID, slokeeper.AccountUpdate{Status: &src.Status,
+					DeletionRequestedAt: &src.DeletionRequestedAt, DeletionDueAt: &src.DeletionDueAt}); err != nil {
+					return out, err
+				}
+			}
+			out.Accounts, out.Items = out.Accounts+1, out.Items+n
+		}
+		e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK, "restored into another data directory")
+		if progress != nil {
+			progress(subjectOf(man))
+		}
+	}
+	return out, nil
 }
 
 // Manifest returns a cataloged backup's manifest.
