@@ -223,6 +223,47 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 	return out, nil
 }
 
+// backupClocks returns when a backup's floor ends (zero: no floor) and
+// when it is due for erasure (zero: never): at its ceiling, counted for its
+// day's last record, or under precedence "keep" at the floor's end if that
+// comes later.
+func backupClocks(p *policy.Policy, nc policy.NamedClass, b BackupCopy) (keep, erase time.Time, err error) {
+	c, loc := nc.Class, p.Location()
+	_, last, err := dayBounds(b.Day, loc)
+	if err != nil {
+		return keep, erase, err
+	}
+	if fl := c.Backups.Keep; fl != nil {
+		keep = fl.After.AddTo(origin(c, fl, last, b.Created, loc))
+	}
+	ceiling := c.Backups.Erase
+	if ceiling == nil {
+		return keep, erase, nil
+	}
+	erase = ceiling.After.AddTo(origin(c, ceiling, last, b.Created, loc))
+	if ceiling.From == policy.FromGeneration {
+		erase = erase.Add(time.Nanosecond) // once the day's last instant is past its ceiling
+	}
+	if p.Data.Precedence == "keep" && keep.After(erase) {
+		erase = keep
+	}
+	return keep, erase, nil
+}
+
+// Clocks returns a backup's expiry clocks: until when its floor keeps it
+// (zero: no floor) and when it is to be erased (zero: never), as the
+// policy counts them.
+func Clocks(p *policy.Policy, b BackupCopy) (keep, erase time.Time, err error) {
+	nc, ok := p.Data.LogClass(b.Class)
+	if b.Account != "" {
+		nc, ok = p.Data.User(), true
+	}
+	if !ok {
+		return keep, erase, fmt.Errorf("backup %s: unknown class %q", b.ID, b.Class)
+	}
+	return backupClocks(p, nc, b)
+}
+
 func verify(nc policy.NamedClass, b BackupCopy, deadline time.Time) Action {
 	return Action{Kind: Verify, Class: b.Class, Account: b.Account, Day: b.Day, BackupID: b.ID, Clause: nc.Clause, Due: b.Created, Deadline: deadline,
 		Reason: policy.Text{JA: "バックアップは検証されるまで有効とみなしません。", EN: "A backup counts only once verified."}}
@@ -237,21 +278,15 @@ func eraseBackup(p *policy.Policy, nc policy.NamedClass, b BackupCopy, now time.
 	if ceiling == nil {
 		return nil, nil
 	}
-	first, last, err := dayBounds(b.Day, loc)
+	first, _, err := dayBounds(b.Day, loc)
 	if err != nil {
 		return nil, err
 	}
-	// The last record's ceiling makes the day due.
-	due := ceiling.After.AddTo(origin(c, ceiling, last, b.Created, loc))
-	if ceiling.From == policy.FromGeneration {
-		due = due.Add(time.Nanosecond) // once the day's last instant is past its ceiling
+	_, due, err := backupClocks(p, nc, b)
+	if err != nil {
+		return nil, err
 	}
 	deadline := c.Tolerance.AddTo(due)
-	if fl := c.Backups.Keep; fl != nil && p.Data.Precedence == "keep" {
-		if floorEnd := fl.After.AddTo(origin(c, fl, last, b.Created, loc)); floorEnd.After(due) {
-			due, deadline = floorEnd, c.Tolerance.AddTo(floorEnd)
-		}
-	}
 	if now.Before(due) {
 		return nil, nil
 	}

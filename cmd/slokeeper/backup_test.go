@@ -42,6 +42,16 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("backup run: exit %d\n%s%s", code, out, stderr)
 	}
 	id := match[1]
+	// The manifest beside the object says what it covers and its expiry clocks:
+	// a year from the month's set (January 3, the close plus two days).
+	mans, _ := filepath.Glob(filepath.Join(cfg.Data, "backups", "manifests", "logs", "exec", "2026-12-03", id+".json"))
+	if len(mans) != 1 {
+		t.Fatalf("no manifest for %s on the target", id)
+	}
+	if body, _ := os.ReadFile(mans[0]); !strings.Contains(string(body), `"records": 500`) ||
+		!strings.Contains(string(body), `"keep_until": "2028-01-03T00:00:00+09:00"`) || !strings.Contains(string(body), `"erase_by": "2028-01-03T00:00:00+09:00"`) {
+		t.Errorf("manifest:\n%s", body)
+	}
 	if out, _, _ := run("backup", "list"); !regexp.MustCompile(id + `\s+exec\s+-\s+2026-12-03\s+\S+\s+\S+`).MatchString(out) {
 		t.Errorf("backup list (verified):\n%s", out)
 	}

@@ -261,7 +261,8 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 // newExecutor returns the lifecycle executor over this log store and
 // backup target, with Main's keys, catalog and evidence.
 func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *reconcile.Executor {
-	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Accounts: m.Store.Accounts, Crypto: m.Keys, Clock: m.Clock})
+	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Accounts: m.Store.Accounts, Crypto: m.Keys,
+		Expiry: reconcile.Expiry(m.Policy), Clock: m.Clock})
 	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
 		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node()})
 }

@@ -1,7 +1,7 @@
 package backup
 
 import (
-	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -9,9 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"slokeeper"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // AccountData is where user-data backups read an account's items and
@@ -37,9 +40,27 @@ type AccountCrypto interface {
 	Decrypt(ctx context.Context, account string, ciphertext, associatedData []byte) ([]byte, error)
 }
 
-// The snapshot format, inside the encryption: a header line, then one
-// JSON line per item, its ciphertext as stored (under the account's key).
+// The snapshot format, inside the encryption: zstd-compressed, a header
+// line, then one JSON line per item, its ciphertext as stored (under the
+// account's key). The manifest's checksum is of the uncompressed lines.
 const snapshotFormat = "slokeeper-account-snapshot"
+
+// maxSnapshot bounds a snapshot's compressed size when it is read back;
+// decompressed, four times that.
+const maxSnapshot = 1 << 30
+
+type codec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+// zstdCodec is one encoder and decoder for every snapshot: EncodeAll and
+// DecodeAll are safe for concurrent use.
+var zstdCodec = sync.OnceValue(func() codec {
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(4*maxSnapshot))
+	return codec{enc, dec}
+})
 
 type snapshotHeader struct {
 	Format  string    `json:"format"`
@@ -77,20 +98,22 @@ func (b *Backups) BackupAccount(ctx context.Context, account, day string) (*Mani
 		return nil, fmt.Errorf("back up account %s: %w", account, err)
 	}
 	m := b.newManifest("user", account, day)
+	var raw bytes.Buffer
+	enc := json.NewEncoder(&raw)
+	if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: 1, Account: account, Name: as[0].Name, Created: as[0].CreatedAt,
+		Day: day, Taken: m.Created, Items: len(items)}); err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if err := enc.Encode(snapshotItem{Kind: it.Kind, Key: it.Key, Size: it.Size, UpdatedAt: it.UpdatedAt, Ciphertext: it.Ciphertext}); err != nil {
+			return nil, err
+		}
+	}
+	sum := sha256.Sum256(raw.Bytes())
+	m.Records, m.Checksum, m.Compression = int64(len(items)), hex.EncodeToString(sum[:]), "zstd"
 	err = b.write(ctx, m, func(w io.Writer) error {
-		h := sha256.New()
-		enc := json.NewEncoder(io.MultiWriter(w, h))
-		if err := enc.Encode(snapshotHeader{Format: snapshotFormat, Version: 1, Account: account, Name: as[0].Name, Created: as[0].CreatedAt,
-			Day: day, Taken: m.Created, Items: len(items)}); err != nil {
-			return err
-		}
-		for _, it := range items {
-			if err := enc.Encode(snapshotItem{Kind: it.Kind, Key: it.Key, Size: it.Size, UpdatedAt: it.UpdatedAt, Ciphertext: it.Ciphertext}); err != nil {
-				return err
-			}
-		}
-		m.Records, m.Checksum = int64(len(items)), hex.EncodeToString(h.Sum(nil))
-		return nil
+		_, err := w.Write(zstdCodec().enc.EncodeAll(raw.Bytes(), nil))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("back up account %s for %s: %w", account, day, err)
@@ -116,8 +139,16 @@ func (b *Backups) readSnapshot(ctx context.Context, m *Manifest, progress func(d
 	bad := func(format string, args ...any) error {
 		return slokeeper.Errorf(slokeeper.EINVALID, "Backup %s does not verify: %s.", m.ID, fmt.Sprintf(format, args...))
 	}
-	h := sha256.New()
-	d := json.NewDecoder(bufio.NewReader(io.TeeReader(dec, h)))
+	compressed, err := io.ReadAll(io.LimitReader(dec, maxSnapshot))
+	if err != nil {
+		return nil, nil, bad("%v", err)
+	}
+	raw, err := zstdCodec().dec.DecodeAll(compressed, nil)
+	if err != nil {
+		return nil, nil, bad("decompress: %v", err)
+	}
+	sum := sha256.Sum256(raw)
+	d := json.NewDecoder(bytes.NewReader(raw))
 	var hd snapshotHeader
 	if err := d.Decode(&hd); err != nil {
 		return nil, nil, bad("header: %v", err)
@@ -142,7 +173,7 @@ func (b *Backups) readSnapshot(ctx context.Context, m *Manifest, progress func(d
 	if err := check(); err != nil {
 		return nil, nil, err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); int64(len(items)) != m.Records || hd.Items != len(items) || got != m.Checksum {
+	if got := hex.EncodeToString(sum[:]); int64(len(items)) != m.Records || hd.Items != len(items) || got != m.Checksum {
 		return nil, nil, bad("it holds %d items (%s); its manifest says %d (%s)", len(items), got, m.Records, m.Checksum)
 	}
 	return &hd, items, nil

@@ -53,7 +53,10 @@ type Manifest struct {
 	Object       string    `json:"object"`   // key on the target
 	ObjectSize   int64     `json:"object_size"`
 	ObjectSHA256 string    `json:"object_sha256"`
-	WrappedKey   string    `json:"wrapped_key"` // the streaming key, sealed by the master key (user data: by the account's key)
+	Compression  string    `json:"compression,omitempty"` // of an account snapshot: zstd (log segments compress per block)
+	KeepUntil    time.Time `json:"keep_until,omitzero"`   // the floor: restorable at least until then, as the policy counted at backup
+	EraseBy      time.Time `json:"erase_by,omitzero"`     // the ceiling: erased then, as the policy counted at backup
+	WrappedKey   string    `json:"wrapped_key"`           // the streaming key, sealed by the master key (user data: by the account's key)
 }
 
 // Key is where the manifest lies on the target.
@@ -69,9 +72,11 @@ type Config struct {
 	Target   slokeeper.BlobStore
 	Logs     *logstore.Store
 	Sealer   Sealer
-	Accounts AccountData     // for user-data backups
-	Crypto   AccountCrypto   // for user-data backups
-	Clock    slokeeper.Clock // default: the system clock
+	Accounts AccountData   // for user-data backups
+	Crypto   AccountCrypto // for user-data backups
+	// Expiry, if set, gives a new backup's expiry clocks for its manifest.
+	Expiry func(*Manifest) (keep, erase time.Time)
+	Clock  slokeeper.Clock // default: the system clock
 }
 
 // Backups makes, verifies and restores log partition backups.
@@ -186,6 +191,9 @@ func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer
 		return err
 	}
 	m.ObjectSize, m.ObjectSHA256 = objectHash.n, hex.EncodeToString(objectHash.h.Sum(nil))
+	if b.cfg.Expiry != nil {
+		m.KeepUntil, m.EraseBy = b.cfg.Expiry(m)
+	}
 	body, _ := json.MarshalIndent(m, "", "  ")
 	if _, err := b.cfg.Target.Put(ctx, m.Key(), bytes.NewReader(body)); err != nil {
 		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)

@@ -55,6 +55,15 @@ type Config struct {
 	Node     string
 }
 
+// Expiry returns the expiry clocks the policy gives a new backup, for
+// its manifest (backup.Config.Expiry).
+func Expiry(p *policy.Policy) func(*backup.Manifest) (keep, erase time.Time) {
+	return func(m *backup.Manifest) (time.Time, time.Time) {
+		keep, erase, _ := lifecycle.Clocks(p, lifecycle.BackupCopy{ID: m.ID, Class: m.Class, Account: m.Account, Day: m.Day, Created: m.Created})
+		return keep, erase
+	}
+}
+
 // KeyLister lists the accounts that have a key (slokeeper.KeyStore).
 type KeyLister interface {
 	AccountKeys(ctx context.Context) ([]string, error)

@@ -154,7 +154,8 @@ func Open(ctx context.Context, dir string, pol *policy.Policy, start time.Time) 
 			return err
 		}})
 	w.Target = &Target{BlobStore: d}
-	w.Backups = backup.New(backup.Config{Target: w.Target, Logs: w.Logs, Sealer: w.Keys, Accounts: w.Accounts, Crypto: w.Keys, Clock: w.Clock})
+	w.Backups = backup.New(backup.Config{Target: w.Target, Logs: w.Logs, Sealer: w.Keys, Accounts: w.Accounts, Crypto: w.Keys,
+		Expiry: reconcile.Expiry(pol), Clock: w.Clock})
 	w.inspect = backup.New(backup.Config{Target: d, Sealer: w.Keys, Accounts: w.Accounts, Crypto: w.Keys}) // past the injected faults
 	w.Exec = reconcile.New(reconcile.Config{Policy: pol, Logs: w.Logs, Backups: w.Backups, Catalog: sqlite.NewBackupCatalog(w.DB),
 		Evidence: evidence, Accounts: w.Accounts, Keys: w.Keys, Vault: w.Vault, Clock: w.Clock, Node: "simulate"})
