@@ -117,7 +117,7 @@ func TestAccountBackupCommands(t *testing.T) {
 
 	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "99")
 	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "later", "--value", "x")
-	if _, stderr, code := run("backup", "restore", id); code != 1 || !strings.Contains(stderr, "Pass --replace") {
+	if _, stderr, code := run("backup", "restore", id); code != 1 || !strings.HasPrefix(stderr, "slokeeper: Restoring backup") || !strings.Contains(stderr, "Pass --replace") {
 		t.Errorf("restore without --replace: exit %d %s", code, stderr)
 	}
 	if _, stderr, code := run("backup", "restore", id, "--into", t.TempDir()); code != 1 || !strings.Contains(stderr, "into the account itself") {

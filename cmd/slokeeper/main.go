@@ -15,6 +15,8 @@ import (
 	"time"
 
 	_ "time/tzdata" // policies name IANA time zones; a static binary may run where none are installed
+
+	"slokeeper"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -94,7 +96,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case errors.Is(err, errInvalidPolicy):
 		return 1
 	}
-	fmt.Fprintln(stderr, "slokeeper:", err)
+	// A slokeeper error's message is written for people; anything else
+	// is shown whole.
+	if slokeeper.ErrorCode(err) != slokeeper.EINTERNAL {
+		fmt.Fprintln(stderr, "slokeeper:", slokeeper.ErrorMessage(err))
+	} else {
+		fmt.Fprintln(stderr, "slokeeper:", err)
+	}
 	return 1
 }
 
