@@ -71,9 +71,9 @@ Usage:
   slokeeper account create|list|put|get|delete|cancel-deletion   accounts and their encrypted data
   slokeeper grant request|approve|revoke|list   just-in-time access to an account's data
   slokeeper access review             who holds which role and grant, and what each grant was used for
-  slokeeper backup run|list|verify|restore|catalog rebuild   backups of log partitions
+  slokeeper backup run|list|sets|verify|restore|catalog rebuild   backups of logs and accounts
   slokeeper lifecycle plan|run        backups, retention and erasure: what is due, and doing it
-  slokeeper simulate --years N        run the lifecycle over simulated years and check every log clause
+  slokeeper simulate --years N        run the lifecycle over simulated years and check every data clause
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
