@@ -15,25 +15,32 @@ import (
 	"slokeeper/internal/sqlite"
 )
 
-func TestBackupCommands(t *testing.T) {
-	cfg := testConfig()
-	cfg.Data = t.TempDir()
-	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)) // 10:00 JST
+// sealedDay runs a server on cfg's data directory at the test clock's
+// time, writes n records of a log class ("reading 0", "reading 1", …),
+// moves the clock on a day so that the day is sealed, and stops it.
+func sealedDay(t *testing.T, cfg Config, clock *testClock, class string, n int) {
+	t.Helper()
 	m := NewMain(cfg, io.Discard)
 	m.Clock = clock
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	recs := make([]slokeeper.LogRecord, 500)
+	recs := make([]slokeeper.LogRecord, n)
 	for i := range recs {
 		recs[i] = slokeeper.LogRecord{SourceKind: "device", SourceID: "dev-1", Account: "a", Level: "info", Message: fmt.Sprintf("reading %d", i)}
 	}
-	m.Logs.AppendLogs(context.Background(), "exec", recs, "")
+	m.Logs.AppendLogs(context.Background(), class, recs, "")
 	clock.Add(24 * time.Hour)
-	if sealed, err := m.Logs.SealDue(context.Background()); err != nil || len(sealed) != 1 {
+	if sealed, err := m.Logs.SealDue(context.Background()); err != nil || len(sealed) == 0 {
 		t.Fatalf("SealDue = %v %v", sealed, err)
 	}
 	m.Close(context.Background())
+}
+
+func TestBackupCommands(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	sealedDay(t, cfg, newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)), "exec", 500) // 10:00 JST
 
 	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
 	out, stderr, code := run("backup", "run", "--class", "exec", "--day", "2026-12-03")
@@ -151,20 +158,7 @@ func TestAccountBackupCommands(t *testing.T) {
 func TestRestoreAllCommand(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
-	clock := newTestClock(time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC))
-	m := NewMain(cfg, io.Discard)
-	m.Clock = clock
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	recs := make([]slokeeper.LogRecord, 300)
-	for i := range recs {
-		recs[i] = slokeeper.LogRecord{SourceKind: "device", SourceID: "dev-1", Level: "info", Message: fmt.Sprintf("reading %d", i)}
-	}
-	m.Logs.AppendLogs(context.Background(), "exec", recs, "")
-	clock.Add(24 * time.Hour)
-	m.Logs.SealDue(context.Background())
-	m.Close(context.Background())
+	sealedDay(t, cfg, newTestClock(time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC)), "exec", 300)
 
 	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"bob", "admin"}, {"sam", "support"}} {
 		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
@@ -215,16 +209,7 @@ func TestLifecycleCommands(t *testing.T) {
 	cfg.Data = t.TempDir()
 	// Far enough ahead that the real clock, which the commands use, never
 	// makes an erasure due.
-	clock := newTestClock(time.Date(2036, 12, 3, 1, 0, 0, 0, time.UTC))
-	m := NewMain(cfg, io.Discard)
-	m.Clock = clock
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m.Logs.AppendLogs(context.Background(), "exec", []slokeeper.LogRecord{{SourceKind: "device", SourceID: "d", Message: "x"}}, "")
-	clock.Add(24 * time.Hour)
-	m.Logs.SealDue(context.Background())
-	m.Close(context.Background())
+	sealedDay(t, cfg, newTestClock(time.Date(2036, 12, 3, 1, 0, 0, 0, time.UTC)), "exec", 1)
 	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
 
 	out, stderr, code := run("lifecycle", "plan")
@@ -255,18 +240,10 @@ func TestServerRunsLifecycle(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
 	clock := newTestClock(time.Date(2036, 12, 3, 1, 0, 0, 0, time.UTC))
-	m := NewMain(cfg, io.Discard)
-	m.Clock = clock
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m.Logs.AppendLogs(context.Background(), "system", []slokeeper.LogRecord{{SourceKind: "host", SourceID: "h", Message: "x"}}, "")
-	clock.Add(24 * time.Hour)
-	m.Logs.SealDue(context.Background())
-	m.Close(context.Background())
+	sealedDay(t, cfg, clock, "system", 1)
 
 	cfg.LifecycleInterval = duration(5 * time.Minute)
-	m = NewMain(cfg, io.Discard)
+	m := NewMain(cfg, io.Discard)
 	m.Clock = clock
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
