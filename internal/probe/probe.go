@@ -1,0 +1,220 @@
+// Package probe checks a component from the outside, the way its users
+// reach it: HTTP(S) (status, body, latency, certificate expiry), a TCP
+// connection, or a DNS lookup. A check never fails slokeeper: whatever goes
+// wrong is the result, with a reason a person can act on.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"slokeeper"
+)
+
+// Kinds of probe.
+const (
+	HTTP = "http" // an http:// or https:// URL
+	TCP  = "tcp"  // host:port accepts a connection
+	DNS  = "dns"  // a name resolves (to an expected address)
+)
+
+// Spec is what a probe checks.
+type Spec struct {
+	Kind    string        `json:"kind" yaml:"kind"`
+	Target  string        `json:"target" yaml:"target"`   // URL, host:port or name
+	Timeout time.Duration `json:"timeout" yaml:"timeout"` // default 10s
+
+	// HTTP.
+	Status     []int         `json:"status,omitempty" yaml:"status"`           // accepted codes; default 200–399
+	Body       string        `json:"body,omitempty" yaml:"body"`               // a regular expression the body must match
+	MaxLatency time.Duration `json:"max_latency,omitempty" yaml:"max_latency"` // slower is a failure
+	CertExpiry time.Duration `json:"cert_expiry,omitempty" yaml:"cert_expiry"` // a certificate expiring within this is a failure
+
+	// DNS.
+	Server string `json:"server,omitempty" yaml:"server"` // host:port of the DNS server; default the system's
+	Expect string `json:"expect,omitempty" yaml:"expect"` // an address the name must resolve to
+}
+
+// Validate reports what is wrong with s, in words for the person who wrote it.
+func (s *Spec) Validate() error {
+	bad := func(format string, args ...any) error { return slokeeper.Errorf(slokeeper.EINVALID, format, args...) }
+	switch s.Kind {
+	case HTTP:
+		u, err := url.Parse(s.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("An HTTP probe's target must be an http:// or https:// URL; %q is not.", s.Target)
+		}
+		if _, err := regexp.Compile(s.Body); err != nil {
+			return bad("The body pattern %q is not a regular expression: %v.", s.Body, err)
+		}
+		for _, c := range s.Status {
+			if c < 100 || c > 599 {
+				return bad("HTTP status %d does not exist.", c)
+			}
+		}
+		if s.CertExpiry != 0 && u.Scheme != "https" {
+			return bad("cert_expiry needs an https:// target.")
+		}
+	case TCP:
+		if _, port, err := net.SplitHostPort(s.Target); err != nil || port == "" {
+			return bad("A TCP probe's target is host:port; %q is not.", s.Target)
+		}
+	case DNS:
+		if s.Target == "" || strings.ContainsAny(s.Target, " /:") {
+			return bad("A DNS probe's target is a name; %q is not.", s.Target)
+		}
+		if s.Server != "" {
+			if _, _, err := net.SplitHostPort(s.Server); err != nil {
+				return bad("A DNS server is host:port; %q is not.", s.Server)
+			}
+		}
+		if s.Expect != "" && net.ParseIP(s.Expect) == nil {
+			return bad("expect must be an IP address; %q is not.", s.Expect)
+		}
+	default:
+		return bad("A probe is http, tcp or dns; %q is none of them.", s.Kind)
+	}
+	if s.Timeout < 0 || s.MaxLatency < 0 || s.CertExpiry < 0 {
+		return bad("Durations of a probe cannot be negative.")
+	}
+	return nil
+}
+
+// Result is one check.
+type Result struct {
+	At      time.Time     `json:"at"`
+	OK      bool          `json:"ok"`
+	Latency time.Duration `json:"latency"`
+	// Detail says what was seen: the status, or why it failed.
+	Detail string `json:"detail"`
+	// CertExpires is when the server's certificate expires (HTTPS).
+	CertExpires time.Time `json:"cert_expires,omitzero"`
+}
+
+// Prober runs checks.
+type Prober struct {
+	clock     slokeeper.Clock // stamps results and judges certificate expiry
+	transport *http.Transport
+}
+
+// New returns a Prober. tlsConfig, if set, is the client's TLS
+// configuration (e.g. extra roots).
+func New(clock slokeeper.Clock, tlsConfig *tls.Config) *Prober {
+	if clock == nil {
+		clock = slokeeper.SystemClock{}
+	}
+	// No keep-alive: each check sees what a new user sees (DNS, connect, TLS).
+	tr := &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true, Proxy: nil,
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext, ResponseHeaderTimeout: 30 * time.Second}
+	return &Prober{clock: clock, transport: tr}
+}
+
+// Check runs one check of s.
+func (p *Prober) Check(ctx context.Context, s Spec) Result {
+	r := Result{At: p.clock.Now()}
+	if err := s.Validate(); err != nil {
+		r.Detail = slokeeper.ErrorMessage(err)
+		return r
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	var err error
+	switch s.Kind {
+	case HTTP:
+		err = p.http(ctx, s, &r)
+	case TCP:
+		var c net.Conn
+		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", s.Target); err == nil {
+			c.Close()
+			r.Detail = "connected"
+		}
+	case DNS:
+		err = dnsCheck(ctx, s, &r)
+	}
+	r.Latency = time.Since(start)
+	switch {
+	case err != nil:
+		r.Detail = describe(err, timeout)
+	case s.MaxLatency > 0 && r.Latency > s.MaxLatency:
+		r.Detail = fmt.Sprintf("too slow: %s, the limit is %s (%s)", r.Latency.Round(time.Millisecond), s.MaxLatency, r.Detail)
+	default:
+		r.OK = true
+	}
+	return r
+}
+
+func (p *Prober) http(ctx context.Context, s Spec, r *Result) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Target, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "slokeeper-probe")
+	resp, err := p.transport.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading the body: %w", err)
+	}
+	r.Detail = resp.Status
+	if ok := slices.Contains(s.Status, resp.StatusCode) || len(s.Status) == 0 && resp.StatusCode < 400; !ok {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	if s.Body != "" && !regexp.MustCompile(s.Body).Match(body) {
+		return fmt.Errorf("the body does not match %q", s.Body)
+	}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		r.CertExpires = resp.TLS.PeerCertificates[0].NotAfter
+		if left := r.CertExpires.Sub(r.At); s.CertExpiry > 0 && left < s.CertExpiry {
+			return fmt.Errorf("the certificate expires %s (in %d days)", r.CertExpires.UTC().Format(time.RFC3339), int(left.Hours()/24))
+		}
+	}
+	return nil
+}
+
+func dnsCheck(ctx context.Context, s Spec, r *Result) error {
+	res := net.DefaultResolver
+	if s.Server != "" {
+		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, s.Server)
+		}}
+	}
+	addrs, err := res.LookupHost(ctx, s.Target)
+	if err != nil {
+		return err
+	}
+	r.Detail = strings.Join(addrs, " ")
+	if s.Expect != "" && !slices.ContainsFunc(addrs, func(a string) bool { return net.ParseIP(a).Equal(net.ParseIP(s.Expect)) }) {
+		return fmt.Errorf("%s resolves to %s, not %s", s.Target, r.Detail, s.Expect)
+	}
+	return nil
+}
+
+// describe words an error for the status page's operators.
+func describe(err error, timeout time.Duration) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("no answer within %s", timeout)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "no such name: " + dnsErr.Name
+	}
+	return err.Error()
+}
