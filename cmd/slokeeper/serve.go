@@ -322,6 +322,7 @@ type Store struct {
 	Accounts    slokeeper.AccountService
 	Grants      slokeeper.GrantService
 	Backups     slokeeper.BackupCatalog
+	Components  slokeeper.ComponentService
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -355,6 +356,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
 			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db),
+			Components: sqlite.NewComponentService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -368,6 +370,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
+			Components: postgres.NewComponentService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

@@ -41,6 +41,7 @@ func open(tb testing.TB) storetest.Store {
 		Accounts:   postgres.NewAccountService(db),
 		Grants:     postgres.NewAccountService(db),
 		Backups:    postgres.NewBackupCatalog(db),
+		Components: postgres.NewComponentService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,75 +19,6 @@ import (
 
 	"slokeeper"
 )
-
-// Kinds of probe.
-const (
-	HTTP = "http" // an http:// or https:// URL
-	TCP  = "tcp"  // host:port accepts a connection
-	DNS  = "dns"  // a name resolves (to an expected address)
-)
-
-// Spec is what a probe checks.
-type Spec struct {
-	Kind    string        `json:"kind" yaml:"kind"`
-	Target  string        `json:"target" yaml:"target"`   // URL, host:port or name
-	Timeout time.Duration `json:"timeout" yaml:"timeout"` // default 10s
-
-	// HTTP.
-	Status     []int         `json:"status,omitempty" yaml:"status"`           // accepted codes; default 200–399
-	Body       string        `json:"body,omitempty" yaml:"body"`               // a regular expression the body must match
-	MaxLatency time.Duration `json:"max_latency,omitempty" yaml:"max_latency"` // slower is a failure
-	CertExpiry time.Duration `json:"cert_expiry,omitempty" yaml:"cert_expiry"` // a certificate expiring within this is a failure
-
-	// DNS.
-	Server string `json:"server,omitempty" yaml:"server"` // host:port of the DNS server; default the system's
-	Expect string `json:"expect,omitempty" yaml:"expect"` // an address the name must resolve to
-}
-
-// Validate reports what is wrong with s, in words for the person who wrote it.
-func (s *Spec) Validate() error {
-	bad := func(format string, args ...any) error { return slokeeper.Errorf(slokeeper.EINVALID, format, args...) }
-	switch s.Kind {
-	case HTTP:
-		u, err := url.Parse(s.Target)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("An HTTP probe's target must be an http:// or https:// URL; %q is not.", s.Target)
-		}
-		if _, err := regexp.Compile(s.Body); err != nil {
-			return bad("The body pattern %q is not a regular expression: %v.", s.Body, err)
-		}
-		for _, c := range s.Status {
-			if c < 100 || c > 599 {
-				return bad("HTTP status %d does not exist.", c)
-			}
-		}
-		if s.CertExpiry != 0 && u.Scheme != "https" {
-			return bad("cert_expiry needs an https:// target.")
-		}
-	case TCP:
-		if _, port, err := net.SplitHostPort(s.Target); err != nil || port == "" {
-			return bad("A TCP probe's target is host:port; %q is not.", s.Target)
-		}
-	case DNS:
-		if s.Target == "" || strings.ContainsAny(s.Target, " /:") {
-			return bad("A DNS probe's target is a name; %q is not.", s.Target)
-		}
-		if s.Server != "" {
-			if _, _, err := net.SplitHostPort(s.Server); err != nil {
-				return bad("A DNS server is host:port; %q is not.", s.Server)
-			}
-		}
-		if s.Expect != "" && net.ParseIP(s.Expect) == nil {
-			return bad("expect must be an IP address; %q is not.", s.Expect)
-		}
-	default:
-		return bad("A probe is http, tcp or dns; %q is none of them.", s.Kind)
-	}
-	if s.Timeout < 0 || s.MaxLatency < 0 || s.CertExpiry < 0 {
-		return bad("Durations of a probe cannot be negative.")
-	}
-	return nil
-}
 
 // Result is one check.
 type Result struct {
@@ -120,7 +50,7 @@ func New(clock slokeeper.Clock, tlsConfig *tls.Config) *Prober {
 }
 
 // Check runs one check of s.
-func (p *Prober) Check(ctx context.Context, s Spec) Result {
+func (p *Prober) Check(ctx context.Context, s slokeeper.Probe) Result {
 	r := Result{At: p.clock.Now()}
 	if err := s.Validate(); err != nil {
 		r.Detail = slokeeper.ErrorMessage(err)
@@ -135,15 +65,15 @@ func (p *Prober) Check(ctx context.Context, s Spec) Result {
 	start := time.Now()
 	var err error
 	switch s.Kind {
-	case HTTP:
+	case slokeeper.ProbeHTTP:
 		err = p.http(ctx, s, &r)
-	case TCP:
+	case slokeeper.ProbeTCP:
 		var c net.Conn
 		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", s.Target); err == nil {
 			c.Close()
 			r.Detail = "connected"
 		}
-	case DNS:
+	case slokeeper.ProbeDNS:
 		err = dnsCheck(ctx, s, &r)
 	}
 	r.Latency = time.Since(start)
@@ -158,7 +88,7 @@ func (p *Prober) Check(ctx context.Context, s Spec) Result {
 	return r
 }
 
-func (p *Prober) http(ctx context.Context, s Spec, r *Result) error {
+func (p *Prober) http(ctx context.Context, s slokeeper.Probe, r *Result) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Target, nil)
 	if err != nil {
 		return err
@@ -189,7 +119,7 @@ func (p *Prober) http(ctx context.Context, s Spec, r *Result) error {
 	return nil
 }
 
-func dnsCheck(ctx context.Context, s Spec, r *Result) error {
+func dnsCheck(ctx context.Context, s slokeeper.Probe, r *Result) error {
 	res := net.DefaultResolver
 	if s.Server != "" {
 		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {

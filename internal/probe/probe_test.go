@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"slokeeper"
 	"slokeeper/internal/probe"
 )
 
@@ -35,18 +36,18 @@ func TestHTTP(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name   string
-		spec   probe.Spec
+		spec   slokeeper.Probe
 		ok     bool
 		detail string
 	}{
-		{"Up", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/healthz"}, true, "200 OK"},
-		{"BodyMatches", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/healthz", Body: `"status":\s*"ok"`}, true, "200 OK"},
-		{"BodyDoesNot", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/healthz", Body: `degraded`}, false, `does not match "degraded"`},
-		{"ServerError", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/broken"}, false, "status 503 Service Unavailable"},
-		{"ExpectedStatus", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/teapot", Status: []int{418}}, true, "418"},
-		{"UnexpectedStatus", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/healthz", Status: []int{204}}, false, "status 200 OK"},
-		{"TooSlow", probe.Spec{Kind: probe.HTTP, Target: srv.URL + "/healthz", MaxLatency: time.Nanosecond}, false, "too slow"},
-		{"Invalid", probe.Spec{Kind: probe.HTTP, Target: "ftp://example.com"}, false, "http:// or https:// URL"},
+		{"Up", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz"}, true, "200 OK"},
+		{"BodyMatches", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", Body: `"status":\s*"ok"`}, true, "200 OK"},
+		{"BodyDoesNot", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", Body: `degraded`}, false, `does not match "degraded"`},
+		{"ServerError", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/broken"}, false, "status 503 Service Unavailable"},
+		{"ExpectedStatus", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/teapot", Status: []int{418}}, true, "418"},
+		{"UnexpectedStatus", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", Status: []int{204}}, false, "status 200 OK"},
+		{"TooSlow", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", MaxLatency: time.Nanosecond}, false, "too slow"},
+		{"Invalid", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "ftp://example.com"}, false, "http:// or https:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +60,7 @@ func TestHTTP(t *testing.T) {
 	// A server that went away.
 	url := srv.URL
 	srv.Close()
-	if r := p.Check(ctx, probe.Spec{Kind: probe.HTTP, Target: url + "/healthz"}); r.OK || !strings.Contains(r.Detail, "refused") {
+	if r := p.Check(ctx, slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: url + "/healthz"}); r.OK || !strings.Contains(r.Detail, "refused") {
 		t.Errorf("a stopped server = %+v", r)
 	}
 }
@@ -69,7 +70,7 @@ func TestHTTPSCertificateExpiry(t *testing.T) {
 	defer srv.Close()
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	expires := srv.Certificate().NotAfter
-	spec := probe.Spec{Kind: probe.HTTP, Target: srv.URL, CertExpiry: 14 * 24 * time.Hour}
+	spec := slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL, CertExpiry: 14 * 24 * time.Hour}
 	// Long before expiry: fine, and the expiry is reported.
 	if r := probe.New(clock{expires.AddDate(0, -2, 0)}, &tls.Config{RootCAs: roots}).Check(context.Background(), spec); !r.OK || !r.CertExpires.Equal(expires) {
 		t.Errorf("two months before expiry = %+v", r)
@@ -100,11 +101,11 @@ func TestTCP(t *testing.T) {
 	}()
 	p := probe.New(nil, nil)
 	addr := l.Addr().String()
-	if r := p.Check(context.Background(), probe.Spec{Kind: probe.TCP, Target: addr}); !r.OK {
+	if r := p.Check(context.Background(), slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: addr}); !r.OK {
 		t.Errorf("listening = %+v", r)
 	}
 	l.Close()
-	if r := p.Check(context.Background(), probe.Spec{Kind: probe.TCP, Target: addr}); r.OK {
+	if r := p.Check(context.Background(), slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: addr}); r.OK {
 		t.Errorf("closed = %+v", r)
 	}
 }
@@ -156,28 +157,28 @@ func TestDNS(t *testing.T) {
 	server := dnsServer(t, "api.example.jp", [4]byte{192, 0, 2, 10})
 	p := probe.New(nil, nil)
 	ctx := context.Background()
-	if r := p.Check(ctx, probe.Spec{Kind: probe.DNS, Target: "api.example.jp", Server: server, Expect: "192.0.2.10"}); !r.OK || r.Detail != "192.0.2.10" {
+	if r := p.Check(ctx, slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Server: server, Expect: "192.0.2.10"}); !r.OK || r.Detail != "192.0.2.10" {
 		t.Errorf("resolves = %+v", r)
 	}
-	if r := p.Check(ctx, probe.Spec{Kind: probe.DNS, Target: "api.example.jp", Server: server, Expect: "192.0.2.99"}); r.OK || !strings.Contains(r.Detail, "not 192.0.2.99") {
+	if r := p.Check(ctx, slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Server: server, Expect: "192.0.2.99"}); r.OK || !strings.Contains(r.Detail, "not 192.0.2.99") {
 		t.Errorf("the wrong address = %+v", r)
 	}
-	if r := p.Check(ctx, probe.Spec{Kind: probe.DNS, Target: "gone.example.jp", Server: server}); r.OK || !strings.Contains(r.Detail, "no such name") {
+	if r := p.Check(ctx, slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "gone.example.jp", Server: server}); r.OK || !strings.Contains(r.Detail, "no such name") {
 		t.Errorf("no such name = %+v", r)
 	}
 }
 
 func TestValidate(t *testing.T) {
-	for _, s := range []probe.Spec{
+	for _, s := range []slokeeper.Probe{
 		{Kind: "ping", Target: "x"},
-		{Kind: probe.HTTP, Target: "example.com"},
-		{Kind: probe.HTTP, Target: "https://example.com", Body: "("},
-		{Kind: probe.HTTP, Target: "https://example.com", Status: []int{42}},
-		{Kind: probe.HTTP, Target: "http://example.com", CertExpiry: time.Hour},
-		{Kind: probe.TCP, Target: "example.com"},
-		{Kind: probe.DNS, Target: "https://example.com"},
-		{Kind: probe.DNS, Target: "example.com", Expect: "not-an-ip"},
-		{Kind: probe.TCP, Target: "example.com:443", Timeout: -time.Second},
+		{Kind: slokeeper.ProbeHTTP, Target: "example.com"},
+		{Kind: slokeeper.ProbeHTTP, Target: "https://example.com", Body: "("},
+		{Kind: slokeeper.ProbeHTTP, Target: "https://example.com", Status: []int{42}},
+		{Kind: slokeeper.ProbeHTTP, Target: "http://example.com", CertExpiry: time.Hour},
+		{Kind: slokeeper.ProbeTCP, Target: "example.com"},
+		{Kind: slokeeper.ProbeDNS, Target: "https://example.com"},
+		{Kind: slokeeper.ProbeDNS, Target: "example.com", Expect: "not-an-ip"},
+		{Kind: slokeeper.ProbeTCP, Target: "example.com:443", Timeout: -time.Second},
 	} {
 		if err := s.Validate(); err == nil {
 			t.Errorf("%+v validated", s)
@@ -193,7 +194,7 @@ func BenchmarkHTTPCheck(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) }))
 	defer srv.Close()
 	p := probe.New(nil, nil)
-	spec := probe.Spec{Kind: probe.HTTP, Target: srv.URL, Body: `"ok"`}
+	spec := slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL, Body: `"ok"`}
 	b.ReportAllocs()
 	for b.Loop() {
 		if r := p.Check(context.Background(), spec); !r.OK {

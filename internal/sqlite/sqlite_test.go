@@ -40,6 +40,7 @@ func open(tb testing.TB) storetest.Store {
 		Accounts:   sqlite.NewAccountService(db),
 		Grants:     sqlite.NewAccountService(db),
 		Backups:    sqlite.NewBackupCatalog(db),
+		Components: sqlite.NewComponentService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

@@ -24,6 +24,7 @@ type Store struct {
 	Accounts   slokeeper.AccountService
 	Grants     slokeeper.GrantService
 	Backups    slokeeper.BackupCatalog
+	Components slokeeper.ComponentService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -48,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Operators", func(t *testing.T) { t.Parallel(); testOperators(t, open(t)) })
 	t.Run("Accounts", func(t *testing.T) { t.Parallel(); testAccounts(t, open(t)) })
 	t.Run("BackupCatalog", func(t *testing.T) { t.Parallel(); testBackupCatalog(t, open(t)) })
+	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)

@@ -1,0 +1,89 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"slokeeper"
+)
+
+func testComponents(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)
+	api := &slokeeper.Component{ID: "api", Group: "cloud", NameJA: "クラウド実行環境 API", NameEN: "Cloud runtime API", Order: 2,
+		Probe:     slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "https://api.example.jp/healthz", Body: `"ok"`, Status: []int{200}, CertExpiry: 14 * 24 * time.Hour},
+		UpdatedAt: now}
+	editor := &slokeeper.Component{ID: "editor", Group: "cloud", NameJA: "エディタ", NameEN: "Editor", Order: 1, Target: 0.995,
+		Probe: slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: "editor.example.jp:443"}, Interval: 10 * time.Second, Failures: 2, UpdatedAt: now}
+	dns := &slokeeper.Component{ID: "dns", NameJA: "DNS", NameEN: "DNS", Hidden: true,
+		Probe: slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Expect: "192.0.2.10"}, UpdatedAt: now}
+	for _, c := range []*slokeeper.Component{api, editor, dns} {
+		if err := s.Components.PutComponent(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if api.Interval != time.Minute || api.Failures != 3 {
+		t.Errorf("defaults: interval %v, failures %d", api.Interval, api.Failures)
+	}
+	if err := s.Components.PutComponent(ctx, &slokeeper.Component{ID: "Bad ID", NameJA: "x", NameEN: "x", Probe: api.Probe}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a bad ID = %v", err)
+	}
+	if err := s.Components.PutComponent(ctx, &slokeeper.Component{ID: "x", NameJA: "x", NameEN: "x", Probe: slokeeper.Probe{Kind: "ping"}}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a bad probe = %v", err)
+	}
+	// Ordered by group, order, ID; the probe comes back whole.
+	all, err := s.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+	if err != nil || len(all) != 3 || all[0].ID != "dns" || all[1].ID != "editor" || all[2].ID != "api" {
+		t.Fatalf("FindComponents = %v, %v", all, err)
+	}
+	got := all[2]
+	if got.Probe.Body != `"ok"` || len(got.Probe.Status) != 1 || got.Probe.CertExpiry != 14*24*time.Hour || got.NameJA != "クラウド実行環境 API" || !got.UpdatedAt.Equal(now) {
+		t.Errorf("api = %+v", got)
+	}
+	if e := all[1]; e.Target != 0.995 || e.Interval != 10*time.Second || e.Failures != 2 || !all[0].Hidden {
+		t.Errorf("editor = %+v", e)
+	}
+	// Replaced by ID.
+	api.NameEN, api.Probe.Target = "Runtime API", "https://api2.example.jp/healthz"
+	s.Components.PutComponent(ctx, api)
+	if c, _ := s.Components.FindComponents(ctx, slokeeper.ComponentFilter{ID: "api"}); len(c) != 1 || c[0].NameEN != "Runtime API" || c[0].Probe.Target != "https://api2.example.jp/healthz" {
+		t.Errorf("after replacing: %+v", c)
+	}
+	if c, _ := s.Components.FindComponents(ctx, slokeeper.ComponentFilter{Group: "cloud"}); len(c) != 2 {
+		t.Errorf("group cloud: %d components", len(c))
+	}
+
+	// Results: stored all or none, read back in order, pruned by age.
+	rs := []slokeeper.CheckResult{
+		{Component: "api", Node: "n2", At: now.Add(time.Minute), OK: false, Latency: 30 * time.Millisecond, Detail: "status 503 Service Unavailable"},
+		{Component: "api", Node: "n1", At: now, OK: true, Latency: 12 * time.Millisecond, Detail: "200 OK"},
+		{Component: "editor", Node: "n1", At: now, OK: true},
+	}
+	if err := s.Components.AddCheckResults(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Components.AddCheckResults(ctx, []slokeeper.CheckResult{{Component: "api", Node: "n1", At: now.Add(2 * time.Minute), OK: true}, {Component: "ghost", Node: "n1", At: now}}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a result of an unknown component = %v, want EINVALID", err)
+	}
+	res, err := s.Components.FindCheckResults(ctx, "api", now, now.Add(time.Hour))
+	if err != nil || len(res) != 2 || res[0].Node != "n1" || !res[0].At.Equal(now) || res[1].OK || res[1].Latency != 30*time.Millisecond || res[1].Detail != "status 503 Service Unavailable" {
+		t.Fatalf("FindCheckResults = %+v, %v (the batch with a bad result must store nothing)", res, err)
+	}
+	if res, _ := s.Components.FindCheckResults(ctx, "api", now, now.Add(time.Minute)); len(res) != 1 {
+		t.Errorf("[from, to) includes to: %+v", res)
+	}
+	if n, err := s.Components.PruneCheckResults(ctx, now.Add(30*time.Second)); err != nil || n != 2 {
+		t.Errorf("PruneCheckResults = %d, %v; want 2", n, err)
+	}
+	// Deleting a component deletes its results.
+	if err := s.Components.DeleteComponent(ctx, "api"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := s.Components.FindCheckResults(ctx, "api", now.Add(-time.Hour), now.Add(time.Hour)); len(res) != 0 {
+		t.Errorf("results outlived their component: %+v", res)
+	}
+	if err := s.Components.DeleteComponent(ctx, "api"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("deleting twice = %v", err)
+	}
+}
