@@ -21,8 +21,10 @@ import (
 	"slokeeper/internal/keys"
 	"slokeeper/internal/ledger"
 	"slokeeper/internal/logstore"
+	"slokeeper/internal/monitor"
 	"slokeeper/internal/mqtt"
 	"slokeeper/internal/postgres"
+	"slokeeper/internal/probe"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/selflog"
 	"slokeeper/internal/sqlite"
@@ -52,12 +54,14 @@ type Main struct {
 	Jobs   *jobs.Runner
 	// Lifecycle carries out the policy's backups and erasures (a job).
 	Lifecycle *reconcile.Executor
+	Monitor   *monitor.Monitor
 	Ledger    *ledger.Ledger
 	Keys      *keys.Manager
 	Vault     *vault.Vault
 
 	selflog        *selflog.Handler
 	stopCheckpoint func()
+	stopProbes     func()
 	policyYAML     []byte
 	closeOnce      sync.Once
 	closeErr       error
@@ -196,6 +200,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	m.startProbes()
 	target, err := openTarget(ctx, m.Config)
 	if err != nil {
 		return err
@@ -235,6 +240,9 @@ func (m *Main) close(ctx context.Context) error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
+	if m.stopProbes != nil {
+		m.stopProbes()
+	}
 	if m.selflog != nil {
 		m.selflog.Close()
 	}
@@ -257,6 +265,18 @@ func (m *Main) close(ctx context.Context) error {
 func (m *Main) audit(ctx context.Context, actor, action, target, detail string) error {
 	_, err := m.Ledger.Record(ctx, actor, action, target, detail)
 	return err
+}
+
+// startProbes checks the components every second that one is due (judged
+// by the injected clock), until Close.
+func (m *Main) startProbes() {
+	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil), Clock: m.Clock,
+		Node: m.node(), Nodes: m.Policy.Redundancy.ProbeConfirmations})
+	m.stopProbes = every(time.Second, func() {
+		if _, err := m.Monitor.Tick(context.Background()); err != nil {
+			m.Logger.Error("probes", "err", err)
+		}
+	})
 }
 
 // newVault returns the account-data service over Main's store and keys.

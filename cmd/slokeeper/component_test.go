@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"slokeeper"
+)
+
+// TestComponents: components come from a file, are checked by the
+// running server, and a bad file is refused with where and why.
+func TestComponents(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) }))
+	defer srv.Close()
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
+	file := filepath.Join(t.TempDir(), "components.yaml")
+	os.WriteFile(file, []byte(`components:
+  - id: api
+    group: cloud
+    name_ja: クラウド実行環境
+    name_en: Cloud runtime
+    target: 99.95%
+    interval: 5s
+    probe:
+      kind: http
+      target: `+srv.URL+`/healthz
+      body: '"status":\s*"ok"'
+  - id: editor
+    group: cloud
+    name_ja: エディタ
+    name_en: Editor
+    probe: {kind: tcp, target: "`+strings.TrimPrefix(srv.URL, "http://")+`"}
+`), 0o600)
+	if out, stderr, code := run("component", "apply", file); code != 0 || !strings.Contains(out, "2 components applied") {
+		t.Fatalf("apply: exit %d %s%s", code, out, stderr)
+	}
+	out, _, _ := run("component", "list")
+	if !regexp.MustCompile(`api\s+cloud\s+クラウド実行環境 / Cloud runtime\s+http http://\S+/healthz\s+5s\s+3\s+99.95%`).MatchString(out) ||
+		!regexp.MustCompile(`editor\s+cloud\s+エディタ / Editor\s+tcp \S+\s+1m0s\s+3\s+policy`).MatchString(out) {
+		t.Errorf("list:\n%s", out)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("components:\n  - id: api\n    name_ja: x\n    name_en: x\n    probe: {kind: ping, target: x}\n    colour: red\n"), 0o600)
+	if _, stderr, code := run("component", "apply", bad); code != 1 || !strings.Contains(stderr, bad+":6:5:") || !strings.Contains(stderr, "colour") {
+		t.Errorf("an unknown key: exit %d %s", code, stderr)
+	}
+	os.WriteFile(bad, []byte("components:\n  - id: api\n    name_ja: x\n    name_en: x\n    probe: {kind: ping, target: x}\n"), 0o600)
+	if _, stderr, code := run("component", "apply", bad); code != 1 || !strings.Contains(stderr, bad+":2:") || !strings.Contains(stderr, `"ping"`) {
+		t.Errorf("a bad probe: exit %d %s", code, stderr)
+	}
+
+	// The server checks them.
+	m := MustRunMain(t, cfg)
+	waitFor(t, "the server's first checks", func() bool {
+		rs, err := m.Store.Components.FindCheckResults(context.Background(), "api", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		return err == nil && len(rs) > 0 && rs[0].OK && rs[0].Node == m.node()
+	})
+	api, _ := m.Store.Components.FindComponents(context.Background(), slokeeper.ComponentFilter{ID: "api"})
+	if s, err := m.Monitor.State(context.Background(), api[0]); err != nil || s.Down {
+		t.Errorf("state = %+v, %v", s, err)
+	}
+	m.Close(context.Background())
+
+	// --prune removes what the file no longer lists.
+	os.WriteFile(file, []byte("components:\n  - id: api\n    name_ja: API\n    name_en: API\n    probe: {kind: tcp, target: \"127.0.0.1:1\"}\n"), 0o600)
+	if out, _, code := run("component", "apply", file, "--prune"); code != 0 || !strings.Contains(out, "1 components applied, 1 removed") {
+		t.Errorf("apply --prune: exit %d %s", code, out)
+	}
+}

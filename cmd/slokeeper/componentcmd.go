@@ -1,0 +1,216 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/strictyaml"
+	"slokeeper/policy"
+)
+
+const componentUsage = `Usage:
+  slokeeper component apply FILE [--prune]   create or replace the components FILE describes (--prune: remove the others)
+  slokeeper component list                   the components and their probes
+  slokeeper component remove ID              remove a component and its check results
+
+A component is a part of the service the status page shows, checked from
+the outside by its probe. FILE is YAML:
+
+  components:
+    - id: api
+      group: cloud                 # optional: components of a group show together
+      name_ja: クラウド実行環境
+      name_en: Cloud runtime
+      target: 99.95%               # optional: the uptime objective; default the policy's
+      interval: 30s                # optional: between checks (default 60s, at least 5s)
+      failures: 3                  # optional: failed checks in a row before it counts as down
+      probe:
+        kind: http                 # http, tcp or dns
+        target: https://api.example.jp/healthz
+        status: [200]              # optional: accepted codes (default 200-399)
+        body: '"status":\s*"ok"'   # optional: a regular expression the body must match
+        max_latency: 2s            # optional
+        cert_expiry: 336h          # optional: fail when the certificate expires within this
+`
+
+// componentsFile is a components file as written.
+type componentsFile struct {
+	Components []componentYAML `yaml:"components"`
+}
+
+type componentYAML struct {
+	ID       string          `yaml:"id"`
+	Group    string          `yaml:"group,omitempty"`
+	NameJA   string          `yaml:"name_ja"`
+	NameEN   string          `yaml:"name_en"`
+	Order    int             `yaml:"order,omitempty"`
+	Hidden   bool            `yaml:"hidden,omitempty"`
+	Target   *policy.Percent `yaml:"target,omitempty"`
+	Interval duration        `yaml:"interval,omitempty"`
+	Failures int             `yaml:"failures,omitempty"`
+	Probe    probeYAML       `yaml:"probe"`
+}
+
+type probeYAML struct {
+	Kind       string   `yaml:"kind"`
+	Target     string   `yaml:"target"`
+	Timeout    duration `yaml:"timeout,omitempty"`
+	Status     []int    `yaml:"status,omitempty"`
+	Body       string   `yaml:"body,omitempty"`
+	MaxLatency duration `yaml:"max_latency,omitempty"`
+	CertExpiry duration `yaml:"cert_expiry,omitempty"`
+	Server     string   `yaml:"server,omitempty"`
+	Expect     string   `yaml:"expect,omitempty"`
+}
+
+// loadComponents reads and checks a components file: every problem at
+// once, each as FILE:LINE:COL or FILE: component ID.
+func loadComponents(path string, now time.Time) ([]*slokeeper.Component, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f componentsFile
+	pos, problems := strictyaml.Decode(data, &f)
+	var msgs []string
+	for _, p := range problems {
+		if p.Message == strictyaml.MsgEmpty {
+			return nil, slokeeper.Errorf(slokeeper.EINVALID, "%s: the file is empty: it lists no components.", path)
+		}
+		msgs = append(msgs, fmt.Sprintf("%s:%d:%d: %s", path, p.Pos.Line, p.Pos.Col, p.Message))
+	}
+	if len(msgs) > 0 {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "%s", strings.Join(msgs, "\n"))
+	}
+	var out []*slokeeper.Component
+	seen := map[string]bool{}
+	for i, y := range f.Components {
+		c := &slokeeper.Component{ID: y.ID, Group: y.Group, NameJA: y.NameJA, NameEN: y.NameEN, Order: y.Order, Hidden: y.Hidden,
+			Interval: time.Duration(y.Interval), Failures: y.Failures, UpdatedAt: now,
+			Probe: slokeeper.Probe{Kind: y.Probe.Kind, Target: y.Probe.Target, Timeout: time.Duration(y.Probe.Timeout), Status: y.Probe.Status,
+				Body: y.Probe.Body, MaxLatency: time.Duration(y.Probe.MaxLatency), CertExpiry: time.Duration(y.Probe.CertExpiry),
+				Server: y.Probe.Server, Expect: y.Probe.Expect}}
+		if y.Target != nil {
+			c.Target = float64(*y.Target) / 100
+		}
+		c.Defaults()
+		at := pos.Of(fmt.Sprintf("components[%d]", i))
+		where := fmt.Sprintf("%s:%d:%d", path, at.Line, at.Col)
+		if err := c.Validate(); err != nil {
+			msgs = append(msgs, fmt.Sprintf("%s: %s", where, slokeeper.ErrorMessage(err)))
+		}
+		if seen[c.ID] {
+			msgs = append(msgs, fmt.Sprintf("%s: component %s is described twice", where, c.ID))
+		}
+		seen[c.ID] = true
+		out = append(out, c)
+	}
+	if len(msgs) > 0 {
+		return nil, slokeeper.Errorf(slokeeper.EINVALID, "%s", strings.Join(msgs, "\n"))
+	}
+	return out, nil
+}
+
+func runComponent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, componentUsage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("component "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, componentUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	cf := newConfigFlags(fs, "data", "db")
+	var prune bool
+	var arg string
+	switch sub {
+	case "apply", "remove":
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "component %s: name the %s first\n", sub, map[string]string{"apply": "file", "remove": "component"}[sub])
+			return errUsage
+		}
+		arg, args = args[0], args[1:]
+		if sub == "apply" {
+			fs.BoolVar(&prune, "prune", false, "remove the components the file does not describe")
+		}
+	case "list":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, componentUsage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "slokeeper component: unknown command %q\n\n%s", sub, componentUsage)
+		return errUsage
+	}
+	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	audit, err := openLedger(cfg, store, slokeeper.SystemClock{})
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "apply":
+		cs, err := loadComponents(arg, time.Now())
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if _, err := audit.Record(ctx, cliActor(), "component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
+				return err
+			}
+			if err := store.Components.PutComponent(ctx, c); err != nil {
+				return err
+			}
+		}
+		removed := 0
+		if prune {
+			have, err := store.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+			if err != nil {
+				return err
+			}
+			for _, c := range have {
+				if slices.ContainsFunc(cs, func(x *slokeeper.Component) bool { return x.ID == c.ID }) {
+					continue
+				}
+				if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+c.ID, "not in "+arg); err != nil {
+					return err
+				}
+				if err := store.Components.DeleteComponent(ctx, c.ID); err != nil {
+					return err
+				}
+				removed++
+			}
+		}
+		fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
+		return nil
+	case "remove":
+		if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+arg, ""); err != nil {
+			return err
+		}
+		return store.Components.DeleteComponent(ctx, arg)
+	}
+	cs, err := store.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET")
+	for _, c := range cs {
+		target := "policy"
+		if c.Target > 0 {
+			target = fmt.Sprintf("%g%%", c.Target*100)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, cmp.Or(c.Group, "-"), c.NameJA, c.NameEN, c.Probe.Kind, c.Probe.Target, c.Interval, c.Failures, target)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,142 @@
+// Package monitor checks every component on its interval, stores the
+// results, and says what state each component is in: down only once its
+// failures are confirmed (uptime.Timeline). It is driven by Tick, so a test
+// moves its clock and ticks, and the server ticks every second.
+package monitor
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/probe"
+	"slokeeper/uptime"
+)
+
+// Config configures a Monitor.
+type Config struct {
+	Components slokeeper.ComponentService
+	Prober     *probe.Prober
+	Clock      slokeeper.Clock
+	Node       string
+	// Nodes is how many nodes must see failures before a component counts
+	// as down (the policy's redundancy.probe_confirmations); never more
+	// than the nodes whose results are there.
+	Nodes int
+	// Workers bounds the checks run at once (default 32).
+	Workers int
+	// Keep is how long results are kept (default 48h); uptime history
+	// beyond it is kept as daily tallies.
+	Keep time.Duration
+}
+
+// Monitor runs the checks.
+type Monitor struct {
+	cfg    Config
+	mu     sync.Mutex
+	next   map[string]time.Time // component → when its next check is due
+	pruned time.Time            // when results were last pruned
+}
+
+// New returns a Monitor.
+func New(cfg Config) *Monitor {
+	if cfg.Clock == nil {
+		cfg.Clock = slokeeper.SystemClock{}
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
+	}
+	if cfg.Keep <= 0 {
+		cfg.Keep = 48 * time.Hour
+	}
+	cfg.Nodes = max(cfg.Nodes, 1)
+	return &Monitor{cfg: cfg, next: map[string]time.Time{}}
+}
+
+// Tick checks every component whose check is due at the clock's now, at
+// once (up to Workers at a time), stores the results, and returns them.
+// Once an hour it also deletes results older than Keep.
+func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	prune := now.Sub(m.pruned) >= time.Hour
+	if prune {
+		m.pruned = now
+	}
+	m.mu.Unlock()
+	if prune {
+		if _, err := m.cfg.Components.PruneCheckResults(ctx, now.Add(-m.cfg.Keep)); err != nil {
+			return nil, err
+		}
+	}
+	cs, err := m.cfg.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var due []*slokeeper.Component
+	m.mu.Lock()
+	known := map[string]bool{}
+	for _, c := range cs {
+		known[c.ID] = true
+		if next, ok := m.next[c.ID]; !ok || !now.Before(next) {
+			due = append(due, c)
+			m.next[c.ID] = now.Add(c.Interval)
+		}
+	}
+	for id := range m.next {
+		if !known[id] {
+			delete(m.next, id) // removed since
+		}
+	}
+	m.mu.Unlock()
+	if len(due) == 0 {
+		return nil, nil
+	}
+	results := make([]slokeeper.CheckResult, len(due))
+	sem := make(chan struct{}, m.cfg.Workers)
+	var wg sync.WaitGroup
+	for i, c := range due {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := m.cfg.Prober.Check(ctx, c.Probe)
+			results[i] = slokeeper.CheckResult{Component: c.ID, Node: m.cfg.Node, At: now, OK: r.OK, Latency: r.Latency, Detail: r.Detail}
+		}()
+	}
+	wg.Wait()
+	return results, m.cfg.Components.AddCheckResults(ctx, results)
+}
+
+// State is a component's confirmed state now.
+type State struct {
+	Component string
+	Down      bool
+	Since     time.Time // when it entered this state, or the oldest result read (zero: never checked)
+	Detail    string    // the latest result's
+}
+
+// State returns c's confirmed state at now, from the results of the last
+// few intervals.
+func (m *Monitor) State(ctx context.Context, c *slokeeper.Component) (State, error) {
+	now := m.cfg.Clock.Now()
+	// Enough history to see a run of Failures checks, from every node.
+	from := now.Add(-time.Duration(c.Failures+2) * c.Interval * 2)
+	end := now.Add(time.Millisecond) // past now, as the stores keep time (microseconds)
+	rs, err := m.cfg.Components.FindCheckResults(ctx, c.ID, from, end)
+	if err != nil || len(rs) == 0 {
+		return State{Component: c.ID}, err
+	}
+	in := make([]uptime.Result, len(rs))
+	nodes := map[string]bool{}
+	for i, r := range rs {
+		in[i] = uptime.Result{At: r.At, Node: r.Node, OK: r.OK}
+		nodes[r.Node] = true
+	}
+	// No more confirmations than there are nodes probing: one node alone
+	// must be able to see an outage.
+	spans := uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(m.cfg.Nodes, len(nodes))}, end)
+	last := spans[len(spans)-1]
+	return State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail}, nil
+}

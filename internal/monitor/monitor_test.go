@@ -1,0 +1,106 @@
+package monitor_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/monitor"
+	"slokeeper/internal/probe"
+	"slokeeper/internal/sqlite"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// TestMonitor: a real server goes down and comes back; the component is
+// down only after three failed checks in a row, from the first of them,
+// and checks run on each component's own interval.
+func TestMonitor(t *testing.T) {
+	ctx := context.Background()
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "slokeeper.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cs := sqlite.NewComponentService(db)
+	c := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	api := &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API", Interval: 10 * time.Second, Failures: 3,
+		Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}}
+	slow := &slokeeper.Component{ID: "slow", NameJA: "遅い", NameEN: "Slow", Interval: time.Minute,
+		Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}}
+	cs.PutComponent(ctx, api)
+	cs.PutComponent(ctx, slow)
+	// The policy wants two nodes to confirm; alone, this one suffices.
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2})
+
+	tick := func() []slokeeper.CheckResult {
+		t.Helper()
+		rs, err := m.Tick(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	state := func() monitor.State {
+		t.Helper()
+		s, err := m.State(ctx, api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if rs := tick(); len(rs) != 2 || !rs[0].OK {
+		t.Fatalf("first tick = %+v", rs)
+	}
+	c.Add(5 * time.Second)
+	if rs := tick(); len(rs) != 0 {
+		t.Errorf("nothing is due after 5s: %+v", rs)
+	}
+	c.Add(5 * time.Second)
+	if rs := tick(); len(rs) != 1 || rs[0].Component != "api" {
+		t.Errorf("after 10s only api is due: %+v", rs)
+	}
+	failing.Store(true)
+	firstFailure := c.Now().Add(10 * time.Second)
+	for i := range 3 {
+		c.Add(10 * time.Second)
+		tick()
+		if s := state(); s.Down != (i == 2) {
+			t.Fatalf("after %d failed checks: %+v", i+1, s)
+		}
+	}
+	if s := state(); !s.Since.Equal(firstFailure) || s.Detail != "status 503 Service Unavailable" {
+		t.Errorf("down = %+v, want since %v", s, firstFailure)
+	}
+	failing.Store(false)
+	c.Add(10 * time.Second)
+	tick()
+	if s := state(); s.Down || !s.Since.Equal(c.Now()) {
+		t.Errorf("after a good check = %+v", s)
+	}
+	// A removed component is no longer checked.
+	cs.DeleteComponent(ctx, "slow")
+	c.Add(time.Minute)
+	if rs := tick(); len(rs) != 1 || rs[0].Component != "api" {
+		t.Errorf("after removing slow: %+v", rs)
+	}
+}
