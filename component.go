@@ -67,6 +67,17 @@ type CheckResult struct {
 	Detail    string        `json:"detail,omitempty"`
 }
 
+// ComponentDay is a component's tally of one calendar day (in the
+// policy's time zone): time observed and down outside maintenance, and time
+// in maintenance. Uptime is 1 - Down/Observed.
+type ComponentDay struct {
+	Component   string        `json:"component"`
+	Day         string        `json:"day"` // YYYY-MM-DD
+	Observed    time.Duration `json:"observed"`
+	Down        time.Duration `json:"down"`
+	Maintenance time.Duration `json:"maintenance"`
+}
+
 // ComponentFilter selects components. Zero fields do not filter.
 type ComponentFilter struct {
 	ID    string
@@ -88,4 +99,10 @@ type ComponentService interface {
 	FindCheckResults(ctx context.Context, component string, from, to time.Time) ([]CheckResult, error)
 	// PruneCheckResults deletes results older than before and returns how many.
 	PruneCheckResults(ctx context.Context, before time.Time) (int, error)
+
+	// PutComponentDays stores or replaces daily tallies.
+	PutComponentDays(ctx context.Context, days []ComponentDay) error
+	// FindComponentDays returns a component's tallies of days in [from, to]
+	// (YYYY-MM-DD), oldest first.
+	FindComponentDays(ctx context.Context, component, from, to string) ([]ComponentDay, error)
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -155,6 +156,10 @@ func parseClock(s string, allow24 bool) (int, error) {
 
 // Percent is a percentage such as "99.9%".
 type Percent float64
+
+// Fraction returns p as a fraction: 99.9% is 0.999 (rounded to 9 places,
+// so that it prints as written).
+func (p Percent) Fraction() float64 { return math.Round(float64(p)*1e7) / 1e9 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (p *Percent) UnmarshalText(b []byte) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,6 +69,37 @@ func TestComponents(t *testing.T) {
 	api, _ := m.Store.Components.FindComponents(context.Background(), slokeeper.ComponentFilter{ID: "api"})
 	if s, err := m.Monitor.State(context.Background(), api[0]); err != nil || s.Down {
 		t.Errorf("state = %+v, %v", s, err)
+	}
+	// The public status: both components, operational, with 90 daily bars
+	// (today's counted once tallied), and the target from the file or the policy.
+	if err := m.Monitor.Tally(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/status")
+	var v struct {
+		Status     string
+		Components []struct {
+			ID, Status string
+			Target     float64
+			Name       struct{ JA, EN string }
+			Days       []struct {
+				Day    string
+				Uptime *float64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil || r.status != 200 {
+		t.Fatalf("GET /api/v1/status = %d %s", r.status, r.body)
+	}
+	if v.Status != "operational" || len(v.Components) != 2 || v.Components[0].ID != "api" || v.Components[0].Target != 0.9995 ||
+		v.Components[1].Target != 0.999 || v.Components[0].Name.JA != "クラウド実行環境" || len(v.Components[0].Days) != 90 {
+		t.Fatalf("status = %s", r.body)
+	}
+	if today := v.Components[0].Days[89]; today.Uptime == nil || *today.Uptime != 1 || today.Day != time.Now().In(m.Policy.Location()).Format(time.DateOnly) {
+		t.Errorf("today's bar = %+v", today)
+	}
+	if r := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/status?days=0"); r.status != 400 {
+		t.Errorf("days=0 = %d", r.status)
 	}
 	m.Close(context.Background())
 

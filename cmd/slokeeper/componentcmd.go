@@ -100,7 +100,7 @@ func loadComponents(path string, now time.Time) ([]*slokeeper.Component, error) 
 				Body: y.Probe.Body, MaxLatency: time.Duration(y.Probe.MaxLatency), CertExpiry: time.Duration(y.Probe.CertExpiry),
 				Server: y.Probe.Server, Expect: y.Probe.Expect}}
 		if y.Target != nil {
-			c.Target = float64(*y.Target) / 100
+			c.Target = y.Target.Fraction()
 		}
 		c.Defaults()
 		at := pos.Of(fmt.Sprintf("components[%d]", i))

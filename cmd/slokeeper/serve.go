@@ -180,12 +180,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			ConstLabels: prometheus.Labels{"version": Version(), "engine": m.Store.Engine},
 		}, func() float64 { return 1 }),
 	)
+	m.startProbes()
 	m.HTTP = &httpserver.Server{
 		Addr: m.Config.Listen, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, InsecureHTTP: m.Config.InsecureHTTP,
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
-		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit,
+		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor,
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
@@ -200,7 +201,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	m.startProbes()
 	target, err := openTarget(ctx, m.Config)
 	if err != nil {
 		return err
@@ -271,7 +271,8 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 // by the injected clock), until Close.
 func (m *Main) startProbes() {
 	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil), Clock: m.Clock,
-		Node: m.node(), Nodes: m.Policy.Redundancy.ProbeConfirmations})
+		Node: m.node(), Nodes: m.Policy.Redundancy.ProbeConfirmations, Location: m.Policy.Location(),
+		Target: m.Policy.Availability.Target.Fraction()})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)

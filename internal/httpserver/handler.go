@@ -21,6 +21,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
 	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
 	mux.HandleFunc("GET /api/v1/evidence", s.handleEvidenceIndex)
+	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	mux.HandleFunc("POST /api/v1/logs", s.withSource(s.handleLogsNDJSON))
 	mux.HandleFunc("POST /api/v1/agent/logs", s.withSource(s.handleAgentLogs))
 	mux.HandleFunc("POST /v1/logs", s.withSource(s.handleOTLPLogs))

@@ -18,6 +18,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/ingest"
+	"slokeeper/internal/monitor"
 	"slokeeper/internal/vault"
 	"slokeeper/policy"
 
@@ -60,7 +61,9 @@ type Server struct {
 	// Vault keeps the accounts' data. Required.
 	Vault   *vault.Vault
 	Sources slokeeper.SourceService // required
-	Clock   slokeeper.Clock         // default: the system clock
+	// Monitor gives the components' status (GET /api/v1/status); nil: none.
+	Monitor *monitor.Monitor
+	Clock   slokeeper.Clock // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/calendar"
 	"slokeeper/internal/probe"
 	"slokeeper/uptime"
 )
@@ -29,14 +30,19 @@ type Config struct {
 	// Keep is how long results are kept (default 48h); uptime history
 	// beyond it is kept as daily tallies.
 	Keep time.Duration
+	// Location is where days begin and end (the policy's time zone).
+	Location *time.Location
+	// Target is the uptime objective of components that set none.
+	Target float64
 }
 
 // Monitor runs the checks.
 type Monitor struct {
-	cfg    Config
-	mu     sync.Mutex
-	next   map[string]time.Time // component → when its next check is due
-	pruned time.Time            // when results were last pruned
+	cfg     Config
+	mu      sync.Mutex
+	next    map[string]time.Time // component → when its next check is due
+	pruned  time.Time            // when results were last pruned
+	tallied time.Time            // when the days were last tallied
 }
 
 // New returns a Monitor.
@@ -50,9 +56,15 @@ func New(cfg Config) *Monitor {
 	if cfg.Keep <= 0 {
 		cfg.Keep = 48 * time.Hour
 	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
 	cfg.Nodes = max(cfg.Nodes, 1)
 	return &Monitor{cfg: cfg, next: map[string]time.Time{}}
 }
+
+// tallyEvery is how often today's uptime is counted again.
+const tallyEvery = 5 * time.Minute
 
 // Tick checks every component whose check is due at the clock's now, at
 // once (up to Workers at a time), stores the results, and returns them.
@@ -60,11 +72,22 @@ func New(cfg Config) *Monitor {
 func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
-	prune := now.Sub(m.pruned) >= time.Hour
+	prune, tally := now.Sub(m.pruned) >= time.Hour, now.Sub(m.tallied) >= tallyEvery
 	if prune {
 		m.pruned = now
 	}
+	if tally {
+		m.tallied = now
+	}
 	m.mu.Unlock()
+	if tally { // yesterday's final tally, and today's so far
+		if err := m.Tally(ctx, now.Add(-24*time.Hour)); err != nil {
+			return nil, err
+		}
+		if err := m.Tally(ctx, now); err != nil {
+			return nil, err
+		}
+	}
 	if prune {
 		if _, err := m.cfg.Components.PruneCheckResults(ctx, now.Add(-m.cfg.Keep)); err != nil {
 			return nil, err
@@ -121,12 +144,21 @@ type State struct {
 // few intervals.
 func (m *Monitor) State(ctx context.Context, c *slokeeper.Component) (State, error) {
 	now := m.cfg.Clock.Now()
-	// Enough history to see a run of Failures checks, from every node.
-	from := now.Add(-time.Duration(c.Failures+2) * c.Interval * 2)
 	end := now.Add(time.Millisecond) // past now, as the stores keep time (microseconds)
-	rs, err := m.cfg.Components.FindCheckResults(ctx, c.ID, from, end)
-	if err != nil || len(rs) == 0 {
+	spans, rs, err := m.timeline(ctx, c, now, end)
+	if err != nil || len(spans) == 0 {
 		return State{Component: c.ID}, err
+	}
+	last := spans[len(spans)-1]
+	return State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail}, nil
+}
+
+// timeline returns c's confirmed states over [from, end), from its
+// results since enough earlier to see a run of Failures checks.
+func (m *Monitor) timeline(ctx context.Context, c *slokeeper.Component, from, end time.Time) ([]uptime.Span, []slokeeper.CheckResult, error) {
+	rs, err := m.cfg.Components.FindCheckResults(ctx, c.ID, from.Add(-time.Duration(c.Failures+2)*c.Interval*2), end)
+	if err != nil || len(rs) == 0 {
+		return nil, nil, err
 	}
 	in := make([]uptime.Result, len(rs))
 	nodes := map[string]bool{}
@@ -136,7 +168,33 @@ func (m *Monitor) State(ctx context.Context, c *slokeeper.Component) (State, err
 	}
 	// No more confirmations than there are nodes probing: one node alone
 	// must be able to see an outage.
-	spans := uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(m.cfg.Nodes, len(nodes))}, end)
-	last := spans[len(spans)-1]
-	return State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail}, nil
+	return uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(m.cfg.Nodes, len(nodes))}, end), rs, nil
+}
+
+// Tally counts every component's uptime on the day holding at (up to now,
+// if that is today) and stores it.
+func (m *Monitor) Tally(ctx context.Context, at time.Time) error {
+	now, loc := m.cfg.Clock.Now(), m.cfg.Location
+	start := calendar.StartOfDay(at, loc)
+	end := calendar.NextDay(start, loc)
+	if end.After(now) {
+		end = now.Add(time.Millisecond)
+	}
+	if !end.After(start) {
+		return nil
+	}
+	cs, err := m.cfg.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+	if err != nil {
+		return err
+	}
+	var days []slokeeper.ComponentDay
+	for _, c := range cs {
+		spans, _, err := m.timeline(ctx, c, start, end)
+		if err != nil {
+			return err
+		}
+		t := uptime.Count(spans, nil, start, end, true)
+		days = append(days, slokeeper.ComponentDay{Component: c.ID, Day: start.Format(time.DateOnly), Observed: t.Observed, Down: t.Down, Maintenance: t.Maintenance})
+	}
+	return m.cfg.Components.PutComponentDays(ctx, days)
 }

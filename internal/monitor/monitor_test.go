@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -91,11 +92,30 @@ func TestMonitor(t *testing.T) {
 	if s := state(); !s.Since.Equal(firstFailure) || s.Detail != "status 503 Service Unavailable" {
 		t.Errorf("down = %+v, want since %v", s, firstFailure)
 	}
+	if v, err := m.View(ctx, 3, false); err != nil || v.Status != monitor.Degraded || v.Components[0].Status != monitor.Outage || v.Components[1].Status != monitor.Operational {
+		t.Errorf("view while api is down = %+v, %v", v, err)
+	}
 	failing.Store(false)
 	c.Add(10 * time.Second)
 	tick()
 	if s := state(); s.Down || !s.Since.Equal(c.Now()) {
 		t.Errorf("after a good check = %+v", s)
+	}
+	// Today's bar: down 30s (from the first failed check to the good one)
+	// of the 50s observed; the two days before were not observed.
+	if err := m.Tally(ctx, c.Now()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.View(ctx, 3, false)
+	if err != nil || v.Status != monitor.Operational || len(v.Components) != 2 {
+		t.Fatalf("view = %+v, %v", v, err)
+	}
+	days := v.Components[0].Days
+	if len(days) != 3 || days[0].Uptime != nil || days[2].Day != "2026-12-03" || days[2].Uptime == nil || math.Abs(*days[2].Uptime-(1-30/50.001)) > 1e-6 || days[2].Down != 30 {
+		t.Errorf("api's bars = %+v", days)
+	}
+	if u := v.Components[0].Uptime; math.Abs(u-(1-30/50.001)) > 1e-6 {
+		t.Errorf("api's uptime = %v", u)
 	}
 	// A removed component is no longer checked.
 	cs.DeleteComponent(ctx, "slow")

@@ -125,3 +125,40 @@ func (s *ComponentService) PruneCheckResults(ctx context.Context, before time.Ti
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// PutComponentDays stores or replaces daily tallies in one transaction.
+func (s *ComponentService) PutComponentDays(ctx context.Context, days []slokeeper.ComponentDay) error {
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		for _, d := range days {
+			b.Queue(`INSERT INTO component_days (component, day, observed_ns, down_ns, maintenance_ns) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (component, day) DO UPDATE SET observed_ns = excluded.observed_ns, down_ns = excluded.down_ns, maintenance_ns = excluded.maintenance_ns`,
+				d.Component, d.Day, int64(d.Observed), int64(d.Down), int64(d.Maintenance))
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("put component days: %w", interpretError(err))
+	}
+	return nil
+}
+
+// FindComponentDays returns a component's tallies of days in [from, to].
+func (s *ComponentService) FindComponentDays(ctx context.Context, component, from, to string) ([]slokeeper.ComponentDay, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT component, day, observed_ns, down_ns, maintenance_ns FROM component_days
+		WHERE component = $1 AND day >= $2 AND day <= $3 ORDER BY day`, component, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("find component days: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (slokeeper.ComponentDay, error) {
+		var d slokeeper.ComponentDay
+		var obs, down, maint int64
+		err := row.Scan(&d.Component, &d.Day, &obs, &down, &maint)
+		d.Observed, d.Down, d.Maintenance = time.Duration(obs), time.Duration(down), time.Duration(maint)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find component days: %w", err)
+	}
+	return out, nil
+}

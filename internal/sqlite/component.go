@@ -138,3 +138,44 @@ func (s *ComponentService) PruneCheckResults(ctx context.Context, before time.Ti
 	n, _ := res.RowsAffected()
 	return int(n), nil
 }
+
+// PutComponentDays stores or replaces daily tallies in one transaction.
+func (s *ComponentService) PutComponentDays(ctx context.Context, days []slokeeper.ComponentDay) error {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("put component days: %w", err)
+	}
+	defer tx.Rollback()
+	for _, d := range days {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO component_days (component, day, observed_ns, down_ns, maintenance_ns) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (component, day) DO UPDATE SET observed_ns = excluded.observed_ns, down_ns = excluded.down_ns, maintenance_ns = excluded.maintenance_ns`,
+			d.Component, d.Day, int64(d.Observed), int64(d.Down), int64(d.Maintenance)); err != nil {
+			return fmt.Errorf("put component days: %w", interpretError(err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("put component days: %w", err)
+	}
+	return nil
+}
+
+// FindComponentDays returns a component's tallies of days in [from, to].
+func (s *ComponentService) FindComponentDays(ctx context.Context, component, from, to string) ([]slokeeper.ComponentDay, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT component, day, observed_ns, down_ns, maintenance_ns FROM component_days
+		WHERE component = ? AND day >= ? AND day <= ? ORDER BY day`, component, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("find component days: %w", err)
+	}
+	defer rows.Close()
+	var out []slokeeper.ComponentDay
+	for rows.Next() {
+		var d slokeeper.ComponentDay
+		var obs, down, maint int64
+		if err := rows.Scan(&d.Component, &d.Day, &obs, &down, &maint); err != nil {
+			return nil, fmt.Errorf("find component days: %w", err)
+		}
+		d.Observed, d.Down, d.Maintenance = time.Duration(obs), time.Duration(down), time.Duration(maint)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

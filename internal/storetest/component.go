@@ -76,12 +76,32 @@ func testComponents(t *testing.T, s Store) {
 	if n, err := s.Components.PruneCheckResults(ctx, now.Add(30*time.Second)); err != nil || n != 2 {
 		t.Errorf("PruneCheckResults = %d, %v; want 2", n, err)
 	}
+	// Daily tallies: replaced by (component, day), read by a day range.
+	days := []slokeeper.ComponentDay{
+		{Component: "api", Day: "2026-12-02", Observed: 24 * time.Hour},
+		{Component: "api", Day: "2026-12-03", Observed: 10 * time.Hour, Down: time.Minute, Maintenance: 2 * time.Hour},
+		{Component: "editor", Day: "2026-12-03", Observed: 24 * time.Hour},
+	}
+	if err := s.Components.PutComponentDays(ctx, days); err != nil {
+		t.Fatal(err)
+	}
+	days[1].Observed, days[1].Down = 22*time.Hour, 3*time.Minute
+	s.Components.PutComponentDays(ctx, days[1:2])
+	if got, err := s.Components.FindComponentDays(ctx, "api", "2026-12-01", "2026-12-03"); err != nil || len(got) != 2 || got[1] != days[1] || got[0] != days[0] {
+		t.Errorf("FindComponentDays = %+v, %v", got, err)
+	}
+	if err := s.Components.PutComponentDays(ctx, []slokeeper.ComponentDay{{Component: "ghost", Day: "2026-12-03"}}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a tally of an unknown component = %v", err)
+	}
 	// Deleting a component deletes its results.
 	if err := s.Components.DeleteComponent(ctx, "api"); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := s.Components.FindCheckResults(ctx, "api", now.Add(-time.Hour), now.Add(time.Hour)); len(res) != 0 {
 		t.Errorf("results outlived their component: %+v", res)
+	}
+	if got, _ := s.Components.FindComponentDays(ctx, "api", "2026-12-01", "2026-12-31"); len(got) != 0 {
+		t.Errorf("tallies outlived their component: %+v", got)
 	}
 	if err := s.Components.DeleteComponent(ctx, "api"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
 		t.Errorf("deleting twice = %v", err)

@@ -27,3 +27,14 @@ CREATE TABLE check_results (
 
 CREATE INDEX check_results_component_at ON check_results (component, at);
 CREATE INDEX check_results_at ON check_results (at);
+
+-- Uptime history: a tally per component and calendar day (in the policy's
+-- zone), kept after the results it was counted from are pruned.
+CREATE TABLE component_days (
+	component      text NOT NULL REFERENCES components (id) ON DELETE CASCADE,
+	day            text NOT NULL,
+	observed_ns    bigint NOT NULL,
+	down_ns        bigint NOT NULL,
+	maintenance_ns bigint NOT NULL,
+	PRIMARY KEY (component, day)
+);

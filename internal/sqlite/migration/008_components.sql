@@ -27,3 +27,14 @@ CREATE TABLE check_results (
 
 CREATE INDEX check_results_component_at ON check_results (component, at);
 CREATE INDEX check_results_at ON check_results (at);
+
+-- Uptime history: a tally per component and calendar day (in the policy's
+-- zone), kept after the results it was counted from are pruned.
+CREATE TABLE component_days (
+	component      TEXT NOT NULL REFERENCES components (id) ON DELETE CASCADE,
+	day            TEXT NOT NULL,
+	observed_ns    INTEGER NOT NULL,
+	down_ns        INTEGER NOT NULL,
+	maintenance_ns INTEGER NOT NULL,
+	PRIMARY KEY (component, day)
+);

@@ -1,0 +1,118 @@
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"slokeeper"
+)
+
+// Public states of a component and of the service.
+const (
+	Operational = "operational" // up
+	Outage      = "outage"      // confirmed down
+	Unknown     = "unknown"     // not checked yet
+	Degraded    = "degraded"    // the service: some components down, not all
+)
+
+// View is the service's status as the status page and GET /api/v1/status
+// show it.
+type View struct {
+	Updated    time.Time       `json:"updated"`
+	Status     string          `json:"status"` // operational, degraded or outage
+	Components []ComponentView `json:"components"`
+}
+
+// Name is a name in Japanese and English.
+type Name struct {
+	JA string `json:"ja"`
+	EN string `json:"en"`
+}
+
+// ComponentView is one component on the status page.
+type ComponentView struct {
+	ID     string    `json:"id"`
+	Group  string    `json:"group,omitempty"`
+	Name   Name      `json:"name"`
+	Status string    `json:"status"`
+	Since  time.Time `json:"since,omitzero"`
+	// Uptime is over the days shown, maintenance left out (1 when nothing
+	// was observed); Target is the objective it is held to.
+	Uptime float64   `json:"uptime"`
+	Target float64   `json:"target"`
+	Days   []DayView `json:"days"`
+}
+
+// DayView is one day's bar.
+type DayView struct {
+	Day         string   `json:"day"`
+	Uptime      *float64 `json:"uptime"` // null: not observed
+	Down        float64  `json:"down_seconds"`
+	Maintenance float64  `json:"maintenance_seconds"`
+}
+
+// View returns the status of every public component (with hidden, of all)
+// and the bars of the last days days, today included.
+func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error) {
+	now, loc := m.cfg.Clock.Now(), m.cfg.Location
+	cs, err := m.cfg.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+	if err != nil {
+		return nil, err
+	}
+	today := now.In(loc)
+	first := time.Date(today.Year(), today.Month(), today.Day()-(days-1), 0, 0, 0, 0, loc)
+	v := &View{Updated: now, Status: Operational, Components: []ComponentView{}}
+	down, shown := 0, 0
+	for _, c := range cs {
+		if c.Hidden && !hidden {
+			continue
+		}
+		st, err := m.State(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		cv := ComponentView{ID: c.ID, Group: c.Group, Name: Name{c.NameJA, c.NameEN}, Status: Operational, Since: st.Since,
+			Target: c.Target, Uptime: 1, Days: make([]DayView, 0, days)}
+		if cv.Target == 0 {
+			cv.Target = m.cfg.Target
+		}
+		switch {
+		case st.Since.IsZero():
+			cv.Status = Unknown
+		case st.Down:
+			cv.Status = Outage
+			down++
+		}
+		shown++
+		tallies, err := m.cfg.Components.FindComponentDays(ctx, c.ID, first.Format(time.DateOnly), today.Format(time.DateOnly))
+		if err != nil {
+			return nil, err
+		}
+		byDay := map[string]slokeeper.ComponentDay{}
+		for _, t := range tallies {
+			byDay[t.Day] = t
+		}
+		var observed, downFor time.Duration
+		for d := first; !d.After(today); d = d.AddDate(0, 0, 1) {
+			day := d.Format(time.DateOnly)
+			dv := DayView{Day: day}
+			if t, ok := byDay[day]; ok && t.Observed > 0 {
+				u := 1 - float64(t.Down)/float64(t.Observed)
+				dv.Uptime, dv.Down, dv.Maintenance = &u, t.Down.Seconds(), t.Maintenance.Seconds()
+				observed, downFor = observed+t.Observed, downFor+t.Down
+			}
+			cv.Days = append(cv.Days, dv)
+		}
+		if observed > 0 {
+			cv.Uptime = 1 - float64(downFor)/float64(observed)
+		}
+		v.Components = append(v.Components, cv)
+	}
+	switch {
+	case down > 0 && down == shown:
+		v.Status = Outage
+	case down > 0:
+		v.Status = Degraded
+	}
+	return v, nil
+}
