@@ -18,7 +18,7 @@ type Component struct {
 	Hidden bool    `json:"hidden,omitempty" yaml:"hidden"` // checked, but not on the public page
 	Target float64 `json:"target,omitempty" yaml:"target"` // uptime objective as a fraction (0.999); 0: the policy's
 	// Interval is the time between checks (default 60s, at least 5s).
-	Interval time.Duration `json:"interval,omitempty" yaml:"interval"`
+	Interval Duration `json:"interval,omitempty" yaml:"interval"`
 	// Failures is how many checks in a row must fail before it counts as
 	// down (default 3); with several nodes, the policy's
 	// redundancy.probe_confirmations of them must each see that many.
@@ -31,7 +31,7 @@ var componentID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // Defaults fills in the defaults of unset fields.
 func (c *Component) Defaults() {
 	if c.Interval == 0 {
-		c.Interval = time.Minute
+		c.Interval = Duration(time.Minute)
 	}
 	if c.Failures == 0 {
 		c.Failures = 3
@@ -47,8 +47,8 @@ func (c *Component) Validate() error {
 		return Errorf(EINVALID, "Group %q must be 1 to 63 lower-case letters, digits or dashes.", c.Group)
 	case c.NameJA == "" || c.NameEN == "":
 		return Errorf(EINVALID, "Component %s needs a name in Japanese and in English (name_ja, name_en).", c.ID)
-	case c.Interval < 5*time.Second:
-		return Errorf(EINVALID, "Component %s is checked every %s; at least every 5s is the limit.", c.ID, c.Interval)
+	case c.Interval < Duration(5*time.Second):
+		return Errorf(EINVALID, "Component %s is checked every %s; at least every 5s is the limit.", c.ID, time.Duration(c.Interval))
 	case c.Failures < 1 || c.Failures > 100:
 		return Errorf(EINVALID, "Component %s: failures is 1 to 100, not %d.", c.ID, c.Failures)
 	case c.Target < 0 || c.Target >= 1:

@@ -17,15 +17,15 @@ const (
 
 // Probe is how a component is checked from the outside.
 type Probe struct {
-	Kind    string        `json:"kind" yaml:"kind"`
-	Target  string        `json:"target" yaml:"target"`             // URL, host:port or name
-	Timeout time.Duration `json:"timeout,omitempty" yaml:"timeout"` // default 10s
+	Kind    string   `json:"kind" yaml:"kind"`
+	Target  string   `json:"target" yaml:"target"`             // URL, host:port or name
+	Timeout Duration `json:"timeout,omitempty" yaml:"timeout"` // default 10s
 
 	// HTTP.
-	Status     []int         `json:"status,omitempty" yaml:"status"`           // accepted codes; default 200–399
-	Body       string        `json:"body,omitempty" yaml:"body"`               // a regular expression the body must match
-	MaxLatency time.Duration `json:"max_latency,omitempty" yaml:"max_latency"` // slower is a failure
-	CertExpiry time.Duration `json:"cert_expiry,omitempty" yaml:"cert_expiry"` // a certificate expiring within this is a failure
+	Status     []int    `json:"status,omitempty" yaml:"status"`           // accepted codes; default 200–399
+	Body       string   `json:"body,omitempty" yaml:"body"`               // a regular expression the body must match
+	MaxLatency Duration `json:"max_latency,omitempty" yaml:"max_latency"` // slower is a failure
+	CertExpiry Duration `json:"cert_expiry,omitempty" yaml:"cert_expiry"` // a certificate expiring within this is a failure
 
 	// DNS.
 	Server string `json:"server,omitempty" yaml:"server"` // host:port of the DNS server; default the system's
@@ -74,5 +74,22 @@ func (s *Probe) Validate() error {
 	if s.Timeout < 0 || s.MaxLatency < 0 || s.CertExpiry < 0 {
 		return bad("Durations of a probe cannot be negative.")
 	}
+	return nil
+}
+
+// Duration is a time.Duration written as people write one ("30s", "1h30m")
+// in JSON and YAML.
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return Errorf(EINVALID, "%q is not a duration like 30s or 1h30m.", b)
+	}
+	*d = Duration(v)
 	return nil
 }

@@ -101,7 +101,29 @@ func TestComponents(t *testing.T) {
 	if r := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/status?days=0"); r.status != 400 {
 		t.Errorf("days=0 = %d", r.status)
 	}
+	// The API: staff list them; admins and operators change them.
+	ops, sam := signIn(t, m, "ops", "operator"), signIn(t, m, "sam", "support")
+	body := `{"name_ja":"MQTT ブローカー","name_en":"MQTT broker","group":"device","interval":"15s","probe":{"kind":"tcp","target":"127.0.0.1:1883","timeout":"3s"}}`
+	if r := put(t, sam, m.HTTP.URL()+"/api/v1/components/mqtt", body); r.status != 403 {
+		t.Errorf("support changing a component = %d", r.status)
+	}
+	if r := put(t, ops, m.HTTP.URL()+"/api/v1/components/mqtt", body); r.status != 200 || !strings.Contains(r.body, `"interval": "15s"`) || !strings.Contains(r.body, `"timeout": "3s"`) {
+		t.Errorf("PUT = %d %s", r.status, r.body)
+	}
+	if r := put(t, ops, m.HTTP.URL()+"/api/v1/components/bad", `{"name_ja":"x","name_en":"x","interval":"soon","probe":{"kind":"tcp","target":"x:1"}}`); r.status != 400 || !strings.Contains(r.body, "not a duration") {
+		t.Errorf("a bad interval = %d %s", r.status, r.body)
+	}
+	if r := get(t, sam, m.HTTP.URL()+"/api/v1/components?group=device"); r.status != 200 || !strings.Contains(r.body, `"id": "mqtt"`) || strings.Contains(r.body, `"id": "api"`) {
+		t.Errorf("GET components = %d %s", r.status, r.body)
+	}
+	req, _ := http.NewRequest("DELETE", m.HTTP.URL()+"/api/v1/components/mqtt", nil)
+	if resp, err := ops.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Errorf("DELETE = %v %v", resp, err)
+	}
 	m.Close(context.Background())
+	if out, _, _ := run("audit", "show", "--limit", "0"); !strings.Contains(out, "component.put") || !strings.Contains(out, "component.remove") {
+		t.Errorf("the ledger lacks the component changes")
+	}
 
 	// --prune removes what the file no longer lists.
 	os.WriteFile(file, []byte("components:\n  - id: api\n    name_ja: API\n    name_en: API\n    probe: {kind: tcp, target: \"127.0.0.1:1\"}\n"), 0o600)

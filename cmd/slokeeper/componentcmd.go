@@ -95,9 +95,9 @@ func loadComponents(path string, now time.Time) ([]*slokeeper.Component, error) 
 	seen := map[string]bool{}
 	for i, y := range f.Components {
 		c := &slokeeper.Component{ID: y.ID, Group: y.Group, NameJA: y.NameJA, NameEN: y.NameEN, Order: y.Order, Hidden: y.Hidden,
-			Interval: time.Duration(y.Interval), Failures: y.Failures, UpdatedAt: now,
-			Probe: slokeeper.Probe{Kind: y.Probe.Kind, Target: y.Probe.Target, Timeout: time.Duration(y.Probe.Timeout), Status: y.Probe.Status,
-				Body: y.Probe.Body, MaxLatency: time.Duration(y.Probe.MaxLatency), CertExpiry: time.Duration(y.Probe.CertExpiry),
+			Interval: slokeeper.Duration(y.Interval), Failures: y.Failures, UpdatedAt: now,
+			Probe: slokeeper.Probe{Kind: y.Probe.Kind, Target: y.Probe.Target, Timeout: slokeeper.Duration(y.Probe.Timeout), Status: y.Probe.Status,
+				Body: y.Probe.Body, MaxLatency: slokeeper.Duration(y.Probe.MaxLatency), CertExpiry: slokeeper.Duration(y.Probe.CertExpiry),
 				Server: y.Probe.Server, Expect: y.Probe.Expect}}
 		if y.Target != nil {
 			c.Target = y.Target.Fraction()
@@ -210,7 +210,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		if c.Target > 0 {
 			target = fmt.Sprintf("%g%%", c.Target*100)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, cmp.Or(c.Group, "-"), c.NameJA, c.NameEN, c.Probe.Kind, c.Probe.Target, c.Interval, c.Failures, target)
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, cmp.Or(c.Group, "-"), c.NameJA, c.NameEN, c.Probe.Kind, c.Probe.Target, time.Duration(c.Interval), c.Failures, target)
 	}
 	return tw.Flush()
 }

@@ -186,7 +186,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
-		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor,
+		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components,
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil

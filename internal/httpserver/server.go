@@ -62,8 +62,9 @@ type Server struct {
 	Vault   *vault.Vault
 	Sources slokeeper.SourceService // required
 	// Monitor gives the components' status (GET /api/v1/status); nil: none.
-	Monitor *monitor.Monitor
-	Clock   slokeeper.Clock // default: the system clock
+	Monitor    *monitor.Monitor
+	Components slokeeper.ComponentService // required
+	Clock      slokeeper.Clock            // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64

@@ -31,3 +31,65 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=10")
 	writeJSON(w, http.StatusOK, v)
 }
+
+// The components: listed for staff (hidden ones and probes included),
+// created, replaced and removed by admins and operators, each change in
+// the audit ledger first.
+var componentEditors = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator}
+
+func (s *Server) handleComponentIndex(w http.ResponseWriter, r *http.Request, _ *principal) {
+	cs, err := s.Components.FindComponents(r.Context(), slokeeper.ComponentFilter{Group: r.URL.Query().Get("group")})
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if cs == nil {
+		cs = []*slokeeper.Component{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"components": cs})
+}
+
+// handleComponentPut creates or replaces a component: PUT
+// /api/v1/components/{id} with the component as JSON (durations as "30s").
+func (s *Server) handleComponentPut(w http.ResponseWriter, r *http.Request, p *principal) {
+	var c slokeeper.Component
+	if err := decode(w, r, &c); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if c.ID == "" {
+		c.ID = r.PathValue("id")
+	}
+	if c.ID != r.PathValue("id") {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The body is component %q, the path %q.", c.ID, r.PathValue("id")))
+		return
+	}
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	c.UpdatedAt = s.Clock.Now()
+	if err := s.Components.PutComponent(r.Context(), &c); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"component": c})
+}
+
+func (s *Server) handleComponentDelete(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	if err := s.Audit(r.Context(), p.actor(), "component.remove", "component:"+id, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Components.DeleteComponent(r.Context(), id); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -104,7 +104,7 @@ func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 		known[c.ID] = true
 		if next, ok := m.next[c.ID]; !ok || !now.Before(next) {
 			due = append(due, c)
-			m.next[c.ID] = now.Add(c.Interval)
+			m.next[c.ID] = now.Add(time.Duration(c.Interval))
 		}
 	}
 	for id := range m.next {
@@ -156,7 +156,7 @@ func (m *Monitor) State(ctx context.Context, c *slokeeper.Component) (State, err
 // timeline returns c's confirmed states over [from, end), from its
 // results since enough earlier to see a run of Failures checks.
 func (m *Monitor) timeline(ctx context.Context, c *slokeeper.Component, from, end time.Time) ([]uptime.Span, []slokeeper.CheckResult, error) {
-	rs, err := m.cfg.Components.FindCheckResults(ctx, c.ID, from.Add(-time.Duration(c.Failures+2)*c.Interval*2), end)
+	rs, err := m.cfg.Components.FindCheckResults(ctx, c.ID, from.Add(-time.Duration(c.Failures+2)*time.Duration(c.Interval)*2), end)
 	if err != nil || len(rs) == 0 {
 		return nil, nil, err
 	}

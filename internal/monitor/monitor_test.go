@@ -44,9 +44,9 @@ func TestMonitor(t *testing.T) {
 	defer db.Close()
 	cs := sqlite.NewComponentService(db)
 	c := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
-	api := &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API", Interval: 10 * time.Second, Failures: 3,
+	api := &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API", Interval: slokeeper.Duration(10 * time.Second), Failures: 3,
 		Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}}
-	slow := &slokeeper.Component{ID: "slow", NameJA: "遅い", NameEN: "Slow", Interval: time.Minute,
+	slow := &slokeeper.Component{ID: "slow", NameJA: "遅い", NameEN: "Slow", Interval: slokeeper.Duration(time.Minute),
 		Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}}
 	cs.PutComponent(ctx, api)
 	cs.PutComponent(ctx, slow)

@@ -60,7 +60,7 @@ func (s *ComponentService) FindComponents(ctx context.Context, f slokeeper.Compo
 		if err := json.Unmarshal(probe, &c.Probe); err != nil {
 			return nil, fmt.Errorf("component %s: stored probe: %w", c.ID, err)
 		}
-		c.Interval, c.UpdatedAt = time.Duration(interval), c.UpdatedAt.UTC()
+		c.Interval, c.UpdatedAt = slokeeper.Duration(interval), c.UpdatedAt.UTC()
 		return &c, nil
 	})
 	if err != nil {

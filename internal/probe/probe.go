@@ -56,7 +56,7 @@ func (p *Prober) Check(ctx context.Context, s slokeeper.Probe) Result {
 		r.Detail = slokeeper.ErrorMessage(err)
 		return r
 	}
-	timeout := s.Timeout
+	timeout := time.Duration(s.Timeout)
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
@@ -80,8 +80,8 @@ func (p *Prober) Check(ctx context.Context, s slokeeper.Probe) Result {
 	switch {
 	case err != nil:
 		r.Detail = describe(err, timeout)
-	case s.MaxLatency > 0 && r.Latency > s.MaxLatency:
-		r.Detail = fmt.Sprintf("too slow: %s, the limit is %s (%s)", r.Latency.Round(time.Millisecond), s.MaxLatency, r.Detail)
+	case s.MaxLatency > 0 && r.Latency > time.Duration(s.MaxLatency):
+		r.Detail = fmt.Sprintf("too slow: %s, the limit is %s (%s)", r.Latency.Round(time.Millisecond), time.Duration(s.MaxLatency), r.Detail)
 	default:
 		r.OK = true
 	}
@@ -112,7 +112,7 @@ func (p *Prober) http(ctx context.Context, s slokeeper.Probe, r *Result) error {
 	}
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		r.CertExpires = resp.TLS.PeerCertificates[0].NotAfter
-		if left := r.CertExpires.Sub(r.At); s.CertExpiry > 0 && left < s.CertExpiry {
+		if left := r.CertExpires.Sub(r.At); s.CertExpiry > 0 && left < time.Duration(s.CertExpiry) {
 			return fmt.Errorf("the certificate expires %s (in %d days)", r.CertExpires.UTC().Format(time.RFC3339), int(left.Hours()/24))
 		}
 	}

@@ -46,7 +46,7 @@ func TestHTTP(t *testing.T) {
 		{"ServerError", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/broken"}, false, "status 503 Service Unavailable"},
 		{"ExpectedStatus", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/teapot", Status: []int{418}}, true, "418"},
 		{"UnexpectedStatus", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", Status: []int{204}}, false, "status 200 OK"},
-		{"TooSlow", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", MaxLatency: time.Nanosecond}, false, "too slow"},
+		{"TooSlow", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL + "/healthz", MaxLatency: slokeeper.Duration(time.Nanosecond)}, false, "too slow"},
 		{"Invalid", slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "ftp://example.com"}, false, "http:// or https:// URL"},
 	}
 	for _, tt := range tests {
@@ -70,7 +70,7 @@ func TestHTTPSCertificateExpiry(t *testing.T) {
 	defer srv.Close()
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	expires := srv.Certificate().NotAfter
-	spec := slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL, CertExpiry: 14 * 24 * time.Hour}
+	spec := slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL, CertExpiry: slokeeper.Duration(14 * 24 * time.Hour)}
 	// Long before expiry: fine, and the expiry is reported.
 	if r := probe.New(clock{expires.AddDate(0, -2, 0)}, &tls.Config{RootCAs: roots}).Check(context.Background(), spec); !r.OK || !r.CertExpires.Equal(expires) {
 		t.Errorf("two months before expiry = %+v", r)
@@ -174,11 +174,11 @@ func TestValidate(t *testing.T) {
 		{Kind: slokeeper.ProbeHTTP, Target: "example.com"},
 		{Kind: slokeeper.ProbeHTTP, Target: "https://example.com", Body: "("},
 		{Kind: slokeeper.ProbeHTTP, Target: "https://example.com", Status: []int{42}},
-		{Kind: slokeeper.ProbeHTTP, Target: "http://example.com", CertExpiry: time.Hour},
+		{Kind: slokeeper.ProbeHTTP, Target: "http://example.com", CertExpiry: slokeeper.Duration(time.Hour)},
 		{Kind: slokeeper.ProbeTCP, Target: "example.com"},
 		{Kind: slokeeper.ProbeDNS, Target: "https://example.com"},
 		{Kind: slokeeper.ProbeDNS, Target: "example.com", Expect: "not-an-ip"},
-		{Kind: slokeeper.ProbeTCP, Target: "example.com:443", Timeout: -time.Second},
+		{Kind: slokeeper.ProbeTCP, Target: "example.com:443", Timeout: slokeeper.Duration(-time.Second)},
 	} {
 		if err := s.Validate(); err == nil {
 			t.Errorf("%+v validated", s)

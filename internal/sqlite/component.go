@@ -60,7 +60,7 @@ func (s *ComponentService) FindComponents(ctx context.Context, f slokeeper.Compo
 		if err := json.Unmarshal([]byte(probe), &c.Probe); err != nil {
 			return nil, fmt.Errorf("component %s: stored probe: %w", c.ID, err)
 		}
-		c.Interval = time.Duration(interval)
+		c.Interval = slokeeper.Duration(interval)
 		if c.UpdatedAt, err = parseTime(updated); err != nil {
 			return nil, err
 		}

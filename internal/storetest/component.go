@@ -12,10 +12,10 @@ func testComponents(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)
 	api := &slokeeper.Component{ID: "api", Group: "cloud", NameJA: "クラウド実行環境 API", NameEN: "Cloud runtime API", Order: 2,
-		Probe:     slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "https://api.example.jp/healthz", Body: `"ok"`, Status: []int{200}, CertExpiry: 14 * 24 * time.Hour},
+		Probe:     slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "https://api.example.jp/healthz", Body: `"ok"`, Status: []int{200}, CertExpiry: slokeeper.Duration(14 * 24 * time.Hour)},
 		UpdatedAt: now}
 	editor := &slokeeper.Component{ID: "editor", Group: "cloud", NameJA: "エディタ", NameEN: "Editor", Order: 1, Target: 0.995,
-		Probe: slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: "editor.example.jp:443"}, Interval: 10 * time.Second, Failures: 2, UpdatedAt: now}
+		Probe: slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: "editor.example.jp:443"}, Interval: slokeeper.Duration(10 * time.Second), Failures: 2, UpdatedAt: now}
 	dns := &slokeeper.Component{ID: "dns", NameJA: "DNS", NameEN: "DNS", Hidden: true,
 		Probe: slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Expect: "192.0.2.10"}, UpdatedAt: now}
 	for _, c := range []*slokeeper.Component{api, editor, dns} {
@@ -23,7 +23,7 @@ func testComponents(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	if api.Interval != time.Minute || api.Failures != 3 {
+	if api.Interval != slokeeper.Duration(time.Minute) || api.Failures != 3 {
 		t.Errorf("defaults: interval %v, failures %d", api.Interval, api.Failures)
 	}
 	if err := s.Components.PutComponent(ctx, &slokeeper.Component{ID: "Bad ID", NameJA: "x", NameEN: "x", Probe: api.Probe}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
@@ -38,10 +38,10 @@ func testComponents(t *testing.T, s Store) {
 		t.Fatalf("FindComponents = %v, %v", all, err)
 	}
 	got := all[2]
-	if got.Probe.Body != `"ok"` || len(got.Probe.Status) != 1 || got.Probe.CertExpiry != 14*24*time.Hour || got.NameJA != "クラウド実行環境 API" || !got.UpdatedAt.Equal(now) {
+	if got.Probe.Body != `"ok"` || len(got.Probe.Status) != 1 || got.Probe.CertExpiry != slokeeper.Duration(14*24*time.Hour) || got.NameJA != "クラウド実行環境 API" || !got.UpdatedAt.Equal(now) {
 		t.Errorf("api = %+v", got)
 	}
-	if e := all[1]; e.Target != 0.995 || e.Interval != 10*time.Second || e.Failures != 2 || !all[0].Hidden {
+	if e := all[1]; e.Target != 0.995 || e.Interval != slokeeper.Duration(10*time.Second) || e.Failures != 2 || !all[0].Hidden {
 		t.Errorf("editor = %+v", e)
 	}
 	// Replaced by ID.
