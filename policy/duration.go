@@ -110,6 +110,12 @@ func (d Duration) AddTo(t time.Time) time.Time {
 	return calendar.AddDate(t, d.Years, d.Months, d.Days).Add(d.Clock)
 }
 
+// SubFrom returns t minus d: the exact clock part, then calendar days,
+// months and years (clamped), in t's location.
+func (d Duration) SubFrom(t time.Time) time.Time {
+	return calendar.AddDate(t.Add(-d.Clock), -d.Years, -d.Months, -d.Days)
+}
+
 // String returns the canonical form, e.g. "1y6mo", "14d", "168h".
 func (d Duration) String() string {
 	if d.IsZero() {
