@@ -74,6 +74,7 @@ Usage:
   slokeeper backup run|list|sets|verify|restore|catalog rebuild   backups of logs and accounts
   slokeeper lifecycle plan|run        backups, retention and erasure: what is due, and doing it
   slokeeper component apply|list|remove   the components the status page shows, and their probes
+  slokeeper maintenance schedule|reschedule|cancel|list   maintenance windows, announced ahead
   slokeeper simulate --years N        run the lifecycle over simulated years and check every data clause
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
@@ -138,6 +139,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runSimulate(ctx, rest, getenv, stdout, stderr)
 	case "component":
 		return runComponent(ctx, rest, getenv, stdout, stderr)
+	case "maintenance":
+		return runMaintenance(ctx, rest, getenv, stdout, stderr)
 	case "account", "grant", "access":
 		return runAccount(ctx, cmd, rest, getenv, stdout, stderr)
 	case "loadgen":

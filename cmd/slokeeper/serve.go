@@ -26,6 +26,7 @@ import (
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/reconcile"
+	"slokeeper/internal/schedule"
 	"slokeeper/internal/selflog"
 	"slokeeper/internal/sqlite"
 	"slokeeper/internal/vault"
@@ -186,7 +187,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
-		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components,
+		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
@@ -272,12 +273,18 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 func (m *Main) startProbes() {
 	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil), Clock: m.Clock,
 		Node: m.node(), Nodes: m.Policy.Redundancy.ProbeConfirmations, Location: m.Policy.Location(),
-		Target: m.Policy.Availability.Target.Fraction()})
+		Target: m.Policy.Availability.Target.Fraction(), Maintenance: m.Store.Maintenance,
+		ExcludeMaintenance: m.Policy.Availability.ExcludeMaintenance})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)
 		}
 	})
+}
+
+// schedule returns the maintenance scheduler over Main's store.
+func (m *Main) schedule() *schedule.Service {
+	return &schedule.Service{Store: m.Store.Maintenance, Components: m.Store.Components, Policy: m.Policy, Audit: m.audit, Clock: m.Clock}
 }
 
 // newVault returns the account-data service over Main's store and keys.
@@ -344,6 +351,7 @@ type Store struct {
 	Grants      slokeeper.GrantService
 	Backups     slokeeper.BackupCatalog
 	Components  slokeeper.ComponentService
+	Maintenance slokeeper.MaintenanceService
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -377,7 +385,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
 			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db),
-			Components: sqlite.NewComponentService(db),
+			Components: sqlite.NewComponentService(db), Maintenance: sqlite.NewMaintenanceService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -391,7 +399,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
-			Components: postgres.NewComponentService(db),
+			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

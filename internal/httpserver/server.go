@@ -19,6 +19,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/ingest"
 	"slokeeper/internal/monitor"
+	"slokeeper/internal/schedule"
 	"slokeeper/internal/vault"
 	"slokeeper/policy"
 
@@ -64,6 +65,7 @@ type Server struct {
 	// Monitor gives the components' status (GET /api/v1/status); nil: none.
 	Monitor    *monitor.Monitor
 	Components slokeeper.ComponentService // required
+	Schedule   *schedule.Service          // maintenance windows; required
 	Clock      slokeeper.Clock            // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.

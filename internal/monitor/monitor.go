@@ -34,6 +34,10 @@ type Config struct {
 	Location *time.Location
 	// Target is the uptime objective of components that set none.
 	Target float64
+	// Maintenance holds the windows; with ExcludeMaintenance (the policy's
+	// availability.exclude_maintenance) they are not downtime.
+	Maintenance        slokeeper.MaintenanceService
+	ExcludeMaintenance bool
 }
 
 // Monitor runs the checks.
@@ -171,6 +175,15 @@ func (m *Monitor) timeline(ctx context.Context, c *slokeeper.Component, from, en
 	return uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(m.cfg.Nodes, len(nodes))}, end), rs, nil
 }
 
+// windows returns the maintenance windows overlapping [from, to), none
+// being cancelled.
+func (m *Monitor) windows(ctx context.Context, from, to time.Time) ([]*slokeeper.Maintenance, error) {
+	if m.cfg.Maintenance == nil {
+		return nil, nil
+	}
+	return m.cfg.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: from, To: to})
+}
+
 // Tally counts every component's uptime on the day holding at (up to now,
 // if that is today) and stores it.
 func (m *Monitor) Tally(ctx context.Context, at time.Time) error {
@@ -187,13 +200,23 @@ func (m *Monitor) Tally(ctx context.Context, at time.Time) error {
 	if err != nil {
 		return err
 	}
+	windows, err := m.windows(ctx, start, end)
+	if err != nil {
+		return err
+	}
 	var days []slokeeper.ComponentDay
 	for _, c := range cs {
 		spans, _, err := m.timeline(ctx, c, start, end)
 		if err != nil {
 			return err
 		}
-		t := uptime.Count(spans, nil, start, end, true)
+		var in []uptime.Interval
+		for _, w := range windows {
+			if w.Covers(c.ID) {
+				in = append(in, uptime.Interval{From: w.Start, To: w.End})
+			}
+		}
+		t := uptime.Count(spans, in, start, end, m.cfg.ExcludeMaintenance)
 		days = append(days, slokeeper.ComponentDay{Component: c.ID, Day: start.Format(time.DateOnly), Observed: t.Observed, Down: t.Down, Maintenance: t.Maintenance})
 	}
 	return m.cfg.Components.PutComponentDays(ctx, days)

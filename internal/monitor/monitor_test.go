@@ -51,7 +51,9 @@ func TestMonitor(t *testing.T) {
 	cs.PutComponent(ctx, api)
 	cs.PutComponent(ctx, slow)
 	// The policy wants two nodes to confirm; alone, this one suffices.
-	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2})
+	maint := sqlite.NewMaintenanceService(db)
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2,
+		Maintenance: maint, ExcludeMaintenance: true})
 
 	tick := func() []slokeeper.CheckResult {
 		t.Helper()
@@ -116,6 +118,20 @@ func TestMonitor(t *testing.T) {
 	}
 	if u := v.Components[0].Uptime; math.Abs(u-(1-30/50.001)) > 1e-6 {
 		t.Errorf("api's uptime = %v", u)
+	}
+	// An announced window over the first 10s of the outage: not downtime,
+	// and the component shows as in maintenance while one runs.
+	outage := firstFailure
+	maint.CreateMaintenance(ctx, &slokeeper.Maintenance{ID: "mt_1", Components: []string{"api"}, TitleJA: "更新", TitleEN: "Upgrade",
+		Start: outage, End: outage.Add(10 * time.Second), CreatedAt: outage.Add(-8 * 24 * time.Hour)})
+	m.Tally(ctx, c.Now())
+	v, _ = m.View(ctx, 1, false)
+	if d := v.Components[0].Days[0]; d.Down != 20 || d.Maintenance != 10 || math.Abs(*d.Uptime-(1-20/40.001)) > 1e-6 {
+		t.Errorf("with maintenance excluded: %+v (uptime %v)", d, *d.Uptime)
+	}
+	maint.CreateMaintenance(ctx, &slokeeper.Maintenance{ID: "mt_2", TitleJA: "全体", TitleEN: "All", Start: c.Now().Add(-time.Second), End: c.Now().Add(time.Hour), CreatedAt: outage})
+	if v, _ := m.View(ctx, 1, false); v.Components[0].Status != monitor.InMaintenance || v.Components[1].Status != monitor.InMaintenance {
+		t.Errorf("during a window = %+v", v.Components)
 	}
 	// A removed component is no longer checked.
 	cs.DeleteComponent(ctx, "slow")

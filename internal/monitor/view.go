@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"slokeeper"
@@ -9,10 +10,11 @@ import (
 
 // Public states of a component and of the service.
 const (
-	Operational = "operational" // up
-	Outage      = "outage"      // confirmed down
-	Unknown     = "unknown"     // not checked yet
-	Degraded    = "degraded"    // the service: some components down, not all
+	Operational   = "operational" // up
+	Outage        = "outage"      // confirmed down
+	Unknown       = "unknown"     // not checked yet
+	InMaintenance = "maintenance" // in an announced maintenance window
+	Degraded      = "degraded"    // the service: some components down, not all
 )
 
 // View is the service's status as the status page and GET /api/v1/status
@@ -62,6 +64,10 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 	today := now.In(loc)
 	first := time.Date(today.Year(), today.Month(), today.Day()-(days-1), 0, 0, 0, 0, loc)
 	v := &View{Updated: now, Status: Operational, Components: []ComponentView{}}
+	windows, err := m.windows(ctx, now, now.Add(time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
 	down, shown := 0, 0
 	for _, c := range cs {
 		if c.Hidden && !hidden {
@@ -77,6 +83,8 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 			cv.Target = m.cfg.Target
 		}
 		switch {
+		case slices.ContainsFunc(windows, func(w *slokeeper.Maintenance) bool { return w.Covers(c.ID) }):
+			cv.Status = InMaintenance
 		case st.Since.IsZero():
 			cv.Status = Unknown
 		case st.Down:

@@ -33,15 +33,16 @@ func BenchmarkStore(b *testing.B) {
 func open(tb testing.TB) storetest.Store {
 	db := MustOpen(tb)
 	return storetest.Store{
-		Evidence:   postgres.NewEvidenceService(db),
-		LogCatalog: postgres.NewLogCatalog(db),
-		Sources:    postgres.NewSourceService(db),
-		Audit:      postgres.NewAuditStore(db),
-		Operators:  postgres.NewOperatorService(db),
-		Accounts:   postgres.NewAccountService(db),
-		Grants:     postgres.NewAccountService(db),
-		Backups:    postgres.NewBackupCatalog(db),
-		Components: postgres.NewComponentService(db),
+		Evidence:    postgres.NewEvidenceService(db),
+		LogCatalog:  postgres.NewLogCatalog(db),
+		Sources:     postgres.NewSourceService(db),
+		Audit:       postgres.NewAuditStore(db),
+		Operators:   postgres.NewOperatorService(db),
+		Accounts:    postgres.NewAccountService(db),
+		Grants:      postgres.NewAccountService(db),
+		Backups:     postgres.NewBackupCatalog(db),
+		Components:  postgres.NewComponentService(db),
+		Maintenance: postgres.NewMaintenanceService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

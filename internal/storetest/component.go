@@ -107,3 +107,47 @@ func testComponents(t *testing.T, s Store) {
 		t.Errorf("deleting twice = %v", err)
 	}
 }
+
+func testMaintenance(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, tokyo)
+	start := time.Date(2026, 12, 3, 1, 0, 0, 0, tokyo)
+	db := &slokeeper.Maintenance{ID: "mt_1", Components: []string{"api", "editor"}, TitleJA: "データベースの更新", TitleEN: "Database upgrade",
+		BodyJA: "約2時間停止します。", Start: start, End: start.Add(2 * time.Hour), CreatedAt: now}
+	all := &slokeeper.Maintenance{ID: "mt_2", TitleJA: "緊急メンテナンス", TitleEN: "Emergency maintenance", Start: now.Add(time.Hour), End: now.Add(2 * time.Hour),
+		Emergency: true, Reason: "a security fix", CreatedAt: now}
+	for _, m := range []*slokeeper.Maintenance{db, all} {
+		if err := s.Maintenance.CreateMaintenance(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Maintenance.CreateMaintenance(ctx, &slokeeper.Maintenance{ID: "mt_3", TitleJA: "x", TitleEN: "x", Start: start, End: start, CreatedAt: now}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a window ending as it starts = %v", err)
+	}
+	got, err := s.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{})
+	if err != nil || len(got) != 2 || got[0].ID != "mt_2" || len(got[0].Components) != 0 || !got[0].Emergency || got[0].Reason != "a security fix" ||
+		got[1].BodyJA != "約2時間停止します。" || !got[1].Start.Equal(start) || !got[1].Covers("editor") || got[1].Covers("dns") || !got[0].Covers("dns") {
+		t.Fatalf("FindMaintenances = %+v, %v", got, err)
+	}
+	// Overlapping a range, cancelled ones left out.
+	if in, _ := s.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: start.Add(time.Hour), To: start.Add(5 * time.Hour)}); len(in) != 1 || in[0].ID != "mt_1" {
+		t.Errorf("overlapping = %+v", in)
+	}
+	if in, _ := s.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: start.Add(2 * time.Hour), To: start.Add(5 * time.Hour)}); len(in) != 0 {
+		t.Errorf("a window ending at From overlaps: %+v", in)
+	}
+	later, cancelled := start.Add(24*time.Hour), now.Add(time.Minute)
+	if err := s.Maintenance.UpdateMaintenance(ctx, "mt_1", slokeeper.MaintenanceUpdate{Start: &later, End: &[]time.Time{later.Add(time.Hour)}[0]}); err != nil {
+		t.Fatal(err)
+	}
+	s.Maintenance.UpdateMaintenance(ctx, "mt_2", slokeeper.MaintenanceUpdate{CancelledAt: &cancelled})
+	if in, _ := s.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now, To: later.Add(time.Hour)}); len(in) != 1 || in[0].ID != "mt_1" || !in[0].Start.Equal(later) {
+		t.Errorf("after rescheduling and cancelling = %+v", in)
+	}
+	if c, _ := s.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{ID: "mt_2"}); len(c) != 1 || c[0].State(now) != slokeeper.MaintenanceCancelled {
+		t.Errorf("cancelled = %+v", c)
+	}
+	if err := s.Maintenance.UpdateMaintenance(ctx, "nope", slokeeper.MaintenanceUpdate{CancelledAt: &cancelled}); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("updating an unknown window = %v", err)
+	}
+}

@@ -16,15 +16,16 @@ import (
 
 // Store is what one engine offers the suite.
 type Store struct {
-	Evidence   slokeeper.EvidenceService
-	LogCatalog slokeeper.LogCatalog
-	Sources    slokeeper.SourceService
-	Audit      slokeeper.AuditStore
-	Operators  slokeeper.OperatorService
-	Accounts   slokeeper.AccountService
-	Grants     slokeeper.GrantService
-	Backups    slokeeper.BackupCatalog
-	Components slokeeper.ComponentService
+	Evidence    slokeeper.EvidenceService
+	LogCatalog  slokeeper.LogCatalog
+	Sources     slokeeper.SourceService
+	Audit       slokeeper.AuditStore
+	Operators   slokeeper.OperatorService
+	Accounts    slokeeper.AccountService
+	Grants      slokeeper.GrantService
+	Backups     slokeeper.BackupCatalog
+	Components  slokeeper.ComponentService
+	Maintenance slokeeper.MaintenanceService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -50,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Accounts", func(t *testing.T) { t.Parallel(); testAccounts(t, open(t)) })
 	t.Run("BackupCatalog", func(t *testing.T) { t.Parallel(); testBackupCatalog(t, open(t)) })
 	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, open(t)) })
+	t.Run("Maintenance", func(t *testing.T) { t.Parallel(); testMaintenance(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/schedule"
+	"slokeeper/maintenance"
+)
+
+const maintenanceUsage = `Usage:
+  slokeeper maintenance schedule --start TIME --end TIME --title-ja T --title-en T [--components a,b] [--body-ja B] [--body-en B]
+  slokeeper maintenance schedule … --emergency --reason R     an emergency window, announced at once
+  slokeeper maintenance reschedule ID --start TIME --end TIME
+  slokeeper maintenance cancel ID
+  slokeeper maintenance list [--all] [--lang ja|en]
+
+TIME is RFC 3339 (2026-12-03T10:00:00+09:00). A planned window must be
+announced the policy's notice ahead (maintenance.notice, 7 days by default):
+one with less is refused, with the earliest start allowed. An announced
+window is not downtime. Without --components it covers every component.
+`
+
+func runMaintenance(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, maintenanceUsage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("maintenance "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, maintenanceUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	cf := newConfigFlags(fs, "data", "db", "policy")
+	var m slokeeper.Maintenance
+	var start, end, components, id, lang string
+	var all bool
+	switch sub {
+	case "schedule", "reschedule":
+		if sub == "reschedule" {
+			if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+				fmt.Fprint(stderr, "maintenance reschedule: name the window first\n")
+				return errUsage
+			}
+			id, args = args[0], args[1:]
+		}
+		fs.StringVar(&start, "start", "", "when it starts (RFC 3339)")
+		fs.StringVar(&end, "end", "", "when it ends (RFC 3339)")
+		if sub == "schedule" {
+			fs.StringVar(&m.TitleJA, "title-ja", "", "title in Japanese, e.g. データベースの更新")
+			fs.StringVar(&m.TitleEN, "title-en", "", "title in English")
+			fs.StringVar(&m.BodyJA, "body-ja", "", "what happens, in Japanese")
+			fs.StringVar(&m.BodyEN, "body-en", "", "what happens, in English")
+			fs.StringVar(&components, "components", "", "affected components, comma-separated (default: all)")
+			fs.BoolVar(&m.Emergency, "emergency", false, "an emergency window: announced at once, needs --reason")
+			fs.StringVar(&m.Reason, "reason", "", "why an emergency window could not be announced in time")
+		}
+	case "cancel":
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fmt.Fprint(stderr, "maintenance cancel: name the window first\n")
+			return errUsage
+		}
+		id, args = args[0], args[1:]
+	case "list":
+		fs.BoolVar(&all, "all", false, "cancelled and long past windows too")
+		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, maintenanceUsage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "slokeeper maintenance: unknown command %q\n\n%s", sub, maintenanceUsage)
+		return errUsage
+	}
+	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	pol, err := loadPolicy(cfg.Policy, discardLogger())
+	if err != nil {
+		return err
+	}
+	clock := slokeeper.SystemClock{}
+	ledger, err := openLedger(cfg, store, clock)
+	if err != nil {
+		return err
+	}
+	svc := &schedule.Service{Store: store.Maintenance, Components: store.Components, Policy: pol, Clock: clock,
+		Audit: func(ctx context.Context, actor, action, target, detail string) error {
+			_, err := ledger.Record(ctx, actor, action, target, detail)
+			return err
+		}}
+	loc := pol.Location()
+	times := func() (time.Time, time.Time, error) {
+		s, err1 := time.Parse(time.RFC3339, start)
+		e, err2 := time.Parse(time.RFC3339, end)
+		if err1 != nil || err2 != nil {
+			return s, e, slokeeper.Errorf(slokeeper.EINVALID, "--start and --end are RFC 3339 times, e.g. 2026-12-03T10:00:00+09:00.")
+		}
+		return s, e, nil
+	}
+	switch sub {
+	case "schedule":
+		if m.Start, m.End, err = times(); err != nil {
+			return err
+		}
+		if components != "" {
+			m.Components = strings.Split(components, ",")
+		}
+		created, err := svc.Schedule(ctx, cliActor(), &m)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "scheduled %s: %s – %s\n", created.ID, maintenance.JST(created.Start, loc, "ja"), maintenance.JST(created.End, loc, "ja"))
+		return nil
+	case "reschedule":
+		s, e, err := times()
+		if err != nil {
+			return err
+		}
+		moved, err := svc.Reschedule(ctx, cliActor(), id, s, e)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rescheduled %s: %s – %s\n", moved.ID, maintenance.JST(moved.Start, loc, "ja"), maintenance.JST(moved.End, loc, "ja"))
+		return nil
+	case "cancel":
+		if _, err := svc.Cancel(ctx, cliActor(), id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "cancelled %s\n", id)
+		return nil
+	}
+	if lang != "ja" && lang != "en" {
+		return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
+	}
+	now := clock.Now()
+	f := slokeeper.MaintenanceFilter{From: now.Add(-90 * 24 * time.Hour), To: now.Add(10 * 365 * 24 * time.Hour)}
+	if all {
+		f = slokeeper.MaintenanceFilter{}
+	}
+	ms, err := store.Maintenance.FindMaintenances(ctx, f)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tSTART\tEND\tCOMPONENTS\tTITLE")
+	for _, m := range ms {
+		title := m.TitleJA
+		if lang == "en" {
+			title = m.TitleEN
+		}
+		if m.Emergency {
+			title += " [emergency: " + m.Reason + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.State(now), maintenance.JST(m.Start, loc, lang), maintenance.JST(m.End, loc, lang),
+			strings.Join(append([]string{}, m.Components...), ","), title)
+	}
+	return tw.Flush()
+}
