@@ -43,6 +43,7 @@ func open(tb testing.TB) storetest.Store {
 		Backups:     postgres.NewBackupCatalog(db),
 		Components:  postgres.NewComponentService(db),
 		Maintenance: postgres.NewMaintenanceService(db),
+		Incidents:   postgres.NewIncidentService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

@@ -42,6 +42,7 @@ func open(tb testing.TB) storetest.Store {
 		Backups:     sqlite.NewBackupCatalog(db),
 		Components:  sqlite.NewComponentService(db),
 		Maintenance: sqlite.NewMaintenanceService(db),
+		Incidents:   sqlite.NewIncidentService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

@@ -26,6 +26,7 @@ type Store struct {
 	Backups     slokeeper.BackupCatalog
 	Components  slokeeper.ComponentService
 	Maintenance slokeeper.MaintenanceService
+	Incidents   slokeeper.IncidentService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -52,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("BackupCatalog", func(t *testing.T) { t.Parallel(); testBackupCatalog(t, open(t)) })
 	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, open(t)) })
 	t.Run("Maintenance", func(t *testing.T) { t.Parallel(); testMaintenance(t, open(t)) })
+	t.Run("Incidents", func(t *testing.T) { t.Parallel(); testIncidents(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)
