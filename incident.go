@@ -2,6 +2,7 @@ package slokeeper
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -100,4 +101,16 @@ type IncidentService interface {
 	AddIncidentUpdate(ctx context.Context, u *IncidentUpdate) error
 	// SetPostmortem stores the postmortem of a resolved incident.
 	SetPostmortem(ctx context.Context, id, ja, en string) error
+}
+
+// NoticeEvidence is the evidence of an incident's first notice at at: the
+// time from detection against the policy's bound (clause "incidents").
+func NoticeEvidence(inc *Incident, at time.Time, within time.Duration, node string) *Evidence {
+	deadline := inc.DetectedAt.Add(within)
+	outcome := OutcomeOK
+	if at.After(deadline) {
+		outcome = OutcomeLate
+	}
+	return &Evidence{At: at, Clause: "incidents", Action: "incident.notice", Subject: "incident:" + inc.ID, Deadline: deadline, Outcome: outcome, Node: node,
+		Detail: fmt.Sprintf("announced on the status page %s after detection", at.Sub(inc.DetectedAt).Round(time.Second))}
 }

@@ -66,7 +66,12 @@ type Server struct {
 	Monitor    *monitor.Monitor
 	Components slokeeper.ComponentService // required
 	Schedule   *schedule.Service          // maintenance windows; required
-	Clock      slokeeper.Clock            // default: the system clock
+	Incidents  slokeeper.IncidentService  // required
+	// IncidentNotice is the policy's bound from detection to the first
+	// notice (incidents.notify_within); Node names this node in evidence.
+	IncidentNotice time.Duration
+	Node           string
+	Clock          slokeeper.Clock // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64

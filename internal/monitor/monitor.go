@@ -38,6 +38,12 @@ type Config struct {
 	// availability.exclude_maintenance) they are not downtime.
 	Maintenance        slokeeper.MaintenanceService
 	ExcludeMaintenance bool
+	// Incidents, if set, are opened from confirmed failures; the time from
+	// detection to the first notice is Evidence against NotifyWithin (the
+	// policy's incidents.notify_within).
+	Incidents    slokeeper.IncidentService
+	Evidence     slokeeper.EvidenceService
+	NotifyWithin time.Duration
 }
 
 // Monitor runs the checks.
@@ -133,7 +139,10 @@ func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 		}()
 	}
 	wg.Wait()
-	return results, m.cfg.Components.AddCheckResults(ctx, results)
+	if err := m.cfg.Components.AddCheckResults(ctx, results); err != nil {
+		return results, err
+	}
+	return results, m.incidents(ctx, due)
 }
 
 // State is a component's confirmed state now.

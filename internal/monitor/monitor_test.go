@@ -52,8 +52,9 @@ func TestMonitor(t *testing.T) {
 	cs.PutComponent(ctx, slow)
 	// The policy wants two nodes to confirm; alone, this one suffices.
 	maint := sqlite.NewMaintenanceService(db)
+	incidents, evidence := sqlite.NewIncidentService(db), sqlite.NewEvidenceService(db)
 	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2,
-		Maintenance: maint, ExcludeMaintenance: true})
+		Maintenance: maint, ExcludeMaintenance: true, Incidents: incidents, Evidence: evidence, NotifyWithin: 30 * time.Minute})
 
 	tick := func() []slokeeper.CheckResult {
 		t.Helper()
@@ -94,6 +95,17 @@ func TestMonitor(t *testing.T) {
 	if s := state(); !s.Since.Equal(firstFailure) || s.Detail != "status 503 Service Unavailable" {
 		t.Errorf("down = %+v, want since %v", s, firstFailure)
 	}
+	// The confirmed failure opened an incident, detected at the first
+	// failure and announced now: evidence against the 30-minute bound.
+	open, _ := incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})
+	if len(open) != 1 || !open[0].DetectedAt.Equal(firstFailure) || open[0].AutoComponent != "api" || open[0].Status != slokeeper.IncidentInvestigating ||
+		open[0].TitleJA != "APIで障害が発生しています" || len(open[0].Updates) != 1 {
+		t.Fatalf("open incidents = %+v", open)
+	}
+	ev, _, _ := evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice"})
+	if len(ev) != 1 || ev[0].Outcome != slokeeper.OutcomeOK || !ev[0].Deadline.Equal(firstFailure.Add(30*time.Minute)) {
+		t.Errorf("notice evidence = %+v", ev)
+	}
 	if v, err := m.View(ctx, 3, false); err != nil || v.Status != monitor.Degraded || v.Components[0].Status != monitor.Outage || v.Components[1].Status != monitor.Operational {
 		t.Errorf("view while api is down = %+v, %v", v, err)
 	}
@@ -102,6 +114,9 @@ func TestMonitor(t *testing.T) {
 	tick()
 	if s := state(); s.Down || !s.Since.Equal(c.Now()) {
 		t.Errorf("after a good check = %+v", s)
+	}
+	if open, _ := incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true}); len(open) != 1 || open[0].Status != slokeeper.IncidentMonitoring || len(open[0].Updates) != 2 {
+		t.Errorf("after the recovery the incident = %+v", open)
 	}
 	// Today's bar: down 30s (from the first failed check to the good one)
 	// of the 50s observed; the two days before were not observed.

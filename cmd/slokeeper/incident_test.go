@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"slokeeper"
+)
+
+// TestIncidents: a component of the running server goes down; after its
+// confirmed failures an incident is open on the status API, announced
+// within the policy's bound (evidence). Staff then write its timeline,
+// resolve it and add the postmortem.
+func TestIncidents(t *testing.T) {
+	var failing atomic.Bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+		}
+	}))
+	defer target.Close()
+	cfg := testConfig()
+	cfg.Data, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	ctx := context.Background()
+	m.Store.Components.PutComponent(ctx, &slokeeper.Component{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime",
+		Interval: slokeeper.Duration(10 * time.Second), Failures: 2, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: target.URL}})
+	checks := func(n int) {
+		t.Helper()
+		waitFor(t, "the server's checks", func() bool {
+			rs, _ := m.Store.Components.FindCheckResults(ctx, "runtime", clock.Now().Add(-time.Hour), clock.Now().Add(time.Hour))
+			return len(rs) >= n
+		})
+	}
+	checks(1)
+	failing.Store(true)
+	clock.Add(10 * time.Second) // the first failure: detected here
+	checks(2)
+	clock.Add(10 * time.Second) // the second, confirming it
+	checks(3)
+	var body string
+	waitFor(t, "the incident", func() bool {
+		body = get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/incidents").body
+		return strings.Contains(body, "クラウド実行環境で障害が発生しています")
+	})
+	if !strings.Contains(body, `"status": "investigating"`) || !strings.Contains(body, `"detected_at": "2026-12-03T01:00:10Z"`) {
+		t.Errorf("incident = %s", body)
+	}
+	ev, _, _ := m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice"})
+	if len(ev) != 1 || ev[0].Outcome != slokeeper.OutcomeOK || !strings.Contains(ev[0].Detail, "10s after detection") {
+		t.Errorf("notice evidence = %+v", ev)
+	}
+
+	// Staff write the timeline, resolve it, and add the postmortem.
+	sam := signIn(t, m, "sam", "support")
+	incs, _ := m.Store.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})
+	id := incs[0].ID
+	upd := func(status string) response {
+		return postJSON(t, sam, m.HTTP.URL()+"/api/v1/incidents/"+id+"/updates",
+			`{"status":"`+status+`","body_ja":"原因を特定し、復旧作業を行っています。","body_en":"We found the cause and are fixing it."}`)
+	}
+	if r := upd("identified"); r.status != 201 {
+		t.Fatalf("update = %d %s", r.status, r.body)
+	}
+	if r := upd("done"); r.status != 400 {
+		t.Errorf("a bad status = %d", r.status)
+	}
+	if r := upd("resolved"); r.status != 201 {
+		t.Fatalf("resolve = %d %s", r.status, r.body)
+	}
+	if r := put(t, sam, m.HTTP.URL()+"/api/v1/incidents/"+id+"/postmortem", `{"ja":"設定の誤りが原因でした。","en":"A configuration error."}`); r.status != 204 {
+		t.Errorf("postmortem = %d %s", r.status, r.body)
+	}
+	// Opened by staff: evidence too, from when it was detected.
+	r := postJSON(t, sam, m.HTTP.URL()+"/api/v1/incidents", `{"components":["runtime"],"title_ja":"一部のデバイスで接続が不安定です","title_en":"Some devices connect intermittently",
+		"impact":"minor","detected_at":"2026-12-03T00:00:00Z","body_ja":"調査しています。","body_en":"We are investigating."}`)
+	if r.status != 201 {
+		t.Fatalf("open = %d %s", r.status, r.body)
+	}
+	if ev, _, _ := m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice", Outcome: slokeeper.OutcomeLate}); len(ev) != 1 {
+		t.Errorf("an incident announced an hour after detection is not late: %+v", ev)
+	}
+	body = get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/incidents").body
+	if !strings.Contains(body, `"postmortem_ja": "設定の誤りが原因でした。"`) || !strings.Contains(body, `"status": "resolved"`) {
+		t.Errorf("incidents = %s", body)
+	}
+}

@@ -1,0 +1,117 @@
+package httpserver
+
+import (
+	"net/http"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/auth"
+)
+
+// incidentWriters open and update incidents: support staff too, who
+// talk to customers while an incident runs.
+var incidentWriters = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}
+
+// handleIncidentIndex lists, for anyone, the open incidents and those
+// resolved in the last 90 days, newest first, with their timelines.
+func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
+	incs, err := s.Incidents.FindIncidents(r.Context(), slokeeper.IncidentFilter{Since: s.Clock.Now().Add(-90 * 24 * time.Hour)})
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if incs == nil {
+		incs = []*slokeeper.Incident{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": incs})
+}
+
+// handleIncidentCreate opens an incident: POST /api/v1/incidents with
+// {components, title_ja, title_en, impact, body_ja, body_en, detected_at}
+// (detected_at defaults to now). The time from detection to this notice
+// is evidence against the policy's bound.
+func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct {
+		slokeeper.Incident
+		BodyJA string `json:"body_ja"`
+		BodyEN string `json:"body_en"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	now := s.Clock.Now().UTC().Truncate(time.Microsecond)
+	inc := req.Incident
+	inc.ID, inc.OpenedAt, inc.AutoComponent, inc.ResolvedAt, inc.Updates = "in_"+auth.NewToken("")[:12], now, "", time.Time{}, nil
+	if inc.DetectedAt.IsZero() {
+		inc.DetectedAt = now
+	}
+	inc.DetectedAt = inc.DetectedAt.UTC().Truncate(time.Microsecond)
+	first := &slokeeper.IncidentUpdate{At: now, Status: slokeeper.IncidentInvestigating, BodyJA: req.BodyJA, BodyEN: req.BodyEN, By: p.actor()}
+	if err := inc.Validate(); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := first.Validate(); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "incident.open", "incident:"+inc.ID, inc.Impact+": "+inc.TitleEN); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Incidents.OpenIncident(r.Context(), &inc, first); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.Evidence.RecordEvidence(r.Context(), slokeeper.NoticeEvidence(&inc, now, s.IncidentNotice, s.Node))
+	writeJSON(w, http.StatusCreated, map[string]any{"incident": inc})
+}
+
+// handleIncidentUpdate adds to an incident's timeline: POST
+// /api/v1/incidents/{id}/updates with {status, body_ja, body_en}.
+func (s *Server) handleIncidentUpdate(w http.ResponseWriter, r *http.Request, p *principal) {
+	var u slokeeper.IncidentUpdate
+	if err := decode(w, r, &u); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	u.Incident, u.At, u.By = r.PathValue("id"), s.Clock.Now().UTC().Truncate(time.Microsecond), p.actor()
+	if err := u.Validate(); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "incident.update", "incident:"+u.Incident, u.Status); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Incidents.AddIncidentUpdate(r.Context(), &u); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"update": u})
+}
+
+// handleIncidentPostmortem stores a resolved incident's postmortem: PUT
+// /api/v1/incidents/{id}/postmortem with {ja, en}.
+func (s *Server) handleIncidentPostmortem(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct{ JA, EN string }
+	if err := decode(w, r, &req); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if req.JA == "" || req.EN == "" {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "A postmortem is written in Japanese and in English (ja, en)."))
+		return
+	}
+	id := r.PathValue("id")
+	if err := s.Audit(r.Context(), p.actor(), "incident.postmortem", "incident:"+id, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Incidents.SetPostmortem(r.Context(), id, req.JA, req.EN); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,73 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/auth"
+)
+
+// incidents opens an incident for each component that c's latest checks
+// show confirmed down (unless a maintenance window covers it), and notes
+// the recovery of those that are up again. The first notice is the status
+// page itself, so the time from detection to opening is evidence against
+// the policy's bound. Another node opening the same incident first is fine.
+func (m *Monitor) incidents(ctx context.Context, checked []*slokeeper.Component) error {
+	if m.cfg.Incidents == nil {
+		return nil
+	}
+	now := m.cfg.Clock.Now()
+	windows, err := m.windows(ctx, now, now.Add(time.Millisecond))
+	if err != nil {
+		return err
+	}
+	for _, c := range checked {
+		st, err := m.State(ctx, c)
+		if err != nil {
+			return err
+		}
+		open, err := m.cfg.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true, AutoComponent: c.ID})
+		if err != nil {
+			return err
+		}
+		inMaintenance := slices.ContainsFunc(windows, func(w *slokeeper.Maintenance) bool { return w.Covers(c.ID) })
+		switch {
+		case st.Down && len(open) == 0 && !inMaintenance:
+			if err := m.open(ctx, c, st, now); err != nil {
+				return err
+			}
+		case !st.Down && !st.Since.IsZero() && len(open) == 1 && open[0].Status != slokeeper.IncidentMonitoring:
+			u := &slokeeper.IncidentUpdate{Incident: open[0].ID, At: now, Status: slokeeper.IncidentMonitoring, By: "system:" + m.cfg.Node,
+				BodyJA: fmt.Sprintf("%sの応答が回復したことを確認しました。引き続き状況を監視しています。", c.NameJA),
+				BodyEN: fmt.Sprintf("%s is responding again. We are monitoring it.", c.NameEN)}
+			if err := m.cfg.Incidents.AddIncidentUpdate(ctx, u); err != nil && slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Monitor) open(ctx context.Context, c *slokeeper.Component, st State, now time.Time) error {
+	now = now.UTC().Truncate(time.Microsecond)
+	inc := &slokeeper.Incident{ID: "in_" + auth.NewToken("")[:12], Components: []string{c.ID}, Impact: slokeeper.ImpactMajor,
+		TitleJA: fmt.Sprintf("%sで障害が発生しています", c.NameJA), TitleEN: fmt.Sprintf("%s is unavailable", c.NameEN),
+		DetectedAt: st.Since.UTC().Truncate(time.Microsecond), OpenedAt: now, AutoComponent: c.ID}
+	first := &slokeeper.IncidentUpdate{At: now, Status: slokeeper.IncidentInvestigating, By: "system:" + m.cfg.Node,
+		BodyJA: fmt.Sprintf("%sをご利用いただけない状態を検知しました。現在、原因を調査しています。ご迷惑をおかけしており申し訳ございません。", c.NameJA),
+		BodyEN: fmt.Sprintf("We detected that %s is unavailable and are investigating. We apologize for the inconvenience.", c.NameEN)}
+	if err := m.cfg.Incidents.OpenIncident(ctx, inc, first); slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+		return nil // another node opened it
+	} else if err != nil {
+		return err
+	}
+	if m.cfg.Evidence != nil {
+		e := slokeeper.NoticeEvidence(inc, now, m.cfg.NotifyWithin, m.cfg.Node)
+		e.Detail = c.ID + ": " + e.Detail
+		m.cfg.Evidence.RecordEvidence(ctx, e)
+	}
+	return nil
+}
