@@ -58,7 +58,11 @@ func TestIncidents(t *testing.T) {
 	if !strings.Contains(body, `"status": "investigating"`) || !strings.Contains(body, `"detected_at": "2026-12-03T01:00:10Z"`) {
 		t.Errorf("incident = %s", body)
 	}
-	ev, _, _ := m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice"})
+	var ev []*slokeeper.Evidence
+	waitFor(t, "the notice's evidence", func() bool { // recorded just after the incident opens
+		ev, _, _ = m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice"})
+		return len(ev) > 0
+	})
 	if len(ev) != 1 || ev[0].Outcome != slokeeper.OutcomeOK || !strings.Contains(ev[0].Detail, "10s after detection") {
 		t.Errorf("notice evidence = %+v", ev)
 	}
