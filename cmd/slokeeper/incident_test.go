@@ -67,6 +67,15 @@ func TestIncidents(t *testing.T) {
 		t.Errorf("notice evidence = %+v", ev)
 	}
 
+	// The status page shows it, in Japanese and in English, with the bars.
+	page := get(t, http.DefaultClient, m.HTTP.URL()+"/").body
+	if !strings.Contains(page, "サービスで障害が発生しています") || !strings.Contains(page, "障害のお知らせ") || !strings.Contains(page, "クラウド実行環境で障害が発生しています") ||
+		!strings.Contains(page, "2026年12月3日(木) 10:00 JST") || strings.Count(page, "<rect ") != 90 || !strings.Contains(page, `class="state-outage"`) {
+		t.Errorf("status page (ja):\n%s", page)
+	}
+	if page := get(t, http.DefaultClient, m.HTTP.URL()+"/?lang=en").body; !strings.Contains(page, "Cloud runtime is unavailable") || !strings.Contains(page, "Thu 3 Dec 2026 10:00 JST") {
+		t.Errorf("status page (en):\n%s", page)
+	}
 	// Staff write the timeline, resolve it, and add the postmortem.
 	sam := signIn(t, m, "sam", "support")
 	incs, _ := m.Store.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})

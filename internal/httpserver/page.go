@@ -2,8 +2,13 @@ package httpserver
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"slokeeper"
+	"slokeeper/maintenance"
 )
 
 // lang picks the page language: ?lang= first, then Accept-Language, then
@@ -41,17 +46,136 @@ func (p page) T(ja, en string) string {
 	return ja
 }
 
-type indexPage struct {
+// statusPage is the status page: the service's state, what is going on,
+// each component's 90 daily bars, and the incidents of the last 90 days.
+type statusPage struct {
 	page
-	Name, Document, Intro, Version string
+	Name, Document, Version string
+	Status                  string // operational, degraded, outage
+	Components              []componentRow
+	Active, Past            []incidentRow
+	Maintenance             []maintenanceRow
+}
+
+type componentRow struct {
+	Name, Status string
+	Uptime       string // "99.95%", or "" when nothing was observed
+	Bars         []bar
+}
+
+// bar is one day of a component's uptime bar.
+type bar struct {
+	X     int
+	Class string // ok, degraded, down, none
+	Title string // "2026-12-03: 99.95%"
+}
+
+type incidentRow struct {
+	Title, Impact, Status, Opened, Resolved string
+	Updates                                 []updateRow
+}
+
+type updateRow struct{ At, Status, Body string }
+
+type maintenanceRow struct {
+	Title, Body, Start, End, State string
+	Emergency                      bool
+}
+
+// statusLabels names states on the page.
+var statusLabels = map[string][2]string{
+	"operational":           {"すべて正常に稼働しています", "All systems operational"},
+	"degraded":              {"一部のサービスで障害が発生しています", "Some services are disrupted"},
+	"outage":                {"サービスで障害が発生しています", "Service outage"},
+	"component.operational": {"正常", "Operational"}, "component.outage": {"障害", "Outage"},
+	"component.maintenance": {"メンテナンス中", "Under maintenance"}, "component.unknown": {"確認中", "Not checked yet"},
+	"investigating": {"調査中", "Investigating"}, "identified": {"原因特定", "Identified"},
+	"monitoring": {"経過観察中", "Monitoring"}, "resolved": {"解決済み", "Resolved"},
+	"minor": {"軽微", "Minor"}, "major": {"重大", "Major"}, "critical": {"深刻", "Critical"},
+	"scheduled": {"予定", "Scheduled"}, "in_progress": {"実施中", "In progress"},
+}
+
+func (p page) Label(key string) string {
+	l := statusLabels[key]
+	return p.T(l[0], l[1])
 }
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	l := lang(r)
+	pg := page{Lang: l}
 	svc := s.Policy.Service
-	s.render(w, r, "index.html", l, indexPage{
-		page: page{Lang: l}, Name: svc.Name.In(l), Document: svc.Document.In(l), Intro: svc.Text.In(l), Version: s.Version,
-	})
+	data := statusPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version, Status: "operational"}
+	ctx, now, loc := r.Context(), s.Clock.Now(), s.Policy.Location()
+	when := func(t time.Time) string { return maintenance.JST(t, loc, l) }
+	if s.Monitor != nil {
+		v, err := s.Monitor.View(ctx, 90, false)
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		data.Status = v.Status
+		for _, c := range v.Components {
+			row := componentRow{Name: pg.T(c.Name.JA, c.Name.EN), Status: c.Status}
+			observed := false
+			for i, d := range c.Days {
+				b := bar{X: i * 5, Class: "none", Title: d.Day + ": " + pg.T("データなし", "no data")}
+				if d.Uptime != nil {
+					observed = true
+					b.Title = fmt.Sprintf("%s: %s", d.Day, percent(*d.Uptime))
+					switch {
+					case *d.Uptime >= c.Target:
+						b.Class = "ok"
+					case *d.Uptime >= 0.95:
+						b.Class = "degraded"
+					default:
+						b.Class = "down"
+					}
+				}
+				row.Bars = append(row.Bars, b)
+			}
+			if observed {
+				row.Uptime = percent(c.Uptime)
+			}
+			data.Components = append(data.Components, row)
+		}
+	}
+	if s.Incidents != nil {
+		incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-90 * 24 * time.Hour)})
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		for _, inc := range incs {
+			row := incidentRow{Title: pg.T(inc.TitleJA, inc.TitleEN), Impact: inc.Impact, Status: inc.Status, Opened: when(inc.OpenedAt)}
+			for i := len(inc.Updates) - 1; i >= 0; i-- {
+				u := inc.Updates[i]
+				row.Updates = append(row.Updates, updateRow{At: when(u.At), Status: u.Status, Body: pg.T(u.BodyJA, u.BodyEN)})
+			}
+			if inc.ResolvedAt.IsZero() {
+				data.Active = append(data.Active, row)
+			} else {
+				row.Resolved = when(inc.ResolvedAt)
+				data.Past = append(data.Past, row)
+			}
+		}
+	}
+	if s.Schedule != nil {
+		ms, err := s.Schedule.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now, To: now.Add(90 * 24 * time.Hour)})
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		for _, m := range ms {
+			data.Maintenance = append(data.Maintenance, maintenanceRow{Title: pg.T(m.TitleJA, m.TitleEN), Body: pg.T(m.BodyJA, m.BodyEN),
+				Start: when(m.Start), End: when(m.End), State: m.State(now), Emergency: m.Emergency})
+		}
+	}
+	s.render(w, r, "index.html", l, data)
+}
+
+// percent writes an uptime the way status pages do: 99.95%, 100%.
+func percent(u float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.3f", u*100), "0"), ".") + "%"
 }
 
 // render executes a page into a buffer first, so a template error becomes

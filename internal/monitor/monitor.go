@@ -74,7 +74,7 @@ func New(cfg Config) *Monitor {
 }
 
 // tallyEvery is how often today's uptime is counted again.
-const tallyEvery = 5 * time.Minute
+const tallyEvery = time.Minute
 
 // Tick checks every component whose check is due at the clock's now, at
 // once (up to Workers at a time), stores the results, and returns them.
@@ -90,14 +90,6 @@ func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 		m.tallied = now
 	}
 	m.mu.Unlock()
-	if tally { // yesterday's final tally, and today's so far
-		if err := m.Tally(ctx, now.Add(-24*time.Hour)); err != nil {
-			return nil, err
-		}
-		if err := m.Tally(ctx, now); err != nil {
-			return nil, err
-		}
-	}
 	if prune {
 		if _, err := m.cfg.Components.PruneCheckResults(ctx, now.Add(-m.cfg.Keep)); err != nil {
 			return nil, err
@@ -124,6 +116,11 @@ func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 	}
 	m.mu.Unlock()
 	if len(due) == 0 {
+		if tally {
+			m.mu.Lock()
+			m.tallied = time.Time{} // tally with the next results
+			m.mu.Unlock()
+		}
 		return nil, nil
 	}
 	results := make([]slokeeper.CheckResult, len(due))
@@ -141,6 +138,14 @@ func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 	wg.Wait()
 	if err := m.cfg.Components.AddCheckResults(ctx, results); err != nil {
 		return results, err
+	}
+	if tally { // yesterday's final tally, and today's so far, this tick's results included
+		if err := m.Tally(ctx, now.Add(-24*time.Hour)); err != nil {
+			return results, err
+		}
+		if err := m.Tally(ctx, now); err != nil {
+			return results, err
+		}
 	}
 	return results, m.incidents(ctx, due)
 }
