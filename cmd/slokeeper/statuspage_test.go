@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/browsertest"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestStatusPageInBrowser loads the status page in a real browser, in
+// Japanese and then, through its language switch, in English: the
+// service's state, the open incident, and 90 bars per component.
+func TestStatusPageInBrowser(t *testing.T) {
+	ctx := browsertest.Browser(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) }))
+	defer down.Close()
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	bg := context.Background()
+	for _, c := range []*slokeeper.Component{
+		{ID: "editor", NameJA: "エディタ", NameEN: "Editor", Order: 1, Interval: slokeeper.Duration(10 * time.Second), Failures: 1,
+			Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: up.URL}},
+		{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Order: 2, Interval: slokeeper.Duration(10 * time.Second), Failures: 1,
+			Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: down.URL}},
+	} {
+		m.Store.Components.PutComponent(bg, c)
+	}
+	waitFor(t, "the incident", func() bool {
+		incs, _ := m.Store.Incidents.FindIncidents(bg, slokeeper.IncidentFilter{Open: true})
+		return len(incs) == 1
+	})
+	m.Monitor.Tally(bg, clock.Now())
+
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	count := func(sel string) int {
+		t.Helper()
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(sel), chromedp.AtLeast(0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(nodes)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(m.HTTP.URL()+"/?lang=ja"), chromedp.WaitVisible(css(`.banner`))); err != nil {
+		t.Fatal(err)
+	}
+	if b := text(`.banner`); b != "一部のサービスで障害が発生しています" {
+		t.Errorf("banner (ja) = %q", b)
+	}
+	if h := text(`#active`); h != "障害のお知らせ" {
+		t.Errorf("incidents heading = %q", h)
+	}
+	if a := text(`section[aria-labelledby=active] h3`); a != "クラウド実行環境で障害が発生しています" {
+		t.Errorf("incident (ja) = %q", a)
+	}
+	if n := count(`svg.bars rect`); n != 180 {
+		t.Errorf("%d bars, want 90 for each of 2 components", n)
+	}
+	if n := count(`svg.bars rect.down`); n != 1 {
+		t.Errorf("%d red bars, want today's for the runtime", n)
+	}
+	// The language switch.
+	if err := chromedp.Do(ctx, chromedp.Click(css(`a[hreflang=en]`)), chromedp.WaitVisible(css(`html[lang=en] .banner`))); err != nil {
+		t.Fatal(err)
+	}
+	if b, a := text(`.banner`), text(`section[aria-labelledby=active] h3`); b != "Some services are disrupted" || a != "Cloud runtime is unavailable" {
+		t.Errorf("English page: banner %q, incident %q", b, a)
+	}
+	if s := text(`.component .state-outage`); !strings.Contains(s, "Outage") {
+		t.Errorf("runtime's state = %q", s)
+	}
+}
