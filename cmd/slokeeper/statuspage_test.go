@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +95,60 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	if s := text(`.component .state-outage`); !strings.Contains(s, "Outage") {
 		t.Errorf("runtime's state = %q", s)
+	}
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files")
+
+// TestStatusPageGolden pins the rendered status page, in Japanese and in
+// English, against golden files (go test -run StatusPageGolden -update
+// rewrites them): a component up, one down with its incident, and a
+// maintenance notice, all on a fixed clock.
+func TestStatusPageGolden(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) }))
+	defer down.Close()
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
+	m := NewMain(cfg, io.Discard)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	bg := context.Background()
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "editor", NameJA: "エディタ", NameEN: "Editor", Order: 1,
+		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: up.URL}})
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Order: 2,
+		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: down.URL}})
+	start := time.Date(2026, 12, 12, 1, 0, 0, 0, time.UTC)
+	m.Store.Maintenance.CreateMaintenance(bg, &slokeeper.Maintenance{ID: "mt_golden", Components: []string{"editor"},
+		TitleJA: "データベースの更新", TitleEN: "Database upgrade", BodyJA: "約2時間、エディタをご利用いただけません。", BodyEN: "The editor is unavailable for about two hours.",
+		Start: start, End: start.Add(2 * time.Hour), CreatedAt: clock.Now()})
+	waitFor(t, "the incident", func() bool {
+		incs, _ := m.Store.Incidents.FindIncidents(bg, slokeeper.IncidentFilter{Open: true})
+		return len(incs) == 1
+	})
+	m.Monitor.Tally(bg, clock.Now())
+	version := regexp.MustCompile(`slokeeper <code>[^<]*</code>`)
+	for _, lang := range []string{"ja", "en"} {
+		got := version.ReplaceAllString(get(t, http.DefaultClient, m.HTTP.URL()+"/?lang="+lang).body, "slokeeper <code>VERSION</code>")
+		path := filepath.Join("testdata", "status."+lang+".html")
+		if *updateGolden {
+			os.MkdirAll("testdata", 0o755)
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test -run StatusPageGolden -update writes it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("the %s status page differs from %s (-update rewrites it):\n%s", lang, path, got)
+		}
 	}
 }
