@@ -105,6 +105,16 @@ func TestIncidents(t *testing.T) {
 	if ev, _, _ := m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice", Outcome: slokeeper.OutcomeLate}); len(ev) != 1 {
 		t.Errorf("an incident announced an hour after detection is not late: %+v", ev)
 	}
+	// The Atom feed carries every update, newest first, in the reader's language.
+	feed := get(t, http.DefaultClient, m.HTTP.URL()+"/feed.atom?lang=ja")
+	if feed.status != 200 || feed.header.Get("Content-Type") != "application/atom+xml; charset=utf-8" || !strings.Contains(feed.body, `<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="ja">`) ||
+		strings.Count(feed.body, "<entry>") != 4 || !strings.Contains(feed.body, "<title>【障害】クラウド実行環境で障害が発生しています — 解決済み</title>") ||
+		strings.Index(feed.body, "— 解決済み") > strings.Index(feed.body, "— 原因特定") {
+		t.Errorf("feed:\n%s", feed.body)
+	}
+	if en := get(t, http.DefaultClient, m.HTTP.URL()+"/feed.atom", "Accept-Language", "en").body; !strings.Contains(en, "[Incident] Cloud runtime is unavailable — Resolved") {
+		t.Errorf("English feed:\n%s", en)
+	}
 	body = get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/incidents").body
 	if !strings.Contains(body, `"postmortem_ja": "設定の誤りが原因でした。"`) || !strings.Contains(body, `"status": "resolved"`) {
 		t.Errorf("incidents = %s", body)

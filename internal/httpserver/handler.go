@@ -25,6 +25,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("GET /api/v1/components", s.requireOperator(nil, s.handleComponentIndex))
 	mux.HandleFunc("GET /api/v1/maintenances", s.handleMaintenanceIndex)
 	mux.HandleFunc("GET /api/v1/incidents", s.handleIncidentIndex)
+	mux.HandleFunc("GET /feed.atom", s.handleFeed)
 	mux.HandleFunc("POST /api/v1/incidents", s.requireOperator(incidentWriters, s.handleIncidentCreate))
 	mux.HandleFunc("POST /api/v1/incidents/{id}/updates", s.requireOperator(incidentWriters, s.handleIncidentUpdate))
 	mux.HandleFunc("PUT /api/v1/incidents/{id}/postmortem", s.requireOperator(incidentWriters, s.handleIncidentPostmortem))
