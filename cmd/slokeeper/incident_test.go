@@ -105,6 +105,11 @@ func TestIncidents(t *testing.T) {
 	if ev, _, _ := m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice", Outcome: slokeeper.OutcomeLate}); len(ev) != 1 {
 		t.Errorf("an incident announced an hour after detection is not late: %+v", ev)
 	}
+	// The status page is cached for a few seconds, but a write through the
+	// API shows at once.
+	if page := get(t, http.DefaultClient, m.HTTP.URL()+"/?lang=ja").body; !strings.Contains(page, "一部のデバイスで接続が不安定です") || !strings.Contains(page, "過去の障害") {
+		t.Errorf("the page after the new incident:\n%s", page)
+	}
 	// The Atom feed carries every update, newest first, in the reader's language.
 	feed := get(t, http.DefaultClient, m.HTTP.URL()+"/feed.atom?lang=ja")
 	if feed.status != 200 || feed.header.Get("Content-Type") != "application/atom+xml; charset=utf-8" || !strings.Contains(feed.body, `<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="ja">`) ||

@@ -152,3 +152,28 @@ func TestStatusPageGolden(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStatusPage is one request of the status page over loopback
+// HTTP, the page cached as under load (wrk's figures are in BENCHMARKS.md).
+func BenchmarkStatusPage(b *testing.B) {
+	cfg := testConfig()
+	cfg.Data = b.TempDir()
+	m := NewMain(cfg, io.Discard)
+	if err := m.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	m.Store.Components.PutComponent(context.Background(), &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API",
+		Interval: slokeeper.Duration(time.Hour), Probe: slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: "127.0.0.1:1"}})
+	url := m.HTTP.URL() + "/?lang=ja"
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

@@ -31,6 +31,7 @@ func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
 // (detected_at defaults to now). The time from detection to this notice
 // is evidence against the policy's bound.
 func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	var req struct {
 		slokeeper.Incident
 		BodyJA string `json:"body_ja"`
@@ -71,6 +72,7 @@ func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p 
 // handleIncidentUpdate adds to an incident's timeline: POST
 // /api/v1/incidents/{id}/updates with {status, body_ja, body_en}.
 func (s *Server) handleIncidentUpdate(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	var u slokeeper.IncidentUpdate
 	if err := decode(w, r, &u); err != nil {
 		Error(w, r, s.Logger, err)
@@ -95,6 +97,7 @@ func (s *Server) handleIncidentUpdate(w http.ResponseWriter, r *http.Request, p 
 // handleIncidentPostmortem stores a resolved incident's postmortem: PUT
 // /api/v1/incidents/{id}/postmortem with {ja, en}.
 func (s *Server) handleIncidentPostmortem(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	var req struct{ JA, EN string }
 	if err := decode(w, r, &req); err != nil {
 		Error(w, r, s.Logger, err)

@@ -39,6 +39,7 @@ func (s *Server) handleMaintenanceIndex(w http.ResponseWriter, r *http.Request) 
 // emergency, reason}. A planned window with too little notice is refused
 // with the earliest start allowed.
 func (s *Server) handleMaintenanceCreate(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	var m slokeeper.Maintenance
 	if err := decode(w, r, &m); err != nil {
 		Error(w, r, s.Logger, err)
@@ -53,6 +54,7 @@ func (s *Server) handleMaintenanceCreate(w http.ResponseWriter, r *http.Request,
 }
 
 func (s *Server) handleMaintenanceReschedule(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	var req struct{ Start, End time.Time }
 	if err := decode(w, r, &req); err != nil {
 		Error(w, r, s.Logger, err)
@@ -67,6 +69,7 @@ func (s *Server) handleMaintenanceReschedule(w http.ResponseWriter, r *http.Requ
 }
 
 func (s *Server) handleMaintenanceCancel(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	m, err := s.Schedule.Cancel(r.Context(), p.actor(), r.PathValue("id"))
 	if err != nil {
 		Error(w, r, s.Logger, err)

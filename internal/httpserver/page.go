@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"slokeeper"
@@ -100,8 +101,52 @@ func (p page) Label(key string) string {
 	return p.T(l[0], l[1])
 }
 
+// pageCache keeps the rendered status page per language for a few
+// seconds: the page is what everyone reloads during an incident. Writes
+// through this server (incidents, maintenance, components) clear it.
+type pageCache struct {
+	mu    sync.Mutex
+	pages map[string]cachedPage
+}
+
+type cachedPage struct {
+	body []byte
+	at   time.Time
+}
+
+// pageTTL is how stale the status page may be.
+const pageTTL = 5 * time.Second
+
+func (c *pageCache) get(lang string, now time.Time) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pages[lang]; ok && now.Sub(p.at) < pageTTL && !now.Before(p.at) {
+		return p.body
+	}
+	return nil
+}
+
+func (c *pageCache) put(lang string, body []byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pages == nil {
+		c.pages = map[string]cachedPage{}
+	}
+	c.pages[lang] = cachedPage{body, now}
+}
+
+func (c *pageCache) clear() {
+	c.mu.Lock()
+	c.pages = nil
+	c.mu.Unlock()
+}
+
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	l := lang(r)
+	if body := s.statusCache.get(l, s.Clock.Now()); body != nil {
+		writePage(w, l, body)
+		return
+	}
 	pg := page{Lang: l}
 	svc := s.Policy.Service
 	data := statusPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version, Status: "operational"}
@@ -170,7 +215,20 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 				Start: when(m.Start), End: when(m.End), State: m.State(now), Emergency: m.Emergency})
 		}
 	}
-	s.render(w, r, "index.html", l, data)
+	var buf bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&buf, "index.html", data); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.statusCache.put(l, buf.Bytes(), now)
+	writePage(w, l, buf.Bytes())
+}
+
+func writePage(w http.ResponseWriter, lang string, body []byte) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", lang)
+	w.Header().Add("Vary", "Accept-Language")
+	w.Write(body)
 }
 
 // percent writes an uptime the way status pages do: 99.95%, 100%.
@@ -186,8 +244,5 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, lang strin
 		Error(w, r, s.Logger, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Language", lang)
-	w.Header().Add("Vary", "Accept-Language")
-	buf.WriteTo(w)
+	writePage(w, lang, buf.Bytes())
 }

@@ -84,11 +84,12 @@ type Server struct {
 	limits *limiter
 	logins *loginLimiter
 
-	ln    net.Listener
-	tls   bool
-	srv   *http.Server
-	pages *template.Template
-	done  chan error
+	ln          net.Listener
+	tls         bool
+	srv         *http.Server
+	pages       *template.Template
+	statusCache pageCache
+	done        chan error
 }
 
 // ErrPlainHTTPExposed is returned by Open for plain HTTP on a non-loopback

@@ -52,6 +52,7 @@ func (s *Server) handleComponentIndex(w http.ResponseWriter, r *http.Request, _ 
 // handleComponentPut creates or replaces a component: PUT
 // /api/v1/components/{id} with the component as JSON (durations as "30s").
 func (s *Server) handleComponentPut(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	var c slokeeper.Component
 	if err := decode(w, r, &c); err != nil {
 		Error(w, r, s.Logger, err)
@@ -82,6 +83,7 @@ func (s *Server) handleComponentPut(w http.ResponseWriter, r *http.Request, p *p
 }
 
 func (s *Server) handleComponentDelete(w http.ResponseWriter, r *http.Request, p *principal) {
+	defer s.statusCache.clear()
 	id := r.PathValue("id")
 	if err := s.Audit(r.Context(), p.actor(), "component.remove", "component:"+id, ""); err != nil {
 		Error(w, r, s.Logger, err)
