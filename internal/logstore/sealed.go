@@ -273,8 +273,9 @@ func (s *Store) SealDue(ctx context.Context) ([]*slokeeper.LogPartition, error) 
 func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition, error) {
 	p.mu.Lock()
 	if p.sealed || p.sealing {
+		info := p.info() // under the lock: another seal may be writing these fields
 		p.mu.Unlock()
-		return p.info(), nil
+		return info, nil
 	}
 	p.sealing = true // the writer refuses appends from here on
 	size := p.size
