@@ -81,6 +81,7 @@ func TestComponents(t *testing.T) {
 		Components []struct {
 			ID, Status string
 			Target     float64
+			Budget     struct{ Left float64 } `json:"error_budget"`
 			Name       struct{ JA, EN string }
 			Days       []struct {
 				Day    string
@@ -94,6 +95,9 @@ func TestComponents(t *testing.T) {
 	if v.Status != "operational" || len(v.Components) != 2 || v.Components[0].ID != "api" || v.Components[0].Target != 0.9995 ||
 		v.Components[1].Target != 0.999 || v.Components[0].Name.JA != "クラウド実行環境" || len(v.Components[0].Days) != 90 {
 		t.Fatalf("status = %s", r.body)
+	}
+	if v.Components[0].Budget.Left != 1 {
+		t.Errorf("a healthy component's error budget left = %v, want 1", v.Components[0].Budget.Left)
 	}
 	if today := v.Components[0].Days[89]; today.Uptime == nil || *today.Uptime != 1 || today.Day != time.Now().In(m.Policy.Location()).Format(time.DateOnly) {
 		t.Errorf("today's bar = %+v", today)

@@ -53,7 +53,7 @@ func TestMonitor(t *testing.T) {
 	// The policy wants two nodes to confirm; alone, this one suffices.
 	maint := sqlite.NewMaintenanceService(db)
 	incidents, evidence := sqlite.NewIncidentService(db), sqlite.NewEvidenceService(db)
-	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2,
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2, Target: 0.999,
 		Maintenance: maint, ExcludeMaintenance: true, Incidents: incidents, Evidence: evidence, NotifyWithin: 30 * time.Minute})
 
 	tick := func() []slokeeper.CheckResult {
@@ -133,6 +133,10 @@ func TestMonitor(t *testing.T) {
 	}
 	if u := v.Components[0].Uptime; math.Abs(u-(1-30/50.001)) > 1e-6 {
 		t.Errorf("api's uptime = %v", u)
+	}
+	// Its error budget at 99.9%: 0.1% of the 50s observed allowed, 30s used: overspent.
+	if b := v.Components[0].Budget; math.Abs(b.Allowed-0.050001) > 1e-6 || b.Used != 30 || b.Left >= 0 {
+		t.Errorf("api's error budget = %+v", b)
 	}
 	// An announced window over the first 10s of the outage: not downtime,
 	// and the component shows as in maintenance while one runs.

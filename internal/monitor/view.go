@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/uptime"
 )
 
 // Public states of a component and of the service.
@@ -42,7 +43,17 @@ type ComponentView struct {
 	// was observed); Target is the objective it is held to.
 	Uptime float64   `json:"uptime"`
 	Target float64   `json:"target"`
+	Budget Budget    `json:"error_budget"`
 	Days   []DayView `json:"days"`
+}
+
+// Budget is a component's error budget over the last 30 days of the days
+// shown: the downtime its target allows in the time observed, the downtime
+// there was, and the share left (below 0 when overspent).
+type Budget struct {
+	Allowed float64 `json:"allowed_seconds"`
+	Used    float64 `json:"used_seconds"`
+	Left    float64 `json:"left"`
 }
 
 // DayView is one day's bar.
@@ -100,7 +111,8 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 		for _, t := range tallies {
 			byDay[t.Day] = t
 		}
-		var observed, downFor time.Duration
+		var observed, downFor, observed30, down30 time.Duration
+		budgetFrom := today.AddDate(0, 0, -29).Format(time.DateOnly)
 		for d := first; !d.After(today); d = d.AddDate(0, 0, 1) {
 			day := d.Format(time.DateOnly)
 			dv := DayView{Day: day}
@@ -108,12 +120,17 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 				u := 1 - float64(t.Down)/float64(t.Observed)
 				dv.Uptime, dv.Down, dv.Maintenance = &u, t.Down.Seconds(), t.Maintenance.Seconds()
 				observed, downFor = observed+t.Observed, downFor+t.Down
+				if day >= budgetFrom {
+					observed30, down30 = observed30+t.Observed, down30+t.Down
+				}
 			}
 			cv.Days = append(cv.Days, dv)
 		}
 		if observed > 0 {
 			cv.Uptime = 1 - float64(downFor)/float64(observed)
 		}
+		b := uptime.Budget{Target: cv.Target, Allowed: time.Duration((1 - cv.Target) * float64(observed30)), Used: down30}
+		cv.Budget = Budget{Allowed: b.Allowed.Seconds(), Used: b.Used.Seconds(), Left: b.Left()}
 		v.Components = append(v.Components, cv)
 	}
 	switch {
