@@ -103,10 +103,10 @@ type IncidentService interface {
 	SetPostmortem(ctx context.Context, id, ja, en string) error
 }
 
-// NoticeEvidence is the evidence of an incident's first notice at at: the
-// time from detection against the policy's bound (clause "incidents").
-func NoticeEvidence(inc *Incident, at time.Time, within time.Duration, node string) *Evidence {
-	deadline := inc.DetectedAt.Add(within)
+// NoticeEvidence is the evidence of an incident's first notice at at:
+// the time from detection against the deadline the policy's bound sets
+// (clause "incidents").
+func NoticeEvidence(inc *Incident, at, deadline time.Time, node string) *Evidence {
 	outcome := OutcomeOK
 	if at.After(deadline) {
 		outcome = OutcomeLate

@@ -188,7 +188,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
-		Incidents: m.Store.Incidents, IncidentNotice: policyDuration(m.Policy.Incidents.NotifyWithin), Node: m.node(),
+		Incidents: m.Store.Incidents, Node: m.node(),
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
@@ -273,21 +273,12 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 // by the injected clock), until Close.
 func (m *Main) startProbes() {
 	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil), Clock: m.Clock,
-		Node: m.node(), Nodes: m.Policy.Redundancy.ProbeConfirmations, Location: m.Policy.Location(),
-		Target: m.Policy.Availability.Target.Fraction(), Maintenance: m.Store.Maintenance,
-		ExcludeMaintenance: m.Policy.Availability.ExcludeMaintenance,
-		Incidents:          m.Store.Incidents, Evidence: m.Store.Evidence, NotifyWithin: policyDuration(m.Policy.Incidents.NotifyWithin)})
+		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)
 		}
 	})
-}
-
-// policyDuration is a policy duration of hours and less as a time.Duration.
-func policyDuration(d policy.Duration) time.Duration {
-	var t time.Time
-	return d.AddTo(t).Sub(t)
 }
 
 // schedule returns the maintenance scheduler over Main's store.

@@ -65,7 +65,7 @@ func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p 
 		Error(w, r, s.Logger, err)
 		return
 	}
-	s.Evidence.RecordEvidence(r.Context(), slokeeper.NoticeEvidence(&inc, now, s.IncidentNotice, s.Node))
+	s.Evidence.RecordEvidence(r.Context(), slokeeper.NoticeEvidence(&inc, now, s.Policy.Incidents.NotifyWithin.AddTo(inc.DetectedAt), s.Node))
 	writeJSON(w, http.StatusCreated, map[string]any{"incident": inc})
 }
 

@@ -67,11 +67,8 @@ type Server struct {
 	Components slokeeper.ComponentService // required
 	Schedule   *schedule.Service          // maintenance windows; required
 	Incidents  slokeeper.IncidentService  // required
-	// IncidentNotice is the policy's bound from detection to the first
-	// notice (incidents.notify_within); Node names this node in evidence.
-	IncidentNotice time.Duration
-	Node           string
-	Clock          slokeeper.Clock // default: the system clock
+	Node       string                     // this node's name in evidence
+	Clock      slokeeper.Clock            // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64

@@ -65,7 +65,7 @@ func (m *Monitor) open(ctx context.Context, c *slokeeper.Component, st State, no
 		return err
 	}
 	if m.cfg.Evidence != nil {
-		e := slokeeper.NoticeEvidence(inc, now, m.cfg.NotifyWithin, m.cfg.Node)
+		e := slokeeper.NoticeEvidence(inc, now, m.cfg.Policy.Incidents.NotifyWithin.AddTo(inc.DetectedAt), m.cfg.Node)
 		e.Detail = c.ID + ": " + e.Detail
 		m.cfg.Evidence.RecordEvidence(ctx, e)
 	}

@@ -12,6 +12,7 @@ import (
 	"slokeeper"
 	"slokeeper/calendar"
 	"slokeeper/internal/probe"
+	"slokeeper/policy"
 	"slokeeper/uptime"
 )
 
@@ -21,29 +22,21 @@ type Config struct {
 	Prober     *probe.Prober
 	Clock      slokeeper.Clock
 	Node       string
-	// Nodes is how many nodes must see failures before a component counts
-	// as down (the policy's redundancy.probe_confirmations); never more
-	// than the nodes whose results are there.
-	Nodes int
+	// Policy gives the days' time zone, the uptime target of components
+	// that set none, whether maintenance is downtime, how many nodes must
+	// confirm a failure (never more than report), and the bound on an
+	// incident's first notice.
+	Policy *policy.Policy
 	// Workers bounds the checks run at once (default 32).
 	Workers int
 	// Keep is how long results are kept (default 48h); uptime history
 	// beyond it is kept as daily tallies.
-	Keep time.Duration
-	// Location is where days begin and end (the policy's time zone).
-	Location *time.Location
-	// Target is the uptime objective of components that set none.
-	Target float64
-	// Maintenance holds the windows; with ExcludeMaintenance (the policy's
-	// availability.exclude_maintenance) they are not downtime.
-	Maintenance        slokeeper.MaintenanceService
-	ExcludeMaintenance bool
-	// Incidents, if set, are opened from confirmed failures; the time from
-	// detection to the first notice is Evidence against NotifyWithin (the
-	// policy's incidents.notify_within).
-	Incidents    slokeeper.IncidentService
-	Evidence     slokeeper.EvidenceService
-	NotifyWithin time.Duration
+	Keep        time.Duration
+	Maintenance slokeeper.MaintenanceService
+	// Incidents, if set, are opened from confirmed failures, the time
+	// from detection to the first notice recorded as Evidence.
+	Incidents slokeeper.IncidentService
+	Evidence  slokeeper.EvidenceService
 }
 
 // Monitor runs the checks.
@@ -66,10 +59,6 @@ func New(cfg Config) *Monitor {
 	if cfg.Keep <= 0 {
 		cfg.Keep = 48 * time.Hour
 	}
-	if cfg.Location == nil {
-		cfg.Location = time.UTC
-	}
-	cfg.Nodes = max(cfg.Nodes, 1)
 	return &Monitor{cfg: cfg, next: map[string]time.Time{}}
 }
 
@@ -186,7 +175,7 @@ func (m *Monitor) timeline(ctx context.Context, c *slokeeper.Component, from, en
 	}
 	// No more confirmations than there are nodes probing: one node alone
 	// must be able to see an outage.
-	return uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(m.cfg.Nodes, len(nodes))}, end), rs, nil
+	return uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(max(m.cfg.Policy.Redundancy.ProbeConfirmations, 1), len(nodes))}, end), rs, nil
 }
 
 // windows returns the maintenance windows overlapping [from, to), none
@@ -201,7 +190,7 @@ func (m *Monitor) windows(ctx context.Context, from, to time.Time) ([]*slokeeper
 // Tally counts every component's uptime on the day holding at (up to now,
 // if that is today) and stores it.
 func (m *Monitor) Tally(ctx context.Context, at time.Time) error {
-	now, loc := m.cfg.Clock.Now(), m.cfg.Location
+	now, loc := m.cfg.Clock.Now(), m.cfg.Policy.Location()
 	start := calendar.StartOfDay(at, loc)
 	end := calendar.NextDay(start, loc)
 	if end.After(now) {
@@ -230,7 +219,7 @@ func (m *Monitor) Tally(ctx context.Context, at time.Time) error {
 				in = append(in, uptime.Interval{From: w.Start, To: w.End})
 			}
 		}
-		t := uptime.Count(spans, in, start, end, m.cfg.ExcludeMaintenance)
+		t := uptime.Count(spans, in, start, end, m.cfg.Policy.Availability.ExcludeMaintenance)
 		days = append(days, slokeeper.ComponentDay{Component: c.ID, Day: start.Format(time.DateOnly), Observed: t.Observed, Down: t.Down, Maintenance: t.Maintenance})
 	}
 	return m.cfg.Components.PutComponentDays(ctx, days)

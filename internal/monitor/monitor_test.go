@@ -15,6 +15,7 @@ import (
 	"slokeeper/internal/monitor"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/sqlite"
+	"slokeeper/policy"
 )
 
 type clock struct {
@@ -53,8 +54,8 @@ func TestMonitor(t *testing.T) {
 	// The policy wants two nodes to confirm; alone, this one suffices.
 	maint := sqlite.NewMaintenanceService(db)
 	incidents, evidence := sqlite.NewIncidentService(db), sqlite.NewEvidenceService(db)
-	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Nodes: 2, Target: 0.999,
-		Maintenance: maint, ExcludeMaintenance: true, Incidents: incidents, Evidence: evidence, NotifyWithin: 30 * time.Minute})
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Policy: policy.Default(),
+		Maintenance: maint, Incidents: incidents, Evidence: evidence})
 
 	tick := func() []slokeeper.CheckResult {
 		t.Helper()

@@ -67,7 +67,7 @@ type DayView struct {
 // View returns the status of every public component (with hidden, of all)
 // and the bars of the last days days, today included.
 func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error) {
-	now, loc := m.cfg.Clock.Now(), m.cfg.Location
+	now, loc := m.cfg.Clock.Now(), m.cfg.Policy.Location()
 	cs, err := m.cfg.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 		cv := ComponentView{ID: c.ID, Group: c.Group, Name: Name{c.NameJA, c.NameEN}, Status: Operational, Since: st.Since,
 			Target: c.Target, Uptime: 1, Days: make([]DayView, 0, days)}
 		if cv.Target == 0 {
-			cv.Target = m.cfg.Target
+			cv.Target = m.cfg.Policy.Availability.Target.Fraction()
 		}
 		switch {
 		case slices.ContainsFunc(windows, func(w *slokeeper.Maintenance) bool { return w.Covers(c.ID) }):
