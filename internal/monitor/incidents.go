@@ -29,6 +29,13 @@ func (m *Monitor) incidents(ctx context.Context, checked []*slokeeper.Component)
 		if err != nil {
 			return err
 		}
+		m.mu.Lock()
+		wasDown, known := m.down[c.ID]
+		m.down[c.ID] = st.Down
+		m.mu.Unlock()
+		if !st.Down && known && !wasDown {
+			continue // up, as at its last check: nothing to open or note
+		}
 		open, err := m.cfg.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true, AutoComponent: c.ID})
 		if err != nil {
 			return err

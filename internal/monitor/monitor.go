@@ -46,6 +46,7 @@ type Monitor struct {
 	next    map[string]time.Time // component → when its next check is due
 	pruned  time.Time            // when results were last pruned
 	tallied time.Time            // when the days were last tallied
+	down    map[string]bool      // component → down at its last check
 }
 
 // New returns a Monitor.
@@ -59,7 +60,7 @@ func New(cfg Config) *Monitor {
 	if cfg.Keep <= 0 {
 		cfg.Keep = 48 * time.Hour
 	}
-	return &Monitor{cfg: cfg, next: map[string]time.Time{}}
+	return &Monitor{cfg: cfg, next: map[string]time.Time{}, down: map[string]bool{}}
 }
 
 // tallyEvery is how often today's uptime is counted again.
