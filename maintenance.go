@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// History is how far back the status page, its feed and API show
+// incidents and maintenance windows (and uptime bars: 90 days).
+const History = 90 * 24 * time.Hour
+
 // Maintenance states, from the window's times and whether it was cancelled.
 const (
 	MaintenanceScheduled  = "scheduled"

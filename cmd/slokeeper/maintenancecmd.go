@@ -139,11 +139,10 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 		return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
 	}
 	now := clock.Now()
-	f := slokeeper.MaintenanceFilter{From: now.Add(-90 * 24 * time.Hour), To: now.Add(10 * 365 * 24 * time.Hour)}
+	ms, err := svc.Recent(ctx)
 	if all {
-		f = slokeeper.MaintenanceFilter{}
+		ms, err = store.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{})
 	}
-	ms, err := store.Maintenance.FindMaintenances(ctx, f)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		e   atomEntry
 	}
 	var entries []dated
-	incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-90 * 24 * time.Hour)})
+	incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-slokeeper.History)})
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
@@ -81,7 +81,7 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 				Content: atomText{Type: "text", Body: pg.T(u.BodyJA, u.BodyEN)}}})
 		}
 	}
-	ms, err := s.Schedule.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now.Add(-90 * 24 * time.Hour), To: now.Add(365 * 24 * time.Hour)})
+	ms, err := s.Schedule.Recent(ctx)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return

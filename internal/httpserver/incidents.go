@@ -15,7 +15,7 @@ var incidentWriters = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slok
 // handleIncidentIndex lists, for anyone, the open incidents and those
 // resolved in the last 90 days, newest first, with their timelines.
 func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
-	incs, err := s.Incidents.FindIncidents(r.Context(), slokeeper.IncidentFilter{Since: s.Clock.Now().Add(-90 * 24 * time.Hour)})
+	incs, err := s.Incidents.FindIncidents(r.Context(), slokeeper.IncidentFilter{Since: s.Clock.Now().Add(-slokeeper.History)})
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return

@@ -18,11 +18,10 @@ type maintenanceView struct {
 // status page shows them.
 func (s *Server) handleMaintenanceIndex(w http.ResponseWriter, r *http.Request) {
 	now := s.Clock.Now()
-	f := slokeeper.MaintenanceFilter{From: now.Add(-90 * 24 * time.Hour), To: now.Add(10 * 365 * 24 * time.Hour)}
+	ms, err := s.Schedule.Recent(r.Context())
 	if r.URL.Query().Get("all") != "" {
-		f = slokeeper.MaintenanceFilter{}
+		ms, err = s.Schedule.Store.FindMaintenances(r.Context(), slokeeper.MaintenanceFilter{})
 	}
-	ms, err := s.Schedule.Store.FindMaintenances(r.Context(), f)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return

@@ -185,7 +185,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.Incidents != nil {
-		incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-90 * 24 * time.Hour)})
+		incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-slokeeper.History)})
 		if err != nil {
 			Error(w, r, s.Logger, err)
 			return

@@ -32,10 +32,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+// statusEditors change components and maintenance windows.
+var statusEditors = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator}
+
 // The components: listed for staff (hidden ones and probes included),
 // created, replaced and removed by admins and operators, each change in
 // the audit ledger first.
-var componentEditors = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator}
 
 func (s *Server) handleComponentIndex(w http.ResponseWriter, r *http.Request, _ *principal) {
 	cs, err := s.Components.FindComponents(r.Context(), slokeeper.ComponentFilter{Group: r.URL.Query().Get("group")})

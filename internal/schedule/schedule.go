@@ -93,6 +93,13 @@ func (s *Service) Cancel(ctx context.Context, actor, id string) (*slokeeper.Main
 	return m, s.Store.UpdateMaintenance(ctx, id, slokeeper.MaintenanceUpdate{CancelledAt: &now})
 }
 
+// Recent returns the windows not cancelled that end after History ago,
+// upcoming ones included, by start.
+func (s *Service) Recent(ctx context.Context) ([]*slokeeper.Maintenance, error) {
+	now := s.Clock.Now()
+	return s.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now.Add(-slokeeper.History), To: now.AddDate(100, 0, 0)})
+}
+
 func (s *Service) find(ctx context.Context, id string) (*slokeeper.Maintenance, error) {
 	ms, err := s.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{ID: id})
 	if err != nil {
