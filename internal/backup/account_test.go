@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +185,40 @@ func testAccountBackup(t *testing.T, target slokeeper.BlobStore) {
 	}
 	if ms, _ := b.Manifests(ctx); len(ms) != 1 || ms[0].ID != empty.ID {
 		t.Errorf("after erasing, manifests = %+v", ms)
+	}
+}
+
+// TestAccountBackupCompressed: a snapshot is compressed before it is
+// encrypted. Item ciphertexts do not compress, but the snapshot carries
+// them base64-encoded, a third larger, which compression takes back.
+func TestAccountBackupCompressed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := &clock{now: time.Date(2026, 12, 4, 3, 0, 0, 0, tokyo)}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "slokeeper.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	accounts, km := sqlite.NewAccountService(db), sealer(t, dir)
+	accounts.CreateAccount(ctx, &slokeeper.Account{ID: "acme", Name: "acme", CreatedAt: c.Now()})
+	var ciphertext int
+	for i := range 8 {
+		put(t, accounts, km, "acme", slokeeper.ItemData, fmt.Sprintf("blob-%d", i), strings.Repeat("x", 60<<10), c.Now())
+	}
+	items, _ := accounts.SnapshotAccountItems(ctx, "acme")
+	for _, it := range items {
+		ciphertext += len(it.Ciphertext)
+	}
+	target, err := blob.OpenDir(filepath.Join(dir, "backups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.New(backup.Config{Target: target, Sealer: km, Accounts: accounts, Crypto: km, Clock: c}).BackupAccount(ctx, "acme", "2026-12-03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Compression != "zstd" || float64(m.ObjectSize) > 1.1*float64(ciphertext) {
+		t.Errorf("a snapshot of %d bytes of ciphertext is a %d-byte object (%s); base64 alone would make it %d", ciphertext, m.ObjectSize, m.Compression, ciphertext*4/3)
 	}
 }
