@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/logstore"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/simulate"
 	"slokeeper/internal/sqlite"
@@ -326,5 +328,62 @@ func TestFailuresBackOff(t *testing.T) {
 	}
 	if actions, _ := w.Exec.Plan(ctx, w.Clock.Now()); len(actions) != 0 {
 		t.Errorf("an hour after the target came back, work left: %v", actions)
+	}
+}
+
+// TestRestoreAll: everything comes back into a new data directory as it
+// was; a deletion under way stays under way, and a deleted account whose
+// snapshots are still cataloged stays deleted.
+func TestRestoreAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, t.TempDir(), policy.Default(), time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC))
+	w.People.Live = 3
+	for range 3 {
+		w.day()
+		if _, err := w.Exec.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := w.People.Active()
+	deleting, gone := active[0], active[1]
+	for _, id := range []string{deleting, gone} {
+		if err := w.RequestDeletion(ctx, id, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// gone's window ends and its data is erased, but not yet its snapshots.
+	w.Clock.Add(8 * 24 * time.Hour)
+	if _, err := w.Vault.EraseAccountData(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	w.Accounts.UpdateAccount(ctx, deleting, slokeeper.AccountUpdate{DeletionDueAt: &[]time.Time{w.Clock.Now().Add(time.Hour)}[0]})
+
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "slokeeper.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	logs, err := logstore.Open(ctx, logstore.Config{Dir: filepath.Join(dir, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: w.Policy.Location(), Clock: w.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	into := sqlite.NewAccountService(db)
+	res, err := w.Exec.RestoreAll(ctx, reconcile.Destination{Logs: logs, Accounts: into}, time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Partitions != 6 || res.Accounts != len(active)-1 || len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0], gone) {
+		t.Errorf("restored %+v", res)
+	}
+	got, _ := into.FindAccounts(ctx, slokeeper.AccountFilter{})
+	status := map[string]string{}
+	for _, a := range got {
+		status[a.ID] = a.Status
+	}
+	if status[deleting] != slokeeper.AccountDeleting || status[gone] != "" || status[active[2]] != slokeeper.AccountActive {
+		t.Errorf("restored accounts = %v", status)
 	}
 }
