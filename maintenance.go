@@ -75,4 +75,5 @@ type MaintenanceService interface {
 type MaintenanceUpdate struct {
 	Start, End  *time.Time
 	CancelledAt *time.Time
+	At          time.Time // when the change was made: its announcement's time
 }

@@ -352,6 +352,7 @@ type Store struct {
 	Components  slokeeper.ComponentService
 	Maintenance slokeeper.MaintenanceService
 	Incidents   slokeeper.IncidentService
+	Notices     slokeeper.NotificationService
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -386,7 +387,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
 			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db),
 			Components: sqlite.NewComponentService(db), Maintenance: sqlite.NewMaintenanceService(db),
-			Incidents: sqlite.NewIncidentService(db),
+			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -401,7 +402,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
-			Incidents: postgres.NewIncidentService(db),
+			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

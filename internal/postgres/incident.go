@@ -38,7 +38,10 @@ func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incid
 			inc.DetectedAt, inc.OpenedAt, inc.AutoComponent); err != nil {
 			return err
 		}
-		return addUpdate(ctx, tx, first)
+		if err := addUpdate(ctx, tx, first); err != nil {
+			return err
+		}
+		return insertAnnouncement(ctx, tx, first.Announcement(inc.Components, true))
 	})
 	if err != nil {
 		return fmt.Errorf("open incident: %w", interpretError(err))
@@ -62,14 +65,19 @@ func (s *IncidentService) AddIncidentUpdate(ctx context.Context, u *slokeeper.In
 		resolved = &u.At
 	}
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE incidents SET status = $1, resolved_at = $2 WHERE id = $3 AND resolved_at IS NULL`, u.Status, resolved, u.Incident)
+		var affected []string
+		err := tx.QueryRow(ctx, `UPDATE incidents SET status = $1, resolved_at = $2 WHERE id = $3 AND resolved_at IS NULL RETURNING components`,
+			u.Status, resolved, u.Incident).Scan(&affected)
+		if err == pgx.ErrNoRows {
+			return slokeeper.Errorf(slokeeper.ECONFLICT, "Incident %q does not exist or is resolved.", u.Incident)
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return slokeeper.Errorf(slokeeper.ECONFLICT, "Incident %q does not exist or is resolved.", u.Incident)
+		if err := addUpdate(ctx, tx, u); err != nil {
+			return err
 		}
-		return addUpdate(ctx, tx, u)
+		return insertAnnouncement(ctx, tx, u.Announcement(affected, false))
 	})
 	if err != nil {
 		return fmt.Errorf("incident update: %w", interpretError(err))

@@ -25,9 +25,14 @@ func NewMaintenanceService(db *DB) *MaintenanceService { return &MaintenanceServ
 // CreateMaintenance stores a window.
 func (s *MaintenanceService) CreateMaintenance(ctx context.Context, m *slokeeper.Maintenance) error {
 	components, _ := json.Marshal(append([]string{}, m.Components...))
-	_, err := s.db.pool.Exec(ctx, `INSERT INTO maintenances (id, components, title_ja, title_en, body_ja, body_en, start_at, end_at, emergency, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		m.ID, components, m.TitleJA, m.TitleEN, m.BodyJA, m.BodyEN, m.Start, m.End, m.Emergency, m.Reason, m.CreatedAt)
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO maintenances (id, components, title_ja, title_en, body_ja, body_en, start_at, end_at, emergency, reason, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			m.ID, components, m.TitleJA, m.TitleEN, m.BodyJA, m.BodyEN, m.Start, m.End, m.Emergency, m.Reason, m.CreatedAt); err != nil {
+			return err
+		}
+		return insertAnnouncement(ctx, tx, m.Announcement(slokeeper.AnnounceMaintenanceScheduled, m.CreatedAt))
+	})
 	if err != nil {
 		return fmt.Errorf("create maintenance: %w", interpretError(err))
 	}
@@ -84,12 +89,24 @@ func (s *MaintenanceService) UpdateMaintenance(ctx context.Context, id string, u
 	if set.Len() == 0 {
 		return nil
 	}
-	tag, err := s.db.pool.Exec(ctx, `UPDATE maintenances SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
+	kind := slokeeper.AnnounceMaintenanceRescheduled
+	if upd.CancelledAt != nil {
+		kind = slokeeper.AnnounceMaintenanceCancelled
+	}
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		m := slokeeper.Maintenance{ID: id}
+		err := tx.QueryRow(ctx, `UPDATE maintenances SET `+set.Set()+` WHERE id = `+set.Arg(id)+` RETURNING components, start_at, end_at`,
+			set.Args()...).Scan(&m.Components, &m.Start, &m.End)
+		if err == pgx.ErrNoRows {
+			return slokeeper.Errorf(slokeeper.ENOTFOUND, "No maintenance window %q.", id)
+		}
+		if err != nil {
+			return err
+		}
+		return insertAnnouncement(ctx, tx, m.Announcement(kind, upd.At))
+	})
 	if err != nil {
 		return fmt.Errorf("update maintenance: %w", interpretError(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No maintenance window %q.", id)
 	}
 	return nil
 }

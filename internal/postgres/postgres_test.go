@@ -44,6 +44,7 @@ func open(tb testing.TB) storetest.Store {
 		Components:  postgres.NewComponentService(db),
 		Maintenance: postgres.NewMaintenanceService(db),
 		Incidents:   postgres.NewIncidentService(db),
+		Notices:     postgres.NewNotificationService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

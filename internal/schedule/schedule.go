@@ -73,7 +73,7 @@ func (s *Service) Reschedule(ctx context.Context, actor, id string, start, end t
 	if err := s.Audit(ctx, actor, "maintenance.reschedule", "maintenance:"+id, fmt.Sprintf("%s to %s", maintenance.JST(m.Start, loc, "en"), maintenance.JST(m.End, loc, "en"))); err != nil {
 		return nil, err
 	}
-	return m, s.Store.UpdateMaintenance(ctx, id, slokeeper.MaintenanceUpdate{Start: &m.Start, End: &m.End})
+	return m, s.Store.UpdateMaintenance(ctx, id, slokeeper.MaintenanceUpdate{Start: &m.Start, End: &m.End, At: now.UTC().Truncate(time.Microsecond)})
 }
 
 // Cancel cancels a window that has not ended.
@@ -90,7 +90,7 @@ func (s *Service) Cancel(ctx context.Context, actor, id string) (*slokeeper.Main
 		return nil, err
 	}
 	m.CancelledAt = now
-	return m, s.Store.UpdateMaintenance(ctx, id, slokeeper.MaintenanceUpdate{CancelledAt: &now})
+	return m, s.Store.UpdateMaintenance(ctx, id, slokeeper.MaintenanceUpdate{CancelledAt: &now, At: now})
 }
 
 // Recent returns the windows not cancelled that end after History ago,

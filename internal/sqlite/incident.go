@@ -45,6 +45,9 @@ func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incid
 	if err := addUpdate(ctx, tx, first); err != nil {
 		return err
 	}
+	if err := insertAnnouncement(ctx, tx, first.Announcement(inc.Components, true)); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("open incident: %w", err)
 	}
@@ -76,14 +79,23 @@ func (s *IncidentService) AddIncidentUpdate(ctx context.Context, u *slokeeper.In
 	if u.Status == slokeeper.IncidentResolved {
 		resolved = formatTime(u.At)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE incidents SET status = ?, resolved_at = ? WHERE id = ? AND resolved_at IS NULL`, u.Status, resolved, u.Incident)
+	var components string
+	err = tx.QueryRowContext(ctx, `UPDATE incidents SET status = ?, resolved_at = ? WHERE id = ? AND resolved_at IS NULL RETURNING components`,
+		u.Status, resolved, u.Incident).Scan(&components)
+	if err == sql.ErrNoRows {
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "Incident %q does not exist or is resolved.", u.Incident)
+	}
 	if err != nil {
 		return fmt.Errorf("incident update: %w", interpretError(err))
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return slokeeper.Errorf(slokeeper.ECONFLICT, "Incident %q does not exist or is resolved.", u.Incident)
+	var affected []string
+	if err := json.Unmarshal([]byte(components), &affected); err != nil {
+		return fmt.Errorf("incident %s: stored components: %w", u.Incident, err)
 	}
 	if err := addUpdate(ctx, tx, u); err != nil {
+		return err
+	}
+	if err := insertAnnouncement(ctx, tx, u.Announcement(affected, false)); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -23,14 +23,22 @@ func NewMaintenanceService(db *DB) *MaintenanceService { return &MaintenanceServ
 
 // CreateMaintenance stores a window.
 func (s *MaintenanceService) CreateMaintenance(ctx context.Context, m *slokeeper.Maintenance) error {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create maintenance: %w", err)
+	}
+	defer tx.Rollback()
 	components, _ := json.Marshal(append([]string{}, m.Components...))
-	_, err := s.db.write.ExecContext(ctx, `INSERT INTO maintenances (id, components, title_ja, title_en, body_ja, body_en, start_at, end_at, emergency, reason, created_at)
+	_, err = tx.ExecContext(ctx, `INSERT INTO maintenances (id, components, title_ja, title_en, body_ja, body_en, start_at, end_at, emergency, reason, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, string(components), m.TitleJA, m.TitleEN, m.BodyJA, m.BodyEN, formatTime(m.Start), formatTime(m.End), m.Emergency, m.Reason, formatTime(m.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create maintenance: %w", interpretError(err))
 	}
-	return nil
+	if err := insertAnnouncement(ctx, tx, m.Announcement(slokeeper.AnnounceMaintenanceScheduled, m.CreatedAt)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // FindMaintenances returns windows by start.
@@ -92,12 +100,36 @@ func (s *MaintenanceService) UpdateMaintenance(ctx context.Context, id string, u
 	if set.Len() == 0 {
 		return nil
 	}
-	res, err := s.db.write.ExecContext(ctx, `UPDATE maintenances SET `+set.Set()+` WHERE id = `+set.Arg(id), set.Args()...)
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("update maintenance: %w", err)
+	}
+	defer tx.Rollback()
+	var components, start, end string
+	err = tx.QueryRowContext(ctx, `UPDATE maintenances SET `+set.Set()+` WHERE id = `+set.Arg(id)+` RETURNING components, start_at, end_at`,
+		set.Args()...).Scan(&components, &start, &end)
+	if err == sql.ErrNoRows {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No maintenance window %q.", id)
+	}
 	if err != nil {
 		return fmt.Errorf("update maintenance: %w", interpretError(err))
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No maintenance window %q.", id)
+	m := slokeeper.Maintenance{ID: id}
+	if err := json.Unmarshal([]byte(components), &m.Components); err != nil {
+		return fmt.Errorf("maintenance %s: stored components: %w", id, err)
 	}
-	return nil
+	if m.Start, err = parseTime(start); err != nil {
+		return err
+	}
+	if m.End, err = parseTime(end); err != nil {
+		return err
+	}
+	kind := slokeeper.AnnounceMaintenanceRescheduled
+	if upd.CancelledAt != nil {
+		kind = slokeeper.AnnounceMaintenanceCancelled
+	}
+	if err := insertAnnouncement(ctx, tx, m.Announcement(kind, upd.At)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

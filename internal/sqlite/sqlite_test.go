@@ -43,6 +43,7 @@ func open(tb testing.TB) storetest.Store {
 		Components:  sqlite.NewComponentService(db),
 		Maintenance: sqlite.NewMaintenanceService(db),
 		Incidents:   sqlite.NewIncidentService(db),
+		Notices:     sqlite.NewNotificationService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

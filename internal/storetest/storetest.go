@@ -27,6 +27,7 @@ type Store struct {
 	Components  slokeeper.ComponentService
 	Maintenance slokeeper.MaintenanceService
 	Incidents   slokeeper.IncidentService
+	Notices     slokeeper.NotificationService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -54,6 +55,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Components", func(t *testing.T) { t.Parallel(); testComponents(t, open(t)) })
 	t.Run("Maintenance", func(t *testing.T) { t.Parallel(); testMaintenance(t, open(t)) })
 	t.Run("Incidents", func(t *testing.T) { t.Parallel(); testIncidents(t, open(t)) })
+	t.Run("Notifications", func(t *testing.T) { t.Parallel(); testNotifications(t, open(t)) })
+	t.Run("DeliveryClaims", func(t *testing.T) { t.Parallel(); testDeliveryClaims(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)

@@ -1,0 +1,322 @@
+// Package notify delivers the notification outbox: it writes the
+// time-driven maintenance announcements (reminder, start, end), fans each
+// announcement out to the subscribers it concerns, and sends the
+// deliveries by e-mail and webhook, with retries and backoff.
+//
+// Exactly one notice per (announcement, subscriber): the store makes one
+// delivery per pair; a node sends only deliveries it has leased; and an
+// e-mail is recorded as in doubt just before its last line goes to the
+// server, so that a crash after it is never followed by a second copy. A
+// restarted node frees its own leases at once; a node that does not come
+// back loses its leases when they end.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/smtp"
+	"slokeeper/internal/webhook"
+	"slokeeper/maintenance"
+	"slokeeper/notice"
+	"slokeeper/policy"
+)
+
+// Mailer sends one e-mail; *smtp.Mailer is one.
+type Mailer interface {
+	Send(ctx context.Context, m *smtp.Mail, handingOver func() error) error
+}
+
+// Secrets seals and opens subscribers' secrets under the master key.
+type Secrets interface {
+	SealSystem(plaintext, associatedData []byte) ([]byte, error)
+	OpenSystem(ciphertext, associatedData []byte) ([]byte, error)
+}
+
+// Config configures a Notifier.
+type Config struct {
+	Store       slokeeper.NotificationService // required
+	Incidents   slokeeper.IncidentService     // required
+	Maintenance slokeeper.MaintenanceService  // required
+	Components  slokeeper.ComponentService    // required
+	Evidence    slokeeper.EvidenceService     // required
+	Secrets     Secrets                       // required
+	Policy      *policy.Policy                // required
+	// Site is the status page's public URL, for links. Required.
+	Site string
+	// Mailer sends e-mail; nil: e-mail deliveries wait for one.
+	Mailer Mailer
+	// Webhooks posts webhooks. Default: a webhook.Sender.
+	Webhooks *webhook.Sender
+	// Clock. Default: the system clock.
+	Clock slokeeper.Clock
+	// Node names this node in leases and evidence. Default: the host name.
+	Node string
+	// Workers is how many deliveries are sent at once. Default: 8.
+	Workers int
+	// Batch is how many deliveries are leased at a time. Default: 200.
+	Batch int
+	// Lease is how long a node holds the deliveries it leased. Default: 2m.
+	Lease time.Duration
+	// MaxAttempts before a delivery fails for good. Default: 12 (about
+	// two days with the backoff).
+	MaxAttempts int
+	Logger      *slog.Logger
+}
+
+// Notifier delivers the outbox. Call Recover once at start, then Tick.
+type Notifier struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Notifier.
+func New(cfg Config) *Notifier {
+	if cfg.Clock == nil {
+		cfg.Clock = slokeeper.SystemClock{}
+	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 200
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 12
+	}
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = &webhook.Sender{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify")}
+}
+
+// Recover frees the leases this node held before it restarted: whatever
+// it was sending then was either handed over (and is in doubt, not sent
+// again) or was not, and is sent now.
+func (n *Notifier) Recover(ctx context.Context) error {
+	freed, err := n.cfg.Store.ReleaseDeliveries(ctx, n.cfg.Node)
+	if err != nil {
+		return err
+	}
+	if freed > 0 {
+		n.log.Info("freed the deliveries this node was sending when it stopped", "deliveries", freed)
+	}
+	return nil
+}
+
+// Tick does what is due: time-driven announcements, fan-outs, every due
+// delivery, and the evidence of announcements that are done.
+func (n *Notifier) Tick(ctx context.Context) error {
+	var errs []error
+	if err := n.announceMaintenance(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.fanOut(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.deliver(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.finish(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// announceMaintenance writes the reminder, start and end announcements
+// that are due, once each (their key names the window, the kind and the
+// time, so a rescheduled window gets its own).
+func (n *Notifier) announceMaintenance(ctx context.Context) error {
+	now := n.cfg.Clock.Now()
+	ahead := time.Hour
+	if r := n.cfg.Policy.Maintenance.Reminder; !r.IsZero() {
+		ahead += now.Sub(r.SubFrom(now))
+	}
+	windows, err := n.cfg.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now.Add(-24 * time.Hour), To: now.Add(ahead)})
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	for _, m := range windows {
+		for _, nt := range maintenance.Notices(n.cfg.Policy, m) {
+			kind := ""
+			switch {
+			case nt.Kind == maintenance.NoticeReminder && !now.Before(nt.At) && now.Before(m.Start):
+				kind = slokeeper.AnnounceMaintenanceReminder
+			case nt.Kind == maintenance.NoticeStart && !now.Before(m.Start) && now.Before(m.End):
+				kind = slokeeper.AnnounceMaintenanceStarted
+			case nt.Kind == maintenance.NoticeEnd && !now.Before(m.End) && now.Before(m.End.Add(24*time.Hour)):
+				kind = slokeeper.AnnounceMaintenanceCompleted
+			default:
+				continue
+			}
+			a := m.Announcement(kind, nt.At)
+			a.Key = fmt.Sprintf("%s:%s:%d", m.ID, nt.Kind, nt.At.Unix())
+			if _, err := n.cfg.Store.CreateAnnouncement(ctx, a); err != nil {
+				return fmt.Errorf("notify: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *Notifier) fanOut(ctx context.Context) error {
+	as, err := n.cfg.Store.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotFannedOut: true})
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	for _, a := range as {
+		count, err := n.cfg.Store.FanOut(ctx, a.ID, n.cfg.Clock.Now())
+		if err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		if count > 0 {
+			n.log.Info("announcement fanned out", "announcement", a.ID, "kind", a.Kind, "deliveries", count)
+		}
+	}
+	return nil
+}
+
+// deliver sends every due delivery, a leased batch at a time.
+func (n *Notifier) deliver(ctx context.Context) error {
+	r := &round{n: n, events: map[int64]*notice.Event{}, subscribers: map[string]*slokeeper.Subscriber{}, messages: map[string]notice.Message{}}
+	for ctx.Err() == nil {
+		now := n.cfg.Clock.Now()
+		ds, err := n.cfg.Store.ClaimDeliveries(ctx, n.cfg.Node, now, now.Add(n.cfg.Lease), n.cfg.Batch)
+		if err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		if len(ds) == 0 {
+			return nil
+		}
+		work := make(chan *slokeeper.Delivery)
+		var wg sync.WaitGroup
+		for range min(n.cfg.Workers, len(ds)) {
+			wg.Go(func() {
+				for d := range work {
+					r.send(ctx, d)
+				}
+			})
+		}
+		for _, d := range ds {
+			work <- d
+		}
+		close(work)
+		wg.Wait()
+	}
+	return ctx.Err()
+}
+
+// finish records the evidence of each announcement with nothing left to
+// send, once.
+func (n *Notifier) finish(ctx context.Context) error {
+	as, err := n.cfg.Store.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotDone: true})
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	for _, a := range as {
+		c, err := n.cfg.Store.CountDeliveries(ctx, a.ID)
+		if err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		if c[slokeeper.DeliveryPending] > 0 {
+			continue
+		}
+		now := n.cfg.Clock.Now()
+		done, err := n.cfg.Store.FinishAnnouncement(ctx, a.ID, now)
+		if err != nil || !done {
+			return err
+		}
+		e, err := n.evidence(ctx, a, c, now)
+		if err != nil {
+			return err
+		}
+		if err := n.cfg.Evidence.RecordEvidence(ctx, e); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+	}
+	return nil
+}
+
+// evidence is what an announcement's delivery proves: when its last
+// notice went, against the policy's bound where the policy sets one.
+func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c slokeeper.DeliveryCount, now time.Time) (*slokeeper.Evidence, error) {
+	p := n.cfg.Policy
+	e := &slokeeper.Evidence{At: now, Action: "notice." + a.Kind, Outcome: slokeeper.OutcomeOK, Node: n.cfg.Node}
+	switch {
+	case a.Incident != "":
+		e.Clause, e.Subject = policy.ClauseIncidents, "incident:"+a.Incident
+		if a.Kind == slokeeper.AnnounceIncidentOpened {
+			incs, err := n.cfg.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{ID: a.Incident})
+			if err != nil {
+				return nil, fmt.Errorf("notify: %w", err)
+			}
+			if len(incs) == 1 {
+				e.Deadline = p.Incidents.NotifyWithin.AddTo(incs[0].DetectedAt)
+			}
+		}
+	default:
+		e.Clause, e.Subject = policy.ClauseMaintenance, "maintenance:"+a.Maintenance
+		if a.Kind == slokeeper.AnnounceMaintenanceScheduled {
+			ms, err := n.cfg.Maintenance.FindMaintenances(ctx, slokeeper.MaintenanceFilter{ID: a.Maintenance})
+			if err != nil {
+				return nil, fmt.Errorf("notify: %w", err)
+			}
+			if len(ms) == 1 {
+				if ms[0].Emergency {
+					e.Deadline = p.Maintenance.Emergency.NotifyWithin.AddTo(a.At)
+				} else {
+					e.Deadline = p.Maintenance.Notice.SubFrom(a.Start)
+				}
+			}
+		}
+	}
+	if !e.Deadline.IsZero() && now.After(e.Deadline) {
+		e.Outcome = slokeeper.OutcomeLate
+	}
+	total := 0
+	for _, k := range c {
+		total += k
+	}
+	e.Detail = fmt.Sprintf("notified %d subscribers %s after the event: %d sent, %d in doubt (handed over as the sender stopped), %d refused",
+		total, now.Sub(a.At).Round(time.Second), c[slokeeper.DeliverySent], c[slokeeper.DeliveryInDoubt], c[slokeeper.DeliveryFailed])
+	if total == 0 {
+		e.Detail = "no subscriber to notify; on the status page and feed only"
+	}
+	return e, nil
+}
+
+// Prune removes deliveries of announcements done more than History ago.
+func (n *Notifier) Prune(ctx context.Context) error {
+	_, err := n.cfg.Store.PruneDeliveries(ctx, n.cfg.Clock.Now().Add(-slokeeper.History))
+	return err
+}
+
+// backoff is the wait before attempt n+1: 1, 2, 4 … minutes, at most 6 h.
+func backoff(attempts int) time.Duration {
+	d := time.Minute << min(attempts-1, 9)
+	return min(d, 6*time.Hour)
+}
+
+// siteHost is the host of the site, for Message-IDs.
+func (n *Notifier) siteHost() string {
+	if u, err := url.Parse(n.cfg.Site); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "slokeeper.invalid"
+}

@@ -1,0 +1,400 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/keys"
+	"slokeeper/internal/mailtest"
+	"slokeeper/internal/notify"
+	"slokeeper/internal/smtp"
+	"slokeeper/internal/sqlite"
+	"slokeeper/internal/webhook"
+	"slokeeper/policy"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+type env struct {
+	db       *sqlite.DB
+	store    *sqlite.NotificationService
+	maint    *sqlite.MaintenanceService
+	inc      *sqlite.IncidentService
+	evidence *sqlite.EvidenceService
+	mail     *mailtest.Server
+	clock    *clock
+	n        *notify.Notifier
+	cfg      notify.Config
+}
+
+func setup(tb testing.TB, tweak func(*notify.Config)) *env {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "slokeeper.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	ks, err := sqlite.OpenKeyStore(ctx, filepath.Join(dir, "keys.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ks.Close() })
+	km, err := keys.Open(filepath.Join(dir, "master.key"), ks)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &env{db: db, store: sqlite.NewNotificationService(db), maint: sqlite.NewMaintenanceService(db), inc: sqlite.NewIncidentService(db),
+		evidence: sqlite.NewEvidenceService(db), mail: mailtest.Start(tb), clock: &clock{now: time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC)}}
+	comps := sqlite.NewComponentService(db)
+	for _, c := range []*slokeeper.Component{
+		{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Probe: slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: "127.0.0.1:1"}},
+		{ID: "editor", NameJA: "エディタ", NameEN: "Editor", Probe: slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: "127.0.0.1:1"}},
+	} {
+		if err := comps.PutComponent(ctx, c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	mailer, err := smtp.New(smtp.Config{Addr: e.mail.Addr, Username: e.mail.Username, Password: e.mail.Password, From: "status@example.jp", RootCAs: e.mail.CertPool()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { mailer.Close() })
+	e.cfg = notify.Config{Store: e.store, Incidents: e.inc, Maintenance: e.maint, Components: comps, Evidence: e.evidence, Secrets: km,
+		Policy: policy.Default(), Site: "https://status.example.jp/", Mailer: mailer, Clock: e.clock, Node: "n1", Logger: slog.New(slog.DiscardHandler)}
+	if tweak != nil {
+		tweak(&e.cfg)
+	}
+	e.n = notify.New(e.cfg)
+	return e
+}
+
+func (e *env) tick(tb testing.TB) {
+	tb.Helper()
+	if err := e.n.Tick(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// link finds the link to path in a message body and splits it.
+func link(tb testing.TB, body, path string) (id, token string) {
+	tb.Helper()
+	i := strings.Index(body, "https://status.example.jp"+path+"?")
+	if i < 0 {
+		tb.Fatalf("no %s link in:\n%s", path, body)
+	}
+	raw := strings.Fields(body[i:])[0]
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u.Query().Get("s"), u.Query().Get("t")
+}
+
+// subscribe subscribes an address through the double opt-in, as its
+// owner would.
+func (e *env) subscribe(tb testing.TB, address, lang string, components ...string) string {
+	tb.Helper()
+	ctx := context.Background()
+	before := e.mail.Count()
+	if err := e.n.Subscribe(ctx, address, lang, components); err != nil {
+		tb.Fatal(err)
+	}
+	e.tick(tb)
+	msgs := e.mail.Messages()
+	if len(msgs) != before+1 {
+		tb.Fatalf("%d confirmation mails for %s", len(msgs)-before, address)
+	}
+	id, token := link(tb, msgs[len(msgs)-1].Body, "/subscribe/confirm")
+	if _, err := e.n.Confirm(ctx, id, token); err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// TestMaintenanceNotices: a window scheduled eight days ahead is
+// announced to each subscriber once, in their language; the reminder,
+// start and end follow on the clock; then the evidence.
+func TestMaintenanceNotices(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.subscribe(t, "hanako@example.jp", "ja")
+	e.subscribe(t, "bob@example.com", "en", "editor")
+	e.subscribe(t, "runtime-only@example.com", "en", "runtime")
+	if msgs := e.mail.Messages(); !strings.Contains(msgs[0].Subject, "登録確認") || !strings.Contains(msgs[1].Subject, "Confirm your subscription") {
+		t.Errorf("confirmation subjects: %q, %q", msgs[0].Subject, msgs[1].Subject)
+	}
+	confirmations := e.mail.Count()
+
+	start := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC) // 10:00 JST
+	m := &slokeeper.Maintenance{ID: "mt_1", Components: []string{"editor"}, TitleJA: "エディタの更新", TitleEN: "Editor upgrade",
+		Start: start, End: start.Add(2 * time.Hour), CreatedAt: e.clock.Now()}
+	if err := e.maint.CreateMaintenance(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	e.tick(t) // nothing more
+	got := e.mail.Messages()[confirmations:]
+	if len(got) != 2 {
+		t.Fatalf("%d notices, want 2 (hanako: all, bob: editor)", len(got))
+	}
+	byTo := map[string]mailtest.Message{}
+	for _, g := range got {
+		byTo[g.To] = g
+	}
+	ja, en := byTo["hanako@example.jp"], byTo["bob@example.com"]
+	if ja.Subject != "【メンテナンスのお知らせ】エディタの更新" || !strings.Contains(ja.Body, "2026年12月3日(木) 10:00 JST 〜 2026年12月3日(木) 12:00 JST") ||
+		!strings.Contains(ja.Body, "■ 対象：エディタ") || !strings.Contains(ja.Body, "配信の停止: https://status.example.jp/unsubscribe?s=") {
+		t.Errorf("the Japanese notice:\n%s\n%s", ja.Subject, ja.Body)
+	}
+	if en.Subject != "[Maintenance] Editor upgrade" || !strings.Contains(en.Body, "Thu 3 Dec 2026 10:00 JST") || en.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" ||
+		en.Header.Get("Auto-Submitted") != "auto-generated" {
+		t.Errorf("the English notice:\n%s\n%s\n%v", en.Subject, en.Body, en.Header)
+	}
+	if ev, _, _ := e.evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "notice.maintenance.scheduled"}); len(ev) != 1 || ev[0].Outcome != slokeeper.OutcomeOK ||
+		!ev[0].Deadline.Equal(start.AddDate(0, 0, -7)) || !strings.Contains(ev[0].Detail, "2 sent") {
+		t.Errorf("evidence = %+v", ev)
+	}
+
+	// The reminder a day before, the start and the end, each once.
+	steps := []struct {
+		at      time.Time
+		subject string
+	}{
+		{start.Add(-24 * time.Hour), "【リマインド】メンテナンスのお知らせ：エディタの更新"},
+		{start, "【メンテナンス開始のお知らせ】エディタの更新"},
+		{start.Add(2 * time.Hour), "【メンテナンス終了のお知らせ】エディタの更新"},
+	}
+	for _, s := range steps {
+		e.clock.Add(s.at.Sub(e.clock.Now()) - time.Minute)
+		before := e.mail.Count()
+		e.tick(t)
+		if e.mail.Count() != before {
+			t.Fatalf("a minute before %s, %d notices went", s.subject, e.mail.Count()-before)
+		}
+		e.clock.Add(time.Minute)
+		e.tick(t)
+		e.clock.Add(time.Minute)
+		e.tick(t)
+		msgs := e.mail.Messages()[before:]
+		if len(msgs) != 2 {
+			t.Fatalf("%s: %d notices, want 2", s.subject, len(msgs))
+		}
+		for _, g := range msgs {
+			if g.To == "hanako@example.jp" && g.Subject != s.subject {
+				t.Errorf("subject %q, want %q", g.Subject, s.subject)
+			}
+		}
+	}
+	for _, g := range e.mail.Messages() {
+		if g.To == "runtime-only@example.com" && !strings.Contains(g.Subject, "Confirm") {
+			t.Errorf("the runtime subscriber got %q", g.Subject)
+		}
+	}
+}
+
+// TestRetriesAndRefusals: a temporary refusal is retried after the
+// backoff, a permanent one is not; nothing is sent twice.
+func TestRetriesAndRefusals(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.subscribe(t, "busy@example.jp", "ja")
+	e.subscribe(t, "gone@example.jp", "ja")
+	base := e.mail.Count()
+	var refuse sync.Map
+	refuse.Store("busy@example.jp", mailtest.ErrTryLater)
+	refuse.Store("gone@example.jp", mailtest.ErrNoSuchUser)
+	e.mail.Refuse(func(to string) error {
+		if err, ok := refuse.Load(to); ok {
+			return err.(error)
+		}
+		return nil
+	})
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	if e.mail.Count() != base {
+		t.Fatalf("sent %d despite the refusals", e.mail.Count()-base)
+	}
+	refuse.Delete("busy@example.jp")
+	refuse.Delete("gone@example.jp")
+	e.clock.Add(59 * time.Second)
+	e.tick(t)
+	if e.mail.Count() != base {
+		t.Fatal("retried before the backoff")
+	}
+	e.clock.Add(time.Second)
+	e.tick(t)
+	e.clock.Add(time.Hour)
+	e.tick(t)
+	msgs := e.mail.Messages()[base:]
+	if len(msgs) != 1 || msgs[0].To != "busy@example.jp" || msgs[0].Subject != "【障害のお知らせ】障害" {
+		t.Fatalf("after the backoff: %+v; want one notice to busy@", msgs)
+	}
+	ev, _, _ := e.evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "notice.incident.opened"})
+	if len(ev) != 1 || !strings.Contains(ev[0].Detail, "1 sent, 0 in doubt (handed over as the sender stopped), 1 refused") ||
+		!ev[0].Deadline.Equal(inc.DetectedAt.Add(30*time.Minute)) || ev[0].Outcome != slokeeper.OutcomeOK {
+		t.Errorf("evidence = %+v", ev[0])
+	}
+}
+
+// TestWebhook: a webhook subscriber gets a signed JSON notice with both
+// languages, that a Standard Webhooks receiver verifies.
+func TestWebhook(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var bodies []map[string]any
+	var secret string
+	var verr error
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if err := webhook.Verify(secret, r.Header, body, e.clock.Now(), 5*time.Minute); err != nil {
+			verr = err
+		}
+		var p map[string]any
+		json.Unmarshal(body, &p)
+		bodies = append(bodies, p)
+	}))
+	defer srv.Close()
+	sub, s, err := e.n.AddWebhook(ctx, srv.URL+"/hook", "en", []string{"runtime"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	secret = s
+	mu.Unlock()
+	if !strings.HasPrefix(secret, "whsec_") || strings.Contains(string(sub.Secret), secret) {
+		t.Errorf("secret %q, stored %q", secret, sub.Secret)
+	}
+	if _, _, err := e.n.AddWebhook(ctx, srv.URL, "en", []string{"ghost"}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("an unknown component = %v", err)
+	}
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if verr != nil || len(bodies) != 1 {
+		t.Fatalf("%d webhooks, verification: %v", len(bodies), verr)
+	}
+	text, _ := bodies[0]["text"].(map[string]any)
+	ja, _ := text["ja"].(map[string]any)
+	if bodies[0]["type"] != "incident.opened" || ja["subject"] != "【障害のお知らせ】障害" || bodies[0]["incident"] == nil {
+		t.Errorf("payload = %v", bodies[0])
+	}
+}
+
+// forge changes a token's first character.
+func forge(token string) string {
+	if token[0] == 'A' {
+		return "B" + token[1:]
+	}
+	return "A" + token[1:]
+}
+
+// TestLinks: confirm and unsubscribe links work for their subscriber
+// only; the form never tells whether an address is subscribed.
+func TestLinks(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	id := e.subscribe(t, "hanako@example.jp", "ja")
+	before := e.mail.Count()
+	if err := e.n.Subscribe(ctx, "Hanako@example.jp", "en", nil); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	if e.mail.Count() != before {
+		t.Error("subscribing a confirmed address again sent mail")
+	}
+	for _, bad := range []struct{ address, lang string }{{"not-an-address", "ja"}, {"a@example.jp", "fr"}} {
+		if err := e.n.Subscribe(ctx, bad.address, bad.lang, nil); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+			t.Errorf("Subscribe(%v) = %v", bad, err)
+		}
+	}
+	// An unsubscribe link from a notice.
+	m := &slokeeper.Maintenance{ID: "mt_1", TitleJA: "更新", TitleEN: "Upgrade", Start: e.clock.Now().AddDate(0, 0, 8), End: e.clock.Now().AddDate(0, 0, 8).Add(time.Hour), CreatedAt: e.clock.Now()}
+	if err := e.maint.CreateMaintenance(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	msgs := e.mail.Messages()
+	sid, token := link(t, msgs[len(msgs)-1].Body, "/unsubscribe")
+	if sid != id {
+		t.Fatalf("the unsubscribe link is for %s, not %s", sid, id)
+	}
+	if _, err := e.n.Confirm(ctx, sid, token); slokeeper.ErrorCode(err) != slokeeper.EUNAUTHORIZED {
+		t.Errorf("the unsubscribe token confirms: %v", err)
+	}
+	if _, err := e.n.Unsubscribe(ctx, sid, forge(token)); slokeeper.ErrorCode(err) != slokeeper.EUNAUTHORIZED {
+		t.Errorf("a forged token = %v", err)
+	}
+	if _, err := e.n.Unsubscribe(ctx, sid, token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.n.Unsubscribe(ctx, sid, token); slokeeper.ErrorCode(err) != slokeeper.EUNAUTHORIZED {
+		t.Errorf("unsubscribing twice = %v", err)
+	}
+	if subs, _ := e.store.FindSubscribers(ctx, slokeeper.SubscriberFilter{}); len(subs) != 0 {
+		t.Errorf("after unsubscribing: %d subscribers", len(subs))
+	}
+}
+
+// BenchmarkNotify10k: one notice to 10,000 e-mail subscribers, from the
+// announcement to the last message handed to a local SMTP server (over
+// STARTTLS), on SQLite.
+func BenchmarkNotify10k(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		e := setup(b, func(c *notify.Config) { c.Workers = 8 })
+		ctx := context.Background()
+		for i := range 10000 {
+			id := fmt.Sprintf("sub_%05d", i)
+			secret, _ := e.cfg.Secrets.SealSystem(make([]byte, 32), []byte("subscriber:"+id))
+			sub := &slokeeper.Subscriber{ID: id, Channel: slokeeper.ChannelEmail, Address: fmt.Sprintf("u%05d@example.jp", i),
+				Lang: []string{"ja", "en"}[i%2], Secret: secret, CreatedAt: e.clock.Now(), ConfirmedAt: e.clock.Now()}
+			if err := e.store.CreateSubscriber(ctx, sub); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		m := &slokeeper.Maintenance{ID: "mt_1", TitleJA: "更新", TitleEN: "Upgrade", Start: e.clock.Now().AddDate(0, 0, 8), End: e.clock.Now().AddDate(0, 0, 8).Add(time.Hour), CreatedAt: e.clock.Now()}
+		if err := e.maint.CreateMaintenance(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.n.Tick(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if e.mail.Count() != 10000 {
+			b.Fatalf("%d messages", e.mail.Count())
+		}
+	}
+}

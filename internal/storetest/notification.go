@@ -1,0 +1,361 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"slokeeper"
+)
+
+func mustSubscribe(tb testing.TB, s Store, id, channel, address, lang string, confirmed time.Time, components ...string) {
+	tb.Helper()
+	sub := &slokeeper.Subscriber{ID: id, Channel: channel, Address: address, Lang: lang, Components: components, Secret: []byte("sealed " + id),
+		CreatedAt: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), ConfirmedAt: confirmed}
+	if err := s.Notices.CreateSubscriber(context.Background(), sub); err != nil {
+		tb.Fatalf("CreateSubscriber(%s): %v", id, err)
+	}
+}
+
+func kinds(as []*slokeeper.Announcement) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Kind)
+	}
+	return out
+}
+
+func testNotifications(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+
+	// Events write their announcements themselves, in their transaction.
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: at, OpenedAt: at, AutoComponent: "runtime"}
+	first := &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}
+	if err := s.Incidents.OpenIncident(ctx, inc, first); err != nil {
+		t.Fatal(err)
+	}
+	dup := *inc
+	dup.ID = "in_2"
+	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}); err == nil {
+		t.Fatal("a second auto incident for runtime was opened")
+	}
+	resolved := &slokeeper.IncidentUpdate{Incident: "in_1", At: at.Add(time.Hour), Status: slokeeper.IncidentResolved, BodyJA: "復旧しました。", BodyEN: "Resolved."}
+	if err := s.Incidents.AddIncidentUpdate(ctx, resolved); err != nil {
+		t.Fatal(err)
+	}
+	m := &slokeeper.Maintenance{ID: "mt_1", Components: []string{"editor"}, TitleJA: "更新", TitleEN: "Upgrade", Start: at.AddDate(0, 0, 8), End: at.AddDate(0, 0, 8).Add(time.Hour), CreatedAt: at}
+	if err := s.Maintenance.CreateMaintenance(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	start, end := m.Start.Add(time.Hour), m.End.Add(time.Hour)
+	if err := s.Maintenance.UpdateMaintenance(ctx, "mt_1", slokeeper.MaintenanceUpdate{Start: &start, End: &end, At: at.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := at.Add(2 * time.Minute)
+	if err := s.Maintenance.UpdateMaintenance(ctx, "mt_1", slokeeper.MaintenanceUpdate{CancelledAt: &cancelled, At: cancelled}); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotFannedOut: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{slokeeper.AnnounceIncidentOpened, slokeeper.AnnounceIncidentResolved, slokeeper.AnnounceMaintenanceScheduled,
+		slokeeper.AnnounceMaintenanceRescheduled, slokeeper.AnnounceMaintenanceCancelled}
+	if got := kinds(as); !slices.Equal(got, want) {
+		t.Fatalf("announcements = %v, want %v", got, want)
+	}
+	if a := as[0]; a.Incident != "in_1" || a.Update != first.ID || !a.At.Equal(at) || !slices.Equal(a.Components, []string{"runtime"}) {
+		t.Errorf("incident announcement = %+v", a)
+	}
+	if a := as[1]; a.Update != resolved.ID || !slices.Equal(a.Components, []string{"runtime"}) {
+		t.Errorf("resolution announcement = %+v (update %d)", a, resolved.ID)
+	}
+	if a := as[3]; a.Maintenance != "mt_1" || !a.Start.Equal(start) || !a.End.Equal(end) || !a.At.Equal(at.Add(time.Minute)) || !slices.Equal(a.Components, []string{"editor"}) {
+		t.Errorf("reschedule announcement = %+v", a)
+	}
+	if got, _ := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{Maintenance: "mt_1"}); len(got) != 3 {
+		t.Errorf("mt_1's announcements = %v", kinds(got))
+	}
+
+	// Time-driven announcements are made once per key.
+	reminder := &slokeeper.Announcement{Kind: slokeeper.AnnounceMaintenanceReminder, At: at, Maintenance: "mt_1", Start: start, End: end, Key: "mt_1:reminder"}
+	if ok, err := s.Notices.CreateAnnouncement(ctx, reminder); err != nil || !ok || reminder.ID == 0 {
+		t.Fatalf("CreateAnnouncement = %v, %v", ok, err)
+	}
+	again := *reminder
+	if ok, err := s.Notices.CreateAnnouncement(ctx, &again); err != nil || ok {
+		t.Errorf("the same key again = %v, %v; want false", ok, err)
+	}
+
+	// Subscribers.
+	mustSubscribe(t, s, "s_ja", slokeeper.ChannelEmail, "hanako@example.jp", "ja", at)
+	mustSubscribe(t, s, "s_en", slokeeper.ChannelEmail, "Bob@Example.com", "en", at, "editor")
+	mustSubscribe(t, s, "s_new", slokeeper.ChannelEmail, "new@example.com", "en", time.Time{}) // not confirmed
+	mustSubscribe(t, s, "s_hook", slokeeper.ChannelWebhook, "https://hooks.example.com/slo", "en", at, "runtime")
+	err = s.Notices.CreateSubscriber(ctx, &slokeeper.Subscriber{ID: "s_dup", Channel: slokeeper.ChannelEmail, Address: "hanako@example.jp", Lang: "ja", Secret: []byte("x"), CreatedAt: at})
+	if slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("the same address again = %v, want ECONFLICT", err)
+	}
+	for _, bad := range []slokeeper.Subscriber{
+		{ID: "b1", Channel: slokeeper.ChannelEmail, Address: "not an address", Lang: "ja"},
+		{ID: "b2", Channel: slokeeper.ChannelEmail, Address: "a@example.com", Lang: "fr"},
+		{ID: "b3", Channel: slokeeper.ChannelWebhook, Address: "ftp://example.com", Lang: "en"},
+		{ID: "b4", Channel: "sms", Address: "+81", Lang: "ja"},
+	} {
+		if err := s.Notices.CreateSubscriber(ctx, &bad); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+			t.Errorf("CreateSubscriber(%+v) = %v, want EINVALID", bad, err)
+		}
+	}
+	subs, err := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{Confirmed: true})
+	if err != nil || len(subs) != 3 {
+		t.Fatalf("confirmed subscribers = %d, %v", len(subs), err)
+	}
+	if got, _ := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{Address: "bob@example.com"}); len(got) != 1 || got[0].Lang != "en" ||
+		!slices.Equal(got[0].Components, []string{"editor"}) || string(got[0].Secret) != "sealed s_en" || !got[0].ConfirmedAt.Equal(at) {
+		t.Errorf("FindSubscribers(address) = %+v", got)
+	}
+
+	// Fan-out: confirmed subscribers the announcement concerns, once.
+	n, err := s.Notices.FanOut(ctx, as[0].ID, at) // runtime
+	if err != nil || n != 2 {
+		t.Errorf("FanOut(runtime incident) = %d, %v; want s_ja and s_hook", n, err)
+	}
+	if n, err := s.Notices.FanOut(ctx, as[0].ID, at); err != nil || n != 0 {
+		t.Errorf("FanOut again = %d, %v; want 0", n, err)
+	}
+	if n, err := s.Notices.FanOut(ctx, as[2].ID, at); err != nil || n != 2 { // editor: s_ja (all) and s_en
+		t.Errorf("FanOut(editor window) = %d, %v", n, err)
+	}
+	if got, _ := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotDone: true}); len(got) != 2 || !got[0].FannedOut {
+		t.Errorf("fanned out, not done = %v", kinds(got))
+	}
+	if c, err := s.Notices.CountDeliveries(ctx, as[0].ID); err != nil || c[slokeeper.DeliveryPending] != 2 {
+		t.Errorf("CountDeliveries = %v, %v", c, err)
+	}
+
+	// The unconfirmed subscriber's confirmation is due; one at a time.
+	ds, err := s.Notices.ClaimDeliveries(ctx, "n1", at, at.Add(time.Minute), 100)
+	if err != nil || len(ds) != 5 {
+		t.Fatalf("claimed %d, %v; want 4 notices and a confirmation", len(ds), err)
+	}
+	var confirmation *slokeeper.Delivery
+	for _, d := range ds {
+		if d.Announcement == 0 {
+			confirmation = d
+		}
+		if d.Attempts != 1 || d.State != slokeeper.DeliveryPending {
+			t.Errorf("claimed %+v", d)
+		}
+	}
+	if confirmation == nil || confirmation.Subscriber != "s_new" {
+		t.Fatalf("no confirmation for s_new among %+v", ds)
+	}
+	if err := s.Notices.ResendConfirmation(ctx, "s_new", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notices.UpdateDelivery(ctx, confirmation.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	resent, _ := s.Notices.ClaimDeliveries(ctx, "n1", at.Add(time.Hour), at.Add(2*time.Hour), 100)
+	confirmations := 0
+	for _, d := range resent {
+		if d.Announcement == 0 {
+			confirmations++
+		}
+	}
+	if confirmations != 1 {
+		t.Errorf("after two resends, %d confirmations; want one", confirmations)
+	}
+	if err := s.Notices.ConfirmSubscriber(ctx, "s_new", at.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notices.ConfirmSubscriber(ctx, "s_new", at.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{ID: "s_new"}); !got[0].ConfirmedAt.Equal(at.Add(time.Hour)) {
+		t.Errorf("confirmed at %v; the first confirmation counts", got[0].ConfirmedAt)
+	}
+	if err := s.Notices.UpdateSubscriber(ctx, "s_new", "ja", []string{"runtime"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{ID: "s_new"}); got[0].Lang != "ja" || !slices.Equal(got[0].Components, []string{"runtime"}) {
+		t.Errorf("after the update: %+v", got[0])
+	}
+	if err := s.Notices.ConfirmSubscriber(ctx, "ghost", at); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("confirming nobody = %v", err)
+	}
+
+	// Done: sent and failed, finished once, then pruned.
+	for _, d := range ds {
+		if d.Announcement != as[0].ID {
+			continue
+		}
+		state := slokeeper.DeliverySent
+		if d.Subscriber == "s_hook" {
+			state = slokeeper.DeliveryFailed
+		}
+		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: state, At: at, Error: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _ := s.Notices.CountDeliveries(ctx, as[0].ID); c[slokeeper.DeliverySent] != 1 || c[slokeeper.DeliveryFailed] != 1 || c[slokeeper.DeliveryPending] != 0 {
+		t.Errorf("counts = %v", c)
+	}
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at); err != nil || !ok {
+		t.Errorf("FinishAnnouncement = %v, %v", ok, err)
+	}
+	if ok, _ := s.Notices.FinishAnnouncement(ctx, as[0].ID, at); ok {
+		t.Error("finished twice")
+	}
+	if n, err := s.Notices.PruneDeliveries(ctx, at.Add(time.Second)); err != nil || n != 3 { // two notices, one confirmation
+		t.Errorf("PruneDeliveries = %d, %v; want 3", n, err)
+	}
+
+	// Unsubscribing removes what was still to send.
+	if err := s.Notices.DeleteSubscriber(ctx, "s_en"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Notices.CountDeliveries(ctx, as[2].ID); c[slokeeper.DeliveryPending] != 1 {
+		t.Errorf("after s_en left, the window's deliveries = %v", c)
+	}
+	if err := s.Notices.DeleteSubscriber(ctx, "s_en"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("deleting twice = %v", err)
+	}
+}
+
+// testDeliveryClaims: leases are exclusive under concurrency, end by
+// themselves, and a restarted node gives back its own; only the holder
+// records an outcome; an in-doubt delivery is never claimed again.
+func testDeliveryClaims(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	const subscribers = 60
+	for i := range subscribers {
+		mustSubscribe(t, s, fmt.Sprintf("s%02d", i), slokeeper.ChannelEmail, fmt.Sprintf("u%02d@example.com", i), "ja", at)
+	}
+	a := &slokeeper.Announcement{Kind: slokeeper.AnnounceMaintenanceStarted, At: at, Maintenance: "mt_x", Key: "mt_x:start"}
+	if _, err := s.Notices.CreateAnnouncement(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	// Two nodes fan out at once: one does it.
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	for i := range counts {
+		wg.Go(func() {
+			n, err := s.Notices.FanOut(ctx, a.ID, at)
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = n
+		})
+	}
+	wg.Wait()
+	if counts[0]+counts[1] != subscribers || (counts[0] != 0 && counts[1] != 0) {
+		t.Fatalf("fan-outs made %v deliveries; want %d once", counts, subscribers)
+	}
+
+	// Three nodes claim concurrently: each delivery goes to one.
+	var mu sync.Mutex
+	holder := map[int64]string{}
+	for _, node := range []string{"n1", "n2", "n3"} {
+		wg.Go(func() {
+			for {
+				ds, err := s.Notices.ClaimDeliveries(ctx, node, at, at.Add(time.Minute), 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ds) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					if h, ok := holder[d.ID]; ok {
+						t.Errorf("delivery %d claimed by %s and %s", d.ID, h, node)
+					}
+					holder[d.ID] = node
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(holder) != subscribers {
+		t.Fatalf("claimed %d deliveries, want %d", len(holder), subscribers)
+	}
+	var n1 []int64
+	for id, h := range holder {
+		if h == "n1" {
+			n1 = append(n1, id)
+		}
+	}
+	if len(n1) < 2 {
+		t.Skipf("n1 claimed %d; the rest needs two", len(n1))
+	}
+	// Only the holder records an outcome.
+	if err := s.Notices.UpdateDelivery(ctx, n1[0], "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("another node's delivery = %v, want ECONFLICT", err)
+	}
+	// n1 had handed n1[0] over up to its last byte when it stopped.
+	if err := s.Notices.UpdateDelivery(ctx, n1[0], "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is claimable while leases last.
+	if ds, _ := s.Notices.ClaimDeliveries(ctx, "n2", at.Add(30*time.Second), at.Add(2*time.Minute), 100); len(ds) != 0 {
+		t.Errorf("claimed %d under live leases", len(ds))
+	}
+	// n1 restarts: its pending claims are free again, the in-doubt one is not.
+	if n, err := s.Notices.ReleaseDeliveries(ctx, "n1"); err != nil || n != len(n1)-1 {
+		t.Errorf("ReleaseDeliveries(n1) = %d, %v; want %d", n, err, len(n1)-1)
+	}
+	ds, err := s.Notices.ClaimDeliveries(ctx, "n1", at.Add(30*time.Second), at.Add(2*time.Minute), 100)
+	if err != nil || len(ds) != len(n1)-1 {
+		t.Errorf("after the restart n1 claims %d, %v; want %d", len(ds), err, len(n1)-1)
+	}
+	for _, d := range ds {
+		if d.ID == n1[0] {
+			t.Error("the in-doubt delivery was claimed again")
+		}
+		if d.Attempts != 1 {
+			t.Errorf("delivery %d: attempts %d; the released claim is given back", d.ID, d.Attempts)
+		}
+		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Leases of a node that never comes back end by themselves.
+	ds, err = s.Notices.ClaimDeliveries(ctx, "n2", at.Add(61*time.Second), at.Add(3*time.Minute), 100)
+	if err != nil || len(ds) != subscribers-len(n1) {
+		t.Fatalf("after the leases ended, n2 claims %d, %v; want %d", len(ds), err, subscribers-len(n1))
+	}
+	// A delivery put back for later is not due before then.
+	later := ds[0]
+	for _, d := range ds[1:] {
+		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryPending, NextAt: at.Add(10 * time.Minute), Error: "451 try later"}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Notices.ClaimDeliveries(ctx, "n3", at.Add(9*time.Minute), at.Add(10*time.Minute), 100); len(ds) != 0 {
+		t.Errorf("claimed %d before their time", len(ds))
+	}
+	if ds, _ := s.Notices.ClaimDeliveries(ctx, "n3", at.Add(10*time.Minute), at.Add(11*time.Minute), 100); len(ds) != 1 || ds[0].ID != later.ID || ds[0].Attempts != later.Attempts+1 || ds[0].Error != "451 try later" {
+		t.Errorf("at its time: %d %+v; want %+v", len(ds), ds[0], later)
+	}
+	if c, _ := s.Notices.CountDeliveries(ctx, a.ID); c[slokeeper.DeliverySent] != subscribers-2 || c[slokeeper.DeliveryInDoubt] != 1 {
+		t.Errorf("counts = %v", c)
+	}
+}
