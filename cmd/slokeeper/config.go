@@ -37,6 +37,12 @@ type Config struct {
 	MasterKey         string   `yaml:"master_key,omitempty"`          // master keyset file; default <data>/master.key, created on first start
 	BackupTarget      string   `yaml:"backup_target,omitempty"`       // a directory (default <data>/backups) or s3://host/bucket/prefix
 	KeysDB            string   `yaml:"keys_db,omitempty"`             // key store: "" for <data>/keys.db, or a postgres:// DSN of its own database (several nodes)
+	SMTP              string   `yaml:"smtp,omitempty"`                // mail server for notices: smtp://user@host:587?from=status@example.jp; empty: no e-mail
+	SMTPCA            string   `yaml:"smtp_ca,omitempty"`             // CA certificates (PEM) the mail server's certificate is checked against; default the system's
+	SiteURL           string   `yaml:"site_url,omitempty"`            // the status page's public URL, for links in notices; default http(s)://LISTEN/
+	// SMTPPassword comes from SLOKEEPER_SMTP_PASSWORD only: never from a
+	// file or a flag, which end up on disk or in a process list.
+	SMTPPassword string `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults design.md fixes.
@@ -95,6 +101,9 @@ func (c *Config) settings() []setting {
 		{"master-key", "master keyset file (default: DATA/master.key, created on first start, mode 0600)", &c.MasterKey, true},
 		{"backup-target", "backup target: a directory (default DATA/backups) or s3://host/bucket/prefix?tls=false", &c.BackupTarget, false},
 		{"keys-db", "key store: a postgres:// DSN of a database of its own, which backups never copy (default: DATA/keys.db)", &c.KeysDB, false},
+		{"smtp", "mail server for notices: smtp://user@host:587?from=status@example.jp (STARTTLS), smtps://… (TLS) or smtp+plain://127.0.0.1:25 (a local relay); the password comes from SLOKEEPER_SMTP_PASSWORD", &c.SMTP, false},
+		{"smtp-ca", "CA certificates (PEM) to check the mail server's certificate against (default: the system's)", &c.SMTPCA, true},
+		{"site-url", "the status page's public URL, for the links in notices (default: http(s)://LISTEN/)", &c.SiteURL, false},
 	}
 }
 
@@ -166,6 +175,7 @@ func (cf *configFlags) load(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("%s=%q: %v", envName(s.name), v, err)
 		}
 	}
+	cfg.SMTPPassword = getenv("SLOKEEPER_SMTP_PASSWORD")
 	flagged := cf.flagged.settings()
 	cf.fs.Visit(func(f *flag.Flag) {
 		for i, s := range settings {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,11 +24,13 @@ import (
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/monitor"
 	"slokeeper/internal/mqtt"
+	"slokeeper/internal/notify"
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/schedule"
 	"slokeeper/internal/selflog"
+	"slokeeper/internal/smtp"
 	"slokeeper/internal/sqlite"
 	"slokeeper/internal/vault"
 	"slokeeper/policy"
@@ -59,10 +62,14 @@ type Main struct {
 	Ledger    *ledger.Ledger
 	Keys      *keys.Manager
 	Vault     *vault.Vault
+	// Notifier delivers notices to subscribers.
+	Notifier *notify.Notifier
+	Mailer   *smtp.Mailer // nil without --smtp
 
 	selflog        *selflog.Handler
 	stopCheckpoint func()
 	stopProbes     func()
+	stopNotify     func()
 	policyYAML     []byte
 	closeOnce      sync.Once
 	closeErr       error
@@ -182,6 +189,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}, func() float64 { return 1 }),
 	)
 	m.startProbes()
+	if err := m.openNotifier(); err != nil {
+		return err
+	}
 	m.HTTP = &httpserver.Server{
 		Addr: m.Config.Listen, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, InsecureHTTP: m.Config.InsecureHTTP,
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
@@ -189,9 +199,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
 		Incidents: m.Store.Incidents, Node: m.node(),
+		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
+		return err
+	}
+	if m.Config.SiteURL == "" {
+		m.Notifier.SetSite(m.HTTP.URL() + "/")
+	}
+	if err := m.startNotify(ctx); err != nil {
 		return err
 	}
 	if m.Config.MQTT != "" {
@@ -245,6 +262,12 @@ func (m *Main) close(ctx context.Context) error {
 	if m.stopProbes != nil {
 		m.stopProbes()
 	}
+	if m.stopNotify != nil {
+		m.stopNotify()
+	}
+	if m.Mailer != nil {
+		m.Mailer.Close()
+	}
 	if m.selflog != nil {
 		m.selflog.Close()
 	}
@@ -279,6 +302,74 @@ func (m *Main) startProbes() {
 			m.Logger.Error("probes", "err", err)
 		}
 	})
+}
+
+// openNotifier sets up notices: the mail server if one is configured,
+// webhooks always.
+func (m *Main) openNotifier() error {
+	if m.Config.SMTP != "" {
+		cfg, err := smtp.ParseURL(m.Config.SMTP)
+		if err != nil {
+			return err
+		}
+		cfg.Password = m.Config.SMTPPassword
+		if m.Config.SMTPCA != "" {
+			pem, err := os.ReadFile(m.Config.SMTPCA)
+			if err != nil {
+				return fmt.Errorf("smtp CA: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("smtp CA: %s holds no PEM certificate", m.Config.SMTPCA)
+			}
+		}
+		if m.Mailer, err = smtp.New(cfg); err != nil {
+			return err
+		}
+		m.Logger.Info("notices by e-mail", "server", cfg.Describe(), "from", cfg.From)
+	}
+	ncfg := notify.Config{Store: m.Store.Notices, Incidents: m.Store.Incidents, Maintenance: m.Store.Maintenance, Components: m.Store.Components,
+		Evidence: m.Store.Evidence, Secrets: m.Keys, Policy: m.Policy, Site: m.Config.SiteURL, Clock: m.Clock, Node: m.node(), Logger: m.Logger}
+	if m.Mailer != nil {
+		ncfg.Mailer = m.Mailer
+	}
+	m.Notifier = notify.New(ncfg)
+	return nil
+}
+
+// startNotify frees what this node was sending when it last stopped, then
+// delivers the outbox every second until Close. Close cancels the work
+// under way between messages; a message being sent is finished.
+func (m *Main) startNotify(ctx context.Context) error {
+	if err := m.Notifier.Recover(ctx); err != nil {
+		return err
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		pruned := time.Time{}
+		for {
+			if err := m.Notifier.Tick(nctx); err != nil && nctx.Err() == nil {
+				m.Logger.Error("notices", "err", err)
+			}
+			if now := m.Clock.Now(); now.Sub(pruned) > time.Hour {
+				if err := m.Notifier.Prune(nctx); err != nil && nctx.Err() == nil {
+					m.Logger.Error("pruning sent notices", "err", err)
+				}
+				pruned = now
+			}
+			select {
+			case <-nctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	m.stopNotify = func() { cancel(); <-done }
+	return nil
 }
 
 // schedule returns the maintenance scheduler over Main's store.
@@ -415,7 +506,8 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db")
+		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
+		"smtp", "smtp-ca", "site-url")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

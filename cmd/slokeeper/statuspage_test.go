@@ -30,6 +30,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	defer down.Close()
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	mail := withMail(t, &cfg)
 	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
 	m := NewMain(cfg, io.Discard)
 	m.Clock = clock
@@ -96,6 +97,38 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if s := text(`.component .state-outage`); !strings.Contains(s, "Outage") {
 		t.Errorf("runtime's state = %q", s)
 	}
+
+	// Subscribing through the form, on the English page, to Japanese
+	// notices about the runtime; then the confirmation from the mail.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(css(`#email`), "hanako@example.jp"),
+		chromedp.Click(css(`input[name=lang][value=ja]`)),
+		chromedp.Click(css(`input[name=component][value=runtime]`)),
+		chromedp.Click(css(`form.subscribe button[type=submit]`)),
+		chromedp.WaitNotPresent(css(`form.subscribe`)),
+		chromedp.WaitVisible(css(`h1`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if h := text(`h1`); h != "Please check your inbox" {
+		t.Errorf("after subscribing: %q", h)
+	}
+	confirm := waitMails(t, mail, "hanako@example.jp", 1)[0]
+	if !strings.Contains(confirm.Subject, "登録確認") {
+		t.Errorf("the confirmation is not in Japanese: %q", confirm.Subject)
+	}
+	link := linkIn(t, confirm.Body, m.HTTP.URL()+"/subscribe/confirm?")
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(css(`form button[type=submit]`)),
+		chromedp.Click(css(`form button[type=submit]`)), chromedp.WaitVisible(css(`h1[role=status]`))); err != nil {
+		t.Fatal(err)
+	}
+	if h := text(`h1`); h != "登録が完了しました" {
+		t.Errorf("after confirming: %q", h)
+	}
+	subs, _ := m.Store.Notices.FindSubscribers(bg, slokeeper.SubscriberFilter{Confirmed: true})
+	if len(subs) != 1 || subs[0].Lang != "ja" || len(subs[0].Components) != 1 || subs[0].Components[0] != "runtime" {
+		t.Errorf("subscribers = %+v", subs)
+	}
 }
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files")
@@ -111,6 +144,7 @@ func TestStatusPageGolden(t *testing.T) {
 	defer down.Close()
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	withMail(t, &cfg) // the subscribe form shows when e-mail is set up
 	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
 	m := NewMain(cfg, io.Discard)
 	m.Clock = clock

@@ -59,11 +59,25 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /admin/logout", s.handleAdminLogout)
 	mux.HandleFunc("POST /admin/password", s.handleAdminPassword)
 	mux.HandleFunc("GET /admin/{$}", s.handleAdminHome)
+	if s.Subscriptions != nil {
+		mux.HandleFunc("POST /subscribe", s.handleSubscribe)
+		mux.HandleFunc("GET /subscribe/confirm", s.handleConfirmForm)
+		mux.HandleFunc("POST /subscribe/confirm", s.handleConfirm)
+		mux.HandleFunc("GET /unsubscribe", s.handleUnsubscribeForm)
+		mux.HandleFunc("POST /unsubscribe", s.handleUnsubscribe)
+		mux.HandleFunc("GET /api/v1/subscribers", s.requireOperator(staff, s.handleSubscriberIndex))
+		mux.HandleFunc("POST /api/v1/subscribers", s.requireOperator(statusEditors, s.handleWebhookCreate))
+		mux.HandleFunc("DELETE /api/v1/subscribers/{id}", s.requireOperator(statusEditors, s.handleSubscriberDelete))
+	}
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ENOTFOUND, "No such page: %s %s.", r.Method, r.URL.Path))
 	})
-	return s.instrument(securityHeaders(http.NewCrossOriginProtection().Handler(mux), useTLS))
+	csrf := http.NewCrossOriginProtection()
+	// RFC 8058: a mail client unsubscribes with a POST from anywhere; the
+	// link's token, not the origin, authorizes it.
+	csrf.AddInsecureBypassPattern("POST /unsubscribe")
+	return s.instrument(securityHeaders(csrf.Handler(mux), useTLS))
 }
 
 func securityHeaders(next http.Handler, useTLS bool) http.Handler {

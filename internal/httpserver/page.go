@@ -56,12 +56,13 @@ type statusPage struct {
 	Components              []componentRow
 	Active, Past            []incidentRow
 	Maintenance             []maintenanceRow
+	Subscribe               bool // notices by e-mail can be subscribed to
 }
 
 type componentRow struct {
-	Name, Status string
-	Uptime       string // "99.95%", or "" when nothing was observed
-	Bars         []bar
+	ID, Name, Status string
+	Uptime           string // "99.95%", or "" when nothing was observed
+	Bars             []bar
 }
 
 // bar is one day of a component's uptime bar.
@@ -149,7 +150,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := page{Lang: l}
 	svc := s.Policy.Service
-	data := statusPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version, Status: "operational"}
+	data := statusPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version, Status: "operational", Subscribe: s.Subscriptions != nil && s.EmailNotices}
 	ctx, now, loc := r.Context(), s.Clock.Now(), s.Policy.Location()
 	when := func(t time.Time) string { return maintenance.JST(t, loc, l) }
 	if s.Monitor != nil {
@@ -160,7 +161,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Status = v.Status
 		for _, c := range v.Components {
-			row := componentRow{Name: pg.T(c.Name.JA, c.Name.EN), Status: c.Status}
+			row := componentRow{ID: c.ID, Name: pg.T(c.Name.JA, c.Name.EN), Status: c.Status}
 			observed := false
 			for i, d := range c.Days {
 				b := bar{X: i * 5, Class: "none", Title: d.Day + ": " + pg.T("データなし", "no data")}

@@ -67,8 +67,14 @@ type Server struct {
 	Components slokeeper.ComponentService // required
 	Schedule   *schedule.Service          // maintenance windows; required
 	Incidents  slokeeper.IncidentService  // required
-	Node       string                     // this node's name in evidence
-	Clock      slokeeper.Clock            // default: the system clock
+	// Subscriptions takes subscriptions to notices and the links in them;
+	// nil: none. Notices lists subscribers for staff (required with it).
+	Subscriptions Subscriptions
+	Notices       slokeeper.NotificationService
+	// EmailNotices shows the subscribe form: a mail server is configured.
+	EmailNotices bool
+	Node         string          // this node's name in evidence
+	Clock        slokeeper.Clock // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64

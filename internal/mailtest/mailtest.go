@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"mime"
@@ -45,6 +46,8 @@ type Server struct {
 	Password string
 
 	refuse func(to string) error
+	delay  time.Duration
+	pem    []byte
 	srv    *smtp.Server
 	pool   *x509.CertPool
 	mu     sync.Mutex
@@ -54,11 +57,11 @@ type Server struct {
 // Start starts a server on 127.0.0.1 and stops it when tb ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	cert, pool, err := selfSigned()
+	cert, pool, pemCert, err := selfSigned()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{Username: "status", Password: "mail-" + rand.Text(), pool: pool}
+	s := &Server{Username: "status", Password: "mail-" + rand.Text(), pool: pool, pem: pemCert}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c}, nil }))
 	s.srv.Domain = "mail.test"
 	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -81,6 +84,18 @@ func (s *Server) Refuse(f func(to string) error) {
 	defer s.mu.Unlock()
 	s.refuse = f
 }
+
+// Delay makes the server wait d after it has read a whole message before
+// it answers: a slow server, whose clients are often between their last
+// byte and its answer.
+func (s *Server) Delay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// CertPEM is the server's certificate, for clients that read a CA file.
+func (s *Server) CertPEM() []byte { return s.pem }
 
 // CertPool trusts the server's certificate.
 func (s *Server) CertPool() *x509.CertPool { return s.pool }
@@ -154,6 +169,12 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	m.From, m.TLS = ss.from, isTLS
 	ss.s.mu.Lock()
+	delay := ss.s.delay
+	ss.s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay) // the server is slow to answer; the message is taken
+	}
+	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
 	for _, to := range ss.to {
 		m.To = to
@@ -190,10 +211,10 @@ func decode(raw []byte) (Message, error) {
 	return Message{Raw: raw, Header: pm.Header, Subject: subject, Body: strings.ReplaceAll(string(body), "\r\n", "\n")}, nil
 }
 
-func selfSigned() (tls.Certificate, *x509.CertPool, error) {
+func selfSigned() (tls.Certificate, *x509.CertPool, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailtest"},
@@ -204,15 +225,16 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return tls.Certificate{}, nil, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool, nil
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool, pemCert, nil
 }
 
 // ErrTryLater is a temporary refusal for Refuse.

@@ -106,6 +106,10 @@ func New(cfg Config) *Notifier {
 	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify")}
 }
 
+// SetSite sets the status page's URL, when it is known only once the
+// server listens. Call it before the first Tick.
+func (n *Notifier) SetSite(site string) { n.cfg.Site = site }
+
 // Recover frees the leases this node held before it restarted: whatever
 // it was sending then was either handed over (and is in doubt, not sent
 // again) or was not, and is sent now.

@@ -1,0 +1,178 @@
+package httpserver
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+
+	"slokeeper"
+)
+
+// Subscriptions is what the pages and API need of the notifier.
+type Subscriptions interface {
+	Subscribe(ctx context.Context, address, lang string, components []string) error
+	Check(ctx context.Context, id, token, purpose string) (*slokeeper.Subscriber, error)
+	Confirm(ctx context.Context, id, token string) (*slokeeper.Subscriber, error)
+	Unsubscribe(ctx context.Context, id, token string) (*slokeeper.Subscriber, error)
+	AddWebhook(ctx context.Context, url, lang string, components []string) (*slokeeper.Subscriber, string, error)
+}
+
+// subscribePage is the page after a subscription step.
+type subscribePage struct {
+	page
+	Name  string
+	Step  string // sent, confirm, confirmed, unsubscribe, unsubscribed, invalid
+	Error string
+	ID    string
+	Token string
+	Email string
+}
+
+func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status int, data subscribePage) {
+	data.Name = s.Policy.Service.Name.In(data.Lang)
+	var buf bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&buf, "subscribe.html", data); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", data.Lang)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// handleSubscribe takes the status page's form: an address, a language
+// and optionally components. The answer never says whether the address
+// was subscribed already.
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	l := lang(r)
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.renderSubscribe(w, r, http.StatusBadRequest, subscribePage{page: page{Lang: l}, Step: "invalid", Error: page{Lang: l}.T("フォームを読み取れませんでした。", "The form could not be read.")})
+		return
+	}
+	subLang := r.PostForm.Get("lang")
+	if subLang != "en" {
+		subLang = "ja"
+	}
+	address := strings.TrimSpace(r.PostForm.Get("email"))
+	if err := s.Subscriptions.Subscribe(r.Context(), address, subLang, r.PostForm["component"]); err != nil {
+		if slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		pg := page{Lang: l}
+		s.renderSubscribe(w, r, http.StatusBadRequest, subscribePage{page: pg, Step: "invalid", Email: address,
+			Error: pg.T("メールアドレスまたは選択した項目が正しくありません。", "The e-mail address or the choice is not valid.")})
+		return
+	}
+	s.renderSubscribe(w, r, http.StatusOK, subscribePage{page: page{Lang: l}, Step: "sent", Email: address})
+}
+
+// handleConfirmForm shows the button that confirms: mail scanners open
+// links, and opening one must not subscribe anybody.
+func (s *Server) handleConfirmForm(w http.ResponseWriter, r *http.Request) {
+	s.linkStep(w, r, "confirm", "confirm", nil)
+}
+
+func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
+	s.linkStep(w, r, "confirm", "confirmed", s.Subscriptions.Confirm)
+}
+
+func (s *Server) handleUnsubscribeForm(w http.ResponseWriter, r *http.Request) {
+	s.linkStep(w, r, "unsubscribe", "unsubscribe", nil)
+}
+
+// handleUnsubscribe ends a subscription: from the page's button, or by
+// a mail client's one-click POST (RFC 8058), which has no cookie and no
+// origin; the link's token is what authorizes it.
+func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
+	s.linkStep(w, r, "unsubscribe", "unsubscribed", s.Subscriptions.Unsubscribe)
+}
+
+// linkStep checks a link's token and, for a POST, does the step. The
+// page's language is the subscriber's unless the reader chose one.
+func (s *Server) linkStep(w http.ResponseWriter, r *http.Request, purpose, step string, do func(context.Context, string, string) (*slokeeper.Subscriber, error)) {
+	id, token := r.URL.Query().Get("s"), r.URL.Query().Get("t")
+	sub, err := s.Subscriptions.Check(r.Context(), id, token, purpose)
+	l := lang(r)
+	if err == nil && r.URL.Query().Get("lang") == "" {
+		l = sub.Lang
+	}
+	pg := page{Lang: l}
+	if err == nil && do != nil {
+		_, err = do(r.Context(), id, token)
+	}
+	if err != nil {
+		if slokeeper.ErrorCode(err) != slokeeper.EUNAUTHORIZED {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		s.renderSubscribe(w, r, http.StatusNotFound, subscribePage{page: pg, Step: "invalid",
+			Error: pg.T("このリンクは無効か、すでに使われています。", "This link is not valid, or has been used already.")})
+		return
+	}
+	s.renderSubscribe(w, r, http.StatusOK, subscribePage{page: pg, Step: step, ID: id, Token: token, Email: sub.Address})
+}
+
+// handleSubscriberIndex lists subscribers for staff: GET
+// /api/v1/subscribers[?channel=email|webhook].
+func (s *Server) handleSubscriberIndex(w http.ResponseWriter, r *http.Request, p *principal) {
+	subs, err := s.Notices.FindSubscribers(r.Context(), slokeeper.SubscriberFilter{Channel: r.URL.Query().Get("channel")})
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if subs == nil {
+		subs = []*slokeeper.Subscriber{}
+	}
+	if err := s.Audit(r.Context(), p.actor(), "subscriber.list", "subscribers", ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subscribers": subs})
+}
+
+// handleWebhookCreate adds a webhook: POST /api/v1/subscribers with
+// {url, lang, components}. The answer holds its signing secret, shown
+// this once.
+func (s *Server) handleWebhookCreate(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct {
+		URL        string   `json:"url"`
+		Lang       string   `json:"lang"`
+		Components []string `json:"components"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if req.Lang == "" {
+		req.Lang = "ja"
+	}
+	if err := s.Audit(r.Context(), p.actor(), "subscriber.webhook.add", "webhook", req.URL); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	sub, secret, err := s.Subscriptions.AddWebhook(r.Context(), req.URL, req.Lang, req.Components)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"subscriber": sub, "secret": secret})
+}
+
+// handleSubscriberDelete removes a subscriber: DELETE /api/v1/subscribers/{id}.
+func (s *Server) handleSubscriberDelete(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	if err := s.Audit(r.Context(), p.actor(), "subscriber.remove", "subscriber:"+id, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Notices.DeleteSubscriber(r.Context(), id); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
