@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -268,4 +272,155 @@ func TestNotifications(t *testing.T) {
 		}
 		seen[key] = true
 	}
+}
+
+// TestNotifyKilled: serve runs as a real process and is killed with
+// SIGKILL twice while it sends a notice to 300 subscribers: once between
+// two messages (one begun, nothing of it handed over) and once with a
+// message handed over whole while the server has not answered yet. After
+// each restart every subscriber has the notice exactly once: the message
+// begun is sent again, the one handed over is not.
+func TestNotifyKilled(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.Data = dir
+	srv := withMail(t, &cfg)
+	// One connection: the kills land at the moments they are meant to.
+	cfg.SMTP += "&conns=1"
+
+	// 300 confirmed subscribers, their secrets sealed by this directory's
+	// master key; then a window announced from the command line.
+	const subscribers = 300
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	km, closeKeys, err := openKeys(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i := range subscribers {
+		id := fmt.Sprintf("sub_kill%03d", i)
+		secret, err := km.SealSystem([]byte(strings.Repeat("k", 32)), []byte("subscriber:"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Notices.CreateSubscriber(ctx, &slokeeper.Subscriber{ID: id, Channel: slokeeper.ChannelEmail, Address: fmt.Sprintf("u%03d@example.jp", i),
+			Lang: []string{"ja", "en"}[i%2], Secret: secret, CreatedAt: now, ConfirmedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeKeys()
+	store.Close()
+	start := now.Add(8 * 24 * time.Hour).Truncate(time.Minute)
+	if out, stderr, code := cliRun(t, "maintenance", "schedule", "--data", dir, "--start", start.Format(time.RFC3339), "--end", start.Add(time.Hour).Format(time.RFC3339),
+		"--title-ja", "データベースの更新", "--title-en", "Database upgrade"); code != 0 {
+		t.Fatalf("schedule: %s%s", out, stderr)
+	}
+
+	var mu sync.Mutex
+	var cmd *exec.Cmd
+	serve := func() {
+		c := exec.Command(os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), "SLOKEEPER_TEST_RUN_MAIN=1", "SLOKEEPER_SMTP_PASSWORD="+cfg.SMTPPassword,
+			"SLOKEEPER_TEST_ARGS=serve --data "+dir+" --listen 127.0.0.1:0 --node kill-test --smtp "+cfg.SMTP+" --smtp-ca "+cfg.SMTPCA)
+		logf, err := os.OpenFile(filepath.Join(t.TempDir(), "serve.log"), os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stderr = logf
+		t.Cleanup(func() {
+			logf.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(logf.Name())
+				t.Logf("serve's log:\n%s", b)
+			}
+		})
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		cmd = c
+		mu.Unlock()
+	}
+	kill := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cmd.Process.Kill() // SIGKILL
+		cmd.Wait()
+	}
+	// handedOver reports whether the node's journal lists delivery id:
+	// the node has recorded that the server has the message.
+	handedOver := func(id string) bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "handover.journal"))
+		return strings.Contains("\n"+string(b), "\n"+id+"\n")
+	}
+	killed := make(chan string, 2)
+	var kills atomic.Int32
+	srv.Hook(mailtest.Hooks{
+		// The 61st message begun, none of it sent yet.
+		Mail: func(accepted int) {
+			if accepted == 60 && kills.CompareAndSwap(0, 1) {
+				kill()
+				killed <- "between two messages"
+			}
+		},
+		// The 181st message arrived whole, not answered yet: the node has
+		// it in its journal an instant after its last line.
+		Data: func(accepted int, m mailtest.Message) {
+			if accepted == 180 && kills.CompareAndSwap(1, 2) {
+				id := strings.TrimPrefix(strings.SplitN(m.Header.Get("Message-Id"), ".", 2)[0], "<d")
+				waitFor(t, "the handover in the journal", func() bool { return handedOver(id) })
+				kill()
+				killed <- "with a message handed over, unanswered"
+			}
+		},
+	})
+	for range 2 {
+		serve()
+		select {
+		case how := <-killed:
+			t.Logf("killed %s, at %d messages", how, srv.Count())
+		case <-time.After(time.Minute):
+			t.Fatal("the kill never came")
+		}
+	}
+	serve()
+	waitFor(t, "every subscriber's notice", func() bool { return srv.Count() >= subscribers })
+	store, err = OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	waitFor(t, "the delivery's evidence", func() bool {
+		ev, _, _ := store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "notice.maintenance.scheduled"})
+		return len(ev) == 1
+	})
+	mu.Lock()
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	mu.Unlock()
+
+	got := map[string]int{}
+	for _, m := range srv.Messages() {
+		got[m.To]++
+	}
+	for i := range subscribers {
+		if n := got[fmt.Sprintf("u%03d@example.jp", i)]; n != 1 {
+			t.Errorf("u%03d@example.jp got the notice %d times", i, n)
+		}
+	}
+	ev, _, _ := store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "notice.maintenance.scheduled"})
+	// In doubt: handed over as a process died (answered or not), so
+	// never sent again; at least the one of the second kill.
+	c, err := store.Notices.CountDeliveries(ctx, 1)
+	if err != nil || c[slokeeper.DeliveryInDoubt] < 1 || c[slokeeper.DeliverySent]+c[slokeeper.DeliveryInDoubt] != subscribers {
+		t.Errorf("deliveries = %v, %v", c, err)
+	}
+	if d := ev[0].Detail; !strings.Contains(d, "notified 300 subscribers") || !strings.Contains(d, "0 refused") {
+		t.Errorf("evidence = %s", d)
+	}
+	t.Logf("evidence: %s", ev[0].Detail)
 }

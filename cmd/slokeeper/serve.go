@@ -268,6 +268,9 @@ func (m *Main) close(ctx context.Context) error {
 	if m.Mailer != nil {
 		m.Mailer.Close()
 	}
+	if m.Notifier != nil {
+		m.Notifier.Close()
+	}
 	if m.selflog != nil {
 		m.selflog.Close()
 	}
@@ -329,12 +332,14 @@ func (m *Main) openNotifier() error {
 		m.Logger.Info("notices by e-mail", "server", cfg.Describe(), "from", cfg.From)
 	}
 	ncfg := notify.Config{Store: m.Store.Notices, Incidents: m.Store.Incidents, Maintenance: m.Store.Maintenance, Components: m.Store.Components,
-		Evidence: m.Store.Evidence, Secrets: m.Keys, Policy: m.Policy, Site: m.Config.SiteURL, Clock: m.Clock, Node: m.node(), Logger: m.Logger}
+		Evidence: m.Store.Evidence, Secrets: m.Keys, Policy: m.Policy, Site: m.Config.SiteURL, Clock: m.Clock, Node: m.node(), Logger: m.Logger,
+		Journal: filepath.Join(m.Config.Data, "handover.journal")}
 	if m.Mailer != nil {
 		ncfg.Mailer = m.Mailer
 	}
-	m.Notifier = notify.New(ncfg)
-	return nil
+	var err error
+	m.Notifier, err = notify.New(ncfg)
+	return err
 }
 
 // startNotify frees what this node was sending when it last stopped, then

@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"mime"
 	"mime/quotedprintable"
@@ -46,6 +47,7 @@ type Server struct {
 	Password string
 
 	refuse func(to string) error
+	hooks  Hooks
 	delay  time.Duration
 	pem    []byte
 	srv    *smtp.Server
@@ -64,6 +66,7 @@ func Start(tb testing.TB) *Server {
 	s := &Server{Username: "status", Password: "mail-" + rand.Text(), pool: pool, pem: pemCert}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c}, nil }))
 	s.srv.Domain = "mail.test"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0) // clients that vanish are what the crash tests do
 	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	s.srv.ReadTimeout, s.srv.WriteTimeout = time.Minute, time.Minute
 	s.srv.MaxMessageBytes = 1 << 20
@@ -83,6 +86,24 @@ func (s *Server) Refuse(f func(to string) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuse = f
+}
+
+// Hooks are called as the server works, for tests that act at a precise
+// moment of a client's delivery (killing it, say).
+type Hooks struct {
+	// Mail is called when a client starts a message (MAIL FROM), with
+	// how many messages the server has accepted so far.
+	Mail func(accepted int)
+	// Data is called when a message has arrived whole, before the server
+	// answers, with how many were accepted before it.
+	Data func(accepted int, m Message)
+}
+
+// Hook sets the hooks.
+func (s *Server) Hook(h Hooks) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = h
 }
 
 // Delay makes the server wait d after it has read a whole message before
@@ -138,6 +159,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if !ss.authed {
 		return smtp.ErrAuthRequired
 	}
+	ss.s.mu.Lock()
+	hook, accepted := ss.s.hooks.Mail, len(ss.s.msgs)
+	ss.s.mu.Unlock()
+	if hook != nil {
+		hook(accepted)
+	}
 	ss.from = from
 	return nil
 }
@@ -169,8 +196,11 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	m.From, m.TLS = ss.from, isTLS
 	ss.s.mu.Lock()
-	delay := ss.s.delay
+	delay, hook, accepted := ss.s.delay, ss.s.hooks.Data, len(ss.s.msgs)
 	ss.s.mu.Unlock()
+	if hook != nil {
+		hook(accepted, m)
+	}
 	if delay > 0 {
 		time.Sleep(delay) // the server is slow to answer; the message is taken
 	}

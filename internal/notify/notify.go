@@ -31,7 +31,7 @@ import (
 
 // Mailer sends one e-mail; *smtp.Mailer is one.
 type Mailer interface {
-	Send(ctx context.Context, m *smtp.Mail, handingOver func() error) error
+	Send(ctx context.Context, m *smtp.Mail, handedOver func()) error
 }
 
 // Secrets seals and opens subscribers' secrets under the master key.
@@ -53,6 +53,10 @@ type Config struct {
 	Site string
 	// Mailer sends e-mail; nil: e-mail deliveries wait for one.
 	Mailer Mailer
+	// Journal is the file where this node records each e-mail handed
+	// over to the mail server (one per node, in its data directory).
+	// Required.
+	Journal string
 	// Webhooks posts webhooks. Default: a webhook.Sender.
 	Webhooks *webhook.Sender
 	// Clock. Default: the system clock.
@@ -73,12 +77,13 @@ type Config struct {
 
 // Notifier delivers the outbox. Call Recover once at start, then Tick.
 type Notifier struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	journal *journal
 }
 
-// New returns a Notifier.
-func New(cfg Config) *Notifier {
+// New returns a Notifier; Close closes its journal.
+func New(cfg Config) (*Notifier, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = slokeeper.SystemClock{}
 	}
@@ -103,8 +108,15 @@ func New(cfg Config) *Notifier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify")}
+	j, err := openJournal(cfg.Journal)
+	if err != nil {
+		return nil, err
+	}
+	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify"), journal: j}, nil
 }
+
+// Close closes the journal.
+func (n *Notifier) Close() error { return n.journal.close() }
 
 // SetSite sets the status page's URL, when it is known only once the
 // server listens. Call it before the first Tick.
@@ -114,6 +126,22 @@ func (n *Notifier) SetSite(site string) { n.cfg.Site = site }
 // it was sending then was either handed over (and is in doubt, not sent
 // again) or was not, and is sent now.
 func (n *Notifier) Recover(ctx context.Context) error {
+	handed, err := n.journal.entries()
+	if err != nil {
+		return err
+	}
+	for _, id := range handed {
+		err := n.cfg.Store.UpdateDelivery(ctx, id, n.cfg.Node, slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: n.cfg.Clock.Now()})
+		switch {
+		case err == nil:
+			n.log.Warn("a notice is in doubt: it was handed to the mail server as this node stopped; it is not sent again", "delivery", id)
+		case slokeeper.ErrorCode(err) != slokeeper.ECONFLICT: // ECONFLICT: its outcome was recorded
+			return err
+		}
+	}
+	if err := n.journal.reset(); err != nil {
+		return err
+	}
 	freed, err := n.cfg.Store.ReleaseDeliveries(ctx, n.cfg.Node)
 	if err != nil {
 		return err
@@ -206,7 +234,9 @@ func (n *Notifier) deliver(ctx context.Context) error {
 			return fmt.Errorf("notify: %w", err)
 		}
 		if len(ds) == 0 {
-			return nil
+			// Every handover of the round has its outcome in the
+			// database: the journal can start afresh.
+			return n.journal.reset()
 		}
 		work := make(chan *slokeeper.Delivery)
 		var wg sync.WaitGroup

@@ -80,11 +80,15 @@ func setup(tb testing.TB, tweak func(*notify.Config)) *env {
 	}
 	tb.Cleanup(func() { mailer.Close() })
 	e.cfg = notify.Config{Store: e.store, Incidents: e.inc, Maintenance: e.maint, Components: comps, Evidence: e.evidence, Secrets: km,
-		Policy: policy.Default(), Site: "https://status.example.jp/", Mailer: mailer, Clock: e.clock, Node: "n1", Logger: slog.New(slog.DiscardHandler)}
+		Policy: policy.Default(), Site: "https://status.example.jp/", Mailer: mailer, Clock: e.clock, Node: "n1", Logger: slog.New(slog.DiscardHandler),
+		Journal: filepath.Join(dir, "handover.journal")}
 	if tweak != nil {
 		tweak(&e.cfg)
 	}
-	e.n = notify.New(e.cfg)
+	if e.n, err = notify.New(e.cfg); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.n.Close() })
 	return e
 }
 

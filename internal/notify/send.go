@@ -38,8 +38,8 @@ func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
 	case err == nil:
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}
 	case errors.Is(err, smtp.ErrInDoubt):
-		n.log.Warn("a notice is in doubt: the connection failed as it was handed over; it is not sent again", "delivery", d.ID, "err", err)
-		return // recorded as in doubt before its last line
+		n.log.Warn("a notice is in doubt: the connection failed after it was handed over; it is not sent again", "delivery", d.ID, "err", err)
+		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: now, Error: err.Error()}
 	case errors.Is(err, errGone):
 		return // unsubscribed meanwhile
 	case (errors.As(err, &se) && se.Permanent()) || (errors.As(err, &we) && we.Permanent()) || d.Attempts >= n.cfg.MaxAttempts:
@@ -98,8 +98,10 @@ func (n *Notifier) mail(ctx context.Context, d *slokeeper.Delivery, sub *slokeep
 	}
 	m := &smtp.Mail{To: sub.Address, Lang: sub.Lang, Subject: msg.Subject, Body: msg.Body, Date: n.cfg.Clock.Now(), Unsubscribe: unsubscribe,
 		MessageID: fmt.Sprintf("d%d.%s@%s", d.ID, sub.ID, n.siteHost())}
-	return n.cfg.Mailer.Send(ctx, m, func() error {
-		return n.cfg.Store.UpdateDelivery(ctx, d.ID, n.cfg.Node, slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: n.cfg.Clock.Now()})
+	return n.cfg.Mailer.Send(ctx, m, func() {
+		if err := n.journal.add(d.ID); err != nil {
+			n.log.Error("recording a handover failed: a crash now could send this notice twice", "delivery", d.ID, "err", err)
+		}
 	})
 }
 

@@ -287,7 +287,8 @@ func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node
 	case slokeeper.DeliverySent, slokeeper.DeliveryInDoubt:
 		set.Add("sent_at = ?", upd.At)
 	case slokeeper.DeliveryPending:
-		set.Add("next_at = ?", upd.NextAt).Raw("lease_until = NULL")
+		// Put back: nobody holds it until it is claimed again.
+		set.Add("next_at = ?", upd.NextAt).Raw("lease_until = NULL").Raw("lease_node = ''")
 	case slokeeper.DeliveryFailed:
 	default:
 		return slokeeper.Errorf(slokeeper.EINVALID, "No delivery state %q.", upd.State)

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +53,8 @@ type Config struct {
 // ParseURL reads the server from a URL: smtp://[user@]host[:587] for
 // STARTTLS, smtps://[user@]host[:465] for implicit TLS, and
 // smtp+plain://127.0.0.1:25 for a relay on the loopback interface.
-// ?from=ADDRESS sets the sender. A password in the URL is refused: it
+// ?from=ADDRESS sets the sender, &name= its display name, &conns= how
+// many connections are kept open (default 4). A password in the URL is refused: it
 // would end up in a file or a shell history; it comes from the
 // environment.
 func ParseURL(raw string) (Config, error) {
@@ -87,6 +89,11 @@ func ParseURL(raw string) (Config, error) {
 	}
 	c.From = u.Query().Get("from")
 	c.FromName = u.Query().Get("name")
+	if v := u.Query().Get("conns"); v != "" {
+		if c.Conns, err = strconv.Atoi(v); err != nil || c.Conns < 1 {
+			return Config{}, fmt.Errorf("smtp URL: conns=%q is not a positive number of connections", v)
+		}
+	}
 	if c.TLS == None && !loopback(u.Hostname()) {
 		return Config{}, fmt.Errorf("smtp URL: smtp+plain sends mail unencrypted, which only a relay on this machine may get; %s is not a loopback address", u.Hostname())
 	}
@@ -169,13 +176,14 @@ func New(cfg Config) (*Mailer, error) {
 	return &Mailer{cfg: cfg, slot: make(chan struct{}, cfg.Conns)}, nil
 }
 
-// Send sends m. handingOver is called once the whole message is written
-// but for its final line, which makes the server take it: the caller
-// records that a message is being handed over. If handingOver fails,
-// the message is abandoned and the server never takes it. After
-// handingOver, a failure without an answer from the server is
-// ErrInDoubt; a refusal is an *Error.
-func (ml *Mailer) Send(ctx context.Context, m *Mail, handingOver func() error) error {
+// Send sends m. handedOver is called the moment the message's last line
+// has gone to the server, before its answer: from then on the server may
+// have it even if the answer never comes. The caller records that where a
+// crash cannot lose it (quickly: the answer waits). If the last line was
+// not sent, nothing was, and handedOver is not called. After handedOver, a
+// connection failure without an answer is ErrInDoubt; a refusal is an
+// *Error either way.
+func (ml *Mailer) Send(ctx context.Context, m *Mail, handedOver func()) error {
 	select {
 	case ml.slot <- struct{}{}:
 	case <-ctx.Done():
@@ -209,24 +217,31 @@ func (ml *Mailer) Send(ctx context.Context, m *Mail, handingOver func() error) e
 		return serverError(err)
 	}
 	if err := c.c.Rcpt(m.To); err != nil {
-		c.c.Reset()
-		if se := serverError(err); isServerError(se) {
+		err = serverError(err)
+		if isServerError(err) && c.c.Reset() == nil {
 			ok = true // the connection is fine; the recipient is not
-			return se
 		}
-		return serverError(err)
+		return err
 	}
 	w, err := c.c.Data()
 	if err != nil {
 		return serverError(err)
 	}
-	if _, err := msg.WriteTo(w); err != nil {
+	dc, _ := w.(*gosmtp.DataCloser)
+	if dc == nil {
+		return errors.New("smtp: unexpected DATA writer")
+	}
+	if _, err := msg.WriteTo(dc); err != nil {
 		return fmt.Errorf("smtp: writing the message: %w", err)
 	}
-	if err := handingOver(); err != nil {
-		return err // the connection is closed without the final dot: the server drops it
+	// The final dot, flushed to the connection, without waiting for the
+	// answer (DataCloser.Close would do both): the server may take the
+	// message from this point on, so the caller hears of it first.
+	if err := dc.WriteCloser.Close(); err != nil {
+		return fmt.Errorf("smtp: writing the message: %w", err)
 	}
-	if err := w.Close(); err != nil {
+	handedOver()
+	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
 		se := serverError(err)
 		if isServerError(se) {
 			ok = true

@@ -28,7 +28,7 @@ func mailer(tb testing.TB, srv *mailtest.Server, tweak func(*smtp.Config)) *smtp
 	return m
 }
 
-func noop() error { return nil }
+func noop() {}
 
 // TestSend: a Japanese notice goes over STARTTLS with authentication and
 // arrives whole, with the headers of an automatic message and RFC 8058's
@@ -40,7 +40,7 @@ func TestSend(t *testing.T) {
 	err := m.Send(context.Background(), &smtp.Mail{To: "hanako@example.jp", Lang: "ja", Subject: "【メンテナンスのお知らせ】データベースの更新",
 		Body: "いつもご利用いただき、誠にありがとうございます。\n■ 日時：2026年12月3日(木) 10:00 JST\n", MessageID: "a1.s1@status.example.jp",
 		Date: time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC), Unsubscribe: "https://status.example.jp/unsubscribe?s=s1&t=tok"},
-		func() error { handed++; return nil })
+		func() { handed++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,23 +95,27 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestAbandoned: when the handover cannot be recorded, the server never
-// gets the message.
-func TestAbandoned(t *testing.T) {
+// TestHandedOver: handedOver comes once the whole message is with the
+// server, never for a message the server refused before it.
+func TestHandedOver(t *testing.T) {
 	srv := mailtest.Start(t)
+	srv.Refuse(func(to string) error {
+		if to == "gone@example.jp" {
+			return mailtest.ErrNoSuchUser
+		}
+		return nil
+	})
 	m := mailer(t, srv, nil)
-	boom := errors.New("the database is gone")
-	err := m.Send(context.Background(), &smtp.Mail{To: "a@example.jp", Lang: "en", Subject: "x", Body: strings.Repeat("long line\n", 2000), MessageID: "x", Date: time.Now()},
-		func() error { return boom })
-	if !errors.Is(err, boom) {
-		t.Fatalf("Send = %v", err)
+	handed := map[string]int{}
+	for _, to := range []string{"gone@example.jp", "ok@example.jp"} {
+		m.Send(context.Background(), &smtp.Mail{To: to, Lang: "en", Subject: "x", Body: strings.Repeat("long line\n", 2000), MessageID: to, Date: time.Now()},
+			func() { handed[to]++ })
 	}
-	// The server has dropped the half message; the next one goes.
-	if err := m.Send(context.Background(), &smtp.Mail{To: "b@example.jp", Lang: "en", Subject: "y", Body: "y", MessageID: "y", Date: time.Now()}, noop); err != nil {
-		t.Fatal(err)
+	if handed["gone@example.jp"] != 0 || handed["ok@example.jp"] != 1 {
+		t.Errorf("handed over: %v", handed)
 	}
-	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To != "b@example.jp" {
-		t.Errorf("messages = %d, want only b's", len(msgs))
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To != "ok@example.jp" || !strings.Contains(msgs[0].Body, strings.Repeat("long line\n", 2000)) {
+		t.Errorf("messages = %d, want ok@'s whole", len(msgs))
 	}
 }
 

@@ -349,6 +349,9 @@ func testDeliveryClaims(t *testing.T, s Store) {
 	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryPending, NextAt: at.Add(10 * time.Minute), Error: "451 try later"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: at}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("a delivery put back is still held: %v", err)
+	}
 	if ds, _ := s.Notices.ClaimDeliveries(ctx, "n3", at.Add(9*time.Minute), at.Add(10*time.Minute), 100); len(ds) != 0 {
 		t.Errorf("claimed %d before their time", len(ds))
 	}
