@@ -59,6 +59,11 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /admin/logout", s.handleAdminLogout)
 	mux.HandleFunc("POST /admin/password", s.handleAdminPassword)
 	mux.HandleFunc("GET /admin/{$}", s.handleAdminHome)
+	mux.HandleFunc("GET /admin/status", s.handleConsoleStatus)
+	mux.HandleFunc("POST /admin/incidents", s.consoleAction(false, s.consoleIncidentCreate))
+	mux.HandleFunc("POST /admin/incidents/{id}/updates", s.consoleAction(false, s.consoleIncidentUpdate))
+	mux.HandleFunc("POST /admin/maintenances", s.consoleAction(true, s.consoleMaintenanceCreate))
+	mux.HandleFunc("POST /admin/maintenances/{id}/cancel", s.consoleAction(true, s.consoleMaintenanceCancel))
 	if s.Subscriptions != nil {
 		mux.HandleFunc("POST /subscribe", s.handleSubscribe)
 		mux.HandleFunc("GET /subscribe/confirm", s.handleConfirmForm)
@@ -68,6 +73,8 @@ func (s *Server) handler(useTLS bool) http.Handler {
 		mux.HandleFunc("GET /api/v1/subscribers", s.requireOperator(staff, s.handleSubscriberIndex))
 		mux.HandleFunc("POST /api/v1/subscribers", s.requireOperator(statusEditors, s.handleWebhookCreate))
 		mux.HandleFunc("DELETE /api/v1/subscribers/{id}", s.requireOperator(statusEditors, s.handleSubscriberDelete))
+		mux.HandleFunc("POST /admin/subscribers", s.consoleWebhookAdd)
+		mux.HandleFunc("POST /admin/subscribers/{id}/delete", s.consoleAction(true, s.consoleSubscriberRemove))
 	}
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

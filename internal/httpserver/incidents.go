@@ -31,7 +31,6 @@ func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
 // (detected_at defaults to now). The time from detection to this notice
 // is evidence against the policy's bound.
 func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p *principal) {
-	defer s.statusCache.clear()
 	var req struct {
 		slokeeper.Incident
 		BodyJA string `json:"body_ja"`
@@ -41,57 +40,70 @@ func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p 
 		Error(w, r, s.Logger, err)
 		return
 	}
+	inc, err := s.openIncident(r, p, req.Incident, req.BodyJA, req.BodyEN)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"incident": inc})
+}
+
+// openIncident opens an incident for staff, from the API or the console:
+// checked, audited, stored with its announcement, and the time from
+// detection to this notice recorded as evidence.
+func (s *Server) openIncident(r *http.Request, p *principal, inc slokeeper.Incident, bodyJA, bodyEN string) (*slokeeper.Incident, error) {
+	defer s.statusCache.clear()
 	now := s.Clock.Now().UTC().Truncate(time.Microsecond)
-	inc := req.Incident
 	inc.ID, inc.OpenedAt, inc.AutoComponent, inc.ResolvedAt, inc.Updates = "in_"+auth.NewToken("")[:12], now, "", time.Time{}, nil
 	if inc.DetectedAt.IsZero() {
 		inc.DetectedAt = now
 	}
 	inc.DetectedAt = inc.DetectedAt.UTC().Truncate(time.Microsecond)
-	first := &slokeeper.IncidentUpdate{At: now, Status: slokeeper.IncidentInvestigating, BodyJA: req.BodyJA, BodyEN: req.BodyEN, By: p.actor()}
+	first := &slokeeper.IncidentUpdate{At: now, Status: slokeeper.IncidentInvestigating, BodyJA: bodyJA, BodyEN: bodyEN, By: p.actor()}
 	if err := inc.Validate(); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+		return nil, err
 	}
 	if err := first.Validate(); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+		return nil, err
 	}
 	if err := s.Audit(r.Context(), p.actor(), "incident.open", "incident:"+inc.ID, inc.Impact+": "+inc.TitleEN); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+		return nil, err
 	}
 	if err := s.Incidents.OpenIncident(r.Context(), &inc, first); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+		return nil, err
 	}
 	s.Evidence.RecordEvidence(r.Context(), slokeeper.NoticeEvidence(&inc, now, s.Policy.Incidents.NotifyWithin.AddTo(inc.DetectedAt), s.Node))
-	writeJSON(w, http.StatusCreated, map[string]any{"incident": inc})
+	return &inc, nil
 }
 
 // handleIncidentUpdate adds to an incident's timeline: POST
 // /api/v1/incidents/{id}/updates with {status, body_ja, body_en}.
 func (s *Server) handleIncidentUpdate(w http.ResponseWriter, r *http.Request, p *principal) {
-	defer s.statusCache.clear()
 	var u slokeeper.IncidentUpdate
 	if err := decode(w, r, &u); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
-	u.Incident, u.At, u.By = r.PathValue("id"), s.Clock.Now().UTC().Truncate(time.Microsecond), p.actor()
-	if err := u.Validate(); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Audit(r.Context(), p.actor(), "incident.update", "incident:"+u.Incident, u.Status); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Incidents.AddIncidentUpdate(r.Context(), &u); err != nil {
+	u.Incident = r.PathValue("id")
+	if err := s.updateIncident(r, p, &u); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"update": u})
+}
+
+// updateIncident adds to an incident's timeline for staff: checked,
+// audited, stored with its announcement.
+func (s *Server) updateIncident(r *http.Request, p *principal, u *slokeeper.IncidentUpdate) error {
+	defer s.statusCache.clear()
+	u.At, u.By = s.Clock.Now().UTC().Truncate(time.Microsecond), p.actor()
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	if err := s.Audit(r.Context(), p.actor(), "incident.update", "incident:"+u.Incident, u.Status); err != nil {
+		return err
+	}
+	return s.Incidents.AddIncidentUpdate(r.Context(), u)
 }
 
 // handleIncidentPostmortem stores a resolved incident's postmortem: PUT

@@ -148,14 +148,7 @@ func (s *Server) handleWebhookCreate(w http.ResponseWriter, r *http.Request, p *
 		Error(w, r, s.Logger, err)
 		return
 	}
-	if req.Lang == "" {
-		req.Lang = "ja"
-	}
-	if err := s.Audit(r.Context(), p.actor(), "subscriber.webhook.add", "webhook", req.URL); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	sub, secret, err := s.Subscriptions.AddWebhook(r.Context(), req.URL, req.Lang, req.Components)
+	sub, secret, err := s.addWebhook(r, p, req.URL, req.Lang, req.Components)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
@@ -163,14 +156,26 @@ func (s *Server) handleWebhookCreate(w http.ResponseWriter, r *http.Request, p *
 	writeJSON(w, http.StatusCreated, map[string]any{"subscriber": sub, "secret": secret})
 }
 
+func (s *Server) addWebhook(r *http.Request, p *principal, url, lang string, components []string) (*slokeeper.Subscriber, string, error) {
+	if lang == "" {
+		lang = "ja"
+	}
+	if err := s.Audit(r.Context(), p.actor(), "subscriber.webhook.add", "webhook", url); err != nil {
+		return nil, "", err
+	}
+	return s.Subscriptions.AddWebhook(r.Context(), url, lang, components)
+}
+
+func (s *Server) removeSubscriber(r *http.Request, p *principal, id string) error {
+	if err := s.Audit(r.Context(), p.actor(), "subscriber.remove", "subscriber:"+id, ""); err != nil {
+		return err
+	}
+	return s.Notices.DeleteSubscriber(r.Context(), id)
+}
+
 // handleSubscriberDelete removes a subscriber: DELETE /api/v1/subscribers/{id}.
 func (s *Server) handleSubscriberDelete(w http.ResponseWriter, r *http.Request, p *principal) {
-	id := r.PathValue("id")
-	if err := s.Audit(r.Context(), p.actor(), "subscriber.remove", "subscriber:"+id, ""); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Notices.DeleteSubscriber(r.Context(), id); err != nil {
+	if err := s.removeSubscriber(r, p, r.PathValue("id")); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}

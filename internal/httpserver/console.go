@@ -1,0 +1,265 @@
+package httpserver
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/monitor"
+	"slokeeper/maintenance"
+)
+
+// The console's status pages: components, incidents, maintenance windows
+// and subscribers, for staff, as plain forms. Each form posts to a
+// handler that does what the JSON API does (the same checks, audit and
+// announcements), then comes back to the page saying what happened.
+
+// consolePage is /admin/status.
+type consolePage struct {
+	page
+	Operator    *slokeeper.Operator
+	Error       string
+	Done        string // what the last action did
+	Secret      string // a new webhook's secret, shown once
+	CanEdit     bool   // admin or operator: components, maintenance, subscribers
+	Components  []monitor.ComponentView
+	Open        []*slokeeper.Incident
+	Maintenance []consoleWindow
+	Subscribers []*slokeeper.Subscriber
+	Emails      struct{ Confirmed, Waiting int }
+	Now         string // for the schedule form: now in the policy's zone, as datetime-local
+	Zone        string
+	loc         *time.Location
+}
+
+type consoleWindow struct {
+	*slokeeper.Maintenance
+	State, Start, End string
+}
+
+// Name of a component in the page's language.
+func (p consolePage) Name(c monitor.ComponentView) string { return p.T(c.Name.JA, c.Name.EN) }
+
+// Title picks the language of a pair.
+func (p consolePage) Pick(ja, en string) string { return p.T(ja, en) }
+
+// When formats a time as Japanese status pages do.
+func (p consolePage) When(t time.Time) string { return maintenance.JST(t, p.loc, p.Lang) }
+
+// consoleUser returns the signed-in staff member, or sends them to sign in.
+func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (*principal, bool) {
+	p, err := s.authenticate(r)
+	if err != nil || p.op.MustChangePassword {
+		http.Redirect(w, r, "/admin/?lang="+lang(r), http.StatusSeeOther)
+		return nil, false
+	}
+	if !containsRole([]string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}, p.op.Role) {
+		s.renderConsole(w, r, p, http.StatusForbidden, "", page{Lang: lang(r)}.T("この画面を使う権限がありません。", "Your role cannot use this page."))
+		return nil, false
+	}
+	return p, true
+}
+
+func (s *Server) handleConsoleStatus(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.consoleUser(w, r)
+	if !ok {
+		return
+	}
+	s.renderConsole(w, r, p, http.StatusOK, r.URL.Query().Get("done"), "")
+}
+
+func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *principal, status int, done, errText string, secret ...string) {
+	l := lang(r)
+	ctx, now, loc := r.Context(), s.Clock.Now(), s.Policy.Location()
+	pg := consolePage{page: page{Lang: l}, Operator: p.op, Error: errText, Done: consoleDone(l, done),
+		CanEdit: containsRole(statusEditors, p.op.Role), Now: now.In(loc).Format("2006-01-02T15:04"), Zone: loc.String(), loc: loc}
+	if len(secret) == 1 {
+		pg.Secret = secret[0]
+	}
+	if s.Monitor != nil {
+		v, err := s.Monitor.View(ctx, 1, true)
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		pg.Components = v.Components
+	}
+	incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	pg.Open = incs
+	ms, err := s.Schedule.Recent(ctx)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	for _, m := range ms {
+		if st := m.State(now); st != slokeeper.MaintenanceCompleted {
+			pg.Maintenance = append(pg.Maintenance, consoleWindow{m, st, maintenance.JST(m.Start, loc, l), maintenance.JST(m.End, loc, l)})
+		}
+	}
+	if s.Notices != nil {
+		subs, err := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{})
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		for _, sub := range subs {
+			switch {
+			case sub.Channel != slokeeper.ChannelEmail:
+			case sub.ConfirmedAt.IsZero():
+				pg.Emails.Waiting++
+			default:
+				pg.Emails.Confirmed++
+			}
+		}
+		pg.Subscribers = subs
+	}
+	var buf strings.Builder
+	if err := s.pages.ExecuteTemplate(&buf, "admin-status.html", pg); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write([]byte(buf.String()))
+}
+
+// consoleDone says what an action did, in the page's language.
+func consoleDone(l, done string) string {
+	p := page{Lang: l}
+	switch done {
+	case "incident":
+		return p.T("障害を登録し、お知らせしました。", "The incident is open and announced.")
+	case "update":
+		return p.T("経過を追加し、お知らせしました。", "The update is posted and announced.")
+	case "maintenance":
+		return p.T("メンテナンスを登録し、お知らせしました。", "The maintenance is scheduled and announced.")
+	case "cancelled":
+		return p.T("メンテナンスを中止し、お知らせしました。", "The maintenance is cancelled and the cancellation announced.")
+	case "removed":
+		return p.T("削除しました。", "Removed.")
+	case "webhook":
+		return p.T("Webhookを追加しました。署名用の秘密鍵は今回だけ表示します。", "The webhook is added. Its signing secret is shown this once.")
+	}
+	return ""
+}
+
+// consoleAction runs a console form: staff only (editors where the
+// action needs it), then back to the page, or the page with the error.
+func (s *Server) consoleAction(editors bool, do func(r *http.Request, p *principal) (done string, err error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.consoleUser(w, r)
+		if !ok {
+			return
+		}
+		l := lang(r)
+		if editors && !containsRole(statusEditors, p.op.Role) {
+			s.renderConsole(w, r, p, http.StatusForbidden, "", page{Lang: l}.T("この操作には管理者または運用者の権限が必要です。", "This needs the admin or operator role."))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			s.renderConsole(w, r, p, http.StatusBadRequest, "", page{Lang: l}.T("フォームを読み取れませんでした。", "The form could not be read."))
+			return
+		}
+		done, err := do(r, p)
+		if err != nil {
+			code := slokeeper.ErrorCode(err)
+			if code == slokeeper.EINTERNAL {
+				s.Logger.Error("console action", "path", r.URL.Path, "err", err)
+				s.renderConsole(w, r, p, http.StatusInternalServerError, "", page{Lang: l}.T("エラーが発生しました。", "Something went wrong."))
+				return
+			}
+			s.renderConsole(w, r, p, statusOf(code), "", slokeeper.ErrorMessage(err))
+			return
+		}
+		http.Redirect(w, r, "/admin/status?lang="+l+"&done="+done, http.StatusSeeOther)
+	}
+}
+
+// formTime reads a datetime-local field in the policy's time zone.
+func (s *Server) formTime(r *http.Request, name string) (time.Time, error) {
+	v := r.PostForm.Get(name)
+	t, err := time.ParseInLocation("2006-01-02T15:04", v, s.Policy.Location())
+	if err != nil {
+		return time.Time{}, slokeeper.Errorf(slokeeper.EINVALID, "%s: %q is not a date and time like 2026-12-03T10:00.", name, v)
+	}
+	return t, nil
+}
+
+func (s *Server) consoleIncidentCreate(r *http.Request, p *principal) (string, error) {
+	f := r.PostForm
+	_, err := s.openIncident(r, p, slokeeper.Incident{TitleJA: f.Get("title_ja"), TitleEN: f.Get("title_en"), Impact: f.Get("impact"),
+		Components: f["component"]}, f.Get("body_ja"), f.Get("body_en"))
+	return "incident", err
+}
+
+func (s *Server) consoleIncidentUpdate(r *http.Request, p *principal) (string, error) {
+	f := r.PostForm
+	u := &slokeeper.IncidentUpdate{Incident: r.PathValue("id"), Status: f.Get("status"), BodyJA: f.Get("body_ja"), BodyEN: f.Get("body_en")}
+	return "update", s.updateIncident(r, p, u)
+}
+
+func (s *Server) consoleMaintenanceCreate(r *http.Request, p *principal) (string, error) {
+	defer s.statusCache.clear()
+	f := r.PostForm
+	start, err := s.formTime(r, "start")
+	if err != nil {
+		return "", err
+	}
+	end, err := s.formTime(r, "end")
+	if err != nil {
+		return "", err
+	}
+	_, err = s.Schedule.Schedule(r.Context(), p.actor(), &slokeeper.Maintenance{TitleJA: f.Get("title_ja"), TitleEN: f.Get("title_en"),
+		BodyJA: f.Get("body_ja"), BodyEN: f.Get("body_en"), Components: f["component"], Start: start, End: end,
+		Emergency: f.Get("emergency") != "", Reason: f.Get("reason")})
+	return "maintenance", err
+}
+
+func (s *Server) consoleMaintenanceCancel(r *http.Request, p *principal) (string, error) {
+	defer s.statusCache.clear()
+	_, err := s.Schedule.Cancel(r.Context(), p.actor(), r.PathValue("id"))
+	return "cancelled", err
+}
+
+func (s *Server) consoleSubscriberRemove(r *http.Request, p *principal) (string, error) {
+	return "removed", s.removeSubscriber(r, p, r.PathValue("id"))
+}
+
+// consoleWebhookAdd adds a webhook and shows its secret on the page that
+// answers the form, once; it is never stored in the clear.
+func (s *Server) consoleWebhookAdd(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.consoleUser(w, r)
+	if !ok {
+		return
+	}
+	l := lang(r)
+	if !containsRole(statusEditors, p.op.Role) {
+		s.renderConsole(w, r, p, http.StatusForbidden, "", page{Lang: l}.T("この操作には管理者または運用者の権限が必要です。", "This needs the admin or operator role."))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	r.ParseForm()
+	_, secret, err := s.addWebhook(r, p, r.PostForm.Get("url"), r.PostForm.Get("lang"), r.PostForm["component"])
+	if err != nil {
+		code := slokeeper.ErrorCode(err)
+		if code == slokeeper.EINTERNAL {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		s.renderConsole(w, r, p, statusOf(code), "", slokeeper.ErrorMessage(err))
+		return
+	}
+	// The secret is on this one answer, never stored in the clear nor
+	// cached (no-store).
+	s.renderConsole(w, r, p, http.StatusCreated, "webhook", "", secret)
+}
+
+// Percent writes an uptime as the status page does.
+func (p consolePage) Percent(u float64) string { return percent(u) }
