@@ -341,6 +341,7 @@ func TestNotifyKilled(t *testing.T) {
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { c.Process.Kill() }) // a failed test leaves no server behind
 		mu.Lock()
 		cmd = c
 		mu.Unlock()
@@ -372,7 +373,13 @@ func TestNotifyKilled(t *testing.T) {
 		Data: func(accepted int, m mailtest.Message) {
 			if accepted == 180 && kills.CompareAndSwap(1, 2) {
 				id := strings.TrimPrefix(strings.SplitN(m.Header.Get("Message-Id"), ".", 2)[0], "<d")
-				waitFor(t, "the handover in the journal", func() bool { return handedOver(id) })
+				// (Not waitFor: this is the server's goroutine, where t.Fatal may not run.)
+				for deadline := time.Now().Add(30 * time.Second); !handedOver(id); time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Errorf("delivery %s never reached the journal", id)
+						break
+					}
+				}
 				kill()
 				killed <- "with a message handed over, unanswered"
 			}

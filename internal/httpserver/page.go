@@ -62,6 +62,8 @@ type statusPage struct {
 type componentRow struct {
 	ID, Name, Status string
 	Uptime           string // "99.95%", or "" when nothing was observed
+	Target           string // the objective, "99.5%"
+	BudgetLeft       string // share of the 30-day error budget left, "87%"
 	Bars             []bar
 }
 
@@ -181,6 +183,8 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			}
 			if observed {
 				row.Uptime = percent(c.Uptime)
+				row.Target = percent(c.Target)
+				row.BudgetLeft = percent(max(c.Budget.Left, 0))
 			}
 			data.Components = append(data.Components, row)
 		}
