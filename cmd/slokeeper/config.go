@@ -64,7 +64,7 @@ type duration time.Duration
 
 func (d *duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
-	if err != nil || v <= 0 {
+	if err != nil || v < 0 {
 		return fmt.Errorf("%q is not a positive duration like 30s or 5m", b)
 	}
 	*d = duration(v)
@@ -94,7 +94,7 @@ func (c *Config) settings() []setting {
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "log format: text or json", &c.LogFormat, false},
 		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
-		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: never (run `slokeeper lifecycle run` from cron)", &c.LifecycleInterval, false},
+		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: never (run \"slokeeper lifecycle run\" from cron)", &c.LifecycleInterval, false},
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
 		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
 		{"mqtt", "MQTT broker to take logs from (subscribes to slokeeper/+/logs), e.g. mqtt://127.0.0.1:1883", &c.MQTT, false},
@@ -234,6 +234,9 @@ func (c *Config) validate() error {
 	}
 	if c.Data == "" {
 		return fmt.Errorf("the data directory must not be empty")
+	}
+	if c.ShutdownTimeout <= 0 || c.SelfCheckInterval <= 0 {
+		return fmt.Errorf("shutdown_timeout and self_check_interval must be longer than 0")
 	}
 	return nil
 }

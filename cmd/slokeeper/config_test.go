@@ -14,7 +14,7 @@ func loadTestConfig(t *testing.T, args []string, env map[string]string) (Config,
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "insecure-http", "self-check-interval")
+	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "insecure-http", "self-check-interval", "lifecycle-interval", "smtp")
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +59,13 @@ func TestConfigPrecedence(t *testing.T) {
 			t.Errorf("flag over env = %+v, %v", cfg, err)
 		}
 	})
+	t.Run("LifecycleOffAndSMTP", func(t *testing.T) {
+		cfg, err := loadTestConfig(t, []string{"--lifecycle-interval", "0", "--smtp", "smtp://status@mail.example.jp?from=status@example.jp"},
+			map[string]string{"SLOKEEPER_SMTP_PASSWORD": "from-the-environment"})
+		if err != nil || cfg.LifecycleInterval != 0 || cfg.SMTP == "" || cfg.SMTPPassword != "from-the-environment" {
+			t.Errorf("lifecycle off, SMTP = %+v, %v", cfg, err)
+		}
+	})
 	errs := []struct {
 		name, file string
 		env        map[string]string
@@ -67,6 +74,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{"ErrUnknownKey", "listen: x\nlisten_addr: y\n", nil, ":2:1: unknown key \"listen_addr\" in the top level"},
 		{"ErrBadDuration", "shutdown_timeout: soon\n", nil, `:1:19: shutdown_timeout: "soon" is not a positive duration`},
 		{"ErrBadLogLevel", "log_level: loud\n", nil, `log level "loud" is not debug, info, warn or error`},
+		{"ErrZeroShutdown", "shutdown_timeout: 0s\n", nil, "shutdown_timeout and self_check_interval must be longer than 0"},
 		{"ErrBadEnvBool", "", map[string]string{"SLOKEEPER_INSECURE_HTTP": "maybe"}, `SLOKEEPER_INSECURE_HTTP="maybe"`},
 		{"ErrMissingFile", "-", nil, "read config"},
 	}

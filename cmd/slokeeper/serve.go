@@ -512,7 +512,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
-		"smtp", "smtp-ca", "site-url")
+		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()
