@@ -74,7 +74,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{"ErrUnknownKey", "listen: x\nlisten_addr: y\n", nil, ":2:1: unknown key \"listen_addr\" in the top level"},
 		{"ErrBadDuration", "shutdown_timeout: soon\n", nil, `:1:19: shutdown_timeout: "soon" is not a positive duration`},
 		{"ErrBadLogLevel", "log_level: loud\n", nil, `log level "loud" is not debug, info, warn or error`},
-		{"ErrZeroShutdown", "shutdown_timeout: 0s\n", nil, "shutdown_timeout and self_check_interval must be longer than 0"},
+		{"ErrZeroShutdown", "", map[string]string{"SLOKEEPER_SHUTDOWN_TIMEOUT": "0s"}, "shutdown_timeout and self_check_interval must be longer than 0"},
 		{"ErrBadEnvBool", "", map[string]string{"SLOKEEPER_INSECURE_HTTP": "maybe"}, `SLOKEEPER_INSECURE_HTTP="maybe"`},
 		{"ErrMissingFile", "-", nil, "read config"},
 	}
