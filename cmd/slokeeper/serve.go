@@ -299,7 +299,7 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 // by the injected clock), until Close.
 func (m *Main) startProbes() {
 	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil), Clock: m.Clock,
-		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence})
+		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence, Logger: m.Logger})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)

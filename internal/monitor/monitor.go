@@ -6,6 +6,7 @@ package monitor
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -29,14 +30,17 @@ type Config struct {
 	Policy *policy.Policy
 	// Workers bounds the checks run at once (default 32).
 	Workers int
-	// Keep is how long results are kept (default 48h); uptime history
-	// beyond it is kept as daily tallies.
+	// Keep is how long results are kept (default 73h: the burn-rate
+	// alerts' longest window and an hour); uptime history beyond it is
+	// kept as daily tallies.
 	Keep        time.Duration
 	Maintenance slokeeper.MaintenanceService
 	// Incidents, if set, are opened from confirmed failures, the time
 	// from detection to the first notice recorded as Evidence.
 	Incidents slokeeper.IncidentService
 	Evidence  slokeeper.EvidenceService
+	// Logger hears of burn-rate alerts. Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Monitor runs the checks.
@@ -47,6 +51,8 @@ type Monitor struct {
 	pruned  time.Time            // when results were last pruned
 	tallied time.Time            // when the days were last tallied
 	down    map[string]bool      // component → down at its last check
+	alerts  map[string][]BurnAlert
+	log     *slog.Logger
 }
 
 // New returns a Monitor.
@@ -58,9 +64,12 @@ func New(cfg Config) *Monitor {
 		cfg.Workers = 32
 	}
 	if cfg.Keep <= 0 {
-		cfg.Keep = 48 * time.Hour
+		cfg.Keep = burnSpan() + time.Hour
 	}
-	return &Monitor{cfg: cfg, next: map[string]time.Time{}, down: map[string]bool{}}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Monitor{cfg: cfg, next: map[string]time.Time{}, down: map[string]bool{}, log: cfg.Logger.With("component", "monitor")}
 }
 
 // tallyEvery is how often today's uptime is counted again.
@@ -134,6 +143,9 @@ func (m *Monitor) Tick(ctx context.Context) ([]slokeeper.CheckResult, error) {
 			return results, err
 		}
 		if err := m.Tally(ctx, now); err != nil {
+			return results, err
+		}
+		if err := m.burn(ctx, now); err != nil {
 			return results, err
 		}
 	}

@@ -2,10 +2,12 @@ package monitor_test
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,5 +160,65 @@ func TestMonitor(t *testing.T) {
 	c.Add(time.Minute)
 	if rs := tick(); len(rs) != 1 || rs[0].Component != "api" {
 		t.Errorf("after removing slow: %+v", rs)
+	}
+}
+
+// TestBurnAlerts: ten minutes down after half an hour up burns a 99.9%
+// objective's budget hundreds of times too fast: the workbook's page
+// alerts fire (and the three-day ticket); five minutes up again end the
+// one-hour alert, whose short window is clean, while the six-hour one,
+// whose short window still holds the outage, goes on.
+func TestBurnAlerts(t *testing.T) {
+	ctx := context.Background()
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "slokeeper.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cs := sqlite.NewComponentService(db)
+	c := &clock{now: time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)}
+	cs.PutComponent(ctx, &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API", Interval: slokeeper.Duration(10 * time.Second), Failures: 1,
+		Target: 0.999, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}})
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Policy: policy.Default(),
+		Logger: slog.New(slog.DiscardHandler)})
+	run := func(d time.Duration) {
+		t.Helper()
+		for end := c.Now().Add(d); c.Now().Before(end); c.Add(10 * time.Second) {
+			if _, err := m.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	firing := func() []string {
+		v, err := m.View(ctx, 1, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, a := range v.Components[0].Alerts {
+			out = append(out, a.Severity+" "+a.Long+"/"+a.Short)
+		}
+		return out
+	}
+	run(30 * time.Minute)
+	if got := firing(); len(got) != 0 {
+		t.Fatalf("up for 30 minutes: %v", got)
+	}
+	failing.Store(true)
+	run(10 * time.Minute)
+	if got, want := strings.Join(firing(), ", "), "page 1h0m0s/5m0s, page 6h0m0s/30m0s, ticket 72h0m0s/6h0m0s"; got != want {
+		t.Errorf("ten minutes down: %s, want %s", got, want)
+	}
+	failing.Store(false)
+	run(6 * time.Minute)
+	if got, want := strings.Join(firing(), ", "), "page 6h0m0s/30m0s, ticket 72h0m0s/6h0m0s"; got != want {
+		t.Errorf("six minutes up again: %s, want %s", got, want)
 	}
 }

@@ -41,10 +41,12 @@ type ComponentView struct {
 	Since  time.Time `json:"since,omitzero"`
 	// Uptime is over the days shown, maintenance left out (1 when nothing
 	// was observed); Target is the objective it is held to.
-	Uptime float64   `json:"uptime"`
-	Target float64   `json:"target"`
-	Budget Budget    `json:"error_budget"`
-	Days   []DayView `json:"days"`
+	Uptime float64 `json:"uptime"`
+	Target float64 `json:"target"`
+	Budget Budget  `json:"error_budget"`
+	// Alerts are the burn-rate alerts firing (at the last tally).
+	Alerts []BurnAlert `json:"burn_alerts,omitempty"`
+	Days   []DayView   `json:"days"`
 }
 
 // Budget is a component's error budget over the last 30 days of the days
@@ -131,6 +133,7 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 		}
 		b := uptime.Budget{Target: cv.Target, Allowed: time.Duration((1 - cv.Target) * float64(observed30)), Used: down30}
 		cv.Budget = Budget{Allowed: b.Allowed.Seconds(), Used: b.Used.Seconds(), Left: b.Left()}
+		cv.Alerts = m.Alerts()[c.ID]
 		v.Components = append(v.Components, cv)
 	}
 	switch {
