@@ -327,8 +327,12 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 	for _, k := range c {
 		total += k
 	}
-	e.Detail = fmt.Sprintf("notified %d subscribers %s after the event: %d sent, %d in doubt (handed over as the sender stopped), %d refused",
-		total, now.Sub(a.At).Round(time.Second), c[slokeeper.DeliverySent], c[slokeeper.DeliveryInDoubt], c[slokeeper.DeliveryFailed])
+	subscribers := "subscribers"
+	if total == 1 {
+		subscribers = "subscriber"
+	}
+	e.Detail = fmt.Sprintf("notified %d %s %s after the event: %d sent, %d in doubt (handed over as the sender stopped), %d refused",
+		total, subscribers, now.Sub(a.At).Round(time.Second), c[slokeeper.DeliverySent], c[slokeeper.DeliveryInDoubt], c[slokeeper.DeliveryFailed])
 	if total == 0 {
 		e.Detail = "no subscriber to notify; on the status page and feed only"
 	}
