@@ -2,7 +2,6 @@ package httpserver
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"slokeeper"
@@ -118,15 +117,7 @@ func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *princi
 		}
 		pg.Subscribers = subs
 	}
-	var buf strings.Builder
-	if err := s.pages.ExecuteTemplate(&buf, "admin-status.html", pg); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write([]byte(buf.String()))
+	s.renderPrivate(w, r, status, "admin-status.html", l, pg)
 }
 
 // consoleDone says what an action did, in the page's language.
@@ -152,6 +143,16 @@ func consoleDone(l, done string) string {
 // consoleAction runs a console form: staff only (editors where the
 // action needs it), then back to the page, or the page with the error.
 func (s *Server) consoleAction(editors bool, do func(r *http.Request, p *principal) (done string, err error)) http.HandlerFunc {
+	return s.consoleActionSecret(editors, func(r *http.Request, p *principal) (string, string, error) {
+		done, err := do(r, p)
+		return done, "", err
+	})
+}
+
+// consoleActionSecret is consoleAction for an action whose answer holds a
+// secret to show once: that page is the answer itself, never a redirect
+// to a page that could be loaded again.
+func (s *Server) consoleActionSecret(editors bool, do func(r *http.Request, p *principal) (done, secret string, err error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.consoleUser(w, r)
 		if !ok {
@@ -167,7 +168,7 @@ func (s *Server) consoleAction(editors bool, do func(r *http.Request, p *princip
 			s.renderConsole(w, r, p, http.StatusBadRequest, "", page{Lang: l}.T("フォームを読み取れませんでした。", "The form could not be read."))
 			return
 		}
-		done, err := do(r, p)
+		done, secret, err := do(r, p)
 		if err != nil {
 			code := slokeeper.ErrorCode(err)
 			if code == slokeeper.EINTERNAL {
@@ -176,6 +177,10 @@ func (s *Server) consoleAction(editors bool, do func(r *http.Request, p *princip
 				return
 			}
 			s.renderConsole(w, r, p, statusOf(code), "", slokeeper.ErrorMessage(err))
+			return
+		}
+		if secret != "" {
+			s.renderConsole(w, r, p, http.StatusCreated, done, "", secret)
 			return
 		}
 		http.Redirect(w, r, "/admin/status?lang="+l+"&done="+done, http.StatusSeeOther)
@@ -232,33 +237,11 @@ func (s *Server) consoleSubscriberRemove(r *http.Request, p *principal) (string,
 	return "removed", s.removeSubscriber(r, p, r.PathValue("id"))
 }
 
-// consoleWebhookAdd adds a webhook and shows its secret on the page that
-// answers the form, once; it is never stored in the clear.
-func (s *Server) consoleWebhookAdd(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.consoleUser(w, r)
-	if !ok {
-		return
-	}
-	l := lang(r)
-	if !containsRole(statusEditors, p.op.Role) {
-		s.renderConsole(w, r, p, http.StatusForbidden, "", page{Lang: l}.T("この操作には管理者または運用者の権限が必要です。", "This needs the admin or operator role."))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	r.ParseForm()
+// consoleWebhookAdd adds a webhook; the answering page shows its
+// secret once. It is never stored in the clear, nor cached (no-store).
+func (s *Server) consoleWebhookAdd(r *http.Request, p *principal) (string, string, error) {
 	_, secret, err := s.addWebhook(r, p, r.PostForm.Get("url"), r.PostForm.Get("lang"), r.PostForm["component"])
-	if err != nil {
-		code := slokeeper.ErrorCode(err)
-		if code == slokeeper.EINTERNAL {
-			Error(w, r, s.Logger, err)
-			return
-		}
-		s.renderConsole(w, r, p, statusOf(code), "", slokeeper.ErrorMessage(err))
-		return
-	}
-	// The secret is on this one answer, never stored in the clear nor
-	// cached (no-store).
-	s.renderConsole(w, r, p, http.StatusCreated, "webhook", "", secret)
+	return "webhook", secret, err
 }
 
 // Percent writes an uptime as the status page does.

@@ -73,7 +73,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 		mux.HandleFunc("GET /api/v1/subscribers", s.requireOperator(staff, s.handleSubscriberIndex))
 		mux.HandleFunc("POST /api/v1/subscribers", s.requireOperator(statusEditors, s.handleWebhookCreate))
 		mux.HandleFunc("DELETE /api/v1/subscribers/{id}", s.requireOperator(statusEditors, s.handleSubscriberDelete))
-		mux.HandleFunc("POST /admin/subscribers", s.consoleWebhookAdd)
+		mux.HandleFunc("POST /admin/subscribers", s.consoleActionSecret(true, s.consoleWebhookAdd))
 		mux.HandleFunc("POST /admin/subscribers/{id}/delete", s.consoleAction(true, s.consoleSubscriberRemove))
 	}
 	mux.HandleFunc("GET /{$}", s.handleIndex)

@@ -251,3 +251,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, lang strin
 	}
 	writePage(w, lang, buf.Bytes())
 }
+
+// renderPrivate renders a page for one reader (a subscriber's link, the
+// console) with a status: never cached, by the browser or on the way.
+func (s *Server) renderPrivate(w http.ResponseWriter, r *http.Request, status int, name, lang string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", lang)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}

@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -31,16 +30,7 @@ type subscribePage struct {
 
 func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status int, data subscribePage) {
 	data.Name = s.Policy.Service.Name.In(data.Lang)
-	var buf bytes.Buffer
-	if err := s.pages.ExecuteTemplate(&buf, "subscribe.html", data); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Language", data.Lang)
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	s.renderPrivate(w, r, status, "subscribe.html", data.Lang, data)
 }
 
 // handleSubscribe takes the status page's form: an address, a language
