@@ -227,13 +227,16 @@ func (n *Notifier) fanOut(ctx context.Context) error {
 // deliver sends every due delivery, a leased batch at a time.
 func (n *Notifier) deliver(ctx context.Context) error {
 	r := &round{n: n, events: map[int64]*notice.Event{}, subscribers: map[string]*slokeeper.Subscriber{}, messages: map[string]notice.Message{}}
-	for ctx.Err() == nil {
+	for sent := false; ctx.Err() == nil; sent = true {
 		now := n.cfg.Clock.Now()
 		ds, err := n.cfg.Store.ClaimDeliveries(ctx, n.cfg.Node, now, now.Add(n.cfg.Lease), n.cfg.Batch)
 		if err != nil {
 			return fmt.Errorf("notify: %w", err)
 		}
 		if len(ds) == 0 {
+			if !sent {
+				return nil
+			}
 			// Every handover of the round has its outcome in the
 			// database: the journal can start afresh.
 			return n.journal.reset()
