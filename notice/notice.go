@@ -136,20 +136,18 @@ func (w *writer) incident() {
 			u = &inc.Updates[i]
 		}
 	}
+	w.greeting()
 	switch a.Kind {
 	case slokeeper.AnnounceIncidentOpened:
 		w.subject = w.t("【障害のお知らせ】", "[Incident] ") + title
-		w.greeting()
 		w.line("下記の障害が発生しております。ご迷惑をおかけしており、誠に申し訳ございません。",
 			"We are experiencing the incident below. We apologize for the inconvenience.")
 	case slokeeper.AnnounceIncidentResolved:
 		w.subject = w.t("【障害復旧のお知らせ】", "[Resolved] ") + title
-		w.greeting()
 		w.line("下記の障害は復旧いたしました。ご迷惑をおかけしましたことを深くお詫び申し上げます。",
 			"The incident below has been resolved. We apologize for the inconvenience it caused.")
 	default:
 		w.subject = w.t("【障害のお知らせ(続報)】", "[Incident update] ") + title
-		w.greeting()
 		w.line("下記の障害について、続報をお知らせいたします。", "Here is an update on the incident below.")
 	}
 	w.b.WriteString("\n")
@@ -181,34 +179,29 @@ func (w *writer) maintenance() {
 		kindJA, kindEN = "緊急メンテナンス", "emergency maintenance"
 	}
 	upper := strings.ToUpper(kindEN[:1]) + kindEN[1:]
+	w.greeting()
 	switch a.Kind {
 	case slokeeper.AnnounceMaintenanceScheduled:
 		w.subject = w.t("【"+kindJA+"のお知らせ】", "["+upper+"] ") + title
-		w.greeting()
 		w.line("下記の日程で"+kindJA+"を実施いたします。ご不便をおかけしますが、ご理解とご協力をお願い申し上げます。",
 			"We will carry out the "+kindEN+" below. We apologize for the inconvenience and thank you for your understanding.")
 	case slokeeper.AnnounceMaintenanceRescheduled:
 		w.subject = w.t("【"+kindJA+"日程変更のお知らせ】", "["+upper+" rescheduled] ") + title
-		w.greeting()
 		w.line("先にお知らせした"+kindJA+"の日程を、下記のとおり変更いたします。", "The "+kindEN+" we announced has been moved to the time below.")
 	case slokeeper.AnnounceMaintenanceCancelled:
 		w.subject = w.t("【"+kindJA+"中止のお知らせ】", "["+upper+" cancelled] ") + title
-		w.greeting()
 		w.line("先にお知らせした下記の"+kindJA+"は、中止となりました。サービスは通常どおりご利用いただけます。",
 			"The "+kindEN+" below will not take place. The service stays available as usual.")
 	case slokeeper.AnnounceMaintenanceReminder:
 		w.subject = w.t("【リマインド】"+kindJA+"のお知らせ：", "[Reminder] "+upper+": ") + title
-		w.greeting()
 		w.line("先にお知らせした下記の"+kindJA+"の開始が近づいております。あらためてお知らせいたします。",
 			"This is a reminder of the "+kindEN+" below, which starts soon.")
 	case slokeeper.AnnounceMaintenanceStarted:
 		w.subject = w.t("【"+kindJA+"開始のお知らせ】", "["+upper+" started] ") + title
-		w.greeting()
 		w.line("下記の"+kindJA+"を開始いたしました。終了まで、対象のサービスをご利用いただけない場合があります。",
 			"The "+kindEN+" below has started. Until it ends, the services it affects may be unavailable.")
 	case slokeeper.AnnounceMaintenanceCompleted:
 		w.subject = w.t("【"+kindJA+"終了のお知らせ】", "["+upper+" completed] ") + title
-		w.greeting()
 		w.line("下記の"+kindJA+"は終了いたしました。ご協力いただき、ありがとうございました。",
 			"The "+kindEN+" below has ended. Thank you for your patience.")
 	}

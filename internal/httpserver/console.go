@@ -40,9 +40,6 @@ type consoleWindow struct {
 // Name of a component in the page's language.
 func (p consolePage) Name(c monitor.ComponentView) string { return p.T(c.Name.JA, c.Name.EN) }
 
-// Title picks the language of a pair.
-func (p consolePage) Pick(ja, en string) string { return p.T(ja, en) }
-
 // When formats a time as Japanese status pages do.
 func (p consolePage) When(t time.Time) string { return maintenance.JST(t, p.loc, p.Lang) }
 

@@ -10,6 +10,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/maintenance"
+	"slokeeper/notice"
 )
 
 // lang picks the page language: ?lang= first, then Accept-Language, then
@@ -93,14 +94,16 @@ var statusLabels = map[string][2]string{
 	"outage":                {"サービスで障害が発生しています", "Service outage"},
 	"component.operational": {"正常", "Operational"}, "component.outage": {"障害", "Outage"},
 	"component.maintenance": {"メンテナンス中", "Under maintenance"}, "component.unknown": {"確認中", "Not checked yet"},
-	"investigating": {"調査中", "Investigating"}, "identified": {"原因特定", "Identified"},
-	"monitoring": {"経過観察中", "Monitoring"}, "resolved": {"解決済み", "Resolved"},
-	"minor": {"軽微", "Minor"}, "major": {"重大", "Major"}, "critical": {"深刻", "Critical"},
 	"scheduled": {"予定", "Scheduled"}, "in_progress": {"実施中", "In progress"},
 }
 
+// Label names a state on the page; incidents' statuses and impacts are
+// named as in the notices.
 func (p page) Label(key string) string {
-	l := statusLabels[key]
+	l, ok := statusLabels[key]
+	if !ok {
+		return notice.Label(key, p.Lang)
+	}
 	return p.T(l[0], l[1])
 }
 
