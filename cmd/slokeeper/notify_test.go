@@ -218,21 +218,19 @@ func TestNotifications(t *testing.T) {
 	}
 
 	// An outage: the incident's notice goes within the policy's bound.
-	for range 2 {
-		clock.Add(10 * time.Second)
-		waitFor(t, "a check", func() bool {
-			rs, _ := m.Store.Components.FindCheckResults(ctx, "runtime", clock.Now().Add(-time.Second), clock.Now().Add(time.Second))
-			return len(rs) > 0
-		})
+	checks := func(n int) {
+		t.Helper()
+		for range n {
+			clock.Add(10 * time.Second)
+			waitFor(t, "a check", func() bool {
+				rs, _ := m.Store.Components.FindCheckResults(ctx, "runtime", clock.Now().Add(-time.Second), clock.Now().Add(time.Second))
+				return len(rs) > 0
+			})
+		}
 	}
+	checks(2)
 	failing.Store(true)
-	for range 2 {
-		clock.Add(10 * time.Second)
-		waitFor(t, "a check", func() bool {
-			rs, _ := m.Store.Components.FindCheckResults(ctx, "runtime", clock.Now().Add(-time.Second), clock.Now().Add(time.Second))
-			return len(rs) > 0
-		})
-	}
+	checks(2)
 	inc := waitMails(t, srv, "bob@example.com", 6)[5]
 	if !strings.HasPrefix(inc.Subject, "[Incident] ") {
 		t.Errorf("the incident notice: %q", inc.Subject)

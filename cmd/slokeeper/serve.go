@@ -350,30 +350,19 @@ func (m *Main) startNotify(ctx context.Context) error {
 		return err
 	}
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		pruned := time.Time{}
-		for {
-			if err := m.Notifier.Tick(nctx); err != nil && nctx.Err() == nil {
-				m.Logger.Error("notices", "err", err)
-			}
-			if now := m.Clock.Now(); now.Sub(pruned) > time.Hour {
-				if err := m.Notifier.Prune(nctx); err != nil && nctx.Err() == nil {
-					m.Logger.Error("pruning sent notices", "err", err)
-				}
-				pruned = now
-			}
-			select {
-			case <-nctx.Done():
-				return
-			case <-t.C:
-			}
+	var pruned time.Time
+	stop := every(time.Second, func() {
+		if err := m.Notifier.Tick(nctx); err != nil && nctx.Err() == nil {
+			m.Logger.Error("notices", "err", err)
 		}
-	}()
-	m.stopNotify = func() { cancel(); <-done }
+		if now := m.Clock.Now(); now.Sub(pruned) > time.Hour {
+			if err := m.Notifier.Prune(nctx); err != nil && nctx.Err() == nil {
+				m.Logger.Error("pruning sent notices", "err", err)
+			}
+			pruned = now
+		}
+	})
+	m.stopNotify = func() { cancel(); stop() }
 	return nil
 }
 
