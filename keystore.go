@@ -21,4 +21,10 @@ type KeyStore interface {
 	DeleteAccountKey(ctx context.Context, account string) error
 	// AccountKeys lists the accounts that have a key.
 	AccountKeys(ctx context.Context) ([]string, error)
+	// LockRotation takes the store's master-key rotation lock, waiting
+	// for it until ctx ends, and returns its release. The lock holds
+	// across processes and, where the store is shared, across nodes; it
+	// is dropped by itself when its holder dies. Other calls go on while
+	// it is held: it serializes rotations, nothing else.
+	LockRotation(ctx context.Context) (unlock func(), err error)
 }

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
 	"slokeeper"
 
@@ -37,13 +39,12 @@ type Manager struct {
 }
 
 // Open opens the master keyset at masterPath, creating it (0600) on first
-// use, over the key store.
+// use, over the key store. Creation holds the master key's file lock, so
+// two processes starting at once agree on one master key.
 func Open(masterPath string, store slokeeper.KeyStore) (*Manager, error) {
 	h, err := readMaster(masterPath)
 	if errors.Is(err, os.ErrNotExist) {
-		if h, err = keyset.NewHandle(aead.AES256GCMKeyTemplate()); err == nil {
-			err = writeMaster(masterPath, h)
-		}
+		h, err = createMaster(masterPath)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("master key %s: %w", masterPath, err)
@@ -53,6 +54,57 @@ func Open(masterPath string, store slokeeper.KeyStore) (*Manager, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// createMaster writes a first master keyset, unless another process wrote
+// one meanwhile: then it reads that one.
+func createMaster(path string) (*keyset.Handle, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	unlock, err := lockMaster(context.Background(), path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	h, err := readMaster(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		return h, err
+	}
+	if h, err = keyset.NewHandle(aead.AES256GCMKeyTemplate()); err != nil {
+		return nil, err
+	}
+	if err := writeMaster(path, h); err != nil {
+		return nil, err
+	}
+	return readBackMaster(path, h)
+}
+
+// lockMaster takes an exclusive flock on the master key's lock file
+// (master.key.lock, beside it), waiting until ctx ends. Every process that
+// changes the master key file holds it; the kernel drops it when its
+// holder dies.
+func lockMaster(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("master key lock: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing drops the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("master key lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("master key lock: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond): // another process holds it: wait
+		}
+	}
 }
 
 // reloadMaster reads the master keyset file again.
@@ -88,20 +140,24 @@ func readMaster(path string) (*keyset.Handle, error) {
 	return insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
 }
 
-// writeMaster writes the master keyset atomically, owner-only.
+// writeMaster writes the master keyset atomically, owner-only: into a
+// temporary file of its own in the same directory (never a shared name),
+// synced, renamed over the old one, and the directory synced.
 func writeMaster(path string, h *keyset.Handle) error {
 	var buf bytes.Buffer
 	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*") // 0600
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // gone once renamed; removes it on any failure
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		f.Close()
 		return err
@@ -110,16 +166,59 @@ func writeMaster(path string, h *keyset.Handle) error {
 		f.Close()
 		return err
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// readBackMaster reads the master keyset file written from h again and
+// checks that it is h: the same primary key, every one of h's keys, and a
+// value sealed under h opens with it. Nothing is wrapped under a master
+// key before this holds.
+func readBackMaster(path string, h *keyset.Handle) (*keyset.Handle, error) {
+	got, err := readMaster(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the master key back: %w", err)
+	}
+	want, have := h.KeysetInfo(), got.KeysetInfo()
+	if have.GetPrimaryKeyId() != want.GetPrimaryKeyId() {
+		return nil, fmt.Errorf("read the master key back: its primary key is %d, not the new %d", have.GetPrimaryKeyId(), want.GetPrimaryKeyId())
+	}
+	ids := map[uint32]bool{}
+	for _, k := range have.GetKeyInfo() {
+		ids[k.GetKeyId()] = true
+	}
+	for _, k := range want.GetKeyInfo() {
+		if !ids[k.GetKeyId()] {
+			return nil, fmt.Errorf("read the master key back: key %d is missing", k.GetKeyId())
+		}
+	}
+	wa, err := aead.New(h)
+	if err != nil {
+		return nil, err
+	}
+	ga, err := aead.New(got)
+	if err != nil {
+		return nil, fmt.Errorf("read the master key back: %w", err)
+	}
+	ad := []byte("slokeeper master key check")
+	ct, err := wa.Encrypt([]byte("check"), ad)
+	if err != nil {
+		return nil, err
+	}
+	if pt, err := ga.Decrypt(ct, ad); err != nil || string(pt) != "check" {
+		return nil, fmt.Errorf("read the master key back: it does not decrypt what the new key encrypted")
+	}
+	return got, nil
 }
 
 // accountAD binds a wrapped keyset to its account.
@@ -238,10 +337,30 @@ func (m *Manager) AccountKeys(ctx context.Context) ([]string, error) { return m.
 // key under it. Reads and writes go on meanwhile: the master keyset keeps
 // its old keys, so keysets wrapped by either decrypt, and account data is
 // never re-encrypted, since the account keys themselves do not change.
+//
+// Rotations are serialized: by the master key file's lock (processes on
+// this host) and then the key store's rotation lock (nodes sharing the
+// store), always in that order. Under them the keyset is read from the
+// file again, so a rotation builds on the one before it, never on a copy
+// this process loaded earlier; and no account key is rewrapped before the
+// new keyset is durable and read back.
 func (m *Manager) RotateMaster(ctx context.Context) (rewrapped int, err error) {
-	m.mu.RLock()
-	km := keyset.NewManagerFromHandle(m.master)
-	m.mu.RUnlock()
+	unlockFile, err := lockMaster(ctx, m.masterPath)
+	if err != nil {
+		return 0, err
+	}
+	defer unlockFile()
+	unlockStore, err := m.store.LockRotation(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlockStore()
+
+	current, err := readMaster(m.masterPath)
+	if err != nil {
+		return 0, fmt.Errorf("read the master key: %w", err)
+	}
+	km := keyset.NewManagerFromHandle(current)
 	id, err := km.Add(aead.AES256GCMKeyTemplate())
 	if err != nil {
 		return 0, err
@@ -257,6 +376,9 @@ func (m *Manager) RotateMaster(ctx context.Context) (rewrapped int, err error) {
 	// still decrypts every keyset, rewrapped or not.
 	if err := writeMaster(m.masterPath, h); err != nil {
 		return 0, fmt.Errorf("write the new master key: %w", err)
+	}
+	if h, err = readBackMaster(m.masterPath, h); err != nil {
+		return 0, err
 	}
 	if err := m.setMaster(h); err != nil {
 		return 0, err

@@ -203,3 +203,44 @@ func TestRotateNeverRevivesADestroyedKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenConcurrentFirstUse: processes starting at once on a data
+// directory with no master key agree on one; none wraps an account key
+// under a master key another overwrote.
+func TestOpenConcurrentFirstUse(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := sqlite.OpenKeyStore(ctx, filepath.Join(dir, "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	master := filepath.Join(dir, "master.key")
+	cts := make([][]byte, 8)
+	var wg sync.WaitGroup
+	for i := range cts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := keys.Open(master, store)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			cts[i], err = m.Encrypt(ctx, fmt.Sprintf("acct-%d", i), []byte("data"), nil)
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	m, err := keys.Open(master, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ct := range cts {
+		if pt, err := m.Decrypt(ctx, fmt.Sprintf("acct-%d", i), ct, nil); err != nil || string(pt) != "data" {
+			t.Errorf("acct-%d after a concurrent first start: %q, %v", i, pt, err)
+		}
+	}
+}

@@ -99,3 +99,29 @@ func (s *KeyStore) AccountKeys(ctx context.Context) ([]string, error) {
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// LockRotation takes a session advisory lock on a connection of its own,
+// so every node on this key store waits for the one rotating. The lock is
+// keyed by the schema, so key stores in other schemas do not wait; it
+// goes with its connection when the process dies.
+func (s *KeyStore) LockRotation(ctx context.Context) (func(), error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rotation lock: %w", err)
+	}
+	const key = `hashtext(current_schema() || '.account_keys: master key rotation')`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("rotation lock: %w", err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(`+key+`)`); err != nil {
+			// Unsure whether the lock is still held: close the
+			// connection, which drops it, rather than return it to the pool.
+			conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}, nil
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"slokeeper"
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/storetest"
 )
@@ -96,4 +97,18 @@ func TestKeyStore(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.RunKeyStore(t, s)
+}
+
+func TestKeyStoreRotationLock(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	var stores []slokeeper.KeyStore
+	for range 2 { // two nodes on one key store
+		s, err := postgres.OpenKeyStore(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	storetest.RunKeyStoreRotationLock(t, stores[0], stores[1])
 }

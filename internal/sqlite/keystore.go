@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"slokeeper"
@@ -15,7 +16,8 @@ import (
 // KeyStore is the key store on SQLite: a database file of its own
 // (keys.db), never the one backups copy.
 type KeyStore struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
 }
 
 var _ slokeeper.KeyStore = (*KeyStore)(nil)
@@ -38,7 +40,7 @@ func OpenKeyStore(ctx context.Context, path string) (*KeyStore, error) {
 		return nil, fmt.Errorf("open key store: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &KeyStore{db: db}
+	s := &KeyStore{db: db, path: path}
 	if err := retryBusy(ctx, func() error {
 		_, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`)
 		return err
@@ -126,4 +128,32 @@ func (s *KeyStore) AccountKeys(ctx context.Context) ([]string, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// LockRotation takes an exclusive flock on a file beside the key store
+// (keys.db.rotation-lock). A SQLite key store lives on one host's disk, so
+// an OS lock serializes every process that can open it; the kernel drops
+// the lock when its holder dies. A write transaction held as the lock
+// would also block the rotation's own writes and the server's new keys.
+func (s *KeyStore) LockRotation(ctx context.Context) (func(), error) {
+	f, err := os.OpenFile(s.path+".rotation-lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("rotation lock: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing drops the lock
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("rotation lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("rotation lock: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond): // another process rotates: wait for it
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"slokeeper"
 	"slokeeper/internal/sqlite"
 	"slokeeper/internal/storetest"
 )
@@ -99,4 +100,18 @@ func TestKeyStore(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.RunKeyStore(t, s)
+}
+
+func TestKeyStoreRotationLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.db")
+	var stores []slokeeper.KeyStore
+	for range 2 { // two processes on one keys.db
+		s, err := sqlite.OpenKeyStore(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	storetest.RunKeyStoreRotationLock(t, stores[0], stores[1])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"slokeeper"
 )
@@ -42,4 +43,41 @@ func RunKeyStore(t *testing.T, s slokeeper.KeyStore) {
 	if ks, _ := s.AccountKeys(ctx); strings.Join(ks, ",") != "acct-1" {
 		t.Errorf("AccountKeys = %v", ks)
 	}
+}
+
+// RunKeyStoreRotationLock checks that the rotation lock taken through one
+// handle on a key store keeps another handle on the same store (another
+// process, another node) waiting until it is released, while the store's
+// other calls go on.
+func RunKeyStoreRotationLock(t *testing.T, a, b slokeeper.KeyStore) {
+	ctx := context.Background()
+	unlock, err := a.LockRotation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateAccountKey(ctx, "acct-during-rotation", []byte("w")); err != nil {
+		t.Errorf("a new account key while a rotation runs = %v", err)
+	}
+	if ok, err := a.SwapAccountKey(ctx, "acct-during-rotation", []byte("w"), []byte("w2")); !ok || err != nil {
+		t.Errorf("the lock holder's own swap = %v, %v", ok, err)
+	}
+	// The other handle waits; its context ends before the lock is free.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if unlock2, err := b.LockRotation(short); err == nil {
+		unlock2()
+		t.Fatal("a second handle took the rotation lock while the first held it")
+	}
+	unlock()
+	unlock2, err := b.LockRotation(ctx)
+	if err != nil {
+		t.Fatalf("the lock after its release: %v", err)
+	}
+	unlock2()
+	// And back: a released lock can be taken again by the first.
+	unlock, err = a.LockRotation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
 }
