@@ -147,26 +147,30 @@ func grantID(t *testing.T, body string) string {
 func TestAccessCLI(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	tokens := map[string]string{} // each operator's own API token
 	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"alice", "admin"}, {"bob", "admin"}, {"sam", "support"}} {
-		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
+		tokens[o.name] = mustOperatorToken(t, []string{"--data", cfg.Data}, o.name, o.role, "write")
 	}
 	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
-	if _, stderr, code := run("account", "create", "--as", "ops", "--id", "acct-7", "--name", "Farm D"); code != 0 {
+	runAs := func(name string, args ...string) (string, string, int) {
+		return cliRunToken(t, tokens[name], append(args, "--data", cfg.Data)...)
+	}
+	if _, stderr, code := runAs("ops", "account", "create", "--id", "acct-7", "--name", "Farm D"); code != 0 {
 		t.Fatalf("account create: %s", stderr)
 	}
-	if _, stderr, code := run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "42"); code != 0 {
+	if _, stderr, code := runAs("ops", "account", "put", "acct-7", "--kind", "data", "--key", "threshold", "--value", "42"); code != 0 {
 		t.Fatalf("account put: %s", stderr)
 	}
-	if _, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "threshold"); code != 1 || !strings.Contains(stderr, "needs an access grant") {
+	if _, stderr, code := runAs("sam", "account", "get", "acct-7", "--kind", "data", "--key", "threshold"); code != 1 || !strings.Contains(stderr, "needs an access grant") {
 		t.Errorf("get without a grant: exit %d %s", code, stderr)
 	}
-	out, _, _ := run("grant", "request", "--as", "sam", "--account", "acct-7", "--scope", "data", "--reason", "sensor question", "--duration", "1h")
+	out, _, _ := runAs("sam", "grant", "request", "--account", "acct-7", "--scope", "data", "--reason", "sensor question", "--duration", "1h")
 	id := grantID(t, out)
-	if _, stderr, code := run("grant", "approve", id, "--as", "sam"); code != 1 || !strings.Contains(stderr, "Only an admin") {
+	if _, stderr, code := runAs("sam", "grant", "approve", id); code != 1 || !strings.Contains(stderr, "Only an admin") {
 		t.Errorf("support approving: exit %d %s", code, stderr)
 	}
-	run("grant", "approve", id, "--as", "bob")
-	if out, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
+	runAs("bob", "grant", "approve", id)
+	if out, stderr, code := runAs("sam", "account", "get", "acct-7", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
 		t.Errorf("get with a grant: exit %d %q %s", code, out, stderr)
 	}
 	out, _, code := run("access", "review")

@@ -17,24 +17,30 @@ import (
 )
 
 const accountUsage = `Usage:
-  slokeeper account create --as OPERATOR --id ID --name NAME
+  slokeeper account create --id ID --name NAME
   slokeeper account list
-  slokeeper account put ID --as OPERATOR --kind document|data|credential --key KEY (--value V | --file F)
-  slokeeper account get ID --as OPERATOR --kind document|data|credential --key KEY   (needs a grant)
-  slokeeper account delete ID --as OPERATOR            disable now, erase after the cancel window
-  slokeeper account cancel-deletion ID --as OPERATOR
-  slokeeper grant request --as OPERATOR --account ID --scope document|data|credential|all --reason WHY --duration 2h
-  slokeeper grant approve GRANT --as OPERATOR          an admin, not the requester when the policy wants two people
-  slokeeper grant revoke GRANT --as OPERATOR
+  slokeeper account put ID --kind document|data|credential --key KEY (--value V | --file F)
+  slokeeper account get ID --kind document|data|credential --key KEY   (needs a grant)
+  slokeeper account delete ID                          disable now, erase after the cancel window
+  slokeeper account cancel-deletion ID
+  slokeeper grant request --account ID --scope document|data|credential|all --reason WHY --duration 2h
+  slokeeper grant approve GRANT                        an admin, not the requester when the policy wants two people
+  slokeeper grant revoke GRANT
   slokeeper grant list [--account ID]
   slokeeper access review [--format text|json]        who holds which role and grant, and what each grant was used for
 
---as names the operator a command acts as; the audit ledger records both
-you and them. The same rules as the API apply: reading an account's data
-needs an approved, unexpired grant.
+create, put, get, delete, cancel-deletion, request, approve and revoke act
+as you: put your own API token (slokeeper operator token create) in the
+environment variable SLOKEEPER_TOKEN, never on the command line. It is
+checked as the API checks a bearer token (live, not expired or revoked,
+your operator not disabled; a read token only reads), and the audit ledger
+records you and the token. The same rules as the API apply: reading an
+account's data needs an approved, unexpired grant, approved by someone
+else when the policy wants two people.
 `
 
-// cliVault opens what vault commands need, acting as operator --as.
+// cliVault opens what vault commands need, acting as the operator whose
+// API token the command was given (cliOperator).
 type cliVault struct {
 	v     *vault.Vault
 	actor vault.Actor
@@ -42,10 +48,24 @@ type cliVault struct {
 	close func()
 }
 
-func openCLIVault(ctx context.Context, cfg Config, as string) (*cliVault, error) {
+// openCLIVault opens the vault; with asOperator, as the proven operator,
+// whose token must permit writes when write is set.
+func openCLIVault(ctx context.Context, cfg Config, getenv func(string) string, asOperator, write bool) (*cliVault, error) {
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	var actor vault.Actor
+	if asOperator {
+		op, tok, err := cliOperator(ctx, store, getenv)
+		if err == nil {
+			err = tok.Permits(write)
+		}
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		actor = vault.Actor{Operator: op, Label: "operator:" + op.Name + " token:" + tok.ID + " via " + cliActor()}
 	}
 	m := &Main{Config: cfg, Store: store, Clock: slokeeper.SystemClock{}}
 	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
@@ -60,18 +80,37 @@ func openCLIVault(ctx context.Context, cfg Config, as string) (*cliVault, error)
 		store.Close()
 		return nil, err
 	}
-	cv := &cliVault{store: store, close: func() { m.closeKeys(); store.Close() }}
+	cv := &cliVault{store: store, actor: actor, close: func() { m.closeKeys(); store.Close() }}
 	cv.v = vault.New(vault.Config{Accounts: store.Accounts, Grants: store.Grants, Operators: store.Operators, Evidence: store.Evidence,
 		Crypto: m.Keys, Audit: m.audit, Policy: m.Policy, Clock: m.Clock, Node: m.node()})
-	if as != "" {
-		ops, err := store.Operators.FindOperators(ctx, slokeeper.OperatorFilter{Name: as})
-		if err != nil || len(ops) == 0 {
-			cv.close()
-			return nil, fmt.Errorf("no active operator %q to act as", as)
-		}
-		cv.actor = vault.Actor{Operator: ops[0], Label: cliActor() + " as operator:" + as}
-	}
 	return cv, nil
+}
+
+// cliOperator is the operator a command acts as, proven by their own API
+// token under the rule the HTTP API applies to a bearer token
+// (slokeeper.AuthenticateToken), never by a name typed on the command
+// line. Like the API, it lets an operator who must change their password
+// do nothing else first.
+func cliOperator(ctx context.Context, store *Store, getenv func(string) string) (*slokeeper.Operator, *slokeeper.APIToken, error) {
+	token := cliToken(getenv)
+	if token == "" {
+		return nil, nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "This command acts as you: set SLOKEEPER_TOKEN to your own API token (slokeeper operator token create).")
+	}
+	op, tok, err := slokeeper.AuthenticateToken(ctx, store.Operators, token, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if op.MustChangePassword {
+		return nil, nil, slokeeper.Errorf(slokeeper.EFORBIDDEN, "Change your password first: sign in to the console, or POST /api/v1/auth/password.")
+	}
+	return op, tok, nil
+}
+
+// cliToken is the API token of the person running a command: the
+// environment's SLOKEEPER_TOKEN (a flag would show in ps). A token stored
+// by a sign-in command would be read here too.
+func cliToken(getenv func(string) string) string {
+	return strings.TrimSpace(getenv("SLOKEEPER_TOKEN"))
 }
 
 func runAccount(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -83,16 +122,16 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, accountUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy")
-	var as, id, name, kind, key, value, file, account, scope, reason, format string
+	var id, name, kind, key, value, file, account, scope, reason, format string
 	var duration time.Duration
 	var positional string
-	needsAs := true
+	asOperator := true
 	switch sub {
 	case "account create":
 		fs.StringVar(&id, "id", "", "account ID")
 		fs.StringVar(&name, "name", "", "account name")
 	case "account list", "grant list", "access review":
-		needsAs = false
+		asOperator = false
 		fs.StringVar(&account, "account", "", "only this account")
 		fs.StringVar(&format, "format", "text", "text or json")
 	case "account put", "account get":
@@ -110,9 +149,6 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		fmt.Fprintf(stderr, "slokeeper: unknown command %q\n\n%s", sub, accountUsage)
 		return errUsage
 	}
-	if needsAs {
-		fs.StringVar(&as, "as", "", "the operator this command acts as")
-	}
 	if slices.Contains([]string{"account put", "account get", "account delete", "account cancel-deletion", "grant approve", "grant revoke"}, sub) {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "%s: name the account or grant first\n", sub)
@@ -123,15 +159,11 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if needsAs && as == "" {
-		fmt.Fprintf(stderr, "%s: --as OPERATOR is needed\n", sub)
-		return errUsage
-	}
 	cfg, err := cf.load(getenv)
 	if err != nil {
 		return err
 	}
-	cv, err := openCLIVault(ctx, cfg, as)
+	cv, err := openCLIVault(ctx, cfg, getenv, asOperator, sub != "account get")
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/user"
 	"path/filepath"
 	"text/tabwriter"
@@ -25,13 +26,39 @@ The ledger records every sensitive action; signed checkpoints (size and
 Merkle root) are made every security.checkpoint_every and at shutdown.
 `
 
-// cliActor names the person running a command in the ledger.
+// cliActor names who runs a direct-store command in the ledger:
+// "local:USER@HOST", the operating system's user on this host. Such a
+// command works on the store itself with no operator's token (first
+// set-up, restore, key rotation, break-glass), so it proves no operator:
+// it is local administration, and localDetail says so in its entry.
 func cliActor() string {
+	name := "unknown"
 	if u, err := user.Current(); err == nil {
-		return "cli:" + u.Username
+		name = u.Username
 	}
-	return "cli"
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return "local:" + name + "@" + host
 }
+
+// localDetail marks a direct-store command's ledger entry as such.
+func localDetail(detail string) string {
+	if detail == "" {
+		return directStore
+	}
+	return directStore + ": " + detail
+}
+
+const directStore = "direct-store command (local administration)"
+
+// directStoreHelp is the note in a direct-store command's --help.
+const directStoreHelp = `
+This is a direct-store command: it works on the store itself, with no
+operator's token, and the audit ledger records it as local administration
+by local:USER@HOST (the operating system's user on this host).
+`
 
 func openLedger(cfg Config, store *Store, clock slokeeper.Clock) (*ledger.Ledger, error) {
 	return ledger.Open(ledger.Config{Store: store.Audit, Dir: filepath.Join(cfg.Data, "audit"), Clock: clock})

@@ -101,13 +101,17 @@ func TestBackupCommands(t *testing.T) {
 func TestAccountBackupCommands(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	tokens := map[string]string{} // each operator's own API token
 	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"bob", "admin"}, {"sam", "support"}} {
-		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
+		tokens[o.name] = mustOperatorToken(t, []string{"--data", cfg.Data}, o.name, o.role, "write")
 	}
 	run := func(args ...string) (string, string, int) { return cliRun(t, append(args, "--data", cfg.Data)...) }
-	run("account", "create", "--as", "ops", "--id", "acct-7", "--name", "Farm D")
-	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "42")
-	run("account", "put", "acct-7", "--as", "ops", "--kind", "document", "--key", "flow-1", "--value", `{"nodes":[]}`)
+	runAs := func(name string, args ...string) (string, string, int) {
+		return cliRunToken(t, tokens[name], append(args, "--data", cfg.Data)...)
+	}
+	runAs("ops", "account", "create", "--id", "acct-7", "--name", "Farm D")
+	runAs("ops", "account", "put", "acct-7", "--kind", "data", "--key", "threshold", "--value", "42")
+	runAs("ops", "account", "put", "acct-7", "--kind", "document", "--key", "flow-1", "--value", `{"nodes":[]}`)
 
 	out, stderr, code := run("backup", "run", "--account", "acct-7")
 	match := regexp.MustCompile(`took and verified a snapshot of account acct-7 as (bk_\S+): 2 items`).FindStringSubmatch(out)
@@ -122,8 +126,8 @@ func TestAccountBackupCommands(t *testing.T) {
 		t.Errorf("backup verify: exit %d %s%s", code, out, stderr)
 	}
 
-	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "threshold", "--value", "99")
-	run("account", "put", "acct-7", "--as", "ops", "--kind", "data", "--key", "later", "--value", "x")
+	runAs("ops", "account", "put", "acct-7", "--kind", "data", "--key", "threshold", "--value", "99")
+	runAs("ops", "account", "put", "acct-7", "--kind", "data", "--key", "later", "--value", "x")
 	if _, stderr, code := run("backup", "restore", id); code != 1 || !strings.HasPrefix(stderr, "slokeeper: Restoring backup") || !strings.Contains(stderr, "Pass --replace") {
 		t.Errorf("restore without --replace: exit %d %s", code, stderr)
 	}
@@ -135,14 +139,14 @@ func TestAccountBackupCommands(t *testing.T) {
 		t.Fatalf("backup restore --replace: exit %d %s%s", code, out, stderr)
 	}
 	gid := grantID(t, func() string {
-		out, _, _ := run("grant", "request", "--as", "sam", "--account", "acct-7", "--scope", "data", "--reason", "restore check", "--duration", "1h")
+		out, _, _ := runAs("sam", "grant", "request", "--account", "acct-7", "--scope", "data", "--reason", "restore check", "--duration", "1h")
 		return out
 	}())
-	run("grant", "approve", gid, "--as", "bob")
-	if out, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
+	runAs("bob", "grant", "approve", gid)
+	if out, stderr, code := runAs("sam", "account", "get", "acct-7", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
 		t.Errorf("after the restore, threshold = %q (exit %d %s), want 42", out, code, stderr)
 	}
-	if _, stderr, code := run("account", "get", "acct-7", "--as", "sam", "--kind", "data", "--key", "later"); code != 1 || !strings.Contains(stderr, `has no data "later"`) {
+	if _, stderr, code := runAs("sam", "account", "get", "acct-7", "--kind", "data", "--key", "later"); code != 1 || !strings.Contains(stderr, `has no data "later"`) {
 		t.Errorf("an item written after the snapshot survived the restore: exit %d %s", code, stderr)
 	}
 	if out, _, _ := run("evidence", "list", "--clause", "data.user_data"); !strings.Contains(out, "restore") || !strings.Contains(out, "account:acct-7") {
@@ -160,14 +164,18 @@ func TestRestoreAllCommand(t *testing.T) {
 	cfg.Data = t.TempDir()
 	sealedDay(t, cfg, newTestClock(time.Date(2026, 11, 20, 1, 0, 0, 0, time.UTC)), "exec", 300)
 
+	tokens := map[string]string{} // each operator's own API token, per data directory
 	for _, o := range []struct{ name, role string }{{"ops", "operator"}, {"bob", "admin"}, {"sam", "support"}} {
-		cliRun(t, "operator", "add", "--data", cfg.Data, "--name", o.name, "--role", o.role)
+		tokens[o.name+cfg.Data] = mustOperatorToken(t, []string{"--data", cfg.Data}, o.name, o.role, "write")
 	}
 	run := func(data string, args ...string) (string, string, int) {
 		return cliRun(t, append(args, "--data", data)...)
 	}
-	run(cfg.Data, "account", "create", "--as", "ops", "--id", "farm", "--name", "農場 E")
-	run(cfg.Data, "account", "put", "farm", "--as", "ops", "--kind", "credential", "--key", "mqtt", "--value", "s3cret-過去")
+	runAs := func(name, data string, args ...string) (string, string, int) {
+		return cliRunToken(t, tokens[name+data], append(args, "--data", data)...)
+	}
+	runAs("ops", cfg.Data, "account", "create", "--id", "farm", "--name", "農場 E")
+	runAs("ops", cfg.Data, "account", "put", "farm", "--kind", "credential", "--key", "mqtt", "--value", "s3cret-過去")
 	run(cfg.Data, "backup", "run", "--class", "exec", "--day", "2026-11-20")
 	run(cfg.Data, "backup", "run", "--account", "farm")
 
@@ -195,11 +203,11 @@ func TestRestoreAllCommand(t *testing.T) {
 		os.WriteFile(filepath.Join(into, f), b, 0o600)
 	}
 	for _, o := range []struct{ name, role string }{{"bob", "admin"}, {"sam", "support"}} {
-		cliRun(t, "operator", "add", "--data", into, "--name", o.name, "--role", o.role)
+		tokens[o.name+into] = mustOperatorToken(t, []string{"--data", into}, o.name, o.role, "write")
 	}
-	gout, _, _ := run(into, "grant", "request", "--as", "sam", "--account", "farm", "--scope", "credential", "--reason", "disaster recovery check", "--duration", "1h")
-	run(into, "grant", "approve", grantID(t, gout), "--as", "bob")
-	if out, stderr, code := run(into, "account", "get", "farm", "--as", "sam", "--kind", "credential", "--key", "mqtt"); code != 0 || out != "s3cret-過去" {
+	gout, _, _ := runAs("sam", into, "grant", "request", "--account", "farm", "--scope", "credential", "--reason", "disaster recovery check", "--duration", "1h")
+	runAs("bob", into, "grant", "approve", grantID(t, gout))
+	if out, stderr, code := runAs("sam", into, "account", "get", "farm", "--kind", "credential", "--key", "mqtt"); code != 0 || out != "s3cret-過去" {
 		t.Errorf("the restored account's credential = %q (exit %d %s)", out, code, stderr)
 	}
 }

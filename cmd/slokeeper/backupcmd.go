@@ -38,7 +38,7 @@ s3://host/bucket/prefix. Objects are encrypted, checksummed and described by
 a manifest beside them. An account's backups are encrypted under its own
 key: once the account is deleted and its key destroyed, none of them can
 be read.
-`
+` + directStoreHelp
 
 // openTarget opens the configured backup target.
 func openTarget(ctx context.Context, cfg Config) (slokeeper.BlobStore, error) {
@@ -138,7 +138,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			}
 			class, day, target = "user", lt.Clock.Now().In(lt.Policy.Location()).Format(time.DateOnly), "account:"+account
 		}
-		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.run", target, ""); err != nil {
+		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.run", target, localDetail("")); err != nil {
 			return err
 		}
 		man, err := lt.exec.Backup(ctx, class, account, day, time.Time{})
@@ -180,7 +180,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprint(stderr, "backup restore: --into DIR is needed\n")
 			return errUsage
 		}
-		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "logs:"+man.Class+"/"+man.Day, man.ID+" into "+into); err != nil {
+		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "logs:"+man.Class+"/"+man.Day, localDetail(man.ID+" into "+into)); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(into, 0o700); err != nil {
@@ -305,7 +305,7 @@ func restoreAccount(ctx context.Context, lt *lifecycleTools, man *backup.Manifes
 		return slokeeper.Errorf(slokeeper.EINVALID, "Restoring backup %s replaces all of account %s's current data with its snapshot of %s (%d items). Pass --replace to do it.",
 			man.ID, man.Account, man.Created.In(lt.Policy.Location()).Format(time.RFC3339), man.Records)
 	}
-	if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "account:"+man.Account, man.ID+" replaces the account's data"); err != nil {
+	if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "account:"+man.Account, localDetail(man.ID+" replaces the account's data")); err != nil {
 		return err
 	}
 	n, err := lt.exec.RestoreAccount(ctx, man, progressLine(stderr, "restoring "+man.ID))
@@ -372,7 +372,7 @@ func restoreAll(ctx context.Context, lt *lifecycleTools, cfg Config, into, at st
 	if entries, err := os.ReadDir(into); err == nil && len(entries) > 0 {
 		return slokeeper.Errorf(slokeeper.ECONFLICT, "%s is not empty: a full restore goes into a new data directory.", into)
 	}
-	if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "all", "into "+into+" "+at); err != nil {
+	if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.restore", "all", localDetail("into "+into+" "+at)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(into, 0o700); err != nil {

@@ -40,7 +40,7 @@ the outside by its probe. FILE is YAML:
         body: '"status":\s*"ok"'   # optional: a regular expression the body must match
         max_latency: 2s            # optional
         cert_expiry: 336h          # optional: fail when the certificate expires within this
-`
+` + directStoreHelp
 
 // componentsFile is a components file as written.
 type componentsFile struct {
@@ -165,7 +165,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 		for _, c := range cs {
-			if _, err := audit.Record(ctx, cliActor(), "component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
+			if _, err := audit.Record(ctx, cliActor(), "component.put", "component:"+c.ID, localDetail(c.Probe.Kind+" "+c.Probe.Target)); err != nil {
 				return err
 			}
 			if err := store.Components.PutComponent(ctx, c); err != nil {
@@ -182,7 +182,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 				if slices.ContainsFunc(cs, func(x *slokeeper.Component) bool { return x.ID == c.ID }) {
 					continue
 				}
-				if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+c.ID, "not in "+arg); err != nil {
+				if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+c.ID, localDetail("not in "+arg)); err != nil {
 					return err
 				}
 				if err := store.Components.DeleteComponent(ctx, c.ID); err != nil {
@@ -194,7 +194,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
 		return nil
 	case "remove":
-		if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+arg, ""); err != nil {
+		if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+arg, localDetail("")); err != nil {
 			return err
 		}
 		return store.Components.DeleteComponent(ctx, arg)

@@ -20,8 +20,10 @@ const keysUsage = `Usage:
 Account data is encrypted under per-account keys, which are wrapped by the
 master key (--master-key, default DATA/master.key). Rotation needs no
 downtime: running servers pick up the new master key by themselves, and
-data written under the old one stays readable.
-`
+data written under the old one stays readable. Rotations run one at a
+time: another one, from any process or node on the same key store, waits
+for the one under way (--master-key's lock file, then the key store's lock).
+` + directStoreHelp
 
 // openKeys opens the key manager: the master key file and the key store
 // (DATA/keys.db, apart from the database backups copy).
@@ -75,7 +77,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if _, err := audit.Record(ctx, cliActor(), "keys.rotate", "master-key", ""); err != nil {
+	if _, err := audit.Record(ctx, cliActor(), "keys.rotate", "master-key", localDetail("")); err != nil {
 		return err
 	}
 	km, closeKeys, err := openKeys(ctx, cfg)
@@ -85,7 +87,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	defer closeKeys()
 	n, err := km.RotateMaster(ctx)
 	if err != nil {
-		audit.Record(ctx, cliActor(), "keys.rotate.failed", "master-key", err.Error())
+		audit.Record(ctx, cliActor(), "keys.rotate.failed", "master-key", localDetail(err.Error()))
 		return err
 	}
 	fmt.Fprintf(stdout, "master key rotated; %d account keys rewrapped\n", n)

@@ -21,7 +21,7 @@ const lifecycleUsage = `Usage:
 TIME is RFC 3339 (2027-01-05T10:00:00+09:00) or a day (2027-01-05, at
 midnight in the policy's time zone). A running server runs the lifecycle
 itself every few minutes; "run" is for a stopped one.
-`
+` + directStoreHelp
 
 // lifecycleKinds names the actions for people.
 var lifecycleKinds = map[string][2]string{
@@ -92,7 +92,7 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 		}
 		return printActions(stdout, actions, nil, when, loc, lang)
 	}
-	if _, err := lt.Ledger.Record(ctx, cliActor(), "lifecycle.run", "logs", ""); err != nil {
+	if _, err := lt.Ledger.Record(ctx, cliActor(), "lifecycle.run", "logs", localDetail("")); err != nil {
 		return err
 	}
 	if progress {

@@ -26,7 +26,7 @@ A source sends logs with a bearer token, printed once by "source add" and
 never stored: only its hash is. app sources send system logs (the service's
 own application and servers); the others send execution-environment logs
 and belong to an account.
-`
+` + directStoreHelp
 
 // newSourceCredentials returns a source ID and a bearer token of 256
 // random bits.
@@ -88,12 +88,12 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 	switch sub {
 	case "add":
 		sid, token := newSourceCredentials()
-		if _, err := audit.Record(ctx, cliActor(), "source.add", "source:"+sid, fmt.Sprintf("kind %s, account %q, name %q", kind, account, name)); err != nil {
+		if _, err := audit.Record(ctx, cliActor(), "source.add", "source:"+sid, localDetail(fmt.Sprintf("kind %s, account %q, name %q", kind, account, name))); err != nil {
 			return err
 		}
 		src := &slokeeper.Source{ID: sid, Account: account, Kind: kind, Name: name, CreatedAt: time.Now(), TokenHash: slokeeper.HashToken(token)}
 		if err := store.Sources.CreateSource(ctx, src); err != nil {
-			audit.Record(ctx, cliActor(), "source.add.failed", "source:"+sid, slokeeper.ErrorMessage(err))
+			audit.Record(ctx, cliActor(), "source.add.failed", "source:"+sid, localDetail(slokeeper.ErrorMessage(err)))
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "source: %s\ntoken:  %s\n", sid, token)
@@ -101,7 +101,7 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 			"トークンは保存されず、再表示もできません。今すぐ控えてください。\n")
 		return nil
 	case "revoke":
-		if _, err := audit.Record(ctx, cliActor(), "source.revoke", "source:"+id, ""); err != nil {
+		if _, err := audit.Record(ctx, cliActor(), "source.revoke", "source:"+id, localDetail("")); err != nil {
 			return err
 		}
 		if err := store.Sources.RevokeSource(ctx, id, time.Now()); err != nil {
@@ -133,7 +133,7 @@ const logsUsage = `Usage:
 
 Reads the log store in the data directory without writing it: safe while a
 server runs. Times are RFC 3339, e.g. 2026-12-03T10:00:00+09:00.
-`
+` + directStoreHelp
 
 func runLogs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -213,7 +213,7 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if _, err := audit.Record(ctx, cliActor(), "logs.query", "source:"+q.SourceID+" account:"+q.Account, strings.Join(args, " ")); err != nil {
+	if _, err := audit.Record(ctx, cliActor(), "logs.query", "source:"+q.SourceID+" account:"+q.Account, localDetail(strings.Join(args, " "))); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)

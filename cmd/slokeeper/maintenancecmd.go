@@ -25,7 +25,7 @@ TIME is RFC 3339 (2026-12-03T10:00:00+09:00). A planned window must be
 announced the policy's notice ahead (maintenance.notice, 7 days by default):
 one with less is refused, with the earliest start allowed. An announced
 window is not downtime. Without --components it covers every component.
-`
+` + directStoreHelp
 
 func runMaintenance(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -91,7 +91,7 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 	}
 	svc := &schedule.Service{Store: store.Maintenance, Components: store.Components, Policy: pol, Clock: clock,
 		Audit: func(ctx context.Context, actor, action, target, detail string) error {
-			_, err := ledger.Record(ctx, actor, action, target, detail)
+			_, err := ledger.Record(ctx, actor, action, target, localDetail(detail))
 			return err
 		}}
 	loc := pol.Location()

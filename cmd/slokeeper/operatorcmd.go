@@ -26,7 +26,7 @@ const operatorUsage = `Usage:
 
 Passwords, TOTP secrets and tokens are shown once and stored only as
 hashes (or, for TOTP, encrypted). Every change is in the audit ledger.
-`
+` + directStoreHelp
 
 func newOperator(name, role, password string, now time.Time) (*slokeeper.Operator, error) {
 	h, err := auth.HashPassword(password, auth.OWASP)
@@ -111,7 +111,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	record := func(action, target, detail string) error {
-		_, err := audit.Record(ctx, cliActor(), action, target, detail)
+		_, err := audit.Record(ctx, cliActor(), action, target, localDetail(detail))
 		return err
 	}
 	find := func(n string) (*slokeeper.Operator, error) {
@@ -211,7 +211,11 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 			fmt.Fprintf(stderr, "operator token create: --expires %q is not a duration like 30d or 1y\n", expires)
 			return errUsage
 		}
-		token := auth.NewToken("sko_")
+		if err := slokeeper.ValidTokenScope(scope); err != nil {
+			fmt.Fprintf(stderr, "operator token create: --scope %q is not read or write\n", scope)
+			return errUsage
+		}
+		token := auth.NewToken(slokeeper.OperatorTokenPrefix)
 		t := &slokeeper.APIToken{ID: "tok_" + auth.NewToken("")[:12], OperatorID: op.ID, Name: name, Scope: scope,
 			TokenHash: slokeeper.HashToken(token), CreatedAt: now, ExpiresAt: d.AddTo(now)}
 		if err := record("token.create", "operator:"+op.Name, fmt.Sprintf("%s (%s scope, until %s)", t.ID, scope, t.ExpiresAt.Format(time.RFC3339))); err != nil {

@@ -20,7 +20,7 @@ const (
 	loginFailures  = 5                // failed sign-ins allowed per name or address...
 	loginWindow    = 15 * time.Minute // ...within this window, before a lockout of the same length
 	maxLoginBody   = 8 << 10
-	operatorPrefix = "sko_" // API tokens; source tokens start with slk_
+	operatorPrefix = slokeeper.OperatorTokenPrefix // API tokens; source tokens start with slk_
 	sessionPrefix  = "sks_"
 )
 
@@ -197,13 +197,13 @@ func (s *Server) handleLogoutCookie(w http.ResponseWriter, r *http.Request) {
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	ctx, now := r.Context(), s.Clock.Now()
 	var opID string
-	var tok *slokeeper.APIToken
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && strings.HasPrefix(bearer, operatorPrefix) {
-		t, err := s.Operators.FindAPIToken(ctx, slokeeper.HashToken(bearer), now)
+		// The rule the command line's SLOKEEPER_TOKEN follows too.
+		op, t, err := slokeeper.AuthenticateToken(ctx, s.Operators, bearer, now)
 		if err != nil {
-			return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The API token is not valid, has expired or was revoked.")
+			return nil, err
 		}
-		opID, tok = t.OperatorID, t
+		return &principal{op: op, token: t}, nil
 	} else if c, err := r.Cookie(sessionCookie); err == nil {
 		ses, err := s.Operators.FindSession(ctx, slokeeper.HashToken(c.Value), now)
 		if err != nil {
@@ -220,7 +220,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if len(ops) != 1 {
 		return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "The operator is disabled.")
 	}
-	return &principal{op: ops[0], token: tok}, nil
+	return &principal{op: ops[0]}, nil
 }
 
 // requireOperator lets a request through only for a signed-in operator
@@ -240,8 +240,8 @@ func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *ht
 		case len(roles) > 0 && !containsRole(roles, p.op.Role):
 			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This needs the role %s; you are %s.", strings.Join(roles, " or "), p.op.Role))
 			return
-		case p.token != nil && p.token.Scope == "read" && r.Method != http.MethodGet:
-			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This API token may only read."))
+		case p.token != nil && p.token.Permits(r.Method != http.MethodGet) != nil:
+			Error(w, r, s.Logger, p.token.Permits(true))
 			return
 		}
 		h(w, r, p)
