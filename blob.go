@@ -27,4 +27,10 @@ type BlobStore interface {
 	List(ctx context.Context, prefix string) ([]BlobInfo, error)
 	// Delete removes an object; deleting a missing one is not an error.
 	Delete(ctx context.Context, key string) error
+	// RemoveLeftovers removes what Puts that never ended (a process
+	// killed mid-way) left behind and last wrote before before: a
+	// directory's temporary files, an object store's incomplete multipart
+	// uploads. A Put under way writes after any bound in the past, so a
+	// bound well behind now leaves it be. It returns what it removed, by key.
+	RemoveLeftovers(ctx context.Context, before time.Time) ([]BlobInfo, error)
 }

@@ -361,6 +361,13 @@ func (b *Backups) ReadManifest(ctx context.Context, key string) (*Manifest, erro
 	return &m, nil
 }
 
+// RemoveLeftovers removes from the target what backups that never
+// finished (the process killed mid-Put) left there and last wrote before
+// before, and returns it (slokeeper.BlobStore.RemoveLeftovers).
+func (b *Backups) RemoveLeftovers(ctx context.Context, before time.Time) ([]slokeeper.BlobInfo, error) {
+	return b.cfg.Target.RemoveLeftovers(ctx, before)
+}
+
 // Erase deletes a backup from the target: the object first, the manifest
 // last, so that a crash in between leaves a manifest naming a missing
 // object (which the next erase finishes), never unlisted data.

@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"slokeeper"
 	"slokeeper/internal/blob"
@@ -96,4 +99,52 @@ func TestDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	runConformance(t, d)
+}
+
+// TestDirRemoveLeftovers: the temporary files a killed Put leaves are
+// removed once last written before the bound; objects, and temporary
+// files written since, stay.
+func TestDirRemoveLeftovers(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	d, err := blob.OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Put(ctx, "logs/exec/2026-12-03/bk_1.seg.enc", bytes.NewReader([]byte("whole"))); err != nil {
+		t.Fatal(err)
+	}
+	bound := time.Now()
+	for name, modified := range map[string]time.Time{
+		"logs/exec/2026-12-03/bk_2.seg.enc.111.tmp": bound.Add(-time.Hour),
+		"manifests/logs/exec/bk_2.json.222.tmp":     bound.Add(-time.Minute),
+		"logs/exec/2026-12-03/bk_3.seg.enc.333.tmp": bound.Add(time.Minute), // being written
+	} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, modified, modified)
+	}
+	removed, err := d.RemoveLeftovers(ctx, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range removed {
+		keys = append(keys, r.Key)
+		if r.Size != 4 {
+			t.Errorf("removed %s of %d bytes, want 4", r.Key, r.Size)
+		}
+	}
+	if got := strings.Join(keys, " "); got != "logs/exec/2026-12-03/bk_2.seg.enc.111.tmp manifests/logs/exec/bk_2.json.222.tmp" {
+		t.Errorf("removed %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "logs/exec/2026-12-03/bk_3.seg.enc.333.tmp")); err != nil {
+		t.Errorf("a temporary file written after the bound was removed: %v", err)
+	}
+	if _, err := d.Stat(ctx, "logs/exec/2026-12-03/bk_1.seg.enc"); err != nil {
+		t.Errorf("an object was removed: %v", err)
+	}
 }

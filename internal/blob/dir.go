@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"slokeeper"
 )
@@ -180,4 +181,45 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return syncDir(filepath.Dir(d.path(key)))
+}
+
+// RemoveLeftovers removes the temporary files of Puts that never renamed
+// them into place (the process died), if last modified before before. A
+// Put under way keeps its file's modification time current as it writes.
+func (d *Dir) RemoveLeftovers(ctx context.Context, before time.Time) ([]slokeeper.BlobInfo, error) {
+	var out []slokeeper.BlobInfo
+	err := filepath.WalkDir(d.root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if e.IsDir() || !strings.HasSuffix(path, ".tmp") {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed into place, or removed, meanwhile
+		} else if err != nil {
+			return err
+		}
+		if !fi.ModTime().Before(before) {
+			return nil
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(d.root, path)
+		out = append(out, slokeeper.BlobInfo{Key: filepath.ToSlash(rel), Size: fi.Size(), Modified: fi.ModTime()})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b slokeeper.BlobInfo) int { return strings.Compare(a.Key, b.Key) })
+	return out, err
 }

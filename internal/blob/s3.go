@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"slokeeper"
 
@@ -126,4 +127,28 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return s3Error(key, err)
 	}
 	return nil
+}
+
+// RemoveLeftovers aborts the multipart uploads of Puts that never
+// completed (the process died) and began before before. An object store
+// tells when an upload began, not when it was last written: the bound
+// must leave more time than the longest backup upload takes.
+func (s *S3) RemoveLeftovers(ctx context.Context, before time.Time) ([]slokeeper.BlobInfo, error) {
+	ctx, cancel := context.WithCancel(ctx) // stops the listing if we return early
+	defer cancel()
+	core := minio.Core{Client: s.client}
+	var out []slokeeper.BlobInfo
+	for u := range s.client.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
+		if u.Err != nil {
+			return out, s3Error(s.prefix, u.Err)
+		}
+		if !u.Initiated.Before(before) {
+			continue
+		}
+		if err := core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil {
+			return out, s3Error(u.Key, err)
+		}
+		out = append(out, slokeeper.BlobInfo{Key: strings.TrimPrefix(u.Key, s.prefix), Size: u.Size, Modified: u.Initiated})
+	}
+	return out, nil
 }

@@ -3,9 +3,12 @@ package blob_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"slokeeper/internal/blob"
 	"slokeeper/internal/blob/blobtest"
+
+	"github.com/minio/minio-go/v7"
 )
 
 func TestS3(t *testing.T) {
@@ -21,5 +24,31 @@ func TestOpenS3Errors(t *testing.T) {
 		if _, err := blob.OpenS3(context.Background(), bad); err == nil {
 			t.Errorf("OpenS3(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestS3RemoveLeftovers: a Put killed mid-way leaves an incomplete
+// multipart upload; it is aborted once begun before the bound, and one
+// begun after it stays.
+func TestS3RemoveLeftovers(t *testing.T) {
+	ctx := context.Background()
+	url := blobtest.S3Server(t)
+	s, err := blob.OpenS3(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, bucket, prefix := blobtest.S3Core(t, url)
+	if _, err := core.NewMultipartUpload(ctx, bucket, prefix+"logs/exec/2026-12-03/bk_dead.seg.enc", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := s.RemoveLeftovers(ctx, time.Now().Add(-time.Hour)); err != nil || len(removed) != 0 {
+		t.Errorf("an upload begun after the bound: removed %v, %v", removed, err)
+	}
+	removed, err := s.RemoveLeftovers(ctx, time.Now().Add(time.Hour))
+	if err != nil || len(removed) != 1 || removed[0].Key != "logs/exec/2026-12-03/bk_dead.seg.enc" {
+		t.Errorf("removed %+v, %v", removed, err)
+	}
+	for u := range core.ListIncompleteUploads(ctx, bucket, prefix, true) {
+		t.Errorf("still there: %+v", u)
 	}
 }

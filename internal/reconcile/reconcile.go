@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +54,15 @@ type Config struct {
 	Vault    AccountEraser
 	Clock    slokeeper.Clock
 	Node     string
+	// LeftoverAge is how long ago a temporary object on the target (a
+	// backup's file being written, an upload begun) must have been last
+	// written for a pass to remove it as a killed backup's leftover: a
+	// backup under way in another process is younger. Default 24 h.
+	LeftoverAge time.Duration
 }
+
+// DefaultLeftoverAge is Config.LeftoverAge's default.
+const DefaultLeftoverAge = 24 * time.Hour
 
 // Expiry returns the expiry clocks the policy gives a new backup, for
 // its manifest (backup.Config.Expiry).
@@ -135,6 +144,9 @@ func (e *Executor) tried(a lifecycle.Action, failed bool, now time.Time) {
 func New(cfg Config) *Executor {
 	if cfg.Clock == nil {
 		cfg.Clock = slokeeper.SystemClock{}
+	}
+	if cfg.LeftoverAge <= 0 {
+		cfg.LeftoverAge = DefaultLeftoverAge
 	}
 	return &Executor{cfg: cfg}
 }
@@ -262,7 +274,7 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 			e.Progress(r)
 		}
 	}
-	var first error
+	first := e.removeLeftovers(ctx, now)
 	for round := 0; ; round++ {
 		var held []lifecycle.Action
 		covered := false // a backup was made or verified
@@ -556,6 +568,37 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
 		r.Outcome = e.onTime(a, slokeeper.OutcomeOK)
 	}
 	return r
+}
+
+// removeLeftovers removes what killed backups left on the target, older
+// than LeftoverAge, with evidence of each object removed under the clause
+// of the data it was a backup of. A failure is the pass's error; the pass
+// goes on.
+func (e *Executor) removeLeftovers(ctx context.Context, now time.Time) error {
+	removed, err := e.cfg.Backups.RemoveLeftovers(ctx, now.Add(-e.cfg.LeftoverAge))
+	for _, r := range removed {
+		e.evidence(ctx, "remove_leftover", e.clauseOfKey(r.Key), r.Key, time.Time{}, slokeeper.OutcomeOK,
+			fmt.Sprintf("removed what a backup that never finished left on the target: %d bytes, last written %s", r.Size, r.Modified.UTC().Format(time.RFC3339)))
+	}
+	if err != nil {
+		return fmt.Errorf("lifecycle: remove leftovers: %w", err)
+	}
+	return nil
+}
+
+// clauseOfKey returns the clause of the data an object on the target
+// holds: "[manifests/]logs/CLASS/…" or "[manifests/]user/…".
+func (e *Executor) clauseOfKey(key string) string {
+	parts := strings.Split(strings.TrimPrefix(key, "manifests/"), "/")
+	switch {
+	case parts[0] == "user":
+		return policy.ClauseUserData
+	case parts[0] == "logs" && len(parts) > 1:
+		if c := e.clauseOf(parts[1]); c != "" {
+			return c
+		}
+	}
+	return policy.ClauseSecurity // not a backup of slokeeper's: still, what was removed is on record
 }
 
 // onTime returns ok, or late when the action is past its deadline.

@@ -387,3 +387,53 @@ func TestRestoreAll(t *testing.T) {
 		t.Errorf("restored accounts = %v", status)
 	}
 }
+
+// TestLeftoversRemoved: a backup killed mid-way leaves a temporary object
+// on the target; the next pass removes it once it is older than
+// LeftoverAge (24 h), with evidence, and leaves a younger one, which may
+// be a backup under way in another process, until it is that old.
+func TestLeftoversRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	w := newWorld(t, dir, policy.Default(), time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC))
+	w.day()
+	now := w.Clock.Now()
+	leftover := func(name string, modified time.Time) string {
+		p := filepath.Join(dir, "backups", "logs", "exec", "2026-12-01", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("half a backup"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, modified, modified); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dead := leftover("bk_deaddeaddeaddead.seg.enc.1234.tmp", now.Add(-25*time.Hour))
+	young := leftover("bk_younyounyounyoun.seg.enc.5678.tmp", now.Add(-time.Hour))
+	if _, err := w.Exec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("a leftover 25 h old is still there: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("a temporary object 1 h old was removed: %v", err)
+	}
+	ev, _, err := sqlite.NewEvidenceService(w.DB).FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "remove_leftover"})
+	if err != nil || len(ev) != 1 || ev[0].Clause != policy.ClauseExecLogs || !strings.Contains(ev[0].Subject, "bk_deaddeaddeaddead") || !strings.Contains(ev[0].Detail, "13 bytes") {
+		t.Errorf("leftover evidence: %+v %v", ev, err)
+	}
+	// A day on, the younger one is a leftover too.
+	w.Clock.Add(24 * time.Hour)
+	if _, err := w.Exec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(young); !os.IsNotExist(err) {
+		t.Errorf("a leftover 25 h old is still there: %v", err)
+	}
+	// The backups themselves are untouched.
+	w.checkObjects()
+}

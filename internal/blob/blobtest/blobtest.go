@@ -60,3 +60,24 @@ func S3Server(t testing.TB) string {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// S3Core returns a low-level client on the target S3Server returned, its
+// bucket and its key prefix, to make what a test needs by hand (an
+// upload that never completes).
+func S3Core(t testing.TB, url string) (*minio.Core, string, string) {
+	t.Helper()
+	rest := strings.TrimPrefix(url, "s3://")
+	creds, rest, _ := strings.Cut(rest, "@")
+	access, secret, _ := strings.Cut(creds, ":")
+	addr, path, _ := strings.Cut(rest, "/")
+	path, _, _ = strings.Cut(path, "?")
+	bucket, prefix, _ := strings.Cut(path, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	core, err := minio.NewCore(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core, bucket, prefix
+}
