@@ -10,7 +10,7 @@ import (
 type AuditEntry struct {
 	Seq    int64     `json:"seq"` // 1-based position in the ledger
 	At     time.Time `json:"at"`
-	Actor  string    `json:"actor"`            // who: "operator:alice", "cli:root", "system"
+	Actor  string    `json:"actor"`            // who: "operator:alice", "local:root@host" (a direct-store command), "system:node"
 	Action string    `json:"action"`           // what: "login", "grant.approve", "source.add", ...
 	Target string    `json:"target,omitempty"` // to what: "account:acct-1", "source:src_x"
 	Detail string    `json:"detail,omitempty"` // a sentence, or JSON
