@@ -62,6 +62,10 @@ func (s *Server) handleAdminHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAdminPassword(w http.ResponseWriter, r *http.Request) {
 	l := lang(r)
 	p, err := s.authenticate(r)
+	if slokeeper.ErrorCode(err) == slokeeper.EFORBIDDEN {
+		Error(w, r, s.Logger, err)
+		return
+	}
 	if err != nil {
 		http.Redirect(w, r, "/admin/login?lang="+l, http.StatusSeeOther)
 		return

@@ -36,6 +36,15 @@ type principal struct {
 	token *slokeeper.APIToken // nil for a browser session
 }
 
+// readOnly reports whether the principal may only read: an API token of
+// the read scope.
+func (p *principal) readOnly() bool { return p.token != nil && p.token.Scope != "write" }
+
+// safeMethod reports whether an HTTP method only reads (RFC 9110 9.2.1).
+func safeMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
 func (p *principal) actor() string {
 	if p.token != nil {
 		return "operator:" + p.op.Name + " token:" + p.token.ID
@@ -193,8 +202,22 @@ func (s *Server) handleLogoutCookie(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate finds the operator behind a request: a session cookie, or
-// an API token as the bearer.
+// an API token as the bearer. It is the one place every operator's
+// request goes through, API and console alike, so it is also where a
+// read-scoped token is refused any method that is not safe, whatever
+// the route.
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	p, err := s.findPrincipal(r)
+	if err != nil {
+		return nil, err
+	}
+	if p.readOnly() && !safeMethod(r.Method) {
+		return nil, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This API token may only read.")
+	}
+	return p, nil
+}
+
+func (s *Server) findPrincipal(r *http.Request) (*principal, error) {
 	ctx, now := r.Context(), s.Clock.Now()
 	var opID string
 	var tok *slokeeper.APIToken
@@ -224,8 +247,9 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 }
 
 // requireOperator lets a request through only for a signed-in operator
-// with one of roles. A read-scoped API token may only read; an operator
-// who must change their password may do nothing else first.
+// with one of roles (authenticate refuses a read-scoped token anything
+// but reading); an operator who must change their password may do
+// nothing else first.
 func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *http.Request, *principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
@@ -239,9 +263,6 @@ func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *ht
 			return
 		case len(roles) > 0 && !containsRole(roles, p.op.Role):
 			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This needs the role %s; you are %s.", strings.Join(roles, " or "), p.op.Role))
-			return
-		case p.token != nil && p.token.Scope == "read" && r.Method != http.MethodGet:
-			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This API token may only read."))
 			return
 		}
 		h(w, r, p)

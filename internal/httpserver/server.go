@@ -86,6 +86,7 @@ type Server struct {
 	auth   *sourceAuth
 	limits *limiter
 	logins *loginLimiter
+	routes []string // every pattern the mux has
 
 	ln          net.Listener
 	tls         bool
