@@ -55,6 +55,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /api/v1/auth/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/v1/auth/me", s.requireOperator(nil, s.handleMe))
 	mux.HandleFunc("POST /api/v1/auth/password", s.requireOperator(nil, s.handlePassword))
+	mux.HandleFunc("POST /api/v1/operators/{name}/unlock", s.requireOperator([]string{slokeeper.RoleAdmin}, s.handleOperatorUnlock))
 	mux.HandleFunc("GET /admin/login", s.handleAdminLoginForm)
 	mux.HandleFunc("POST /admin/login", s.handleAdminLogin)
 	mux.HandleFunc("POST /admin/logout", s.handleAdminLogout)
@@ -85,7 +86,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	// RFC 8058: a mail client unsubscribes with a POST from anywhere; the
 	// link's token, not the origin, authorizes it.
 	csrf.AddInsecureBypassPattern("POST /unsubscribe")
-	return s.instrument(securityHeaders(csrf.Handler(mux), useTLS))
+	return s.instrument(securityHeaders(s.withClientAddr(csrf.Handler(mux)), useTLS))
 }
 
 func securityHeaders(next http.Handler, useTLS bool) http.Handler {
