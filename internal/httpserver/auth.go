@@ -284,6 +284,7 @@ func (s *Server) findPrincipal(r *http.Request) (*principal, error) {
 // nothing else first.
 func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *http.Request, *principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // for one reader, answer or error
 		p, err := s.authenticate(r)
 		if err != nil {
 			Error(w, r, s.Logger, err)

@@ -21,7 +21,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
 	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
-	mux.HandleFunc("GET /api/v1/evidence", s.handleEvidenceIndex)
+	mux.HandleFunc("GET /api/v1/evidence", s.requireOperator(nil, s.handleEvidenceIndex))
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/components", s.requireOperator(nil, s.handleComponentIndex))
 	mux.HandleFunc("GET /api/v1/maintenances", s.handleMaintenanceIndex)
@@ -86,7 +86,10 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	// RFC 8058: a mail client unsubscribes with a POST from anywhere; the
 	// link's token, not the origin, authorizes it.
 	csrf.AddInsecureBypassPattern("POST /unsubscribe")
-	return s.instrument(securityHeaders(s.withClientAddr(csrf.Handler(mux)), useTLS))
+	// withClientAddr is outermost: its request (with the client's address
+	// in its context) is the one the mux sets the pattern on, which
+	// instrument reads.
+	return s.withClientAddr(s.instrument(securityHeaders(csrf.Handler(mux), useTLS)))
 }
 
 func securityHeaders(next http.Handler, useTLS bool) http.Handler {
@@ -222,8 +225,9 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 
 // handleEvidenceIndex lists evidence:
 // ?clause=&action=&outcome=&since=RFC3339&until=RFC3339&offset=&limit=
-// (limit defaults to 100, at most 1000).
-func (s *Server) handleEvidenceIndex(w http.ResponseWriter, r *http.Request) {
+// (limit defaults to 100, at most 1000), for staff only: it names
+// customers' accounts, deletions and backups.
+func (s *Server) handleEvidenceIndex(w http.ResponseWriter, r *http.Request, _ *principal) {
 	q := r.URL.Query()
 	f := slokeeper.EvidenceFilter{Clause: q.Get("clause"), Action: q.Get("action"), Outcome: q.Get("outcome"), Limit: 100}
 	var err error
