@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"slokeeper"
@@ -89,19 +90,34 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	// withClientAddr is outermost: its request (with the client's address
 	// in its context) is the one the mux sets the pattern on, which
 	// instrument reads.
-	return s.withClientAddr(s.instrument(securityHeaders(csrf.Handler(mux), useTLS)))
+	return s.withClientAddr(s.instrument(securityHeaders(csrf.Handler(mux), useTLS, s.csp)))
 }
 
-func securityHeaders(next http.Handler, useTLS bool) http.Handler {
+// securityHeaders sets the headers every response carries: the content
+// security policy (csp: no script, no framing), and no-store on every
+// answer for one reader, which is any answer under /admin/ and any
+// answer to a request carrying credentials (a session cookie or an
+// Authorization header); handlers may loosen it for public data.
+func securityHeaders(next http.Handler, useTLS bool, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY")
 		if useTLS {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
+		if strings.HasPrefix(r.URL.Path, "/admin/") || r.Header.Get("Authorization") != "" || hasCookie(r, sessionCookie) {
+			h.Set("Cache-Control", "no-store")
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
 }
 
 // statusWriter remembers the status a handler wrote.

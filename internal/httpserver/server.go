@@ -103,6 +103,7 @@ type Server struct {
 	signInFlushed atomic.Int64 // UnixNano of the last flush of failed sign-ins
 	stopFlush     func()
 	routes        []string // every pattern the mux has
+	csp           string   // the Content-Security-Policy of every response
 
 	ln          net.Listener
 	tls         bool
@@ -156,6 +157,9 @@ func (s *Server) Open() error {
 		return fmt.Errorf("parse templates: %w", err)
 	}
 	s.pages = pages
+	if s.csp, err = contentSecurityPolicy(templateFS); err != nil {
+		return err
+	}
 	s.srv = &http.Server{
 		Handler:           s.handler(useTLS),
 		ReadHeaderTimeout: 10 * time.Second,
