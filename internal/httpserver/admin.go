@@ -81,7 +81,11 @@ func (s *Server) handleAdminPassword(w http.ResponseWriter, r *http.Request) {
 	if err := s.changePassword(w, r, p, old, new); err != nil {
 		pg := adminPage{page: page{Lang: l}, Operator: p.op}
 		pg.Error = pg.message(err)
-		w.WriteHeader(http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if code := slokeeper.ErrorCode(err); code == slokeeper.ERATELIMITED || code == slokeeper.EUNAVAILABLE {
+			status = statusOf(code)
+		}
+		w.WriteHeader(status)
 		s.render(w, r, "admin-home.html", l, pg)
 		return
 	}
