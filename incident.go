@@ -52,7 +52,23 @@ type IncidentUpdate struct {
 	Status   string    `json:"status"`
 	BodyJA   string    `json:"body_ja"`
 	BodyEN   string    `json:"body_en"`
-	By       string    `json:"by"` // who wrote it: operator:alice, or system:NODE
+	// By is who wrote it: operator:alice (token:ID), or system:NODE. It
+	// is for staff only: Public leaves it out.
+	By string `json:"by,omitempty"`
+}
+
+// Public returns a copy of inc as the public sees it (the API, the feed,
+// webhooks): the public texts, without who wrote the timeline.
+func (inc *Incident) Public() *Incident {
+	out := *inc
+	if inc.Updates != nil {
+		out.Updates = make([]IncidentUpdate, len(inc.Updates))
+		for i, u := range inc.Updates {
+			u.By = ""
+			out.Updates[i] = u
+		}
+	}
+	return &out
 }
 
 // Validate reports whether u can be recorded.

@@ -82,6 +82,32 @@ type Session struct {
 	ExpiresAt  time.Time
 }
 
+// LoginLimits are the lockout rules: after Attempts sign-ins within Window
+// (counted per name and client address, successes reset them), the pair is
+// locked for Lock, doubled at each further lockout up to MaxLock.
+type LoginLimits struct {
+	Attempts int
+	Window   time.Duration
+	Lock     time.Duration
+	MaxLock  time.Duration
+}
+
+// LoginAttempt is what a reservation found.
+type LoginAttempt struct {
+	// Allowed: the attempt may be checked. Otherwise the pair is locked
+	// until LockedUntil, and the attempt was counted as refused.
+	Allowed bool
+	// Attempts counts this window's attempts, this one included (1: the
+	// first of a window).
+	Attempts int
+	// LockedUntil is when the pair's lock ends; zero when not locked.
+	// With Allowed, a lock that this attempt started (it was the last one
+	// the window allows).
+	LockedUntil time.Time
+	// Lockouts counts the pair's lockouts since its last success.
+	Lockouts int
+}
+
 // APIToken lets automation act as an operator, with a scope and an expiry.
 // Only its hash is stored.
 type APIToken struct {
@@ -110,6 +136,29 @@ type OperatorService interface {
 	DeleteSession(ctx context.Context, tokenHash []byte) error
 	// DeleteOperatorSessions signs an operator out everywhere.
 	DeleteOperatorSessions(ctx context.Context, operatorID string) error
+	// DeleteOtherSessions signs an operator out everywhere but the session
+	// with token hash keep (a password change keeps the one it came from).
+	DeleteOtherSessions(ctx context.Context, operatorID string, keep []byte) error
+
+	// BurnTOTPStep records step as the operator's last TOTP step used, if
+	// it is later than the one recorded: one conditional update, so a
+	// code used by concurrent requests is accepted for exactly one.
+	// ECONFLICT if the step (or a later one) was already used.
+	BurnTOTPStep(ctx context.Context, operatorID string, step int64) error
+
+	// ReserveLoginAttempt counts a sign-in attempt for (name, address)
+	// before its password is checked, in one atomic statement that also
+	// says whether the pair is locked. Nodes on one database share it.
+	ReserveLoginAttempt(ctx context.Context, name, addr string, now time.Time, lim LoginLimits) (*LoginAttempt, error)
+	// ResetLoginAttempts forgets (name, address)'s attempts after a
+	// successful sign-in.
+	ResetLoginAttempts(ctx context.Context, name, addr string) error
+	// UnlockLogin forgets a name's attempts and lockouts from every
+	// address; it returns how many addresses were locked.
+	UnlockLogin(ctx context.Context, name string, now time.Time) (int, error)
+	// PruneLoginAttempts forgets pairs with no attempt and no lock since
+	// before, so the table stays as small as the recent attempts.
+	PruneLoginAttempts(ctx context.Context, before time.Time) error
 
 	CreateAPIToken(ctx context.Context, t *APIToken) error
 	// FindAPIToken returns the live (unrevoked, unexpired at now) token with that hash.

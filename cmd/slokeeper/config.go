@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"slokeeper/internal/httpserver"
 	"slokeeper/internal/strictyaml"
 )
 
@@ -19,27 +20,29 @@ import (
 // SLOKEEPER_CONFIG), the environment variable SLOKEEPER_<NAME> (e.g.
 // SLOKEEPER_TLS_CERT), and the command-line flag --<name>.
 type Config struct {
-	Data              string   `yaml:"data,omitempty"`                // data directory; default ./slokeeper-data
-	DB                string   `yaml:"db,omitempty"`                  // "" for SQLite in the data directory, or postgres://...
-	Listen            string   `yaml:"listen,omitempty"`              // default 127.0.0.1:8080
-	Policy            string   `yaml:"policy,omitempty"`              // SLO policy file; "" for the embedded default
-	TLSCert           string   `yaml:"tls_cert,omitempty"`            // PEM certificate; with tls_key, serve HTTPS
-	TLSKey            string   `yaml:"tls_key,omitempty"`             // PEM private key
-	InsecureHTTP      bool     `yaml:"insecure_http,omitempty"`       // allow plain HTTP off loopback; default false
-	Node              string   `yaml:"node,omitempty"`                // this node's name in evidence; default the host name
-	LogLevel          string   `yaml:"log_level,omitempty"`           // debug, info, warn or error; default info
-	LogFormat         string   `yaml:"log_format,omitempty"`          // text or json; default text
-	SelfCheckInterval duration `yaml:"self_check_interval,omitempty"` // default 5m
-	LifecycleInterval duration `yaml:"lifecycle_interval,omitempty"`  // default 5m
-	ShutdownTimeout   duration `yaml:"shutdown_timeout,omitempty"`    // default 30s
-	IngestRate        float64  `yaml:"ingest_rate,omitempty"`         // log lines a second per source; default 50000, -1 for no limit
-	MQTT              string   `yaml:"mqtt,omitempty"`                // broker to take logs from: mqtt://host:1883 or tls://…; empty for none
-	MasterKey         string   `yaml:"master_key,omitempty"`          // master keyset file; default <data>/master.key, created on first start
-	BackupTarget      string   `yaml:"backup_target,omitempty"`       // a directory (default <data>/backups) or s3://host/bucket/prefix
-	KeysDB            string   `yaml:"keys_db,omitempty"`             // key store: "" for <data>/keys.db, or a postgres:// DSN of its own database (several nodes)
-	SMTP              string   `yaml:"smtp,omitempty"`                // mail server for notices: smtp://user@host:587?from=status@example.jp; empty: no e-mail
-	SMTPCA            string   `yaml:"smtp_ca,omitempty"`             // CA certificates (PEM) the mail server's certificate is checked against; default the system's
-	SiteURL           string   `yaml:"site_url,omitempty"`            // the status page's public URL, for links in notices; default http(s)://LISTEN/
+	Data                 string   `yaml:"data,omitempty"`                   // data directory; default ./slokeeper-data
+	DB                   string   `yaml:"db,omitempty"`                     // "" for SQLite in the data directory, or postgres://...
+	Listen               string   `yaml:"listen,omitempty"`                 // default 127.0.0.1:8080
+	Policy               string   `yaml:"policy,omitempty"`                 // SLO policy file; "" for the embedded default
+	TLSCert              string   `yaml:"tls_cert,omitempty"`               // PEM certificate; with tls_key, serve HTTPS
+	TLSKey               string   `yaml:"tls_key,omitempty"`                // PEM private key
+	InsecureHTTP         bool     `yaml:"insecure_http,omitempty"`          // allow plain HTTP off loopback; default false
+	Node                 string   `yaml:"node,omitempty"`                   // this node's name in evidence; default the host name
+	LogLevel             string   `yaml:"log_level,omitempty"`              // debug, info, warn or error; default info
+	LogFormat            string   `yaml:"log_format,omitempty"`             // text or json; default text
+	SelfCheckInterval    duration `yaml:"self_check_interval,omitempty"`    // default 5m
+	LifecycleInterval    duration `yaml:"lifecycle_interval,omitempty"`     // default 5m
+	ShutdownTimeout      duration `yaml:"shutdown_timeout,omitempty"`       // default 30s
+	IngestRate           float64  `yaml:"ingest_rate,omitempty"`            // log lines a second per source; default 50000, -1 for no limit
+	MQTT                 string   `yaml:"mqtt,omitempty"`                   // broker to take logs from: mqtt://host:1883 or tls://…; empty for none
+	MasterKey            string   `yaml:"master_key,omitempty"`             // master keyset file; default <data>/master.key, created on first start
+	BackupTarget         string   `yaml:"backup_target,omitempty"`          // a directory (default <data>/backups) or s3://host/bucket/prefix
+	KeysDB               string   `yaml:"keys_db,omitempty"`                // key store: "" for <data>/keys.db, or a postgres:// DSN of its own database (several nodes)
+	SMTP                 string   `yaml:"smtp,omitempty"`                   // mail server for notices: smtp://user@host:587?from=status@example.jp; empty: no e-mail
+	SMTPCA               string   `yaml:"smtp_ca,omitempty"`                // CA certificates (PEM) the mail server's certificate is checked against; default the system's
+	SiteURL              string   `yaml:"site_url,omitempty"`               // the status page's public URL, for links in notices; default http(s)://LISTEN/
+	TrustedProxies       string   `yaml:"trusted_proxies,omitempty"`        // proxies whose X-Forwarded-For is believed: CIDR prefixes, comma-separated; default none
+	LoginHashConcurrency int      `yaml:"login_hash_concurrency,omitempty"` // password hashes computed at once; default 2 per CPU
 	// SMTPPassword comes from SLOKEEPER_SMTP_PASSWORD only: never from a
 	// file or a flag, which end up on disk or in a process list.
 	SMTPPassword string `yaml:"-"`
@@ -77,7 +80,7 @@ func (d *duration) String() string     { return time.Duration(*d).String() }
 type setting struct {
 	name  string // flag name; the YAML key and environment variable derive from it
 	usage string
-	ptr   any // *string, *bool, *float64 or *duration
+	ptr   any // *string, *bool, *int, *float64 or *duration
 	path  bool
 }
 
@@ -104,6 +107,8 @@ func (c *Config) settings() []setting {
 		{"smtp", "mail server for notices: smtp://user@host:587?from=status@example.jp (STARTTLS), smtps://… (TLS) or smtp+plain://127.0.0.1:25 (a local relay); the password comes from SLOKEEPER_SMTP_PASSWORD", &c.SMTP, false},
 		{"smtp-ca", "CA certificates (PEM) to check the mail server's certificate against (default: the system's)", &c.SMTPCA, true},
 		{"site-url", "the status page's public URL, for the links in notices (default: http(s)://LISTEN/)", &c.SiteURL, false},
+		{"trusted-proxies", "proxies whose X-Forwarded-For gives the client's address, as CIDR prefixes: 10.0.0.0/8,192.0.2.1 (default: none)", &c.TrustedProxies, false},
+		{"login-hash-concurrency", "password hashes (sign-ins, password changes) computed at once, 19 MiB each; more wait briefly, then get 503 (default: 2 per CPU)", &c.LoginHashConcurrency, false},
 	}
 }
 
@@ -136,6 +141,8 @@ func newConfigFlags(fs *flag.FlagSet, names ...string) *configFlags {
 			fs.Var(p, s.name, usage)
 		case *float64:
 			fs.Float64Var(p, s.name, *p, usage)
+		case *int:
+			fs.IntVar(p, s.name, *p, usage)
 		}
 	}
 	return cf
@@ -170,6 +177,8 @@ func (cf *configFlags) load(getenv func(string) string) (Config, error) {
 			err = p.Set(v)
 		case *float64:
 			*p, err = strconv.ParseFloat(v, 64)
+		case *int:
+			*p, err = strconv.Atoi(v)
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("%s=%q: %v", envName(s.name), v, err)
@@ -234,6 +243,12 @@ func (c *Config) validate() error {
 	}
 	if c.Data == "" {
 		return fmt.Errorf("the data directory must not be empty")
+	}
+	if _, err := httpserver.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
+	if c.LoginHashConcurrency < 0 {
+		return fmt.Errorf("login_hash_concurrency must not be negative")
 	}
 	if c.ShutdownTimeout <= 0 || c.SelfCheckInterval <= 0 {
 		return fmt.Errorf("shutdown_timeout and self_check_interval must be longer than 0")

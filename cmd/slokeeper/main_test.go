@@ -141,13 +141,15 @@ func testServe(t *testing.T, cfg Config, engine string) {
 		t.Errorf("/readyz = %d %s", r.status, r.body)
 	}
 
-	// The periodic self-check goes through River end to end and leaves evidence.
+	// The periodic self-check goes through River end to end and leaves
+	// evidence, which staff read.
+	auditor := signIn(t, m, "olga", "auditor")
 	var listed struct {
 		Evidence []struct{ Clause, Action, Outcome, Node string }
 		N        int
 	}
 	waitFor(t, "self-check evidence", func() bool {
-		r := get(t, c, base+"/api/v1/evidence?action=self_check")
+		r := get(t, auditor, base+"/api/v1/evidence?action=self_check")
 		if err := json.Unmarshal([]byte(r.body), &listed); err != nil {
 			t.Fatalf("evidence JSON: %v: %s", err, r.body)
 		}
@@ -182,7 +184,7 @@ func testServe(t *testing.T, cfg Config, engine string) {
 		{"/api/v1/evidence?since=yesterday", 400, "invalid"},
 		{"/api/v1/evidence?limit=5000", 400, "invalid"},
 	} {
-		r := get(t, c, base+tt.path)
+		r := get(t, auditor, base+tt.path)
 		var e struct {
 			Error struct{ Code, Message string }
 		}

@@ -20,6 +20,7 @@ const operatorUsage = `Usage:
   slokeeper operator disable NAME
   slokeeper operator passwd NAME           a new one-time password, to be changed at sign-in
   slokeeper operator totp NAME             turn on two-factor sign-in; shows the secret once
+  slokeeper operator unlock NAME           lift NAME's sign-in locks, from every address
   slokeeper operator token create --operator NAME --name TOKEN-NAME [--scope read|write] [--expires 30d]
   slokeeper operator token list --operator NAME
   slokeeper operator token revoke ID
@@ -63,7 +64,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		fs.StringVar(&email, "email", "", "e-mail address")
 	case "list":
 		fs.BoolVar(&all, "all", false, "include disabled operators")
-	case "disable", "passwd", "totp", "token revoke":
+	case "disable", "passwd", "totp", "unlock", "token revoke":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "operator %s: name the %s first\n", sub, map[bool]string{true: "token ID", false: "operator"}[sub == "token revoke"])
 			return errUsage
@@ -177,6 +178,16 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		}
 		ops.DeleteOperatorSessions(ctx, op.ID)
 		fmt.Fprintf(stdout, "password: %s\n", password)
+		return nil
+	case "unlock":
+		if err := record("operator.unlock", "operator:"+positional, ""); err != nil {
+			return err
+		}
+		n, err := ops.UnlockLogin(ctx, positional, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unlocked %s (%d %s locked)\n", positional, n, map[bool]string{true: "address was", false: "addresses were"}[n == 1])
 		return nil
 	case "totp":
 		op, err := find(positional)

@@ -200,6 +200,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
 		Incidents: m.Store.Incidents, Node: m.node(),
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
+		HashConcurrency: m.Config.LoginHashConcurrency,
+	}
+	if m.HTTP.TrustedProxies, err = httpserver.ParseTrustedProxies(m.Config.TrustedProxies); err != nil {
+		return err
 	}
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil

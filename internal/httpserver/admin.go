@@ -23,7 +23,9 @@ func (p page) message(err error) string {
 	case slokeeper.EUNAUTHORIZED:
 		return p.T("ユーザー名、パスワード、または確認コードが正しくありません。", "The name, password or code is wrong.")
 	case slokeeper.ERATELIMITED:
-		return p.T("サインインの失敗が続いたため、15分間ロックされています。", "Too many failed sign-ins: locked for 15 minutes.")
+		return p.T("失敗が続いたため、このアドレスからは一時的にロックされています。しばらくしてから再度お試しください。", "Too many failed attempts from your address: locked for a while; please try again later.")
+	case slokeeper.EUNAVAILABLE:
+		return p.T("ただいま混み合っています。少し待ってから再度お試しください。", "Too many sign-ins at once; please try again in a moment.")
 	case slokeeper.EINVALID:
 		return p.T("新しいパスワードは12文字以上で、現在のものと異なる必要があります。", "The new password must have 12 characters or more and differ from the current one.")
 	}
@@ -42,7 +44,11 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := s.signIn(w, r, req); err != nil {
 		p := adminPage{page: page{Lang: l}, Name: req.Name}
 		p.Error = p.message(err)
-		w.WriteHeader(http.StatusUnauthorized)
+		status := http.StatusUnauthorized
+		if code := slokeeper.ErrorCode(err); code == slokeeper.ERATELIMITED || code == slokeeper.EUNAVAILABLE {
+			status = statusOf(code)
+		}
+		w.WriteHeader(status)
 		s.render(w, r, "admin-login.html", l, p)
 		return
 	}
@@ -62,16 +68,24 @@ func (s *Server) handleAdminHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAdminPassword(w http.ResponseWriter, r *http.Request) {
 	l := lang(r)
 	p, err := s.authenticate(r)
+	if slokeeper.ErrorCode(err) == slokeeper.EFORBIDDEN {
+		Error(w, r, s.Logger, err)
+		return
+	}
 	if err != nil {
 		http.Redirect(w, r, "/admin/login?lang="+l, http.StatusSeeOther)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	old, new := r.PostFormValue("old"), r.PostFormValue("new")
-	if err := s.changePassword(r, p, old, new); err != nil {
+	if err := s.changePassword(w, r, p, old, new); err != nil {
 		pg := adminPage{page: page{Lang: l}, Operator: p.op}
 		pg.Error = pg.message(err)
-		w.WriteHeader(http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if code := slokeeper.ErrorCode(err); code == slokeeper.ERATELIMITED || code == slokeeper.EUNAVAILABLE {
+			status = statusOf(code)
+		}
+		w.WriteHeader(status)
 		s.render(w, r, "admin-home.html", l, pg)
 		return
 	}

@@ -46,6 +46,10 @@ func (p consolePage) When(t time.Time) string { return maintenance.JST(t, p.loc,
 // consoleUser returns the signed-in staff member, or sends them to sign in.
 func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (*principal, bool) {
 	p, err := s.authenticate(r)
+	if slokeeper.ErrorCode(err) == slokeeper.EFORBIDDEN {
+		Error(w, r, s.Logger, err)
+		return nil, false
+	}
 	if err != nil || p.op.MustChangePassword {
 		http.Redirect(w, r, "/admin/?lang="+lang(r), http.StatusSeeOther)
 		return nil, false

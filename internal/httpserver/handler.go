@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"slokeeper"
@@ -15,12 +16,13 @@ import (
 )
 
 func (s *Server) handler(useTLS bool) http.Handler {
-	mux := http.NewServeMux()
+	mux := &routeMux{ServeMux: http.NewServeMux()}
+	defer func() { s.routes = mux.patterns }()
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
 	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
-	mux.HandleFunc("GET /api/v1/evidence", s.handleEvidenceIndex)
+	mux.HandleFunc("GET /api/v1/evidence", s.requireOperator(nil, s.handleEvidenceIndex))
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/components", s.requireOperator(nil, s.handleComponentIndex))
 	mux.HandleFunc("GET /api/v1/maintenances", s.handleMaintenanceIndex)
@@ -54,6 +56,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /api/v1/auth/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/v1/auth/me", s.requireOperator(nil, s.handleMe))
 	mux.HandleFunc("POST /api/v1/auth/password", s.requireOperator(nil, s.handlePassword))
+	mux.HandleFunc("POST /api/v1/operators/{name}/unlock", s.requireOperator([]string{slokeeper.RoleAdmin}, s.handleOperatorUnlock))
 	mux.HandleFunc("GET /admin/login", s.handleAdminLoginForm)
 	mux.HandleFunc("POST /admin/login", s.handleAdminLogin)
 	mux.HandleFunc("POST /admin/logout", s.handleAdminLogout)
@@ -84,19 +87,37 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	// RFC 8058: a mail client unsubscribes with a POST from anywhere; the
 	// link's token, not the origin, authorizes it.
 	csrf.AddInsecureBypassPattern("POST /unsubscribe")
-	return s.instrument(securityHeaders(csrf.Handler(mux), useTLS))
+	// withClientAddr is outermost: its request (with the client's address
+	// in its context) is the one the mux sets the pattern on, which
+	// instrument reads.
+	return s.withClientAddr(s.instrument(securityHeaders(csrf.Handler(mux), useTLS, s.csp)))
 }
 
-func securityHeaders(next http.Handler, useTLS bool) http.Handler {
+// securityHeaders sets the headers every response carries: the content
+// security policy (csp: no script, no framing), and no-store on every
+// answer for one reader, which is any answer under /admin/ and any
+// answer to a request carrying credentials (a session cookie or an
+// Authorization header); handlers may loosen it for public data.
+func securityHeaders(next http.Handler, useTLS bool, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY")
 		if useTLS {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
+		if strings.HasPrefix(r.URL.Path, "/admin/") || r.Header.Get("Authorization") != "" || hasCookie(r, sessionCookie) {
+			h.Set("Cache-Control", "no-store")
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
 }
 
 // statusWriter remembers the status a handler wrote.
@@ -220,8 +241,9 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 
 // handleEvidenceIndex lists evidence:
 // ?clause=&action=&outcome=&since=RFC3339&until=RFC3339&offset=&limit=
-// (limit defaults to 100, at most 1000).
-func (s *Server) handleEvidenceIndex(w http.ResponseWriter, r *http.Request) {
+// (limit defaults to 100, at most 1000), for staff only: it names
+// customers' accounts, deletions and backups.
+func (s *Server) handleEvidenceIndex(w http.ResponseWriter, r *http.Request, _ *principal) {
 	q := r.URL.Query()
 	f := slokeeper.EvidenceFilter{Clause: q.Get("clause"), Action: q.Get("action"), Outcome: q.Get("outcome"), Limit: 100}
 	var err error

@@ -13,7 +13,8 @@ import (
 var incidentWriters = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}
 
 // handleIncidentIndex lists, for anyone, the open incidents and those
-// resolved in the last 90 days, newest first, with their timelines.
+// resolved in the last 90 days, newest first, with their timelines. Who
+// wrote each update is shown to staff only (signed in or a token).
 func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
 	incs, err := s.Incidents.FindIncidents(r.Context(), slokeeper.IncidentFilter{Since: s.Clock.Now().Add(-slokeeper.History)})
 	if err != nil {
@@ -22,6 +23,14 @@ func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	if incs == nil {
 		incs = []*slokeeper.Incident{}
+	}
+	w.Header().Add("Vary", "Cookie, Authorization")
+	if _, err := s.authenticate(r); err == nil {
+		w.Header().Set("Cache-Control", "no-store")
+	} else {
+		for i, inc := range incs {
+			incs[i] = inc.Public()
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": incs})
 }

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"slokeeper"
@@ -83,9 +85,25 @@ type Server struct {
 	MaxLine int
 	MaxBody int64
 
-	auth   *sourceAuth
-	limits *limiter
-	logins *loginLimiter
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// for the client's address (sign-in lockouts, the ledger). Default:
+	// none, the peer's address is the client's.
+	TrustedProxies []netip.Prefix
+	// HashConcurrency bounds the password hashes computed at once
+	// (sign-ins, password changes). Default: DefaultHashConcurrency.
+	HashConcurrency int
+	// LoginLimits are the sign-in lockout rules. Default:
+	// DefaultLoginLimits.
+	LoginLimits slokeeper.LoginLimits
+
+	auth          *sourceAuth
+	limits        *limiter
+	hashes        *hashGate
+	signIns       *signInLog
+	signInFlushed atomic.Int64 // UnixNano of the last flush of failed sign-ins
+	stopFlush     func()
+	routes        []string // every pattern the mux has
+	csp           string   // the Content-Security-Policy of every response
 
 	ln          net.Listener
 	tls         bool
@@ -121,7 +139,14 @@ func (s *Server) Open() error {
 	}
 	s.auth = &sourceAuth{sources: s.Sources, clock: s.Clock, cache: map[string]cachedSource{}}
 	s.limits = &limiter{rate: s.IngestRate, clock: s.Clock, buckets: map[string]*bucket{}}
-	s.logins = &loginLimiter{failures: map[string][]time.Time{}}
+	if s.HashConcurrency <= 0 {
+		s.HashConcurrency = DefaultHashConcurrency()
+	}
+	if s.LoginLimits.Attempts <= 0 {
+		s.LoginLimits = DefaultLoginLimits
+	}
+	s.hashes = newHashGate(s.HashConcurrency, 2*time.Second, s.Registry)
+	s.signIns = &signInLog{audit: s.Audit, logger: s.Logger, window: s.LoginLimits.Window, max: 10000, pending: map[signInKey]*signInCount{}}
 	if err := CheckListen(s.Addr, s.TLSCert, s.TLSKey, s.InsecureHTTP); err != nil {
 		return err
 	}
@@ -132,6 +157,9 @@ func (s *Server) Open() error {
 		return fmt.Errorf("parse templates: %w", err)
 	}
 	s.pages = pages
+	if s.csp, err = contentSecurityPolicy(templateFS); err != nil {
+		return err
+	}
 	s.srv = &http.Server{
 		Handler:           s.handler(useTLS),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -154,6 +182,7 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.done = make(chan error, 1)
+	s.stopFlush = s.startSignInFlush()
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -200,7 +229,35 @@ func (s *Server) Close(ctx context.Context) error {
 	if serveErr := <-s.done; err == nil {
 		err = serveErr
 	}
+	s.stopFlush()
+	s.signIns.flush(ctx, time.Time{})
 	return err
+}
+
+// startSignInFlush records, each minute, the failed sign-ins whose window
+// is over (by the injected clock) and prunes quiet sign-in counters,
+// until the returned stop is called.
+func (s *Server) startSignInFlush() (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				now := s.Clock.Now()
+				s.signIns.flush(context.Background(), now)
+				// A day without an attempt forgets a pair and its backoff.
+				if err := s.Operators.PruneLoginAttempts(context.Background(), now.Add(-24*time.Hour)); err != nil {
+					s.Logger.Error("prune sign-in attempts", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // IsLoopback reports whether a listen address reaches only this machine.

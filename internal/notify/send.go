@@ -237,8 +237,11 @@ type Payload struct {
 }
 
 func (r *round) payload(ctx context.Context, ev *notice.Event) ([]byte, error) {
-	p := Payload{Type: ev.Announcement.Kind, Timestamp: ev.Announcement.At, Announcement: ev.Announcement, Incident: ev.Incident,
+	p := Payload{Type: ev.Announcement.Kind, Timestamp: ev.Announcement.At, Announcement: ev.Announcement,
 		Maintenance: ev.Maintenance, URL: r.n.cfg.Site, Text: map[string]notice.Message{}}
+	if ev.Incident != nil {
+		p.Incident = ev.Incident.Public() // subscribers see the public texts, never who wrote them
+	}
 	for _, lang := range []string{"ja", "en"} {
 		msg, _, err := r.message(ctx, ev.Announcement.ID, lang)
 		if err != nil {
