@@ -151,3 +151,21 @@ func BenchmarkParseNDJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+// TestParseObjectEmptyKey: a field whose key is "" is kept as sent, in
+// attrs (the fuzzer found it dropped when the record had no level).
+func TestParseObjectEmptyKey(t *testing.T) {
+	for _, tt := range []struct{ line, want string }{
+		{`{"message":"x","":1}`, `{"":1}`},
+		{`{"message":"x","level":"info","time":"2026-12-03T10:00:00Z","":"v","a":2}`, `{"":"v","a":2}`},
+		{`{"message":"x","attrs":{"":true}}`, `{"":true}`},
+	} {
+		rec, err := ingest.ParseObject([]byte(tt.line))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.line, err)
+		}
+		if string(rec.Attrs) != tt.want {
+			t.Errorf("%s: attrs %s, want %s", tt.line, rec.Attrs, tt.want)
+		}
+	}
+}
