@@ -18,6 +18,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/auth"
 	"slokeeper/internal/httpserver"
+	"slokeeper/internal/ingest"
 	"slokeeper/internal/jobs"
 	"slokeeper/internal/keys"
 	"slokeeper/internal/ledger"
@@ -201,6 +202,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Incidents: m.Store.Incidents, Node: m.node(),
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 	}
+	m.setLimits(m.HTTP)
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
 		return err
@@ -214,7 +216,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.MQTT != "" {
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
 			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), Logs: m.Logs, Sources: m.Store.Sources,
-			Logger: m.Logger.With("component", "mqtt"),
+			Logger: m.Logger.With("component", "mqtt"), MaxPayload: int(m.Config.MQTTMaxPayload), Rate: m.HTTP.Rate,
 		})
 		if err != nil {
 			return err
@@ -239,6 +241,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("start jobs: %w", err)
 	}
 	return nil
+}
+
+// setLimits gives the HTTP server the configured request limits (zero:
+// its defaults) and the per-source rate it shares with MQTT.
+func (m *Main) setLimits(h *httpserver.Server) {
+	c := m.Config
+	h.MaxBody, h.MaxDecoded, h.MaxRecords = int64(c.IngestMaxBody), int64(c.IngestMaxDecoded), c.IngestMaxRecords
+	h.MaxIngestInFlight, h.IngestMinRate, h.IngestRateWindow = c.IngestInFlight, int64(c.IngestMinRate), time.Duration(c.IngestRateWindow)
+	h.BodyTimeout, h.ReadHeaderTimeout, h.IdleTimeout = time.Duration(c.BodyTimeout), time.Duration(c.ReadHeaderTimeout), time.Duration(c.IdleTimeout)
+	h.Rate = ingest.NewRateLimiter(h.IngestRate, m.Clock)
+	if h.IngestRate == 0 {
+		h.Rate = ingest.NewRateLimiter(httpserver.DefaultIngestRate, m.Clock)
+	}
 }
 
 // Close stops accepting requests, waits until ctx ends for in-flight
@@ -501,7 +516,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
-		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target")
+		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target",
+		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
+		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

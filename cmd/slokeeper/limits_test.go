@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"slokeeper/internal/mqtt/mqtttest"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// child is slokeeper serve running as a process of its own (the test
+// binary standing in for it), so its memory can be read from /proc.
+type child struct {
+	cmd *exec.Cmd
+	url string
+	mu  sync.Mutex
+	log strings.Builder
+}
+
+func (c *child) logs() string { c.mu.Lock(); defer c.mu.Unlock(); return c.log.String() }
+
+// startChild runs "slokeeper serve args..." and waits until it serves.
+// It is stopped with SIGTERM when the test ends.
+func startChild(t *testing.T, env []string, args ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "SLOKEEPER_TEST_RUN_MAIN=1",
+		"SLOKEEPER_TEST_ARGS=serve --listen 127.0.0.1:0 --log-format json "+strings.Join(args, " ")), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd}
+	urls := make(chan string, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			c.mu.Lock()
+			c.log.WriteString(sc.Text() + "\n")
+			c.mu.Unlock()
+			var rec struct{ Msg, URL string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "slokeeper serving" {
+				urls <- rec.URL
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		cmd.Wait()
+	})
+	select {
+	case c.url = <-urls:
+	case <-exited:
+		t.Fatalf("serve exited before serving:\n%s", c.logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not start within 60 s:\n%s", c.logs())
+	}
+	return c
+}
+
+// highWater is the most resident memory the process has had, in bytes
+// (VmHWM).
+func (c *child) highWater(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no VmHWM in /proc/%d/status", c.cmd.Process.Pid)
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// otlpEmptyRecords is an OTLP LogsData of n empty log records, 2 bytes
+// each on the wire.
+func otlpEmptyRecords(n int) []byte {
+	var sl []byte
+	for range n {
+		sl = protowire.AppendTag(sl, 2, protowire.BytesType)
+		sl = protowire.AppendVarint(sl, 0)
+	}
+	rl := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), sl)
+	return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rl)
+}
+
+// rssBound is the resident memory slokeeper serve must stay under while
+// every bomb below is thrown at it.
+const rssBound = 256 << 20
+
+// TestIngestBombsStayUnderRSS throws at a running server each body that
+// used to cost hundreds of MiB (gzip NDJSON, gzip OTLP three at once, an
+// agent chunk of empty events, a 24 MiB MQTT message) and checks each is
+// refused with 413 (the MQTT one is never delivered: slokeeper announces
+// its maximum packet size), that the server's resident memory stays
+// under rssBound, and that a normal message still gets through.
+func TestIngestBombsStayUnderRSS(t *testing.T) {
+	dir := t.TempDir()
+	broker := mqtttest.Broker(t)
+	out, _, _ := cliRun(t, "source", "add", "--data", dir, "--kind", "device", "--account", "acct-1", "--name", "bomb")
+	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("source add:\n%s", out)
+	}
+	sourceID, token := m[1], m[2]
+	c := startChild(t, nil, "--data", dir, "--mqtt", broker, "--ingest-rate", "-1")
+	base := c.url
+	start := c.highWater(t)
+
+	ndjsonBomb := gzipped(bytes.Repeat([]byte(`{"message":""}`+"\n"), 550000)) // 8.25 MB decoded, under the wire limit
+	otlpBomb := gzipped(otlpEmptyRecords(4000000))                             // 8 MB decoded
+	agentBomb := append([]byte("["), bytes.Repeat([]byte(`{"message":""},`), 17000)...)
+	agentBomb = append(agentBomb, `{"message":""}]`...)
+	t.Logf("wire: NDJSON bomb %d B, OTLP bomb %d B, agent bomb %d B", len(ndjsonBomb), len(otlpBomb), len(agentBomb))
+
+	if r := post(t, base+"/api/v1/logs", token, "application/x-ndjson", ndjsonBomb, "Content-Encoding", "gzip"); r.status != 413 || !strings.Contains(r.body, "more than") {
+		t.Errorf("NDJSON bomb = %d %s, want 413", r.status, r.body)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if r := post(t, base+"/v1/logs", token, "application/x-protobuf", otlpBomb, "Content-Encoding", "gzip"); r.status != 413 || !strings.Contains(r.body, "more than") {
+				t.Errorf("OTLP bomb = %d %s, want 413", r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	// The agent's chunk is bounded at 256 KiB: it is stored (17,001
+	// records), and must stay cheap.
+	if r := post(t, base+"/api/v1/agent/logs", token, "application/json", agentBomb); r.status != 200 {
+		t.Errorf("agent chunk = %d %s", r.status, r.body)
+	}
+
+	u, _ := url.Parse(broker)
+	dev, err := autopaho.NewConnection(context.Background(), autopaho.ClientConfig{ServerUrls: []*url.URL{u}, KeepAlive: 30, ClientConfig: paho.ClientConfig{ClientID: "bomber"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Disconnect(context.Background())
+	dev.AwaitConnection(context.Background())
+	// Wait until slokeeper's subscription is at the broker.
+	waitFor(t, "the MQTT subscription", func() bool { return strings.Contains(c.logs(), "mqtt: subscribed") })
+	topic := "slokeeper/" + sourceID + "/logs"
+	bomb := bytes.Repeat([]byte(`{"message":"x"}`+"\n"), 24<<20/16)
+	if _, err := dev.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: bomb}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(`{"message":"after the bomb"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("serve logs:\n%s", c.logs())
+		}
+	}()
+	waitFor(t, "the normal MQTT message in the store", func() bool {
+		out, _, _ := cliRun(t, "logs", "query", "--data", dir, "--source", sourceID, "--q", "after the bomb", "--format", "text")
+		return strings.Contains(out, "after the bomb")
+	})
+	peak := c.highWater(t)
+	t.Logf("resident memory: %d MiB at start, %d MiB at most (bound %d MiB)", start>>20, peak>>20, rssBound>>20)
+	if peak > rssBound {
+		t.Errorf("serve reached %d MiB resident, over the bound of %d MiB", peak>>20, rssBound>>20)
+	}
+	if out, _, _ := cliRun(t, "logs", "query", "--data", dir, "--source", sourceID, "--q", "x", "--format", "text"); strings.Count(out, "\n") > 0 {
+		t.Errorf("the MQTT bomb's records were stored")
+	}
+}
