@@ -6,7 +6,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -204,4 +207,97 @@ func TestIngestBombsStayUnderRSS(t *testing.T) {
 	if out, _, _ := cliRun(t, "logs", "query", "--data", dir, "--source", sourceID, "--q", "x", "--format", "text"); strings.Count(out, "\n") > 0 {
 		t.Errorf("the MQTT bomb's records were stored")
 	}
+}
+
+// closedWithin reads from conn until the server closes it, and fails if
+// that takes longer than a generous bound: it waits for the server's
+// deadline, never sleeps for it.
+func closedWithin(t *testing.T, conn net.Conn, bound time.Duration, what string) string {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(bound))
+	b, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("%s: the server kept the connection open for %s", what, bound)
+	}
+	return string(b)
+}
+
+// TestSlowClientsAreCutOff: a client trickling its headers, an ingest
+// body under the minimum rate, or a form body past its deadline has its
+// connection closed, over real TCP. The deadlines are short here; the
+// defaults are in the README.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "slow")
+	token := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)[1]
+	cfg.ReadHeaderTimeout = duration(200 * time.Millisecond)
+	cfg.BodyTimeout = duration(200 * time.Millisecond)
+	cfg.IngestRateWindow = duration(200 * time.Millisecond)
+	cfg.IngestMinRate = 1 << 10
+	m := MustRunMain(t, cfg)
+	addr := strings.TrimPrefix(m.HTTP.URL(), "http://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	t.Run("Headers", func(t *testing.T) {
+		c := dial()
+		fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // and never the blank line
+		closedWithin(t, c, 10*time.Second, "trickled headers")
+	})
+	t.Run("IngestBody", func(t *testing.T) {
+		c := dial()
+		fmt.Fprintf(c, "POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{\"mess", token)
+		resp := closedWithin(t, c, 10*time.Second, "an ingest body under the minimum rate")
+		if !strings.Contains(resp, "too slowly") {
+			t.Errorf("response = %q, want one saying the body came too slowly", resp)
+		}
+	})
+	t.Run("FormBody", func(t *testing.T) {
+		c := dial()
+		fmt.Fprint(c, "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=ad")
+		closedWithin(t, c, 10*time.Second, "a form body past its deadline")
+	})
+	t.Run("FastBodyStillWorks", func(t *testing.T) {
+		body := bytes.Repeat([]byte(`{"message":"quick"}`+"\n"), 1000)
+		if r := post(t, m.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", body); r.status != 200 {
+			t.Errorf("a normal body = %d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestIngestInFlightBound: past the bound of ingest requests under way,
+// the next is answered 503 with Retry-After at once.
+func TestIngestInFlightBound(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "busy")
+	token := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)[1]
+	cfg.IngestInFlight = 1
+	m := MustRunMain(t, cfg)
+	c, err := net.Dial("tcp", strings.TrimPrefix(m.HTTP.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Holds the one slot while its body (at the default minimum rate) is awaited.
+	fmt.Fprintf(c, "POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n{", token)
+	var last response
+	waitFor(t, "a 503 while the slot is taken", func() bool {
+		last = post(t, m.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", []byte(`{"message":"second"}`))
+		return last.status == 503
+	})
+	if last.header.Get("Retry-After") == "" || !strings.Contains(last.body, "nothing was stored") {
+		t.Errorf("503 without Retry-After or a clear message: %v %s", last.header, last.body)
+	}
+	c.Close()
+	waitFor(t, "the slot to be free again", func() bool {
+		return post(t, m.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", []byte(`{"message":"third"}`)).status == 200
+	})
 }
