@@ -29,6 +29,7 @@ import (
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/reconcile"
+	"slokeeper/internal/redact"
 	"slokeeper/internal/schedule"
 	"slokeeper/internal/selflog"
 	"slokeeper/internal/smtp"
@@ -128,10 +129,12 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated with the config
 	opts := &slog.HandlerOptions{Level: level}
+	// Every record is redacted (URL passwords, password=… values) before
+	// it is written, whoever logged it: a library's error text included.
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(redact.NewHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(redact.NewHandler(slog.NewTextHandler(w, opts)))
 }
 
 // Run opens the store, starts serving HTTP and starts the job queue. On
@@ -179,7 +182,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// From here on slokeeper's own logs are system logs too.
 	m.selflog = selflog.New(m.Logger.Handler(), m.Logs, "slokeeper/"+m.node())
-	m.Logger = slog.New(m.selflog)
+	m.Logger = slog.New(redact.NewHandler(m.selflog)) // redacted before it is stored, too
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		collectors.NewGoCollector(),
