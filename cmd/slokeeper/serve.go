@@ -76,6 +76,8 @@ type Main struct {
 	closeOnce      sync.Once
 	closeErr       error
 	closeKeys      func() error
+	// logWriteAt replaces the log store's file writes (tests: a full disk).
+	logWriteAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
 // every runs fn every interval on a goroutine until the returned stop is
@@ -198,7 +200,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.HTTP = &httpserver.Server{
 		Addr: m.Config.Listen, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, InsecureHTTP: m.Config.InsecureHTTP,
-		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
+		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
@@ -244,6 +246,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("start jobs: %w", err)
 	}
 	return nil
+}
+
+// ready is /readyz: the database reachable and migrated, and the data
+// directory's disk with at least min_free_space free.
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.Store.Ready(ctx); err != nil {
+		return err
+	}
+	min := uint64(m.Config.MinFreeSpace)
+	if min == 0 {
+		min = logstore.DefaultMinFreeSpace
+	}
+	return m.Logs.CheckSpace(min)
 }
 
 // setLimits gives the HTTP server the configured request limits (zero:
@@ -437,7 +452,7 @@ func (m *Main) lifecyclePass() func(context.Context) error {
 func (m *Main) logstoreConfig() logstore.Config {
 	return logstore.Config{
 		Dir: filepath.Join(m.Config.Data, "logs"), Catalog: m.Store.LogCatalog, Location: m.Policy.Location(),
-		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"),
+		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"), WriteAt: m.logWriteAt,
 	}
 }
 

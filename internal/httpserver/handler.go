@@ -186,6 +186,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case slokeeper.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case slokeeper.EFULL:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

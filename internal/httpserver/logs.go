@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"mime"
 	"mime/multipart"
@@ -167,7 +168,7 @@ func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *s
 		return
 	}
 	if err := s.store(r, src, recs, ""); err != nil {
-		Error(w, r, s.Logger, err)
+		storeError(w, r, s.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"accepted": len(recs), "rejected": rejects})
@@ -205,7 +206,7 @@ func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slo
 			return
 		}
 		if err := s.store(r, src, recs, ""); err != nil {
-			Error(w, r, s.Logger, err)
+			storeError(w, r, s.Logger, err)
 			return
 		}
 	}
@@ -249,7 +250,7 @@ func (s *Server) handleAgentLogs(w http.ResponseWriter, r *http.Request, src *sl
 	key := hex.EncodeToString(sum[:])
 	dup, err := s.Logs.AppendLogs(r.Context(), src.Class(), fill(recs, src), key)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		storeError(w, r, s.Logger, err)
 		return
 	}
 	accepted := len(recs)
@@ -281,6 +282,20 @@ func fill(recs []slokeeper.LogRecord, src *slokeeper.Source) []slokeeper.LogReco
 		recs[i].Account, recs[i].SourceKind, recs[i].SourceID = src.Account, src.Kind, src.ID
 	}
 	return recs
+}
+
+// diskFullRetry is the Retry-After of a 507: a full disk takes an
+// operator, not a moment, to clear.
+const diskFullRetry = "60"
+
+// storeError answers a failed append: a full disk with 507 and
+// Retry-After, anything else through Error.
+func storeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if slokeeper.ErrorCode(err) == slokeeper.EFULL {
+		logger.Error("log store: the disk is full; ingest refused until space is freed", "err", err)
+		w.Header().Set("Retry-After", diskFullRetry)
+	}
+	Error(w, r, logger, err)
 }
 
 func (s *Server) store(r *http.Request, src *slokeeper.Source, recs []slokeeper.LogRecord, key string) error {
