@@ -17,6 +17,7 @@ const (
 	EUNAVAILABLE  = "unavailable"
 	ETOOLARGE     = "too_large"
 	ERATELIMITED  = "rate_limited"
+	EFULL         = "insufficient_storage" // the disk is full; retry later
 )
 
 // Error is the domain error: a code for machines and a message meant for a

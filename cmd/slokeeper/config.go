@@ -43,6 +43,18 @@ type Config struct {
 	SiteURL              string   `yaml:"site_url,omitempty"`               // the status page's public URL, for links in notices; default http(s)://LISTEN/
 	TrustedProxies       string   `yaml:"trusted_proxies,omitempty"`        // proxies whose X-Forwarded-For is believed: CIDR prefixes, comma-separated; default none
 	LoginHashConcurrency int      `yaml:"login_hash_concurrency,omitempty"` // password hashes computed at once; default 2 per CPU
+	// Request limits (README "Request limits"); zero: the default.
+	IngestMaxBody     size     `yaml:"ingest_max_body,omitempty"`     // one ingest body on the wire; default 8MiB
+	IngestMaxDecoded  size     `yaml:"ingest_max_decoded,omitempty"`  // what one ingest body decompresses to; default 8MiB
+	IngestMaxRecords  int      `yaml:"ingest_max_records,omitempty"`  // records per ingest request; default 100000
+	IngestInFlight    int      `yaml:"ingest_in_flight,omitempty"`    // ingest requests under way at once; default 16
+	IngestMinRate     size     `yaml:"ingest_min_rate,omitempty"`     // bytes a second an ingest body must bring; default 1KiB
+	IngestRateWindow  duration `yaml:"ingest_rate_window,omitempty"`  // the window that rate is counted over; default 10s
+	BodyTimeout       duration `yaml:"body_timeout,omitempty"`        // how long a form or API body may take; default 10s
+	ReadHeaderTimeout duration `yaml:"read_header_timeout,omitempty"` // how long request headers may take; default 10s
+	IdleTimeout       duration `yaml:"idle_timeout,omitempty"`        // how long an idle keep-alive connection stays open; default 2m
+	MQTTMaxPayload    size     `yaml:"mqtt_max_payload,omitempty"`    // one MQTT message's payload; default 1MiB
+	MinFreeSpace      size     `yaml:"min_free_space,omitempty"`      // free space the data directory needs for /readyz; default 256MiB
 	// SMTPPassword comes from SLOKEEPER_SMTP_PASSWORD only: never from a
 	// file or a flag, which end up on disk or in a process list.
 	SMTPPassword string `yaml:"-"`
@@ -77,10 +89,45 @@ func (d *duration) UnmarshalText(b []byte) error {
 func (d *duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
 func (d *duration) String() string     { return time.Duration(*d).String() }
 
+// size is a number of bytes read as "1048576", "64KiB", "8MiB" or "1GiB".
+type size int64
+
+func (z *size) UnmarshalText(b []byte) error {
+	t := strings.TrimSpace(string(b))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || v > (1<<50)/mult {
+		return fmt.Errorf("%q is not a size like 1048576, 64KiB, 8MiB or 1GiB", b)
+	}
+	*z = size(v * mult)
+	return nil
+}
+
+func (z *size) Set(s string) error { return z.UnmarshalText([]byte(s)) }
+func (z *size) String() string {
+	switch v := int64(*z); {
+	case v != 0 && v%(1<<20) == 0:
+		return strconv.FormatInt(v>>20, 10) + "MiB"
+	case v != 0 && v%(1<<10) == 0:
+		return strconv.FormatInt(v>>10, 10) + "KiB"
+	default:
+		return strconv.FormatInt(v, 10)
+	}
+}
+
 type setting struct {
 	name  string // flag name; the YAML key and environment variable derive from it
 	usage string
-	ptr   any // *string, *bool, *int, *float64 or *duration
+	ptr   any // *string, *bool, *float64, *int, *size or *duration
 	path  bool
 }
 
@@ -109,6 +156,17 @@ func (c *Config) settings() []setting {
 		{"site-url", "the status page's public URL, for the links in notices (default: http(s)://LISTEN/)", &c.SiteURL, false},
 		{"trusted-proxies", "proxies whose X-Forwarded-For gives the client's address, as CIDR prefixes: 10.0.0.0/8,192.0.2.1 (default: none)", &c.TrustedProxies, false},
 		{"login-hash-concurrency", "password hashes (sign-ins, password changes) computed at once, 19 MiB each; more wait briefly, then get 503 (default: 2 per CPU)", &c.LoginHashConcurrency, false},
+		{"ingest-max-body", "largest ingest request body on the wire, e.g. 8MiB (0: 8MiB)", &c.IngestMaxBody, false},
+		{"ingest-max-decoded", "largest size an ingest body may decompress to, e.g. 8MiB (0: 8MiB)", &c.IngestMaxDecoded, false},
+		{"ingest-max-records", "most log records in one ingest request (0: 100000)", &c.IngestMaxRecords, false},
+		{"ingest-in-flight", "most ingest requests under way at once; more get 503 (0: 16)", &c.IngestInFlight, false},
+		{"ingest-min-rate", "bytes a second an ingest body must bring, e.g. 1KiB (0: 1KiB)", &c.IngestMinRate, false},
+		{"ingest-rate-window", "the window the ingest body's minimum rate is counted over (0: 10s)", &c.IngestRateWindow, false},
+		{"body-timeout", "how long a form or API request body may take to arrive (0: 10s)", &c.BodyTimeout, false},
+		{"read-header-timeout", "how long request headers may take to arrive (0: 10s)", &c.ReadHeaderTimeout, false},
+		{"idle-timeout", "how long an idle keep-alive connection stays open (0: 2m)", &c.IdleTimeout, false},
+		{"mqtt-max-payload", "largest MQTT message payload, announced to the broker (0: 1MiB)", &c.MQTTMaxPayload, false},
+		{"min-free-space", "free space the data directory needs for /readyz to say ready, e.g. 256MiB (0: 256MiB)", &c.MinFreeSpace, false},
 	}
 }
 
@@ -138,6 +196,8 @@ func newConfigFlags(fs *flag.FlagSet, names ...string) *configFlags {
 		case *bool:
 			fs.BoolVar(p, s.name, *p, usage)
 		case *duration:
+			fs.Var(p, s.name, usage)
+		case *size:
 			fs.Var(p, s.name, usage)
 		case *float64:
 			fs.Float64Var(p, s.name, *p, usage)
@@ -174,6 +234,8 @@ func (cf *configFlags) load(getenv func(string) string) (Config, error) {
 		case *bool:
 			*p, err = strconv.ParseBool(v)
 		case *duration:
+			err = p.Set(v)
+		case *size:
 			err = p.Set(v)
 		case *float64:
 			*p, err = strconv.ParseFloat(v, 64)
@@ -249,6 +311,9 @@ func (c *Config) validate() error {
 	}
 	if c.LoginHashConcurrency < 0 {
 		return fmt.Errorf("login_hash_concurrency must not be negative")
+	}
+	if c.IngestMaxRecords < 0 || c.IngestInFlight < 0 {
+		return fmt.Errorf("ingest_max_records and ingest_in_flight must not be negative")
 	}
 	if c.ShutdownTimeout <= 0 || c.SelfCheckInterval <= 0 {
 		return fmt.Errorf("shutdown_timeout and self_check_interval must be longer than 0")

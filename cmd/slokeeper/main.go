@@ -17,6 +17,7 @@ import (
 	_ "time/tzdata" // policies name IANA time zones; a static binary may run where none are installed
 
 	"slokeeper"
+	"slokeeper/internal/redact"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -99,11 +100,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	// A slokeeper error's message is written for people; anything else
-	// is shown whole.
+	// is shown whole. Either way without credentials: a library's error
+	// may quote the URL or DSN it was given.
 	if slokeeper.ErrorCode(err) != slokeeper.EINTERNAL {
-		fmt.Fprintln(stderr, "slokeeper:", slokeeper.ErrorMessage(err))
+		fmt.Fprintln(stderr, "slokeeper:", redact.String(slokeeper.ErrorMessage(err)))
 	} else {
-		fmt.Fprintln(stderr, "slokeeper:", err)
+		fmt.Fprintln(stderr, "slokeeper:", redact.Error(err))
 	}
 	return 1
 }

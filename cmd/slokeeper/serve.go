@@ -18,6 +18,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/auth"
 	"slokeeper/internal/httpserver"
+	"slokeeper/internal/ingest"
 	"slokeeper/internal/jobs"
 	"slokeeper/internal/keys"
 	"slokeeper/internal/ledger"
@@ -28,6 +29,7 @@ import (
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/reconcile"
+	"slokeeper/internal/redact"
 	"slokeeper/internal/schedule"
 	"slokeeper/internal/selflog"
 	"slokeeper/internal/smtp"
@@ -74,6 +76,8 @@ type Main struct {
 	closeOnce      sync.Once
 	closeErr       error
 	closeKeys      func() error
+	// logWriteAt replaces the log store's file writes (tests: a full disk).
+	logWriteAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
 // every runs fn every interval on a goroutine until the returned stop is
@@ -127,10 +131,12 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel)) // validated with the config
 	opts := &slog.HandlerOptions{Level: level}
+	// Every record is redacted (URL passwords, password=… values) before
+	// it is written, whoever logged it: a library's error text included.
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(redact.NewHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(redact.NewHandler(slog.NewTextHandler(w, opts)))
 }
 
 // Run opens the store, starts serving HTTP and starts the job queue. On
@@ -178,7 +184,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	// From here on slokeeper's own logs are system logs too.
 	m.selflog = selflog.New(m.Logger.Handler(), m.Logs, "slokeeper/"+m.node())
-	m.Logger = slog.New(m.selflog)
+	m.Logger = slog.New(redact.NewHandler(m.selflog)) // redacted before it is stored, too
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -194,7 +200,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.HTTP = &httpserver.Server{
 		Addr: m.Config.Listen, TLSCert: m.Config.TLSCert, TLSKey: m.Config.TLSKey, InsecureHTTP: m.Config.InsecureHTTP,
-		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Registry: registry,
+		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
@@ -205,6 +211,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.HTTP.TrustedProxies, err = httpserver.ParseTrustedProxies(m.Config.TrustedProxies); err != nil {
 		return err
 	}
+	m.setLimits(m.HTTP)
 	if err := m.HTTP.Open(); err != nil {
 		m.HTTP = nil
 		return err
@@ -218,7 +225,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Config.MQTT != "" {
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
 			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), Logs: m.Logs, Sources: m.Store.Sources,
-			Logger: m.Logger.With("component", "mqtt"),
+			Logger: m.Logger.With("component", "mqtt"), MaxPayload: int(m.Config.MQTTMaxPayload), Rate: m.HTTP.Rate,
 		})
 		if err != nil {
 			return err
@@ -243,6 +250,32 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("start jobs: %w", err)
 	}
 	return nil
+}
+
+// ready is /readyz: the database reachable and migrated, and the data
+// directory's disk with at least min_free_space free.
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.Store.Ready(ctx); err != nil {
+		return err
+	}
+	min := uint64(m.Config.MinFreeSpace)
+	if min == 0 {
+		min = logstore.DefaultMinFreeSpace
+	}
+	return m.Logs.CheckSpace(min)
+}
+
+// setLimits gives the HTTP server the configured request limits (zero:
+// its defaults) and the per-source rate it shares with MQTT.
+func (m *Main) setLimits(h *httpserver.Server) {
+	c := m.Config
+	h.MaxBody, h.MaxDecoded, h.MaxRecords = int64(c.IngestMaxBody), int64(c.IngestMaxDecoded), c.IngestMaxRecords
+	h.MaxIngestInFlight, h.IngestMinRate, h.IngestRateWindow = c.IngestInFlight, int64(c.IngestMinRate), time.Duration(c.IngestRateWindow)
+	h.BodyTimeout, h.ReadHeaderTimeout, h.IdleTimeout = time.Duration(c.BodyTimeout), time.Duration(c.ReadHeaderTimeout), time.Duration(c.IdleTimeout)
+	h.Rate = ingest.NewRateLimiter(h.IngestRate, m.Clock)
+	if h.IngestRate == 0 {
+		h.Rate = ingest.NewRateLimiter(httpserver.DefaultIngestRate, m.Clock)
+	}
 }
 
 // Close stops accepting requests, waits until ctx ends for in-flight
@@ -423,7 +456,7 @@ func (m *Main) lifecyclePass() func(context.Context) error {
 func (m *Main) logstoreConfig() logstore.Config {
 	return logstore.Config{
 		Dir: filepath.Join(m.Config.Data, "logs"), Catalog: m.Store.LogCatalog, Location: m.Policy.Location(),
-		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"),
+		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"), WriteAt: m.logWriteAt,
 	}
 }
 
@@ -505,7 +538,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
-		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target")
+		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target",
+		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
+		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

@@ -207,6 +207,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case slokeeper.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case slokeeper.EFULL:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

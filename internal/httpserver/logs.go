@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"mime"
 	"mime/multipart"
@@ -70,48 +71,16 @@ func (a *sourceAuth) lookup(r *http.Request) (*slokeeper.Source, error) {
 	return src, nil
 }
 
-// bucket is a token bucket: rate tokens a second, up to burst.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-type limiter struct {
-	rate    float64
-	clock   slokeeper.Clock
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-// take takes n tokens for key, or says how long until it could.
-func (l *limiter) take(key string, n int) (ok bool, retryAfter time.Duration) {
-	if l.rate <= 0 {
-		return true, 0
-	}
-	now := l.clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: l.rate, last: now}
-		l.buckets[key] = b
-	}
-	b.tokens = math.Min(l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	need := float64(n)
-	if need > l.rate {
-		need = l.rate // a batch bigger than a second's worth waits for a full bucket
-	}
-	if b.tokens < need {
-		return false, time.Duration((need - b.tokens) / l.rate * float64(time.Second))
-	}
-	b.tokens -= float64(n)
-	return true, 0
-}
-
-// withSource authenticates the source and rate-limits its lines.
+// withSource bounds the ingest requests under way (MaxIngestInFlight),
+// gives the body a minimum rate (IngestMinRate over IngestRateWindow) and
+// authenticates the source; the handlers rate-limit its lines.
 func (s *Server) withSource(h func(http.ResponseWriter, *http.Request, *slokeeper.Source)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.ingesting.acquire(w, r, s) {
+			return
+		}
+		defer s.ingesting.release()
+		r.Body = newMinRateBody(w, r, s.IngestMinRate, s.IngestRateWindow)
 		src, err := s.auth.lookup(r)
 		if err != nil {
 			Error(w, r, s.Logger, err)
@@ -122,14 +91,14 @@ func (s *Server) withSource(h func(http.ResponseWriter, *http.Request, *slokeepe
 }
 
 func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, src *slokeeper.Source, lines int) bool {
-	ok, wait := s.limits.take(src.ID, lines)
+	ok, wait := s.Rate.Take(src.ID, lines)
 	if ok {
 		return false
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": map[string]string{
-		"code": slokeeper.ERATELIMITED, "message": fmt.Sprintf("Source %s is over its rate of %.0f lines a second; nothing was stored. Retry after %d s.", src.ID, s.limits.rate, secs),
+		"code": slokeeper.ERATELIMITED, "message": fmt.Sprintf("Source %s is over its rate of %.0f lines a second; nothing was stored. Retry after %d s.", src.ID, s.Rate.Rate(), secs),
 	}})
 	return true
 }
@@ -137,37 +106,50 @@ func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, src *slokee
 // bodyError maps a body that could not be read to a clear answer.
 func bodyError(err error, limit int64) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var le *ingest.LimitError
+	switch {
+	case errors.As(err, &mbe):
 		return slokeeper.Errorf(slokeeper.ETOOLARGE, "The request body is larger than %d bytes; nothing was stored. Send smaller batches.", limit)
+	case errors.As(err, &le):
+		return slokeeper.Errorf(slokeeper.ETOOLARGE, "The request was refused: %v; nothing was stored. Send smaller batches.", le)
+	case errors.Is(err, errSlowBody):
+		return slokeeper.Errorf(slokeeper.EINVALID, "The request body came too slowly; nothing was stored.")
 	}
 	return slokeeper.Errorf(slokeeper.EINVALID, "The request body could not be read: %v.", err)
 }
 
-// requestBody returns the request body, decompressed if it is gzip, and
-// failing with *http.MaxBytesError past limit bytes either way.
-func requestBody(w http.ResponseWriter, r *http.Request, limit int64) (io.Reader, func(), error) {
+// limits are the bounds of one ingest request.
+func (s *Server) ingestLimits() ingest.Limits {
+	return ingest.Limits{MaxLine: s.MaxLine, MaxDecoded: s.MaxDecoded, MaxRecords: s.MaxRecords}.WithDefaults()
+}
+
+// requestBody returns the request body, decompressed if it is gzip. It
+// fails with *http.MaxBytesError past limit bytes on the wire, and with
+// *ingest.LimitError past decoded bytes coming out of it: a small gzip
+// body never becomes a large one in memory.
+func requestBody(w http.ResponseWriter, r *http.Request, limit, decoded int64) (io.Reader, func(), error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.Header.Get("Content-Encoding") != "gzip" {
-		return body, func() {}, nil
+		return ingest.LimitReader(body, decoded), func() {}, nil
 	}
 	zr, err := gzip.NewReader(body)
 	if err != nil {
 		return nil, nil, slokeeper.Errorf(slokeeper.EINVALID, "The body is not gzip: %v.", err)
 	}
-	return &limitedReader{r: zr, n: limit}, func() { zr.Close() }, nil
+	return ingest.LimitReader(zr, decoded), func() { zr.Close() }, nil
 }
 
 // handleLogsNDJSON takes NDJSON, one record per line, optionally gzipped.
 // Good lines are stored, bad ones listed with their reason.
 func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
-	limit := s.MaxBody
-	body, closeBody, err := requestBody(w, r, limit)
+	limit, lim := s.MaxBody, s.ingestLimits()
+	body, closeBody, err := requestBody(w, r, limit, lim.MaxDecoded)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	defer closeBody()
-	recs, rejects, err := ingest.ParseNDJSON(body, s.MaxLine)
+	recs, rejects, err := ingest.ParseNDJSON(body, lim)
 	if err != nil {
 		Error(w, r, s.Logger, bodyError(err, limit))
 		return
@@ -186,7 +168,7 @@ func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *s
 		return
 	}
 	if err := s.store(r, src, recs, ""); err != nil {
-		Error(w, r, s.Logger, err)
+		storeError(w, r, s.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"accepted": len(recs), "rejected": rejects})
@@ -197,20 +179,24 @@ func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *s
 // (exporter otlphttp with an Authorization header). Records without a body
 // are reported as OTLP partial success.
 func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
-	limit := s.MaxBody
-	body, closeBody, err := requestBody(w, r, limit)
+	limit, lim := s.MaxBody, s.ingestLimits()
+	body, closeBody, err := requestBody(w, r, limit, lim.MaxDecoded)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	defer closeBody()
-	b, err := io.ReadAll(body)
+	b, err := ingest.ReadAll(body, lim.MaxDecoded)
 	if err != nil {
 		Error(w, r, s.Logger, bodyError(err, limit))
 		return
 	}
 	ct := r.Header.Get("Content-Type")
-	recs, rejected, err := ingest.ParseOTLP(b, ct)
+	recs, rejected, err := ingest.ParseOTLP(b, ct, lim)
+	if ingest.IsLimit(err) {
+		Error(w, r, s.Logger, bodyError(err, limit))
+		return
+	}
 	if err != nil {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The OTLP request was refused: %v.", err))
 		return
@@ -220,7 +206,7 @@ func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slo
 			return
 		}
 		if err := s.store(r, src, recs, ""); err != nil {
-			Error(w, r, s.Logger, err)
+			storeError(w, r, s.Logger, err)
 			return
 		}
 	}
@@ -231,21 +217,6 @@ func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slo
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(ingest.OTLPResponse(ct, rejected, fmt.Sprintf("%d log records had no body or were too large", rejected)))
-}
-
-// limitedReader fails once more than n bytes come out of a decompressor.
-type limitedReader struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	if l.n < 0 {
-		return n, &http.MaxBytesError{}
-	}
-	return n, err
 }
 
 // handleAgentLogs takes one enebular-agent log chunk, as a JSON body or
@@ -260,6 +231,10 @@ func (s *Server) handleAgentLogs(w http.ResponseWriter, r *http.Request, src *sl
 		return
 	}
 	recs, err := ingest.ParseAgentChunk(chunk)
+	if ingest.IsLimit(err) {
+		Error(w, r, s.Logger, bodyError(err, limit))
+		return
+	}
 	if err != nil {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The log chunk was refused whole: %v.", err))
 		return
@@ -275,7 +250,7 @@ func (s *Server) handleAgentLogs(w http.ResponseWriter, r *http.Request, src *sl
 	key := hex.EncodeToString(sum[:])
 	dup, err := s.Logs.AppendLogs(r.Context(), src.Class(), fill(recs, src), key)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		storeError(w, r, s.Logger, err)
 		return
 	}
 	accepted := len(recs)
@@ -307,6 +282,20 @@ func fill(recs []slokeeper.LogRecord, src *slokeeper.Source) []slokeeper.LogReco
 		recs[i].Account, recs[i].SourceKind, recs[i].SourceID = src.Account, src.Kind, src.ID
 	}
 	return recs
+}
+
+// diskFullRetry is the Retry-After of a 507: a full disk takes an
+// operator, not a moment, to clear.
+const diskFullRetry = "60"
+
+// storeError answers a failed append: a full disk with 507 and
+// Retry-After, anything else through Error.
+func storeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if slokeeper.ErrorCode(err) == slokeeper.EFULL {
+		logger.Error("log store: the disk is full; ingest refused until space is freed", "err", err)
+		w.Header().Set("Retry-After", diskFullRetry)
+	}
+	Error(w, r, logger, err)
 }
 
 func (s *Server) store(r *http.Request, src *slokeeper.Source, recs []slokeeper.LogRecord, key string) error {

@@ -80,10 +80,32 @@ type Server struct {
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64
-	// MaxLine and MaxBody bound one NDJSON line and one request body.
-	// Defaults: 64 KiB and 8 MiB.
+	// Rate is the per-source token bucket, shared with MQTT ingestion.
+	// Default: a new one of IngestRate.
+	Rate *ingest.RateLimiter
+	// MaxLine and MaxBody bound one NDJSON line and one request body on
+	// the wire. Defaults: 64 KiB and 8 MiB.
 	MaxLine int
 	MaxBody int64
+	// MaxDecoded bounds the bytes an ingest body decodes (decompresses)
+	// to, MaxRecords the records of one request. Defaults: 8 MiB and
+	// 100,000 (ingest.DefaultMaxDecoded, ingest.DefaultMaxRecords).
+	MaxDecoded int64
+	MaxRecords int
+	// BodyTimeout is how long a form or API request body may take to
+	// arrive. Default: DefaultBodyTimeout (10 s).
+	BodyTimeout time.Duration
+	// IngestMinRate (bytes a second) and IngestRateWindow: an ingest body
+	// slower than the rate over a window is cut off. Defaults: 1 KiB/s
+	// over 10 s.
+	IngestMinRate    int64
+	IngestRateWindow time.Duration
+	// MaxIngestInFlight bounds the ingest requests under way; more are
+	// answered 503 with Retry-After. Default: DefaultMaxIngestInFlight (16).
+	MaxIngestInFlight int
+	// ReadHeaderTimeout and IdleTimeout are the http.Server's. Defaults:
+	// 10 s and 2 min.
+	ReadHeaderTimeout, IdleTimeout time.Duration
 
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// for the client's address (sign-in lockouts, the ledger). Default:
@@ -96,8 +118,8 @@ type Server struct {
 	// DefaultLoginLimits.
 	LoginLimits slokeeper.LoginLimits
 
+	ingesting     inFlight
 	auth          *sourceAuth
-	limits        *limiter
 	hashes        *hashGate
 	signIns       *signInLog
 	signInFlushed atomic.Int64 // UnixNano of the last flush of failed sign-ins
@@ -137,8 +159,29 @@ func (s *Server) Open() error {
 	if s.MaxBody <= 0 {
 		s.MaxBody = ingest.DefaultMaxBody
 	}
+	if s.BodyTimeout <= 0 {
+		s.BodyTimeout = DefaultBodyTimeout
+	}
+	if s.IngestMinRate <= 0 {
+		s.IngestMinRate = DefaultIngestMinRate
+	}
+	if s.IngestRateWindow <= 0 {
+		s.IngestRateWindow = DefaultIngestRateWindow
+	}
+	if s.MaxIngestInFlight <= 0 {
+		s.MaxIngestInFlight = DefaultMaxIngestInFlight
+	}
+	if s.ReadHeaderTimeout <= 0 {
+		s.ReadHeaderTimeout = 10 * time.Second
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 2 * time.Minute
+	}
+	s.ingesting = make(inFlight, s.MaxIngestInFlight)
 	s.auth = &sourceAuth{sources: s.Sources, clock: s.Clock, cache: map[string]cachedSource{}}
-	s.limits = &limiter{rate: s.IngestRate, clock: s.Clock, buckets: map[string]*bucket{}}
+	if s.Rate == nil {
+		s.Rate = ingest.NewRateLimiter(s.IngestRate, s.Clock)
+	}
 	if s.HashConcurrency <= 0 {
 		s.HashConcurrency = DefaultHashConcurrency()
 	}
@@ -161,9 +204,9 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.srv = &http.Server{
-		Handler:           s.handler(useTLS),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           s.bodyDeadline(s.handler(useTLS)),
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		IdleTimeout:       s.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	if useTLS {

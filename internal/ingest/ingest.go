@@ -35,28 +35,49 @@ type Reject struct {
 
 // ParseNDJSON reads one JSON object per line from r and returns the records
 // of the good lines and a Reject for each bad one: not UTF-8, not a JSON
-// object, longer than maxLine, or without a message. Blank lines are
-// skipped. An error is returned only when r itself fails.
-func ParseNDJSON(r io.Reader, maxLine int) ([]slokeeper.LogRecord, []Reject, error) {
+// object, longer than lim.MaxLine, or without a message. Blank lines are
+// skipped. At most MaxListedRejects rejects are listed; one more entry
+// counts the rest. More than lim.MaxRecords good lines fail the whole
+// request with a *LimitError, as r does when it does (a decoded body
+// read through LimitReader). An error is returned only when r fails or a
+// limit is passed.
+func ParseNDJSON(r io.Reader, lim Limits) ([]slokeeper.LogRecord, []Reject, error) {
+	lim = lim.WithDefaults()
 	br := bufio.NewReaderSize(r, 64<<10)
 	var recs []slokeeper.LogRecord
 	var rejects []Reject
+	unlisted, firstUnlisted := 0, 0
+	reject := func(rj Reject) {
+		if len(rejects) < MaxListedRejects {
+			rejects = append(rejects, rj)
+			return
+		}
+		if unlisted == 0 {
+			firstUnlisted = rj.Line
+		}
+		unlisted++
+	}
 	for n := 1; ; n++ {
-		line, tooLong, err := readLine(br, maxLine)
+		line, tooLong, err := readLine(br, lim.MaxLine)
 		if len(bytes.TrimSpace(line)) > 0 || tooLong {
 			switch {
 			case tooLong:
-				rejects = append(rejects, Reject{n, fmt.Sprintf("line is longer than %d bytes", maxLine)})
+				reject(Reject{n, fmt.Sprintf("line is longer than %d bytes", lim.MaxLine)})
 			default:
 				rec, perr := ParseObject(line)
 				if perr != nil {
-					rejects = append(rejects, Reject{n, perr.Error()})
+					reject(Reject{n, perr.Error()})
+				} else if len(recs) == lim.MaxRecords {
+					return nil, nil, &LimitError{"records", int64(lim.MaxRecords)}
 				} else {
 					recs = append(recs, rec)
 				}
 			}
 		}
 		if err == io.EOF {
+			if unlisted > 0 {
+				rejects = append(rejects, Reject{firstUnlisted, fmt.Sprintf("%d more lines from this one on were refused (not listed)", unlisted)})
+			}
 			return recs, rejects, nil
 		}
 		if err != nil {
@@ -155,6 +176,9 @@ func ParseAgentChunk(b []byte) ([]slokeeper.LogRecord, error) {
 	if err := json.Unmarshal(b, &events); err != nil {
 		return nil, errors.New("the chunk is not a JSON array of log events")
 	}
+	if len(events) > DefaultMaxRecords {
+		return nil, &LimitError{"records", DefaultMaxRecords}
+	}
 	recs := make([]slokeeper.LogRecord, 0, len(events))
 	for i, ev := range events {
 		rec, err := ParseObject(ev)
@@ -164,4 +188,29 @@ func ParseAgentChunk(b []byte) ([]slokeeper.LogRecord, error) {
 		recs = append(recs, rec)
 	}
 	return recs, nil
+}
+
+// ParseMessage reads one MQTT message's payload: an agent chunk (a JSON
+// array) or NDJSON. A payload over maxPayload bytes is refused before it
+// is decoded. It returns the records to store and, when some or all of
+// the payload was refused, why.
+func ParseMessage(payload []byte, maxPayload int, lim Limits) ([]slokeeper.LogRecord, string) {
+	if len(payload) > maxPayload {
+		return nil, fmt.Sprintf("the payload is %d bytes, over the limit of %d", len(payload), maxPayload)
+	}
+	if t := bytes.TrimSpace(payload); len(t) > 0 && t[0] == '[' {
+		recs, err := ParseAgentChunk(t)
+		if err != nil {
+			return nil, err.Error()
+		}
+		return recs, ""
+	}
+	recs, rejects, err := ParseNDJSON(bytes.NewReader(payload), lim)
+	if err != nil {
+		return nil, err.Error()
+	}
+	if len(rejects) > 0 {
+		return recs, fmt.Sprintf("%d lines refused, the first (line %d): %s", len(rejects), rejects[0].Line, rejects[0].Reason)
+	}
+	return recs, ""
 }

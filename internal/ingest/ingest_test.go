@@ -27,7 +27,7 @@ func TestParseNDJSON(t *testing.T) {
 		`{"message":"` + strings.Repeat("x", 200) + `"}`,
 		`{"message":{"structured":true},"severity":"Error"}` + "\r",
 	}, "\n")
-	recs, rejects, err := ingest.ParseNDJSON(strings.NewReader(body), 180)
+	recs, rejects, err := ingest.ParseNDJSON(strings.NewReader(body), ingest.Limits{MaxLine: 180})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func FuzzParseNDJSON(f *testing.F) {
 	f.Add([]byte(`{"message":"a","timestamp":1e300}`))
 	f.Add([]byte(agentChunk))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, rejects, err := ingest.ParseNDJSON(strings.NewReader(string(data)), 1024)
+		recs, rejects, err := ingest.ParseNDJSON(strings.NewReader(string(data)), ingest.Limits{MaxLine: 1024})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,10 +144,28 @@ func BenchmarkParseNDJSON(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		recs, rejects, err := ingest.ParseNDJSON(bytes.NewReader(body), ingest.DefaultMaxLine)
+		recs, rejects, err := ingest.ParseNDJSON(bytes.NewReader(body), ingest.Limits{})
 		if err != nil || len(rejects) != 0 || len(recs) != 10000 {
 			b.Fatal(len(recs), rejects, err)
 		}
 	}
 	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// TestParseObjectEmptyKey: a field whose key is "" is kept as sent, in
+// attrs (the fuzzer found it dropped when the record had no level).
+func TestParseObjectEmptyKey(t *testing.T) {
+	for _, tt := range []struct{ line, want string }{
+		{`{"message":"x","":1}`, `{"":1}`},
+		{`{"message":"x","level":"info","time":"2026-12-03T10:00:00Z","":"v","a":2}`, `{"":"v","a":2}`},
+		{`{"message":"x","attrs":{"":true}}`, `{"":true}`},
+	} {
+		rec, err := ingest.ParseObject([]byte(tt.line))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.line, err)
+		}
+		if string(rec.Attrs) != tt.want {
+			t.Errorf("%s: attrs %s, want %s", tt.line, rec.Attrs, tt.want)
+		}
+	}
 }

@@ -72,15 +72,28 @@ func ParseObject(b []byte) (slokeeper.LogRecord, error) {
 		}
 		return nil
 	}
-	var taken [3]string
+	// taken holds the names the parts were read from; a part absent has
+	// none (ok false), so a field with an empty key is never mistaken for it.
+	var taken [3]struct {
+		name string
+		ok   bool
+	}
 	pick := func(slot int, names []string) *field {
 		for _, n := range names {
 			if f := last(n); f != nil {
-				taken[slot] = n
+				taken[slot].name, taken[slot].ok = n, true
 				return f
 			}
 		}
 		return nil
+	}
+	isTaken := func(k string) bool {
+		for _, t := range taken {
+			if t.ok && t.name == k {
+				return true
+			}
+		}
+		return false
 	}
 	msg, level, ts := pick(0, messageKeys), pick(1, levelKeys), pick(2, timeKeys)
 	var attrs []byte
@@ -90,7 +103,7 @@ func ParseObject(b []byte) (slokeeper.LogRecord, error) {
 	extras := all[:0:0]
 	for _, f := range all {
 		k := string(f.key) // compared, not kept: no allocation
-		if k != "attrs" && k != taken[0] && k != taken[1] && k != taken[2] {
+		if k != "attrs" && !isTaken(k) {
 			extras = append(extras, f)
 		}
 	}

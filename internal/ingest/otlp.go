@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // ParseOTLP parses an OTLP/HTTP logs export request, protobuf or JSON (as
@@ -25,36 +26,129 @@ import (
 // same as ExportLogsServiceRequest's, so slokeeper needs no gRPC. Records
 // that cannot be stored (no body, or one over the size limit) are counted
 // as rejected, as OTLP's partial success reports them.
-func ParseOTLP(body []byte, contentType string) (recs []slokeeper.LogRecord, rejected int64, err error) {
+//
+// Before anything is unmarshalled the request's values are counted (on
+// the wire for protobuf, by a scan for JSON): more than lim.MaxValues
+// values or lim.MaxRecords records, or records that would take more than
+// 4 × lim.MaxDecoded bytes once decoded (a resource's attributes are
+// copied into each of its records), fail with a *LimitError.
+func ParseOTLP(body []byte, contentType string, lim Limits) (recs []slokeeper.LogRecord, rejected int64, err error) {
+	lim = lim.WithDefaults()
 	var data logsv1.LogsData
 	switch {
 	case strings.HasPrefix(contentType, "application/x-protobuf"), strings.HasPrefix(contentType, "application/protobuf"):
-		err = proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, &data)
+		var c wireCount
+		if err = c.count(body, data.ProtoReflect().Descriptor(), 0, lim); err == nil {
+			err = proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, &data)
+		}
 	case strings.HasPrefix(contentType, "application/json"):
+		if err = countJSONValues(body, lim.MaxValues); err != nil {
+			return nil, 0, err
+		}
 		if body, err = hexIDsToBase64(body); err == nil {
 			err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, &data)
 		}
 	default:
 		return nil, 0, fmt.Errorf("content type %q is not application/x-protobuf or application/json", contentType)
 	}
+	if IsLimit(err) {
+		return nil, 0, err
+	}
 	if err != nil {
 		return nil, 0, errors.New("not an OTLP logs export request")
 	}
+	var stored int64
 	for _, rl := range data.GetResourceLogs() {
 		resource := attrMap(rl.GetResource().GetAttributes())
 		for _, sl := range rl.GetScopeLogs() {
 			scope := sl.GetScope().GetName()
 			for _, lr := range sl.GetLogRecords() {
+				if len(recs) == lim.MaxRecords {
+					return nil, 0, &LimitError{"records", int64(lim.MaxRecords)}
+				}
 				rec, ok := otlpRecord(lr, resource, scope)
 				if !ok {
 					rejected++
 					continue
 				}
+				if stored += int64(len(rec.Message) + len(rec.Attrs)); stored > lim.maxStored() {
+					return nil, 0, &LimitError{"bytes of decoded records", lim.maxStored()}
+				}
 				recs = append(recs, rec)
 			}
 		}
+		rl.Reset() // let what was converted go before the next resource's records are
 	}
 	return recs, rejected, nil
+}
+
+// wireCount counts the messages of a protobuf body on the wire, guided by
+// the message descriptors, without unmarshalling it.
+type wireCount struct{ values, records int }
+
+var logRecordName = (&logsv1.LogRecord{}).ProtoReflect().Descriptor().FullName()
+
+func (c *wireCount) count(b []byte, md protoreflect.MessageDescriptor, depth int, lim Limits) error {
+	if depth > 100 {
+		return errors.New("nested too deep")
+	}
+	if md.FullName() == logRecordName {
+		if c.records++; c.records > lim.MaxRecords {
+			return &LimitError{"records", int64(lim.MaxRecords)}
+		}
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		if typ == protowire.BytesType {
+			if fd := md.Fields().ByNumber(num); fd != nil && fd.Kind() == protoreflect.MessageKind {
+				if c.values++; c.values > lim.MaxValues {
+					return &LimitError{"values", int64(lim.MaxValues)}
+				}
+				v, _ := protowire.ConsumeBytes(b)
+				if err := c.count(v, fd.Message(), depth+1, lim); err != nil {
+					return err
+				}
+			}
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// countJSONValues bounds the values of a JSON document by counting, outside
+// strings, the tokens that start or separate them ('{', '[' and ','): the
+// generic and protojson decodings allocate per value.
+func countJSONValues(b []byte, max int) error {
+	n, inStr := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inStr {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[', ',':
+			if n++; n > max {
+				return &LimitError{"values", int64(max)}
+			}
+		}
+	}
+	return nil
 }
 
 // hexIDsToBase64 rewrites traceId and spanId from the hex OTLP/JSON

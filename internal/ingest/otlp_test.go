@@ -43,7 +43,7 @@ func TestParseOTLPProtobuf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, rejected, err := ingest.ParseOTLP(body, "application/x-protobuf")
+	recs, rejected, err := ingest.ParseOTLP(body, "application/x-protobuf", ingest.Limits{})
 	if err != nil || rejected != 1 || len(recs) != 2 {
 		t.Fatalf("ParseOTLP = %d records, %d rejected, %v", len(recs), rejected, err)
 	}
@@ -82,7 +82,7 @@ func TestParseOTLPJSON(t *testing.T) {
 	"scopeLogs":[{"scope":{"name":"agent"},"logRecords":[{"timeUnixNano":"1764723723000000004","severityNumber":17,
 	"body":{"stringValue":"boom"},"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
 	"attributes":[{"key":"k","value":{"boolValue":true}}]}]}]}]}`
-	recs, rejected, err := ingest.ParseOTLP([]byte(body), "application/json")
+	recs, rejected, err := ingest.ParseOTLP([]byte(body), "application/json", ingest.Limits{})
 	if err != nil || rejected != 0 || len(recs) != 1 {
 		t.Fatalf("ParseOTLP JSON = %v %d %v", recs, rejected, err)
 	}
@@ -92,7 +92,7 @@ func TestParseOTLPJSON(t *testing.T) {
 		t.Errorf("record = %+v, attrs %v", recs[0], attrs)
 	}
 	for _, bad := range []struct{ body, ct string }{{"{", "application/json"}, {"\xff\xff", "application/x-protobuf"}, {"{}", "text/plain"}} {
-		if _, _, err := ingest.ParseOTLP([]byte(bad.body), bad.ct); err == nil {
+		if _, _, err := ingest.ParseOTLP([]byte(bad.body), bad.ct, ingest.Limits{}); err == nil {
 			t.Errorf("ParseOTLP(%q, %s) accepted it", bad.body, bad.ct)
 		}
 	}
@@ -110,7 +110,7 @@ func FuzzParseOTLP(f *testing.F) {
 		if isProto {
 			ct = "application/x-protobuf"
 		}
-		recs, _, err := ingest.ParseOTLP(data, ct)
+		recs, _, err := ingest.ParseOTLP(data, ct, ingest.Limits{})
 		if err == nil {
 			checkRecords(t, recs)
 		}

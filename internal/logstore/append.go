@@ -2,9 +2,11 @@ package logstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 
 	"slokeeper"
 )
@@ -148,8 +150,10 @@ func (s *Store) commit(batch []*request) {
 			touched[p] = pd
 			order = append(order, pd)
 		}
-		if _, err := p.f.WriteAt(r.block, pd.end); err != nil {
-			r.err = fmt.Errorf("write log partition %s: %w", p.key, err)
+		if _, err := s.cfg.WriteAt(p.f, r.block, pd.end); err != nil {
+			// What was written past pd.end is not counted: the next append
+			// writes over it, and recovery cuts it as a torn tail.
+			r.err = writeError(p.key, "write", err)
 			continue
 		}
 		pd.end += int64(len(r.block))
@@ -165,7 +169,7 @@ func (s *Store) commit(batch []*request) {
 			// back and fail every append that went there.
 			pd.p.f.Truncate(pd.start)
 			for _, r := range pd.reqs {
-				r.err = fmt.Errorf("sync log partition %s: %w", pd.p.key, err)
+				r.err = writeError(pd.p.key, "sync", err)
 			}
 			continue
 		}
@@ -186,6 +190,20 @@ func (s *Store) commit(batch []*request) {
 	for _, r := range batch {
 		close(r.done)
 	}
+}
+
+// ErrDiskFull is what an append returns when the disk holding the store
+// is full (ENOSPC, or EDQUOT: a quota): nothing of it was stored, and it
+// may be sent again once space is freed.
+var ErrDiskFull = slokeeper.Errorf(slokeeper.EFULL, "The disk holding the log store is full; nothing of this request was stored. Retry later.")
+
+// writeError names a failed write or sync of a partition; a full disk
+// becomes ErrDiskFull, which callers can answer with "retry later".
+func writeError(k partKey, op string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%s log partition %s: %w: %w", op, k, ErrDiskFull, err)
+	}
+	return fmt.Errorf("%s log partition %s: %w", op, k, err)
 }
 
 // openPartition returns the partition, creating its directory, open.seg

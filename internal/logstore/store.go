@@ -53,6 +53,10 @@ type Config struct {
 	SealEvery time.Duration
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
+	// WriteAt writes an append's block to a partition's open segment: the
+	// file layer, replaceable so that tests can fail it as a full disk
+	// does (ENOSPC, after a partial write). Default: f.WriteAt.
+	WriteAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
 // Store is an open log store.
@@ -155,6 +159,9 @@ func open(ctx context.Context, cfg Config, readOnly bool) (*Store, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.WriteAt == nil {
+		cfg.WriteAt = (*os.File).WriteAt
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {

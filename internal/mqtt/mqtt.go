@@ -7,7 +7,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,11 +40,28 @@ type Config struct {
 	SessionExpiry time.Duration
 	// Workers store messages in parallel. Default: 8.
 	Workers int
+	// MaxPayload bounds one message's payload. It is announced to the
+	// broker in CONNECT (as the maximum packet size, with room for the
+	// topic and properties), so a broker that honours it never sends a
+	// larger one, and checked again before decoding. Default:
+	// DefaultMaxPayload (1 MiB).
+	MaxPayload int
+	// Rate limits each source's lines, shared with HTTP ingestion. A
+	// message over its source's rate waits, unacknowledged, until the
+	// bucket has room: backpressure, never a drop. nil: no limit.
+	Rate *ingest.RateLimiter
 
 	Logs    slokeeper.LogService    // required
 	Sources slokeeper.SourceService // required
 	Logger  *slog.Logger            // default: slog.Default()
 }
+
+// DefaultMaxPayload is the default bound of one message's payload.
+const DefaultMaxPayload = 1 << 20
+
+// packetOverhead is the room a PUBLISH packet needs besides its payload:
+// fixed header, topic (at most 64 KiB), packet id and properties.
+const packetOverhead = 70 << 10
 
 // Subscriber is a running subscription.
 type Subscriber struct {
@@ -89,18 +105,33 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxPayload <= 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
 	s := &Subscriber{cfg: cfg, msgs: make(chan paho.PublishReceived, 1024), sources: map[string]cachedSource{}, subscribed: make(chan struct{})}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	password, _ := u.User.Password()
+	username := u.User.Username()
+	// The credentials go in CONNECT, not in the URL autopaho is given: it
+	// writes its URL into its errors ("failed to connect to …").
+	u.User = nil
+	maxPacket := uint32(cfg.MaxPayload + packetOverhead)
 	topic := cfg.TopicPrefix + "/+/logs"
 	pc := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{u},
+		ServerUrls: []*url.URL{u},
+		ConnectPacketBuilder: func(c *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+			if c.Properties == nil {
+				c.Properties = &paho.ConnectProperties{}
+			}
+			c.Properties.MaximumPacketSize = &maxPacket
+			return c, nil
+		},
 		KeepAlive:                     30,
 		CleanStartOnInitialConnection: false, // keep what the broker queued while we were away
 		SessionExpiryInterval:         uint32(cfg.SessionExpiry / time.Second),
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(500*time.Millisecond, 30*time.Second, 2*time.Second, 2),
-		ConnectUsername:               u.User.Username(),
+		ConnectUsername:               username,
 		ConnectPassword:               []byte(password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			go func() {
@@ -189,7 +220,9 @@ func (s *Subscriber) handle(ctx context.Context, pr paho.PublishReceived) {
 		ack()
 		return
 	}
-	recs, reason := parse(pb.Payload)
+	// A payload over MaxPayload is refused before it is decoded (a broker
+	// that ignores the maximum packet size could still send one).
+	recs, reason := ingest.ParseMessage(pb.Payload, s.cfg.MaxPayload, ingest.Limits{})
 	if len(recs) == 0 {
 		s.cfg.Logger.Warn("mqtt: dropping a message with nothing to store", "topic", pb.Topic, "reason", reason)
 		ack()
@@ -197,6 +230,9 @@ func (s *Subscriber) handle(ctx context.Context, pr paho.PublishReceived) {
 	}
 	for i := range recs {
 		recs[i].Account, recs[i].SourceKind, recs[i].SourceID = src.Account, src.Kind, src.ID
+	}
+	if !s.awaitRate(ctx, src.ID, len(recs)) {
+		return // closing: not acknowledged, so delivered again
 	}
 	// The same payload from the same source is stored once a day: a
 	// redelivery after a crash between the write and the ack adds nothing.
@@ -212,20 +248,34 @@ func (s *Subscriber) handle(ctx context.Context, pr paho.PublishReceived) {
 	ack()
 }
 
-// parse reads a payload as an agent chunk (a JSON array) or NDJSON.
-func parse(payload []byte) ([]slokeeper.LogRecord, string) {
-	if t := bytes.TrimSpace(payload); len(t) > 0 && t[0] == '[' {
-		recs, err := ingest.ParseAgentChunk(t)
-		if err != nil {
-			return nil, err.Error()
+// awaitRate waits until the source's bucket has room for n lines, or ctx
+// ends (false). The message stays unacknowledged meanwhile; acks go out
+// in order, so the broker, at its in-flight limit, stops sending: the
+// whole subscription slows to the sources' rates.
+func (s *Subscriber) awaitRate(ctx context.Context, source string, n int) bool {
+	if s.cfg.Rate == nil {
+		return true
+	}
+	logged := false
+	for {
+		ok, wait := s.cfg.Rate.Take(source, n)
+		if ok {
+			return true
 		}
-		return recs, ""
+		if !logged {
+			s.cfg.Logger.Info("mqtt: a source is over its rate; its message waits", "source", source, "lines", n, "retry_after", wait)
+			logged = true
+		}
+		// Re-check at least once a second: the limiter's clock may not be
+		// the wall clock.
+		t := time.NewTimer(min(max(wait, 10*time.Millisecond), time.Second))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
 	}
-	recs, rejects, _ := ingest.ParseNDJSON(bytes.NewReader(payload), ingest.DefaultMaxLine)
-	if len(rejects) > 0 {
-		return recs, fmt.Sprintf("%d lines refused, the first (line %d): %s", len(rejects), rejects[0].Line, rejects[0].Reason)
-	}
-	return recs, ""
 }
 
 func (s *Subscriber) source(ctx context.Context, id string) (*slokeeper.Source, error) {

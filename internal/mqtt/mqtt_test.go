@@ -1,13 +1,18 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/ingest"
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/mqtt"
 	"slokeeper/internal/mqtt/mqtttest"
@@ -146,5 +151,90 @@ func TestMessagesWhileDownArriveAfterRestart(t *testing.T) {
 	got := f.waitRecords(t, 4)
 	if len(got) != 4 {
 		t.Errorf("after restart %d records, want 4", len(got))
+	}
+}
+
+// syncBuffer is a log destination tests read while the subscriber writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type stepClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *stepClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *stepClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func waitLog(t *testing.T, logs *syncBuffer, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), what); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log:\n%s", what, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for the subscriber to log
+	}
+}
+
+// TestRateLimitDelaysTheAck: a source over its rate (the same bucket as
+// HTTP) has its message wait, unacknowledged, until the bucket has room:
+// stored late, never dropped.
+func TestRateLimitDelaysTheAck(t *testing.T) {
+	f := setup(t)
+	clock := &stepClock{now: time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)}
+	var logs syncBuffer
+	s, err := mqtt.Open(context.Background(), mqtt.Config{URL: f.broker, ClientID: "slokeeper-rate", Logs: f.logs, Sources: f.sources,
+		Rate: ingest.NewRateLimiter(2, clock), Workers: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if err := s.AwaitSubscribed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dev := publisher(t, f.broker)
+	publish(t, dev, "slokeeper/src_dev1/logs", "{\"message\":\"1\"}\n{\"message\":\"2\"}")
+	publish(t, dev, "slokeeper/src_dev1/logs", "{\"message\":\"3\"}\n{\"message\":\"4\"}")
+	f.waitRecords(t, 2)
+	waitLog(t, &logs, "over its rate")
+	var n int
+	f.logs.QueryLogs(context.Background(), slokeeper.LogQuery{}, func(*slokeeper.LogRecord) error { n++; return nil })
+	if n != 2 {
+		t.Fatalf("%d records stored while the source was over its rate, want 2", n)
+	}
+	clock.Add(time.Second)
+	if got := f.waitRecords(t, 4); len(got) != 4 {
+		t.Fatalf("%d records after the bucket refilled, want 4", len(got))
+	}
+}
+
+// TestPayloadLimit: a message over MaxPayload is never decoded (the
+// broker, told the maximum packet size, does not even send it); the next
+// one is stored.
+func TestPayloadLimit(t *testing.T) {
+	f := setup(t)
+	s, err := mqtt.Open(context.Background(), mqtt.Config{URL: f.broker, ClientID: "slokeeper-size", Logs: f.logs, Sources: f.sources, MaxPayload: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	if err := s.AwaitSubscribed(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dev := publisher(t, f.broker)
+	publish(t, dev, "slokeeper/src_dev1/logs", strings.Repeat(`{"message":"big"}`+"\n", 100<<10/18))
+	publish(t, dev, "slokeeper/src_dev1/logs", `{"message":"small"}`)
+	got := f.waitRecords(t, 1)
+	if len(got) != 1 || got[0].Message != "small" {
+		t.Fatalf("stored %d records (first %q), want only the small one", len(got), got[0].Message)
 	}
 }
