@@ -111,8 +111,17 @@ type SubscriberFilter struct {
 	ID        string
 	Channel   string
 	Address   string
-	Confirmed bool
+	Confirmed bool // only those who confirmed (webhooks are confirmed when added)
+	Pending   bool // only those still waiting for the opt-in
 }
+
+// Limits of the subscribe form, against its use to mail people who never
+// asked: an address gets at most one confirmation per ConfirmEvery, and
+// a subscription not confirmed within PendingFor is forgotten.
+const (
+	ConfirmEvery = time.Hour
+	PendingFor   = 24 * time.Hour
+)
 
 // Delivery states.
 const (
@@ -169,9 +178,16 @@ type NotificationService interface {
 	ConfirmSubscriber(ctx context.Context, id string, at time.Time) error
 	// UpdateSubscriber sets the language and components.
 	UpdateSubscriber(ctx context.Context, id, lang string, components []string) error
-	// ResendConfirmation queues another confirmation for an unconfirmed
-	// subscriber, unless one is still waiting to be sent.
-	ResendConfirmation(ctx context.Context, id string, at time.Time) error
+	// ResendConfirmation queues another confirmation at at for an
+	// unconfirmed subscriber, unless one is still waiting to be sent or
+	// the last was queued after since; it reports whether it queued one.
+	// The check and the queuing are one atomic step, so concurrent
+	// requests on any number of nodes queue at most one.
+	ResendConfirmation(ctx context.Context, id string, at, since time.Time) (bool, error)
+	// PruneUnconfirmed removes the e-mail subscribers that never
+	// confirmed and had their last confirmation queued before before,
+	// returning how many.
+	PruneUnconfirmed(ctx context.Context, before time.Time) (int, error)
 	// DeleteSubscriber removes a subscriber and its unsent deliveries.
 	DeleteSubscriber(ctx context.Context, id string) error
 

@@ -73,6 +73,10 @@ type Server struct {
 	Notices       slokeeper.NotificationService
 	// EmailNotices shows the subscribe form: a mail server is configured.
 	EmailNotices bool
+	// SubscribeLimit is how many subscribe requests one client address
+	// may make per SubscribeWindow (an hour). Default:
+	// DefaultSubscribeLimit; negative: none.
+	SubscribeLimit int
 	Node         string          // this node's name in evidence
 	Clock        slokeeper.Clock // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
@@ -86,6 +90,8 @@ type Server struct {
 	auth   *sourceAuth
 	limits *limiter
 	logins *loginLimiter
+	// subscribes counts subscribe requests per client address.
+	subscribes *windowLimiter
 
 	ln          net.Listener
 	tls         bool
@@ -122,6 +128,10 @@ func (s *Server) Open() error {
 	s.auth = &sourceAuth{sources: s.Sources, clock: s.Clock, cache: map[string]cachedSource{}}
 	s.limits = &limiter{rate: s.IngestRate, clock: s.Clock, buckets: map[string]*bucket{}}
 	s.logins = &loginLimiter{failures: map[string][]time.Time{}}
+	if s.SubscribeLimit == 0 {
+		s.SubscribeLimit = DefaultSubscribeLimit
+	}
+	s.subscribes = &windowLimiter{limit: s.SubscribeLimit, window: SubscribeWindow}
 	if err := CheckListen(s.Addr, s.TLSCert, s.TLSKey, s.InsecureHTTP); err != nil {
 		return err
 	}

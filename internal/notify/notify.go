@@ -342,10 +342,17 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 	return e, nil
 }
 
-// Prune removes deliveries of announcements done more than History ago.
+// Prune removes deliveries of announcements done more than History ago,
+// and forgets e-mail subscriptions not confirmed within
+// slokeeper.PendingFor of their last confirmation.
 func (n *Notifier) Prune(ctx context.Context) error {
-	_, err := n.cfg.Store.PruneDeliveries(ctx, n.cfg.Clock.Now().Add(-slokeeper.History))
-	return err
+	now := n.cfg.Clock.Now()
+	_, err := n.cfg.Store.PruneDeliveries(ctx, now.Add(-slokeeper.History))
+	pruned, perr := n.cfg.Store.PruneUnconfirmed(ctx, now.Add(-slokeeper.PendingFor))
+	if pruned > 0 {
+		n.log.Info("forgot subscriptions never confirmed", "subscribers", pruned)
+	}
+	return errors.Join(err, perr)
 }
 
 // backoff is the wait before attempt n+1: 1, 2, 4 … minutes, at most 6 h.

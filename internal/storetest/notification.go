@@ -155,17 +155,16 @@ func testNotifications(t *testing.T, s Store) {
 	if confirmation == nil || confirmation.Subscriber != "s_new" {
 		t.Fatalf("no confirmation for s_new among %+v", ds)
 	}
-	if err := s.Notices.ResendConfirmation(ctx, "s_new", at); err != nil {
-		t.Fatal(err)
+	if queued, err := s.Notices.ResendConfirmation(ctx, "s_new", at, at.Add(-slokeeper.ConfirmEvery)); err != nil || queued {
+		t.Fatalf("ResendConfirmation with one waiting = %v, %v; want false", queued, err)
 	}
 	if err := s.Notices.UpdateDelivery(ctx, confirmation.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if _, err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour), at); err != nil {
+			t.Fatal(err)
+		}
 	}
 	resent, _ := s.Notices.ClaimDeliveries(ctx, "n1", at.Add(time.Hour), at.Add(2*time.Hour), 100)
 	confirmations := 0
@@ -232,6 +231,93 @@ func testNotifications(t *testing.T, s Store) {
 	if err := s.Notices.DeleteSubscriber(ctx, "s_en"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
 		t.Errorf("deleting twice = %v", err)
 	}
+}
+
+// testSubscriberConfirmations: an address gets at most one confirmation
+// per interval, even from concurrent requests; pending subscribers are
+// listed apart and pruned once their last confirmation is old enough.
+func testSubscriberConfirmations(t *testing.T, s Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // mustSubscribe's creation time
+	mustSubscribe(t, s, "s_wait", slokeeper.ChannelEmail, "victim@example.com", "ja", time.Time{})
+	mustSubscribe(t, s, "s_ok", slokeeper.ChannelEmail, "reader@example.com", "ja", t0)
+	mustSubscribe(t, s, "s_hook", slokeeper.ChannelWebhook, "https://hooks.example.com/slo", "en", t0)
+	confirmations := func(now time.Time) int {
+		t.Helper()
+		ds, err := s.Notices.ClaimDeliveries(ctx, "n1", now, now.Add(time.Minute), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, d := range ds {
+			if d.Announcement == 0 && d.Subscriber == "s_wait" {
+				n++
+			}
+			if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n
+	}
+	if n := confirmations(t0); n != 1 {
+		t.Fatalf("confirmations on subscribing = %d, want 1", n)
+	}
+
+	t.Run("ErrTooSoon", func(t *testing.T) {
+		now := t0.Add(59 * time.Minute)
+		if queued, err := s.Notices.ResendConfirmation(ctx, "s_wait", now, now.Add(-slokeeper.ConfirmEvery)); err != nil || queued {
+			t.Errorf("ResendConfirmation 59 min after the first = %v, %v; want false", queued, err)
+		}
+		if n := confirmations(now); n != 0 {
+			t.Errorf("confirmations 59 min after the first = %d, want 0", n)
+		}
+	})
+	t.Run("OneOfConcurrent", func(t *testing.T) {
+		now := t0.Add(61 * time.Minute)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		queued := 0
+		for range 12 {
+			wg.Go(func() {
+				ok, err := s.Notices.ResendConfirmation(ctx, "s_wait", now, now.Add(-slokeeper.ConfirmEvery))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					queued++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if n := confirmations(now); queued != 1 || n != 1 {
+			t.Errorf("12 concurrent resends an hour later: %d queued, %d confirmations; want 1 and 1", queued, n)
+		}
+	})
+	t.Run("Filters", func(t *testing.T) {
+		got, err := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{Pending: true})
+		if err != nil || len(got) != 1 || got[0].ID != "s_wait" {
+			t.Errorf("FindSubscribers(pending) = %v, %v; want s_wait", got, err)
+		}
+		got, err = s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{Confirmed: true})
+		if err != nil || len(got) != 2 {
+			t.Errorf("FindSubscribers(confirmed) = %d, %v; want s_ok and s_hook", len(got), err)
+		}
+	})
+	t.Run("Prune", func(t *testing.T) {
+		last := t0.Add(61 * time.Minute) // the resend above
+		if n, err := s.Notices.PruneUnconfirmed(ctx, last); err != nil || n != 0 {
+			t.Errorf("PruneUnconfirmed(at the last confirmation) = %d, %v; want 0", n, err)
+		}
+		if n, err := s.Notices.PruneUnconfirmed(ctx, last.Add(time.Second)); err != nil || n != 1 {
+			t.Errorf("PruneUnconfirmed(after it) = %d, %v; want 1", n, err)
+		}
+		got, _ := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{})
+		if len(got) != 2 || got[0].ID == "s_wait" || got[1].ID == "s_wait" {
+			t.Errorf("after pruning: %v; want s_ok and s_hook", got)
+		}
+	})
 }
 
 // testDeliveryClaims: leases are exclusive under concurrency, end by

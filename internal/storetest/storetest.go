@@ -56,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Maintenance", func(t *testing.T) { t.Parallel(); testMaintenance(t, open(t)) })
 	t.Run("Incidents", func(t *testing.T) { t.Parallel(); testIncidents(t, open(t)) })
 	t.Run("Notifications", func(t *testing.T) { t.Parallel(); testNotifications(t, open(t)) })
+	t.Run("SubscriberConfirmations", func(t *testing.T) { t.Parallel(); testSubscriberConfirmations(t, open(t)) })
 	t.Run("DeliveryClaims", func(t *testing.T) { t.Parallel(); testDeliveryClaims(t, open(t)) })
 }
 
