@@ -2,6 +2,8 @@ package slokeeper
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -69,4 +71,33 @@ type EvidenceService interface {
 	// FindEvidence returns the evidence matching f, oldest first, and the
 	// number that match f ignoring Offset and Limit.
 	FindEvidence(ctx context.Context, f EvidenceFilter) ([]*Evidence, int, error)
+}
+
+// evidenceWaits are the pauses between RecordEvidenceRetrying's tries.
+var evidenceWaits = [...]time.Duration{100 * time.Millisecond, 400 * time.Millisecond, 1600 * time.Millisecond}
+
+// RecordEvidenceRetrying records e in s, trying again a few times over
+// about two seconds when the store fails (not when e is invalid), and
+// returns the last error. Evidence is never dropped silently: a caller
+// that gets an error fails its action visibly, so that its own loop
+// does it again, or keeps the evidence owed in durable state and records
+// it on a later pass. Every engine records evidence through it.
+func RecordEvidenceRetrying(ctx context.Context, s EvidenceService, e *Evidence) error {
+	var err error
+	for i := 0; ; i++ {
+		if err = s.RecordEvidence(ctx, e); err == nil || ErrorCode(err) == EINVALID || i == len(evidenceWaits) {
+			break
+		}
+		t := time.NewTimer(evidenceWaits[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("record evidence of %s %s: %w", e.Action, e.Subject, err)
+	}
+	return nil
 }
