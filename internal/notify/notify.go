@@ -318,7 +318,7 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 				if ms[0].Emergency {
 					e.Deadline = p.Maintenance.Emergency.NotifyWithin.AddTo(a.At)
 				} else {
-					e.Deadline = p.Maintenance.Notice.SubFrom(a.Start)
+					e.Deadline = maintenance.NoticeDeadline(p, a.Start)
 				}
 			}
 		}
