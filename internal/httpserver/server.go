@@ -73,12 +73,13 @@ type Server struct {
 	Notices       slokeeper.NotificationService
 	// EmailNotices shows the subscribe form: a mail server is configured.
 	EmailNotices bool
+	Node         string          // this node's name in evidence
+	Clock        slokeeper.Clock // default: the system clock
+
 	// SubscribeLimit is how many subscribe requests one client address
 	// may make per SubscribeWindow (an hour). Default:
 	// DefaultSubscribeLimit; negative: none.
 	SubscribeLimit int
-	Node         string          // this node's name in evidence
-	Clock        slokeeper.Clock // default: the system clock
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64
