@@ -210,9 +210,11 @@ type NotificationService interface {
 	UpdateDelivery(ctx context.Context, id int64, node string, upd DeliveryUpdate) error
 	// CountDeliveries sums an announcement's deliveries by state.
 	CountDeliveries(ctx context.Context, announcement int64) (DeliveryCount, error)
-	// FinishAnnouncement marks a fanned-out announcement done; false
-	// when it was already.
-	FinishAnnouncement(ctx context.Context, id int64, at time.Time) (bool, error)
+	// FinishAnnouncement marks a fanned-out announcement done and
+	// records e, its evidence, in the same transaction: if e cannot be
+	// recorded it is not done, and the next round tries again. False
+	// (and nothing recorded) when it was not fanned out or is done already.
+	FinishAnnouncement(ctx context.Context, id int64, at time.Time, e *Evidence) (bool, error)
 	// PruneDeliveries removes finished deliveries of announcements done
 	// before, returning how many.
 	PruneDeliveries(ctx context.Context, before time.Time) (int, error)

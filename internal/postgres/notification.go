@@ -349,13 +349,25 @@ func (s *NotificationService) CountDeliveries(ctx context.Context, announcement 
 	return out, rows.Err()
 }
 
-// FinishAnnouncement marks a fanned-out announcement done, once.
-func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time) (bool, error) {
-	tag, err := s.db.pool.Exec(ctx, `UPDATE announcements SET done_at = $1 WHERE id = $2 AND fanned_out AND done_at IS NULL`, at, id)
+// FinishAnnouncement marks a fanned-out announcement done, once, with its
+// evidence in the same transaction.
+func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time, e *slokeeper.Evidence) (bool, error) {
+	if err := e.Validate(); err != nil {
+		return false, err
+	}
+	done := false
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE announcements SET done_at = $1 WHERE id = $2 AND fanned_out AND done_at IS NULL`, at, id)
+		if err != nil || tag.RowsAffected() != 1 {
+			return err
+		}
+		done = true
+		return insertEvidence(ctx, tx, e)
+	})
 	if err != nil {
 		return false, fmt.Errorf("finish announcement: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return done, nil
 }
 
 // PruneDeliveries removes the finished deliveries of announcements done

@@ -397,14 +397,31 @@ func (s *NotificationService) CountDeliveries(ctx context.Context, announcement 
 	return out, rows.Err()
 }
 
-// FinishAnnouncement marks a fanned-out announcement done, once.
-func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time) (bool, error) {
-	res, err := s.db.write.ExecContext(ctx, `UPDATE announcements SET done_at = ? WHERE id = ? AND fanned_out = 1 AND done_at IS NULL`, formatTime(at), id)
+// FinishAnnouncement marks a fanned-out announcement done, once, with its
+// evidence in the same transaction.
+func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time, e *slokeeper.Evidence) (bool, error) {
+	if err := e.Validate(); err != nil {
+		return false, err
+	}
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("finish announcement: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE announcements SET done_at = ? WHERE id = ? AND fanned_out = 1 AND done_at IS NULL`, formatTime(at), id)
+	if err != nil {
+		return false, fmt.Errorf("finish announcement: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if err := insertEvidence(ctx, tx, e); err != nil {
+		return false, fmt.Errorf("finish announcement: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("finish announcement: %w", err)
+	}
+	return true, nil
 }
 
 // PruneDeliveries removes the finished deliveries of announcements done

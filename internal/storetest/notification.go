@@ -36,12 +36,12 @@ func testNotifications(t *testing.T, s Store) {
 	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
 		DetectedAt: at, OpenedAt: at, AutoComponent: "runtime"}
 	first := &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}
-	if err := s.Incidents.OpenIncident(ctx, inc, first); err != nil {
+	if err := s.Incidents.OpenIncident(ctx, inc, first, nil); err != nil {
 		t.Fatal(err)
 	}
 	dup := *inc
 	dup.ID = "in_2"
-	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}); err == nil {
+	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}, nil); err == nil {
 		t.Fatal("a second auto incident for runtime was opened")
 	}
 	resolved := &slokeeper.IncidentUpdate{Incident: "in_1", At: at.Add(time.Hour), Status: slokeeper.IncidentResolved, BodyJA: "復旧しました。", BodyEN: "Resolved."}
@@ -211,10 +211,10 @@ func testNotifications(t *testing.T, s Store) {
 	if c, _ := s.Notices.CountDeliveries(ctx, as[0].ID); c[slokeeper.DeliverySent] != 1 || c[slokeeper.DeliveryFailed] != 1 || c[slokeeper.DeliveryPending] != 0 {
 		t.Errorf("counts = %v", c)
 	}
-	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at); err != nil || !ok {
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err != nil || !ok {
 		t.Errorf("FinishAnnouncement = %v, %v", ok, err)
 	}
-	if ok, _ := s.Notices.FinishAnnouncement(ctx, as[0].ID, at); ok {
+	if ok, _ := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); ok {
 		t.Error("finished twice")
 	}
 	if n, err := s.Notices.PruneDeliveries(ctx, at.Add(time.Second)); err != nil || n != 3 { // two notices, one confirmation
@@ -446,5 +446,80 @@ func testDeliveryClaims(t *testing.T, s Store) {
 	}
 	if c, _ := s.Notices.CountDeliveries(ctx, a.ID); c[slokeeper.DeliverySent] != subscribers-2 || c[slokeeper.DeliveryInDoubt] != 1 {
 		t.Errorf("counts = %v", c)
+	}
+}
+
+// doneEvidence is evidence an announcement's end records.
+func doneEvidence(at time.Time) *slokeeper.Evidence {
+	return &slokeeper.Evidence{At: at, Clause: "incidents", Action: "notice.incident.opened", Subject: "incident:in_1", Outcome: slokeeper.OutcomeOK, Node: "n1"}
+}
+
+// testEvidenceInTransaction: the evidence an action owes goes in the
+// action's transaction. While the evidence store refuses inserts, an
+// incident is not opened and an announcement not finished; once it is
+// back, both are, with their evidence, once.
+func testEvidenceInTransaction(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	evidence := func() int {
+		t.Helper()
+		_, n, err := s.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refuse := func(on bool) {
+		t.Helper()
+		if err := s.RefuseEvidence(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: at, OpenedAt: at, AutoComponent: "runtime"}
+	first := &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating.", By: "system:n1"}
+	notice := slokeeper.NoticeEvidence(inc, at, at.Add(30*time.Minute), "n1")
+
+	refuse(true)
+	if err := s.Incidents.OpenIncident(ctx, inc, first, notice); err == nil {
+		t.Error("OpenIncident succeeded though the evidence of its notice was refused")
+	}
+	if open, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true}); err != nil || len(open) != 0 {
+		t.Errorf("open incidents after a refused notice = %d, %v; want none", len(open), err)
+	}
+	if as, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{}); err != nil || len(as) != 0 {
+		t.Errorf("announcements after a refused notice = %d, %v; want none", len(as), err)
+	}
+	refuse(false)
+	if err := s.Incidents.OpenIncident(ctx, inc, first, notice); err != nil {
+		t.Fatal(err)
+	}
+	if n := evidence(); n != 1 || notice.ID == 0 {
+		t.Errorf("evidence after opening = %d (ID %d), want 1", n, notice.ID)
+	}
+
+	as, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotFannedOut: true})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("announcements = %v, %v", as, err)
+	}
+	if _, err := s.Notices.FanOut(ctx, as[0].ID, at); err != nil {
+		t.Fatal(err)
+	}
+	refuse(true)
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err == nil || ok {
+		t.Errorf("FinishAnnouncement with its evidence refused = %v, %v; want an error", ok, err)
+	}
+	if left, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotDone: true}); err != nil || len(left) != 1 {
+		t.Errorf("not done after a refused evidence = %d, %v; want 1", len(left), err)
+	}
+	refuse(false)
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err != nil || !ok {
+		t.Errorf("FinishAnnouncement = %v, %v", ok, err)
+	}
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err != nil || ok {
+		t.Errorf("FinishAnnouncement again = %v, %v; want false", ok, err)
+	}
+	if n := evidence(); n != 2 {
+		t.Errorf("evidence in all = %d, want 2 (the notice, the announcement's end once)", n)
 	}
 }
