@@ -50,8 +50,8 @@ type Config struct {
 	// evidence in the transaction that finishes it. Left so that callers
 	// need no change; may be removed.
 	Evidence slokeeper.EvidenceService
-	Secrets     Secrets                       // required
-	Policy      *policy.Policy                // required
+	Secrets  Secrets        // required
+	Policy   *policy.Policy // required
 	// Site is the status page's public URL, for links. Required.
 	Site string
 	// Mailer sends e-mail; nil: e-mail deliveries wait for one.
