@@ -2,7 +2,6 @@ package slokeeper
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -56,6 +55,7 @@ type EvidenceFilter struct {
 	Clause  string
 	Action  string
 	Outcome string
+	Subject string
 	Since   time.Time // At >= Since
 	Until   time.Time // At < Until
 
@@ -73,27 +73,24 @@ type EvidenceService interface {
 	FindEvidence(ctx context.Context, f EvidenceFilter) ([]*Evidence, int, error)
 }
 
-// evidenceWaits are the pauses between RecordEvidenceRetrying's tries.
-var evidenceWaits = [...]time.Duration{100 * time.Millisecond, 400 * time.Millisecond, 1600 * time.Millisecond}
+// evidenceTries is how many times RecordEvidenceRetrying tries.
+const evidenceTries = 3
 
-// RecordEvidenceRetrying records e in s, trying again a few times over
-// about two seconds when the store fails (not when e is invalid), and
-// returns the last error. Evidence is never dropped silently: a caller
-// that gets an error fails its action visibly, so that its own loop
-// does it again, or keeps the evidence owed in durable state and records
-// it on a later pass. Every engine records evidence through it.
+// RecordEvidenceRetrying records e in s, trying again at once (up to
+// evidenceTries in all) when the store fails, not when e is invalid, and
+// returns the last error. The tries ride out a busy database or a dropped
+// connection; they do not wait, so nothing sleeps on the wall clock. A
+// longer outage is the caller's to handle, and evidence is never dropped
+// silently: a caller that gets an error fails its action visibly, so
+// that its own loop (on its injected clock) does it again, or keeps the
+// evidence owed in durable state and records it on a later pass. Engines
+// record evidence through it, except where the action is a database write
+// and the evidence goes in its transaction.
 func RecordEvidenceRetrying(ctx context.Context, s EvidenceService, e *Evidence) error {
 	var err error
-	for i := 0; ; i++ {
-		if err = s.RecordEvidence(ctx, e); err == nil || ErrorCode(err) == EINVALID || i == len(evidenceWaits) {
+	for range evidenceTries {
+		if err = s.RecordEvidence(ctx, e); err == nil || ErrorCode(err) == EINVALID || ctx.Err() != nil {
 			break
-		}
-		t := time.NewTimer(evidenceWaits[i])
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
 		}
 	}
 	if err != nil {

@@ -55,7 +55,7 @@ func insertEvidence(ctx context.Context, q interface {
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where := sqlbuild.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
+	where := sqlbuild.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome).Eq("subject", f.Subject)
 	if !f.Since.IsZero() {
 		where.Add("at >= ?", f.Since)
 	}

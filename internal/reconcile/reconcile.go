@@ -333,14 +333,34 @@ func (e *Executor) Backup(ctx context.Context, class, account, day string, deadl
 	if err := e.cfg.Catalog.AddBackup(ctx, record(man)); err != nil {
 		return nil, err
 	}
-	detail := fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize)
-	if account != "" {
-		detail = fmt.Sprintf("a point-in-time snapshot of %d items, %d bytes", man.Records, man.ObjectSize)
-	}
-	if err := e.evidence(ctx, "backup", e.clauseOf(class), subjectOf(man), deadline, slokeeper.OutcomeOK, detail); err != nil {
+	if err := e.evidence(ctx, "backup", e.clauseOf(class), subjectOf(man), deadline, slokeeper.OutcomeOK, backupDetail(man)); err != nil {
 		return man, err
 	}
 	return man, e.Verify(ctx, man, deadline)
+}
+
+func backupDetail(man *backup.Manifest) string {
+	if man.Account != "" {
+		return fmt.Sprintf("a point-in-time snapshot of %d items, %d bytes", man.Records, man.ObjectSize)
+	}
+	return fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize)
+}
+
+// backupOwed records the evidence of man's making if it has none: a
+// backup cataloged as its evidence failed is not made again, but it stays
+// unverified, so the verification the next pass plans for it records the
+// evidence owed (at the time the backup was made) before anything else.
+func (e *Executor) backupOwed(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
+	clause := e.clauseOf(man.Class)
+	if clause == "" {
+		return nil
+	}
+	_, n, err := e.cfg.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Clause: clause, Action: "backup", Subject: subjectOf(man), Outcome: slokeeper.OutcomeOK, Limit: 1})
+	if err != nil || n > 0 {
+		return err
+	}
+	return slokeeper.RecordEvidenceRetrying(ctx, e.cfg.Evidence, &slokeeper.Evidence{At: man.Created, Clause: clause, Action: "backup", Subject: subjectOf(man),
+		Deadline: deadline, Outcome: slokeeper.OutcomeOK, Detail: backupDetail(man) + " (recorded late: the evidence store failed)", Node: e.cfg.Node})
 }
 
 // subjectOf names a backup in evidence: system/2026-12-03 bk_…, or
@@ -352,6 +372,9 @@ func subjectOf(man *backup.Manifest) string {
 // Verify reads a backup back and marks it verified in the catalog.
 func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
 	subject := subjectOf(man)
+	if err := e.backupOwed(ctx, man, deadline); err != nil {
+		return err
+	}
 	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
 		return errors.Join(err, e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err)))
 	}

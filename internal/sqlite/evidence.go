@@ -53,7 +53,7 @@ func insertEvidence(ctx context.Context, q interface {
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where := sqlbuild.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
+	where := sqlbuild.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome).Eq("subject", f.Subject)
 	if !f.Since.IsZero() {
 		where.Add("at >= ?", formatTime(f.Since))
 	}

@@ -522,4 +522,9 @@ func testEvidenceInTransaction(t *testing.T, s Store) {
 	if n := evidence(); n != 2 {
 		t.Errorf("evidence in all = %d, want 2 (the notice, the announcement's end once)", n)
 	}
+	for subject, want := range map[string]int{"incident:in_1": 2, "incident:in_9": 0} {
+		if _, n, err := s.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Subject: subject}); err != nil || n != want {
+			t.Errorf("evidence of %s = %d, %v; want %d", subject, n, err, want)
+		}
+	}
 }
