@@ -2,6 +2,7 @@ package slokeeper
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"time"
 )
@@ -58,6 +59,15 @@ const (
 	ItemData       = "data"       // the data store: key → value
 	ItemCredential = "credential" // API keys, connection strings the service replays
 )
+
+// CheckItemValue reports whether value can be stored as an item of kind:
+// a document is JSON. Every way in (HTTP, the CLI) goes through it.
+func CheckItemValue(kind string, value []byte) error {
+	if kind == ItemDocument && !json.Valid(value) {
+		return Errorf(EINVALID, "A document is JSON; this one is not.")
+	}
+	return nil
+}
 
 // ItemLimits bounds each kind's plaintext size.
 var ItemLimits = map[string]int{ItemDocument: 1 << 20, ItemData: 64 << 10, ItemCredential: 8 << 10}

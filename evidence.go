@@ -2,6 +2,7 @@ package slokeeper
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -54,6 +55,7 @@ type EvidenceFilter struct {
 	Clause  string
 	Action  string
 	Outcome string
+	Subject string
 	Since   time.Time // At >= Since
 	Until   time.Time // At < Until
 
@@ -69,4 +71,30 @@ type EvidenceService interface {
 	// FindEvidence returns the evidence matching f, oldest first, and the
 	// number that match f ignoring Offset and Limit.
 	FindEvidence(ctx context.Context, f EvidenceFilter) ([]*Evidence, int, error)
+}
+
+// evidenceTries is how many times RecordEvidenceRetrying tries.
+const evidenceTries = 3
+
+// RecordEvidenceRetrying records e in s, trying again at once (up to
+// evidenceTries in all) when the store fails, not when e is invalid, and
+// returns the last error. The tries ride out a busy database or a dropped
+// connection; they do not wait, so nothing sleeps on the wall clock. A
+// longer outage is the caller's to handle, and evidence is never dropped
+// silently: a caller that gets an error fails its action visibly, so
+// that its own loop (on its injected clock) does it again, or keeps the
+// evidence owed in durable state and records it on a later pass. Engines
+// record evidence through it, except where the action is a database write
+// and the evidence goes in its transaction.
+func RecordEvidenceRetrying(ctx context.Context, s EvidenceService, e *Evidence) error {
+	var err error
+	for range evidenceTries {
+		if err = s.RecordEvidence(ctx, e); err == nil || ErrorCode(err) == EINVALID || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("record evidence of %s %s: %w", e.Action, e.Subject, err)
+	}
+	return nil
 }

@@ -107,9 +107,12 @@ type IncidentFilter struct {
 
 // IncidentService stores incidents and their timelines.
 type IncidentService interface {
-	// OpenIncident stores an incident with its first update. ECONFLICT
-	// when inc.AutoComponent already has an incident open.
-	OpenIncident(ctx context.Context, inc *Incident, first *IncidentUpdate) error
+	// OpenIncident stores an incident with its first update and, when
+	// notice is not nil, the evidence of its notice, all in one
+	// transaction: an incident is never open without the evidence owed
+	// for it, and a failed evidence write opens nothing. ECONFLICT when
+	// inc.AutoComponent already has an incident open.
+	OpenIncident(ctx context.Context, inc *Incident, first *IncidentUpdate, notice *Evidence) error
 	// FindIncidents returns incidents, newest first, with their updates.
 	FindIncidents(ctx context.Context, f IncidentFilter) ([]*Incident, error)
 	// AddIncidentUpdate appends to the timeline and sets the incident's

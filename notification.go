@@ -111,8 +111,17 @@ type SubscriberFilter struct {
 	ID        string
 	Channel   string
 	Address   string
-	Confirmed bool
+	Confirmed bool // only those who confirmed (webhooks are confirmed when added)
+	Pending   bool // only those still waiting for the opt-in
 }
+
+// Limits of the subscribe form, against its use to mail people who never
+// asked: an address gets at most one confirmation per ConfirmEvery, and
+// a subscription not confirmed within PendingFor is forgotten.
+const (
+	ConfirmEvery = time.Hour
+	PendingFor   = 24 * time.Hour
+)
 
 // Delivery states.
 const (
@@ -169,9 +178,16 @@ type NotificationService interface {
 	ConfirmSubscriber(ctx context.Context, id string, at time.Time) error
 	// UpdateSubscriber sets the language and components.
 	UpdateSubscriber(ctx context.Context, id, lang string, components []string) error
-	// ResendConfirmation queues another confirmation for an unconfirmed
-	// subscriber, unless one is still waiting to be sent.
-	ResendConfirmation(ctx context.Context, id string, at time.Time) error
+	// ResendConfirmation queues another confirmation at at for an
+	// unconfirmed subscriber, unless one is still waiting to be sent or
+	// the last was queued after since; it reports whether it queued one.
+	// The check and the queuing are one atomic step, so concurrent
+	// requests on any number of nodes queue at most one.
+	ResendConfirmation(ctx context.Context, id string, at, since time.Time) (bool, error)
+	// PruneUnconfirmed removes the e-mail subscribers that never
+	// confirmed and had their last confirmation queued before before,
+	// returning how many.
+	PruneUnconfirmed(ctx context.Context, before time.Time) (int, error)
 	// DeleteSubscriber removes a subscriber and its unsent deliveries.
 	DeleteSubscriber(ctx context.Context, id string) error
 
@@ -194,9 +210,11 @@ type NotificationService interface {
 	UpdateDelivery(ctx context.Context, id int64, node string, upd DeliveryUpdate) error
 	// CountDeliveries sums an announcement's deliveries by state.
 	CountDeliveries(ctx context.Context, announcement int64) (DeliveryCount, error)
-	// FinishAnnouncement marks a fanned-out announcement done; false
-	// when it was already.
-	FinishAnnouncement(ctx context.Context, id int64, at time.Time) (bool, error)
+	// FinishAnnouncement marks a fanned-out announcement done and
+	// records e, its evidence, in the same transaction: if e cannot be
+	// recorded it is not done, and the next round tries again. False
+	// (and nothing recorded) when it was not fanned out or is done already.
+	FinishAnnouncement(ctx context.Context, id int64, at time.Time, e *Evidence) (bool, error)
 	// PruneDeliveries removes finished deliveries of announcements done
 	// before, returning how many.
 	PruneDeliveries(ctx context.Context, before time.Time) (int, error)

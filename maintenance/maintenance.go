@@ -20,6 +20,26 @@ func EarliestStart(p *policy.Policy, announced time.Time) time.Time {
 	return p.Maintenance.Notice.AddTo(announced)
 }
 
+// NoticeDeadline is the latest time a planned window starting at start
+// may be announced: the latest t with EarliestStart(p, t) not after
+// start. It is the same rule Check applies, so a window accepted is
+// never later evidenced as announced late. With a month-based notice it
+// is not start minus a month: a window starting Feb 28 may be announced
+// until Jan 31, as Jan 31 plus a month is Feb 28 (clamped).
+func NoticeDeadline(p *policy.Policy, start time.Time) time.Time {
+	d := p.Maintenance.Notice.SubFrom(start)
+	// Clamping makes up to three more calendar days (a year: one) lead
+	// to the same start; step forward while they do.
+	for range 4 {
+		next := d.AddDate(0, 0, 1)
+		if EarliestStart(p, next).After(start) {
+			break
+		}
+		d = next
+	}
+	return d
+}
+
 // Check checks a window announced (created) at m.CreatedAt, and
 // rescheduled at now if that is later.
 func Check(p *policy.Policy, m *slokeeper.Maintenance, now time.Time) error {

@@ -100,3 +100,29 @@ func TestJST(t *testing.T) {
 		t.Errorf("en = %q", got)
 	}
 }
+
+// TestNoticeDeadline: with a month's notice, a window accepted on Jan 31
+// (starting Feb 28, the earliest Check allows) has its notice on time;
+// the deadline is the last instant Check would still accept.
+func TestNoticeDeadline(t *testing.T) {
+	p := policy.Default()
+	p.Maintenance.Notice = policy.Duration{Months: 1}
+	for _, tt := range []struct{ announced, start time.Time }{
+		{time.Date(2027, 1, 31, 10, 0, 0, 0, tokyo), time.Date(2027, 2, 28, 10, 0, 0, 0, tokyo)}, // clamped
+		{time.Date(2028, 1, 30, 9, 0, 0, 0, tokyo), time.Date(2028, 2, 29, 9, 0, 0, 0, tokyo)},   // leap year
+		{time.Date(2027, 3, 15, 12, 0, 0, 0, tokyo), time.Date(2027, 4, 15, 12, 0, 0, 0, tokyo)}, // no clamping
+	} {
+		m := &slokeeper.Maintenance{TitleJA: "更新", TitleEN: "Upgrade", Start: tt.start, End: tt.start.Add(time.Hour), CreatedAt: tt.announced}
+		if err := maintenance.Check(p, m, tt.announced); err != nil {
+			t.Fatalf("Check(announced %v, start %v) = %v", tt.announced, tt.start, err)
+		}
+		d := maintenance.NoticeDeadline(p, tt.start)
+		if tt.announced.After(d) {
+			t.Errorf("NoticeDeadline(%v) = %v: the window Check accepted on %v would be evidenced as late", tt.start, d, tt.announced)
+		}
+		if err := maintenance.Check(p, &slokeeper.Maintenance{TitleJA: "更新", TitleEN: "Upgrade", Start: tt.start, End: tt.start.Add(time.Hour),
+			CreatedAt: d.Add(time.Second)}, d.Add(time.Second)); err == nil {
+			t.Errorf("NoticeDeadline(%v) = %v, but a second later is still accepted: the deadline is too early", tt.start, d)
+		}
+	}
+}

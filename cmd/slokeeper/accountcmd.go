@@ -227,7 +227,7 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 			if !a.DeletionDueAt.IsZero() {
 				due = a.DeletionDueAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Name, a.Status, a.CreatedAt.Format(time.RFC3339), due)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, termSafe(a.Name), a.Status, a.CreatedAt.Format(time.RFC3339), due)
 		}
 		return tw.Flush()
 	case "grant list":
@@ -260,7 +260,7 @@ func writeGrants(w io.Writer, gs []*slokeeper.Grant, uses map[string]int, now ti
 		if !g.ExpiresAt.IsZero() {
 			exp = g.ExpiresAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.ID, g.OperatorID, g.Account, g.Scope, grantState(g, now), g.ApproverID, exp, uses[g.ID], g.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.ID, g.OperatorID, g.Account, g.Scope, grantState(g, now), g.ApproverID, exp, uses[g.ID], termSafe(g.Reason))
 	}
 	return tw.Flush()
 }
@@ -311,7 +311,7 @@ func accessReview(ctx context.Context, cv *cliVault, format string, w io.Writer)
 		if !o.DisabledAt.IsZero() {
 			state = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", o.Name, o.Role, o.TOTPSecret != nil, state)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", termSafe(o.Name), o.Role, o.TOTPSecret != nil, state)
 	}
 	tw.Flush()
 	fmt.Fprint(w, "\nGrants\n")

@@ -115,7 +115,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		} else {
 			fmt.Fprintf(stdout, "audit ledger FAILED verification (%d entries, %d valid checkpoints):\n", rep.Entries, rep.Checkpoints)
 			for _, p := range rep.Problems {
-				fmt.Fprintf(stdout, "  entry %d: %s\n", p.Seq, p.Message)
+				fmt.Fprintf(stdout, "  entry %d: %s\n", p.Seq, termSafe(p.Message))
 			}
 		}
 		if !rep.OK() {
@@ -171,7 +171,7 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 		if format == "json" {
 			return enc.Encode(e)
 		}
-		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Detail)
+		_, err := fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), termSafe(e.Actor), termSafe(e.Action), termSafe(e.Target), termSafe(e.Detail))
 		return err
 	})
 	if err != nil {

@@ -210,7 +210,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		if c.Target > 0 {
 			target = fmt.Sprintf("%g%%", c.Target*100)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, cmp.Or(c.Group, "-"), c.NameJA, c.NameEN, c.Probe.Kind, c.Probe.Target, time.Duration(c.Interval), c.Failures, target)
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target)
 	}
 	return tw.Flush()
 }

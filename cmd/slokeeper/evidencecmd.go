@@ -69,7 +69,7 @@ func runEvidence(ctx context.Context, args []string, getenv func(string) string,
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tAT\tCLAUSE\tACTION\tOUTCOME\tNODE\tSUBJECT\tDETAIL")
 	for _, e := range es {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Format(time.RFC3339), e.Clause, e.Action, e.Outcome, e.Node, e.Subject, e.Detail)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Format(time.RFC3339), e.Clause, e.Action, e.Outcome, termSafe(e.Node), termSafe(e.Subject), termSafe(e.Detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -5,12 +5,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/sqlite"
 )
 
 // TestIncidents: a component of the running server goes down; after its
@@ -123,5 +125,56 @@ func TestIncidents(t *testing.T) {
 	body = get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/incidents").body
 	if !strings.Contains(body, `"postmortem_ja": "設定の誤りが原因でした。"`) || !strings.Contains(body, `"status": "resolved"`) {
 		t.Errorf("incidents = %s", body)
+	}
+}
+
+// TestStaffIncidentNeverWithoutEvidence: while the evidence store refuses
+// inserts, staff opening an incident get an error and nothing is opened;
+// once it is back the incident opens with the evidence of its notice.
+func TestStaffIncidentNeverWithoutEvidence(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	m := NewMain(cfg, io.Discard)
+	m.Clock = newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "slokeeper.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	refuse := func(q string) {
+		t.Helper()
+		if _, err := db.Writer().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() (open, notices int) {
+		t.Helper()
+		incs, _ := m.Store.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})
+		ev, _, _ := m.Store.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice"})
+		return len(incs), len(ev)
+	}
+	olga := signIn(t, m, "olga", "operator")
+	open := func() response {
+		return postJSON(t, olga, m.HTTP.URL()+"/api/v1/incidents", `{"components":[],"title_ja":"一部のデバイスで接続が不安定です","title_en":"Some devices connect intermittently",
+			"impact":"minor","body_ja":"調査しています。","body_en":"We are investigating."}`)
+	}
+	refuse(`CREATE TRIGGER refuse_evidence BEFORE INSERT ON evidence BEGIN SELECT RAISE(ABORT, 'evidence store unavailable'); END`)
+	if r := open(); r.status != http.StatusInternalServerError {
+		t.Errorf("opening with the evidence refused = %d %s, want 500", r.status, r.body)
+	}
+	if o, n := state(); o != 0 || n != 0 {
+		t.Errorf("after a refused notice: %d open, %d notices; want 0 and 0", o, n)
+	}
+	refuse(`DROP TRIGGER refuse_evidence`)
+	if r := open(); r.status != http.StatusCreated {
+		t.Fatalf("open = %d %s", r.status, r.body)
+	}
+	if o, n := state(); o != 1 || n != 1 {
+		t.Errorf("once the store is back: %d open, %d notices; want 1 and 1", o, n)
 	}
 }

@@ -121,7 +121,7 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 		if !s.RevokedAt.IsZero() {
 			revoked = s.RevokedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Account, s.Name, s.CreatedAt.Format(time.RFC3339), revoked)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, termSafe(s.Account), termSafe(s.Name), s.CreatedAt.Format(time.RFC3339), revoked)
 	}
 	return tw.Flush()
 }
@@ -220,7 +220,7 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 	loc := m.Policy.Location()
 	return logs.QueryLogs(ctx, q, func(r *slokeeper.LogRecord) error {
 		if format == "text" {
-			_, err := fmt.Fprintf(stdout, "%s %-5s %s %s\n", r.Received.In(loc).Format("2006-01-02 15:04:05.000"), r.Level, r.SourceID, r.Message)
+			_, err := fmt.Fprintf(stdout, "%s %-5s %s %s\n", r.Received.In(loc).Format("2006-01-02 15:04:05.000"), termSafe(r.Level), termSafe(r.SourceID), termSafe(r.Message))
 			return err
 		}
 		return enc.Encode(r)

@@ -103,7 +103,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 			if !o.DisabledAt.IsZero() {
 				disabled = o.DisabledAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", o.Name, o.Role, o.TOTPSecret != nil, o.CreatedAt.Format(time.RFC3339), disabled)
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", termSafe(o.Name), o.Role, o.TOTPSecret != nil, o.CreatedAt.Format(time.RFC3339), disabled)
 		}
 		return tw.Flush()
 	}
@@ -253,7 +253,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 			if !t.RevokedAt.IsZero() {
 				revoked = t.RevokedAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Scope, t.ExpiresAt.Format(time.RFC3339), revoked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, termSafe(t.Name), t.Scope, t.ExpiresAt.Format(time.RFC3339), revoked)
 		}
 		return tw.Flush()
 	case "token revoke":

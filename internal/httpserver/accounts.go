@@ -50,10 +50,6 @@ func (s *Server) handleItemPut(w http.ResponseWriter, r *http.Request, p *princi
 		Error(w, r, s.Logger, bodyError(err, int64(limit)))
 		return
 	}
-	if kind == slokeeper.ItemDocument && !json.Valid(value) {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "A document is JSON."))
-		return
-	}
 	it, err := s.Vault.PutItem(r.Context(), actor(p), r.PathValue("id"), kind, r.PathValue("key"), value)
 	if err != nil {
 		Error(w, r, s.Logger, err)

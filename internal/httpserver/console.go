@@ -25,7 +25,8 @@ type consolePage struct {
 	Components  []monitor.ComponentView
 	Open        []*slokeeper.Incident
 	Maintenance []consoleWindow
-	Subscribers []*slokeeper.Subscriber
+	Subscribers []*slokeeper.Subscriber // confirmed, or with Pending those waiting
+	Pending     bool                    // ?subscribers=pending: list those waiting for the opt-in
 	Emails      struct{ Confirmed, Waiting int }
 	Now         string // for the schedule form: now in the policy's zone, as datetime-local
 	Zone        string
@@ -107,6 +108,9 @@ func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *princi
 			Error(w, r, s.Logger, err)
 			return
 		}
+		// A pending subscription is only somebody's claim that an address
+		// wants notices: listed apart, on demand.
+		pg.Pending = r.URL.Query().Get("subscribers") == "pending"
 		for _, sub := range subs {
 			switch {
 			case sub.Channel != slokeeper.ChannelEmail:
@@ -115,8 +119,10 @@ func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *princi
 			default:
 				pg.Emails.Confirmed++
 			}
+			if sub.ConfirmedAt.IsZero() == pg.Pending {
+				pg.Subscribers = append(pg.Subscribers, sub)
+			}
 		}
-		pg.Subscribers = subs
 	}
 	s.renderPrivate(w, r, status, "admin-status.html", l, pg)
 }

@@ -2,10 +2,9 @@ package httpserver
 
 import (
 	"net/http"
-	"time"
 
 	"slokeeper"
-	"slokeeper/internal/auth"
+	"slokeeper/incident"
 )
 
 // incidentWriters open and update incidents: support staff too, who
@@ -62,26 +61,18 @@ func (s *Server) handleIncidentCreate(w http.ResponseWriter, r *http.Request, p 
 // detection to this notice recorded as evidence.
 func (s *Server) openIncident(r *http.Request, p *principal, inc slokeeper.Incident, bodyJA, bodyEN string) (*slokeeper.Incident, error) {
 	defer s.statusCache.clear()
-	now := s.Clock.Now().UTC().Truncate(time.Microsecond)
-	inc.ID, inc.OpenedAt, inc.AutoComponent, inc.ResolvedAt, inc.Updates = "in_"+auth.NewToken("")[:12], now, "", time.Time{}, nil
-	if inc.DetectedAt.IsZero() {
-		inc.DetectedAt = now
-	}
-	inc.DetectedAt = inc.DetectedAt.UTC().Truncate(time.Microsecond)
-	first := &slokeeper.IncidentUpdate{At: now, Status: slokeeper.IncidentInvestigating, BodyJA: bodyJA, BodyEN: bodyEN, By: p.actor()}
-	if err := inc.Validate(); err != nil {
-		return nil, err
-	}
-	if err := first.Validate(); err != nil {
+	inc.AutoComponent = "" // staff-opened
+	first, notice, err := incident.Open(s.Policy, &inc, bodyJA, bodyEN, p.actor(), s.Node, s.Clock.Now())
+	if err != nil {
 		return nil, err
 	}
 	if err := s.Audit(r.Context(), p.actor(), "incident.open", "incident:"+inc.ID, inc.Impact+": "+inc.TitleEN); err != nil {
 		return nil, err
 	}
-	if err := s.Incidents.OpenIncident(r.Context(), &inc, first); err != nil {
+	// The notice's evidence is stored with the incident, or neither is.
+	if err := s.Incidents.OpenIncident(r.Context(), &inc, first, notice); err != nil {
 		return nil, err
 	}
-	s.Evidence.RecordEvidence(r.Context(), slokeeper.NoticeEvidence(&inc, now, s.Policy.Incidents.NotifyWithin.AddTo(inc.DetectedAt), s.Node))
 	return &inc, nil
 }
 
@@ -105,8 +96,7 @@ func (s *Server) handleIncidentUpdate(w http.ResponseWriter, r *http.Request, p 
 // audited, stored with its announcement.
 func (s *Server) updateIncident(r *http.Request, p *principal, u *slokeeper.IncidentUpdate) error {
 	defer s.statusCache.clear()
-	u.At, u.By = s.Clock.Now().UTC().Truncate(time.Microsecond), p.actor()
-	if err := u.Validate(); err != nil {
+	if err := incident.Stamp(u, p.actor(), s.Clock.Now()); err != nil {
 		return err
 	}
 	if err := s.Audit(r.Context(), p.actor(), "incident.update", "incident:"+u.Incident, u.Status); err != nil {

@@ -77,6 +77,11 @@ type Server struct {
 	EmailNotices bool
 	Node         string          // this node's name in evidence
 	Clock        slokeeper.Clock // default: the system clock
+
+	// SubscribeLimit is how many subscribe requests one client address
+	// may make per SubscribeWindow (an hour). Default:
+	// DefaultSubscribeLimit; negative: none.
+	SubscribeLimit int
 	// IngestRate is each source's limit in lines a second. Default:
 	// DefaultIngestRate; negative: none.
 	IngestRate float64
@@ -126,6 +131,8 @@ type Server struct {
 	stopFlush     func()
 	routes        []string // every pattern the mux has
 	csp           string   // the Content-Security-Policy of every response
+	// subscribes counts subscribe requests per client address.
+	subscribes *windowLimiter
 
 	ln          net.Listener
 	tls         bool
@@ -190,6 +197,10 @@ func (s *Server) Open() error {
 	}
 	s.hashes = newHashGate(s.HashConcurrency, 2*time.Second, s.Registry)
 	s.signIns = &signInLog{audit: s.Audit, logger: s.Logger, window: s.LoginLimits.Window, max: 10000, pending: map[signInKey]*signInCount{}}
+	if s.SubscribeLimit == 0 {
+		s.SubscribeLimit = DefaultSubscribeLimit
+	}
+	s.subscribes = &windowLimiter{limit: s.SubscribeLimit, window: SubscribeWindow}
 	if err := CheckListen(s.Addr, s.TLSCert, s.TLSKey, s.InsecureHTTP); err != nil {
 		return err
 	}

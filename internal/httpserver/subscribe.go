@@ -2,11 +2,59 @@ package httpserver
 
 import (
 	"context"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"slokeeper"
 )
+
+// DefaultSubscribeLimit is how many subscribe requests one client address
+// may make per SubscribeWindow.
+const (
+	DefaultSubscribeLimit = 10
+	SubscribeWindow       = time.Hour
+)
+
+// windowLimiter allows each key at most limit events within window. Its
+// memory is bounded: past maxKeys keys it starts afresh, which only ever
+// lets more through.
+type windowLimiter struct {
+	limit  int
+	window time.Duration
+	mu     sync.Mutex
+	events map[string][]time.Time
+}
+
+const maxLimiterKeys = 100000
+
+// allow counts an event for key at now, or says how long until one would
+// be allowed.
+func (l *windowLimiter) allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+	if l.limit < 0 {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.events == nil || len(l.events) > maxLimiterKeys {
+		l.events = map[string][]time.Time{}
+	}
+	recent := l.events[key][:0]
+	for _, t := range l.events[key] {
+		if now.Sub(t) < l.window {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= l.limit {
+		l.events[key] = recent
+		return false, recent[0].Add(l.window).Sub(now)
+	}
+	l.events[key] = append(recent, now)
+	return true, 0
+}
 
 // Subscriptions is what the pages and API need of the notifier.
 type Subscriptions interface {
@@ -38,6 +86,14 @@ func (s *Server) renderSubscribe(w http.ResponseWriter, r *http.Request, status 
 // was subscribed already.
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	l := lang(r)
+	if ok, wait := s.subscribes.allow(remoteHost(r), s.Clock.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		pg := page{Lang: l}
+		s.renderSubscribe(w, r, http.StatusTooManyRequests, subscribePage{page: pg, Step: "invalid",
+			Error: pg.T("このアドレスからの登録の申し込みが多すぎます。しばらくしてからもう一度お試しください。",
+				"Too many subscriptions were asked for from your address. Please try again later.")})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		s.renderSubscribe(w, r, http.StatusBadRequest, subscribePage{page: page{Lang: l}, Step: "invalid", Error: page{Lang: l}.T("フォームを読み取れませんでした。", "The form could not be read.")})
@@ -107,10 +163,32 @@ func (s *Server) linkStep(w http.ResponseWriter, r *http.Request, purpose, step 
 	s.renderSubscribe(w, r, http.StatusOK, subscribePage{page: pg, Step: step, ID: id, Token: token, Email: sub.Address})
 }
 
+// subscriberFilter reads ?state=confirmed|pending|all (default
+// confirmed: a pending subscription is only somebody's claim that an
+// address wants notices).
+func subscriberFilter(state string) (slokeeper.SubscriberFilter, error) {
+	switch state {
+	case "", "confirmed":
+		return slokeeper.SubscriberFilter{Confirmed: true}, nil
+	case "pending":
+		return slokeeper.SubscriberFilter{Pending: true}, nil
+	case "all":
+		return slokeeper.SubscriberFilter{}, nil
+	}
+	return slokeeper.SubscriberFilter{}, slokeeper.Errorf(slokeeper.EINVALID, "state is confirmed, pending or all; not %q.", state)
+}
+
 // handleSubscriberIndex lists subscribers for staff: GET
-// /api/v1/subscribers[?channel=email|webhook].
+// /api/v1/subscribers[?channel=email|webhook][&state=confirmed|pending|all],
+// confirmed ones by default.
 func (s *Server) handleSubscriberIndex(w http.ResponseWriter, r *http.Request, p *principal) {
-	subs, err := s.Notices.FindSubscribers(r.Context(), slokeeper.SubscriberFilter{Channel: r.URL.Query().Get("channel")})
+	f, err := subscriberFilter(r.URL.Query().Get("state"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	f.Channel = r.URL.Query().Get("channel")
+	subs, err := s.Notices.FindSubscribers(r.Context(), f)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return

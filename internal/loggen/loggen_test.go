@@ -21,7 +21,7 @@ func TestDeterministicAndParseable(t *testing.T) {
 	if c := loggen.New(8, 100).AppendNDJSON(nil); bytes.Equal(c, ba[:len(c)]) {
 		t.Error("different seeds gave the same first line")
 	}
-	recs, rejects, err := ingest.ParseNDJSON(bytes.NewReader(ba), ingest.DefaultMaxLine)
+	recs, rejects, err := ingest.ParseNDJSON(bytes.NewReader(ba), ingest.Limits{})
 	if err != nil || len(rejects) != 0 || len(recs) != 5000 {
 		t.Fatalf("generated NDJSON: %d records, rejects %v, %v", len(recs), rejects, err)
 	}

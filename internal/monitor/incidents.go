@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/auth"
+	"slokeeper/incident"
 )
 
 // incidents opens an incident for each component that c's latest checks
@@ -41,15 +41,18 @@ func (m *Monitor) incidents(ctx context.Context, checked []*slokeeper.Component)
 			return err
 		}
 		inMaintenance := slices.ContainsFunc(windows, func(w *slokeeper.Maintenance) bool { return w.Covers(c.ID) })
-		switch {
-		case st.Down && len(open) == 0 && !inMaintenance:
+		switch incident.Next(st.Down, st.Since, open, inMaintenance) {
+		case incident.OpenOne:
 			if err := m.open(ctx, c, st, now); err != nil {
-				return err
+				return err // still down at the next pass, which tries again
 			}
-		case !st.Down && !st.Since.IsZero() && len(open) == 1 && open[0].Status != slokeeper.IncidentMonitoring:
-			u := &slokeeper.IncidentUpdate{Incident: open[0].ID, At: now, Status: slokeeper.IncidentMonitoring, By: "system:" + m.cfg.Node,
+		case incident.Recovered:
+			u := &slokeeper.IncidentUpdate{Incident: open[0].ID, Status: slokeeper.IncidentMonitoring,
 				BodyJA: fmt.Sprintf("%sの応答が回復したことを確認しました。引き続き状況を監視しています。", c.NameJA),
 				BodyEN: fmt.Sprintf("%s is responding again. We are monitoring it.", c.NameEN)}
+			if err := incident.Stamp(u, "system:"+m.cfg.Node, now); err != nil {
+				return err
+			}
 			if err := m.cfg.Incidents.AddIncidentUpdate(ctx, u); err != nil && slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
 				return err
 			}
@@ -59,22 +62,26 @@ func (m *Monitor) incidents(ctx context.Context, checked []*slokeeper.Component)
 }
 
 func (m *Monitor) open(ctx context.Context, c *slokeeper.Component, st State, now time.Time) error {
-	now = now.UTC().Truncate(time.Microsecond)
-	inc := &slokeeper.Incident{ID: "in_" + auth.NewToken("")[:12], Components: []string{c.ID}, Impact: slokeeper.ImpactMajor,
+	inc := &slokeeper.Incident{Components: []string{c.ID}, Impact: slokeeper.ImpactMajor,
 		TitleJA: fmt.Sprintf("%sで障害が発生しています", c.NameJA), TitleEN: fmt.Sprintf("%s is unavailable", c.NameEN),
-		DetectedAt: st.Since.UTC().Truncate(time.Microsecond), OpenedAt: now, AutoComponent: c.ID}
-	first := &slokeeper.IncidentUpdate{At: now, Status: slokeeper.IncidentInvestigating, By: "system:" + m.cfg.Node,
-		BodyJA: fmt.Sprintf("%sをご利用いただけない状態を検知しました。現在、原因を調査しています。ご迷惑をおかけしており申し訳ございません。", c.NameJA),
-		BodyEN: fmt.Sprintf("We detected that %s is unavailable and are investigating. We apologize for the inconvenience.", c.NameEN)}
-	if err := m.cfg.Incidents.OpenIncident(ctx, inc, first); slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
-		return nil // another node opened it
-	} else if err != nil {
+		DetectedAt: st.Since, AutoComponent: c.ID}
+	first, notice, err := incident.Open(m.cfg.Policy, inc,
+		fmt.Sprintf("%sをご利用いただけない状態を検知しました。現在、原因を調査しています。ご迷惑をおかけしており申し訳ございません。", c.NameJA),
+		fmt.Sprintf("We detected that %s is unavailable and are investigating. We apologize for the inconvenience.", c.NameEN),
+		"system:"+m.cfg.Node, m.cfg.Node, now)
+	if err != nil {
 		return err
 	}
-	if m.cfg.Evidence != nil {
-		e := slokeeper.NoticeEvidence(inc, now, m.cfg.Policy.Incidents.NotifyWithin.AddTo(inc.DetectedAt), m.cfg.Node)
-		e.Detail = c.ID + ": " + e.Detail
-		m.cfg.Evidence.RecordEvidence(ctx, e)
+	notice.Detail = c.ID + ": " + notice.Detail
+	if m.cfg.Evidence == nil {
+		notice = nil
+	}
+	// The notice's evidence goes in the incident's transaction: if it
+	// cannot be recorded, nothing is opened and the next pass tries again.
+	if err := m.cfg.Incidents.OpenIncident(ctx, inc, first, notice); slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+		return nil // another node opened it
+	} else if err != nil {
+		return fmt.Errorf("open an incident for %s: %w", c.ID, err)
 	}
 	return nil
 }

@@ -222,3 +222,68 @@ func TestBurnAlerts(t *testing.T) {
 		t.Errorf("six minutes up again: %s, want %s", got, want)
 	}
 }
+
+// TestIncidentNoticeNeverWithoutEvidence: while the evidence store
+// refuses inserts, a confirmed failure opens no incident (the pass fails
+// visibly); once the store is back the next pass opens it with the
+// evidence of its notice. Never open and unproven.
+func TestIncidentNoticeNeverWithoutEvidence(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "slokeeper.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cs := sqlite.NewComponentService(db)
+	c := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	api := &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API", Interval: slokeeper.Duration(10 * time.Second), Failures: 1,
+		Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}}
+	if err := cs.PutComponent(ctx, api); err != nil {
+		t.Fatal(err)
+	}
+	incidents, evidence := sqlite.NewIncidentService(db), sqlite.NewEvidenceService(db)
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Policy: policy.Default(),
+		Maintenance: sqlite.NewMaintenanceService(db), Incidents: incidents, Evidence: evidence})
+	refuse := func(on bool) {
+		t.Helper()
+		q := `DROP TRIGGER refuse_evidence`
+		if on {
+			q = `CREATE TRIGGER refuse_evidence BEFORE INSERT ON evidence BEGIN SELECT RAISE(ABORT, 'evidence store unavailable'); END`
+		}
+		if _, err := db.Writer().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func() (open, notices int) {
+		t.Helper()
+		incs, err := incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _, err := evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "incident.notice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(incs), len(ev)
+	}
+
+	refuse(true)
+	if _, err := m.Tick(ctx); err == nil {
+		t.Error("a pass that could not record the notice's evidence reported no error")
+	}
+	if open, notices := state(); open != 0 || notices != 0 {
+		t.Errorf("while evidence is refused: %d open incidents, %d notices; want 0 and 0 (never open and unproven)", open, notices)
+	}
+	refuse(false)
+	c.Add(10 * time.Second)
+	if _, err := m.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if open, notices := state(); open != 1 || notices != 1 {
+		t.Errorf("once the store is back: %d open incidents, %d notices; want 1 and 1", open, notices)
+	}
+}

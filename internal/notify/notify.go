@@ -46,9 +46,12 @@ type Config struct {
 	Incidents   slokeeper.IncidentService     // required
 	Maintenance slokeeper.MaintenanceService  // required
 	Components  slokeeper.ComponentService    // required
-	Evidence    slokeeper.EvidenceService     // required
-	Secrets     Secrets                       // required
-	Policy      *policy.Policy                // required
+	// Evidence is not used any more: Store records an announcement's
+	// evidence in the transaction that finishes it. Left so that callers
+	// need no change; may be removed.
+	Evidence slokeeper.EvidenceService
+	Secrets  Secrets        // required
+	Policy   *policy.Policy // required
 	// Site is the status page's public URL, for links. Required.
 	Site string
 	// Mailer sends e-mail; nil: e-mail deliveries wait for one.
@@ -80,6 +83,13 @@ type Notifier struct {
 	cfg     Config
 	log     *slog.Logger
 	journal *journal
+
+	// owed holds the outcomes of deliveries that were sent but could not
+	// be written, by delivery: they are written before anything else is
+	// sent (a lapsed lease must not send them again), and the handover
+	// journal is kept until they are.
+	mu   sync.Mutex
+	owed map[int64]slokeeper.DeliveryUpdate
 }
 
 // New returns a Notifier; Close closes its journal.
@@ -112,7 +122,7 @@ func New(cfg Config) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify"), journal: j}, nil
+	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify"), journal: j, owed: map[int64]slokeeper.DeliveryUpdate{}}, nil
 }
 
 // Close closes the journal.
@@ -224,8 +234,14 @@ func (n *Notifier) fanOut(ctx context.Context) error {
 	return nil
 }
 
-// deliver sends every due delivery, a leased batch at a time.
+// deliver writes the outcomes owed from earlier rounds, then sends every
+// due delivery, a leased batch at a time. While an outcome is owed it
+// sends nothing: the lease of that delivery may have lapsed, and it must
+// not go twice.
 func (n *Notifier) deliver(ctx context.Context) error {
+	if err := n.payOwed(ctx); err != nil {
+		return err
+	}
 	r := &round{n: n, events: map[int64]*notice.Event{}, subscribers: map[string]*slokeeper.Subscriber{}, messages: map[string]notice.Message{}}
 	for sent := false; ctx.Err() == nil; sent = true {
 		now := n.cfg.Clock.Now()
@@ -239,6 +255,9 @@ func (n *Notifier) deliver(ctx context.Context) error {
 			}
 			// Every handover of the round has its outcome in the
 			// database: the journal can start afresh.
+			if n.owing() {
+				return errors.New("notify: the outcomes of some deliveries could not be written; they are tried again next round")
+			}
 			return n.journal.reset()
 		}
 		work := make(chan *slokeeper.Delivery)
@@ -259,8 +278,8 @@ func (n *Notifier) deliver(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// finish records the evidence of each announcement with nothing left to
-// send, once.
+// finish marks each announcement with nothing left to send done, with
+// its evidence, once.
 func (n *Notifier) finish(ctx context.Context) error {
 	as, err := n.cfg.Store.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotDone: true})
 	if err != nil {
@@ -275,15 +294,14 @@ func (n *Notifier) finish(ctx context.Context) error {
 			continue
 		}
 		now := n.cfg.Clock.Now()
-		done, err := n.cfg.Store.FinishAnnouncement(ctx, a.ID, now)
-		if err != nil || !done {
-			return err
-		}
 		e, err := n.evidence(ctx, a, c, now)
 		if err != nil {
 			return err
 		}
-		if err := n.cfg.Evidence.RecordEvidence(ctx, e); err != nil {
+		// Done and evidenced in one transaction: if the evidence cannot
+		// be recorded the announcement stays not done, and the next
+		// round tries again.
+		if _, err := n.cfg.Store.FinishAnnouncement(ctx, a.ID, now, e); err != nil {
 			return fmt.Errorf("notify: %w", err)
 		}
 	}
@@ -318,7 +336,7 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 				if ms[0].Emergency {
 					e.Deadline = p.Maintenance.Emergency.NotifyWithin.AddTo(a.At)
 				} else {
-					e.Deadline = p.Maintenance.Notice.SubFrom(a.Start)
+					e.Deadline = maintenance.NoticeDeadline(p, a.Start)
 				}
 			}
 		}
@@ -342,10 +360,54 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 	return e, nil
 }
 
-// Prune removes deliveries of announcements done more than History ago.
+// Prune removes deliveries of announcements done more than History ago,
+// and forgets e-mail subscriptions not confirmed within
+// slokeeper.PendingFor of their last confirmation.
 func (n *Notifier) Prune(ctx context.Context) error {
-	_, err := n.cfg.Store.PruneDeliveries(ctx, n.cfg.Clock.Now().Add(-slokeeper.History))
-	return err
+	now := n.cfg.Clock.Now()
+	_, err := n.cfg.Store.PruneDeliveries(ctx, now.Add(-slokeeper.History))
+	pruned, perr := n.cfg.Store.PruneUnconfirmed(ctx, now.Add(-slokeeper.PendingFor))
+	if pruned > 0 {
+		n.log.Info("forgot subscriptions never confirmed", "subscribers", pruned)
+	}
+	return errors.Join(err, perr)
+}
+
+// owe keeps the outcome of delivery id, which could not be written.
+func (n *Notifier) owe(id int64, upd slokeeper.DeliveryUpdate) {
+	n.mu.Lock()
+	n.owed[id] = upd
+	n.mu.Unlock()
+}
+
+func (n *Notifier) owing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.owed) > 0
+}
+
+// payOwed writes the outcomes owed; it fails if any still cannot be.
+func (n *Notifier) payOwed(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for id, upd := range n.owed {
+		err := n.cfg.Store.UpdateDelivery(context.WithoutCancel(ctx), id, n.cfg.Node, upd)
+		switch {
+		case err == nil:
+			n.log.Info("recorded a delivery's outcome that could not be written before", "delivery", id, "state", upd.State)
+			delete(n.owed, id)
+		case slokeeper.ErrorCode(err) == slokeeper.ECONFLICT: // another node holds it now, or it was recorded
+			n.log.Warn("a delivery's outcome could not be written before another node took it", "delivery", id, "state", upd.State)
+			delete(n.owed, id)
+		default:
+			errs = append(errs, fmt.Errorf("delivery %d: %w", id, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("notify: the outcomes of %d deliveries still cannot be written, nothing is sent meanwhile: %w", len(errs), err)
+	}
+	return nil
 }
 
 // backoff is the wait before attempt n+1: 1, 2, 4 … minutes, at most 6 h.

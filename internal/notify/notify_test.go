@@ -235,7 +235,7 @@ func TestRetriesAndRefusals(t *testing.T) {
 	})
 	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
 		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
-	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}); err != nil {
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.tick(t)
@@ -300,7 +300,7 @@ func TestWebhook(t *testing.T) {
 	}
 	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
 		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
-	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}); err != nil {
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.tick(t)
@@ -400,5 +400,71 @@ func BenchmarkNotify10k(b *testing.B) {
 		if e.mail.Count() != 10000 {
 			b.Fatalf("%d messages", e.mail.Count())
 		}
+	}
+}
+
+// refuse makes the SQLite store refuse a kind of write, as a database
+// failing for the duration would, until it is called again with on false.
+func (e *env) refuse(tb testing.TB, name, on string, active bool) {
+	tb.Helper()
+	q := `DROP TRIGGER ` + name
+	if active {
+		q = `CREATE TRIGGER ` + name + ` BEFORE ` + on + ` BEGIN SELECT RAISE(ABORT, 'store unavailable'); END`
+	}
+	if _, err := e.db.Writer().ExecContext(context.Background(), q); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestOutcomesAndEvidenceNeverLost: a delivery's outcome that cannot be
+// written is kept and written by a later round, never sent again; an
+// announcement whose evidence cannot be recorded is not done, and its
+// evidence is recorded once the store is back. Never done without
+// evidence, never a notice twice.
+func TestOutcomesAndEvidenceNeverLost(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.subscribe(t, "ops@example.jp", "ja")
+	base := e.mail.Count()
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}, nil); err != nil {
+		t.Fatal(err)
+	}
+	notices := func() int {
+		t.Helper()
+		ev, _, err := e.evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "notice.incident.opened"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ev)
+	}
+
+	e.refuse(t, "refuse_outcomes", "UPDATE OF state ON deliveries", true)
+	e.refuse(t, "refuse_evidence", "INSERT ON evidence", true)
+	e.n.Tick(ctx) // the notice goes; its outcome cannot be written
+	if got := e.mail.Count() - base; got != 1 {
+		t.Fatalf("%d notices sent, want 1", got)
+	}
+	e.refuse(t, "refuse_outcomes", "", false)
+	e.clock.Add(10 * time.Minute) // the lease is long over
+	if err := e.n.Tick(ctx); err == nil {
+		t.Error("a round whose evidence could not be recorded reported no error")
+	}
+	if got := e.mail.Count() - base; got != 1 {
+		t.Errorf("%d notices sent after the outcome could not be written, want 1 (never twice)", got)
+	}
+	if n := notices(); n != 0 {
+		t.Fatalf("%d evidence recorded while the store refused it", n)
+	}
+	e.refuse(t, "refuse_evidence", "", false)
+	e.clock.Add(time.Minute)
+	e.tick(t)
+	e.tick(t)
+	if n := notices(); n != 1 {
+		t.Errorf("%d evidence of the notice once the store is back, want 1", n)
+	}
+	if got := e.mail.Count() - base; got != 1 {
+		t.Errorf("%d notices sent in all, want 1", got)
 	}
 }

@@ -53,7 +53,8 @@ func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
 	// The outcome is recorded even when the server is stopping: it is
 	// what keeps the notice from going twice.
 	if err := n.cfg.Store.UpdateDelivery(context.WithoutCancel(ctx), d.ID, n.cfg.Node, upd); err != nil && slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
-		n.log.Error("recording a delivery failed", "delivery", d.ID, "err", err)
+		n.log.Error("recording a delivery failed; it is tried again next round", "delivery", d.ID, "err", err)
+		n.owe(d.ID, upd)
 	}
 }
 

@@ -50,9 +50,11 @@ func (n *Notifier) checkComponents(ctx context.Context, ids []string) ([]string,
 
 // Subscribe asks for notices by e-mail: the address gets a message with
 // a link that confirms (double opt-in). Subscribing again an address
-// still waiting sends the confirmation again, with the new choices;
-// an address already confirmed is left as it is. Either way the answer
-// is the same, so the form never tells who is subscribed.
+// still waiting sends the confirmation again, with the new choices, but
+// at most once per slokeeper.ConfirmEvery, so the form cannot be used to
+// flood someone's mailbox; an address already confirmed is left as it
+// is. Whatever happened the answer is the same, so the form never tells
+// who is subscribed or who was just sent a message.
 func (n *Notifier) Subscribe(ctx context.Context, address, lang string, components []string) error {
 	components, err := n.checkComponents(ctx, components)
 	if err != nil {
@@ -74,7 +76,8 @@ func (n *Notifier) Subscribe(ctx context.Context, address, lang string, componen
 		if err := n.cfg.Store.UpdateSubscriber(ctx, existing[0].ID, lang, components); err != nil {
 			return err
 		}
-		return n.cfg.Store.ResendConfirmation(ctx, existing[0].ID, now)
+		_, err := n.cfg.Store.ResendConfirmation(ctx, existing[0].ID, now, now.Add(-slokeeper.ConfirmEvery))
+		return err
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)

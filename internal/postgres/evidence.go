@@ -26,11 +26,20 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 	if err := e.Validate(); err != nil {
 		return err
 	}
+	return insertEvidence(ctx, s.db.pool, e)
+}
+
+// insertEvidence stores a validated e through q (the pool or a
+// transaction: evidence of an action goes in the action's transaction
+// where it can) and sets e.ID.
+func insertEvidence(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, e *slokeeper.Evidence) error {
 	var deadline *time.Time
 	if !e.Deadline.IsZero() {
 		deadline = &e.Deadline
 	}
-	err := s.db.pool.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		RETURNING id`,
@@ -46,7 +55,7 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where := sqlbuild.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
+	where := sqlbuild.Dollar().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome).Eq("subject", f.Subject)
 	if !f.Since.IsZero() {
 		where.Add("at >= ?", f.Since)
 	}

@@ -23,12 +23,17 @@ var _ slokeeper.IncidentService = (*IncidentService)(nil)
 func NewIncidentService(db *DB) *IncidentService { return &IncidentService{db: db} }
 
 // OpenIncident stores an incident with its first update, in one transaction.
-func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incident, first *slokeeper.IncidentUpdate) error {
+func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incident, first *slokeeper.IncidentUpdate, notice *slokeeper.Evidence) error {
 	if err := inc.Validate(); err != nil {
 		return err
 	}
 	if err := first.Validate(); err != nil {
 		return err
+	}
+	if notice != nil {
+		if err := notice.Validate(); err != nil {
+			return err
+		}
 	}
 	components, _ := json.Marshal(append([]string{}, inc.Components...))
 	inc.Status, first.Incident = first.Status, inc.ID
@@ -41,7 +46,13 @@ func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incid
 		if err := addUpdate(ctx, tx, first); err != nil {
 			return err
 		}
-		return insertAnnouncement(ctx, tx, first.Announcement(inc.Components, true))
+		if err := insertAnnouncement(ctx, tx, first.Announcement(inc.Components, true)); err != nil {
+			return err
+		}
+		if notice != nil {
+			return insertEvidence(ctx, tx, notice)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("open incident: %w", interpretError(err))

@@ -43,9 +43,13 @@ func (s *NotificationService) CreateSubscriber(ctx context.Context, sub *slokeep
 	}
 	components, _ := json.Marshal(append([]string{}, sub.Components...))
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO subscribers (id, channel, address, lang, components, secret, created_at, confirmed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sub.ID, sub.Channel, sub.Address, sub.Lang, components, sub.Secret,
-			sub.CreatedAt, nullTime(sub.ConfirmedAt)); err != nil {
+		var confirmation *time.Time
+		if sub.ConfirmedAt.IsZero() {
+			confirmation = &sub.CreatedAt
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO subscribers (id, channel, address, lang, components, secret, created_at, confirmed_at, confirmation_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, sub.ID, sub.Channel, sub.Address, sub.Lang, components, sub.Secret,
+			sub.CreatedAt, nullTime(sub.ConfirmedAt), confirmation); err != nil {
 			return err
 		}
 		if sub.Channel == slokeeper.ChannelEmail && sub.ConfirmedAt.IsZero() {
@@ -69,6 +73,9 @@ func (s *NotificationService) FindSubscribers(ctx context.Context, f slokeeper.S
 	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("channel", f.Channel).Eq("address", f.Address)
 	if f.Confirmed {
 		where.Raw("confirmed_at IS NOT NULL")
+	}
+	if f.Pending {
+		where.Raw("confirmed_at IS NULL")
 	}
 	rows, err := s.db.pool.Query(ctx, `SELECT id, channel, address, lang, components, secret, created_at, confirmed_at
 		FROM subscribers WHERE `+where.String()+` ORDER BY created_at, id`, where.Args()...)
@@ -114,9 +121,11 @@ func (s *NotificationService) UpdateSubscriber(ctx context.Context, id, lang str
 	return nil
 }
 
-// ResendConfirmation queues a confirmation unless one is waiting. The
-// subscriber's row is locked, so two requests queue one.
-func (s *NotificationService) ResendConfirmation(ctx context.Context, id string, at time.Time) error {
+// ResendConfirmation queues a confirmation unless one is waiting or the
+// last was queued after since. The subscriber's row is locked first, so
+// two requests on any nodes queue one.
+func (s *NotificationService) ResendConfirmation(ctx context.Context, id string, at, since time.Time) (bool, error) {
+	queued := false
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM subscribers WHERE id = $1 FOR UPDATE`, id); err != nil {
 			return err
@@ -128,12 +137,29 @@ func (s *NotificationService) ResendConfirmation(ctx context.Context, id string,
 		if waiting > 0 {
 			return nil
 		}
+		tag, err := tx.Exec(ctx, `UPDATE subscribers SET confirmation_at = $1
+			WHERE id = $2 AND confirmed_at IS NULL AND (confirmation_at IS NULL OR confirmation_at <= $3)`, at, id, since)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		queued = true
 		return insertConfirmation(ctx, tx, id, at)
 	})
 	if err != nil {
-		return fmt.Errorf("resend confirmation: %w", interpretError(err))
+		return false, fmt.Errorf("resend confirmation: %w", interpretError(err))
 	}
-	return nil
+	return queued, nil
+}
+
+// PruneUnconfirmed removes e-mail subscribers never confirmed whose last
+// confirmation went before before; their deliveries go with them.
+func (s *NotificationService) PruneUnconfirmed(ctx context.Context, before time.Time) (int, error) {
+	tag, err := s.db.pool.Exec(ctx, `DELETE FROM subscribers WHERE channel = 'email' AND confirmed_at IS NULL
+		AND COALESCE(confirmation_at, created_at) < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("prune unconfirmed subscribers: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // DeleteSubscriber removes a subscriber and its deliveries.
@@ -323,13 +349,25 @@ func (s *NotificationService) CountDeliveries(ctx context.Context, announcement 
 	return out, rows.Err()
 }
 
-// FinishAnnouncement marks a fanned-out announcement done, once.
-func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time) (bool, error) {
-	tag, err := s.db.pool.Exec(ctx, `UPDATE announcements SET done_at = $1 WHERE id = $2 AND fanned_out AND done_at IS NULL`, at, id)
+// FinishAnnouncement marks a fanned-out announcement done, once, with its
+// evidence in the same transaction.
+func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time, e *slokeeper.Evidence) (bool, error) {
+	if err := e.Validate(); err != nil {
+		return false, err
+	}
+	done := false
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE announcements SET done_at = $1 WHERE id = $2 AND fanned_out AND done_at IS NULL`, at, id)
+		if err != nil || tag.RowsAffected() != 1 {
+			return err
+		}
+		done = true
+		return insertEvidence(ctx, tx, e)
+	})
 	if err != nil {
 		return false, fmt.Errorf("finish announcement: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return done, nil
 }
 
 // PruneDeliveries removes the finished deliveries of announcements done

@@ -50,6 +50,16 @@ func open(tb testing.TB) storetest.Store {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err
 		},
+		RefuseEvidence: func(ctx context.Context, on bool) error {
+			q := `DROP TRIGGER refuse_evidence ON evidence`
+			if on {
+				q = `CREATE OR REPLACE FUNCTION refuse_evidence() RETURNS trigger LANGUAGE plpgsql AS $$
+					BEGIN RAISE EXCEPTION 'evidence store unavailable'; END $$;
+					CREATE TRIGGER refuse_evidence BEFORE INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION refuse_evidence()`
+			}
+			_, err := db.Pool().Exec(ctx, q)
+			return err
+		},
 	}
 }
 

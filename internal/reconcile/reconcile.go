@@ -25,6 +25,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -344,12 +345,34 @@ func (e *Executor) Backup(ctx context.Context, class, account, day string, deadl
 	if err := e.cfg.Catalog.AddBackup(ctx, record(man)); err != nil {
 		return nil, err
 	}
-	detail := fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize)
-	if account != "" {
-		detail = fmt.Sprintf("a point-in-time snapshot of %d items, %d bytes", man.Records, man.ObjectSize)
+	if err := e.evidence(ctx, "backup", e.clauseOf(class), subjectOf(man), deadline, slokeeper.OutcomeOK, backupDetail(man)); err != nil {
+		return man, err
 	}
-	e.evidence(ctx, "backup", e.clauseOf(class), subjectOf(man), deadline, slokeeper.OutcomeOK, detail)
 	return man, e.Verify(ctx, man, deadline)
+}
+
+func backupDetail(man *backup.Manifest) string {
+	if man.Account != "" {
+		return fmt.Sprintf("a point-in-time snapshot of %d items, %d bytes", man.Records, man.ObjectSize)
+	}
+	return fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize)
+}
+
+// backupOwed records the evidence of man's making if it has none: a
+// backup cataloged as its evidence failed is not made again, but it stays
+// unverified, so the verification the next pass plans for it records the
+// evidence owed (at the time the backup was made) before anything else.
+func (e *Executor) backupOwed(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
+	clause := e.clauseOf(man.Class)
+	if clause == "" {
+		return nil
+	}
+	_, n, err := e.cfg.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Clause: clause, Action: "backup", Subject: subjectOf(man), Outcome: slokeeper.OutcomeOK, Limit: 1})
+	if err != nil || n > 0 {
+		return err
+	}
+	return slokeeper.RecordEvidenceRetrying(ctx, e.cfg.Evidence, &slokeeper.Evidence{At: man.Created, Clause: clause, Action: "backup", Subject: subjectOf(man),
+		Deadline: deadline, Outcome: slokeeper.OutcomeOK, Detail: backupDetail(man) + " (recorded late: the evidence store failed)", Node: e.cfg.Node})
 }
 
 // subjectOf names a backup in evidence: system/2026-12-03 bk_…, or
@@ -361,9 +384,11 @@ func subjectOf(man *backup.Manifest) string {
 // Verify reads a backup back and marks it verified in the catalog.
 func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline time.Time) error {
 	subject := subjectOf(man)
-	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
-		e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err))
+	if err := e.backupOwed(ctx, man, deadline); err != nil {
 		return err
+	}
+	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
+		return errors.Join(err, e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err)))
 	}
 	if err := e.cfg.Catalog.MarkBackupVerified(ctx, man.ID, e.cfg.Clock.Now()); err != nil {
 		return err
@@ -372,8 +397,7 @@ func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline ti
 	if man.Account != "" {
 		detail = "read back, decrypted, every item decrypted under the account's key, the count checked"
 	}
-	e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, detail)
-	return nil
+	return e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, detail)
 }
 
 // Restore restores a backup into a log store and records it as evidence.
@@ -382,9 +406,8 @@ func (e *Executor) Restore(ctx context.Context, man *backup.Manifest, into *logs
 	if err != nil {
 		return nil, err
 	}
-	e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
+	return info, e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
 		fmt.Sprintf("%d records restored", info.Records))
-	return info, nil
 }
 
 // RestoreAccount makes an account's backup its whole data again (the
@@ -401,9 +424,8 @@ func (e *Executor) RestoreAccount(ctx context.Context, man *backup.Manifest, pro
 	if err != nil {
 		return 0, err
 	}
-	e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
+	return n, e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK,
 		fmt.Sprintf("the account's data replaced by the snapshot's %d items", n))
-	return n, nil
 }
 
 // Destination is another data directory a full restore fills.
@@ -485,7 +507,9 @@ func (e *Executor) RestoreAll(ctx context.Context, to Destination, at time.Time,
 			}
 			out.Accounts, out.Items = out.Accounts+1, out.Items+n
 		}
-		e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK, "restored into another data directory")
+		if err := e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK, "restored into another data directory"); err != nil {
+			return out, err
+		}
 		if progress != nil {
 			progress(subjectOf(man))
 		}
@@ -509,19 +533,32 @@ func (e *Executor) Manifest(ctx context.Context, id string) (*backup.Manifest, e
 	return &man, nil
 }
 
-func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
-	r := Result{Action: a}
+func (e *Executor) do(ctx context.Context, a lifecycle.Action) (r Result) {
+	r = Result{Action: a}
 	subject := a.Subject()
+	// Evidence that cannot be recorded fails the action: the next pass
+	// does it again rather than leave it done and unproven.
+	var lost error
+	rec := func(ctx context.Context, action, clause, subject string, deadline time.Time, outcome, detail string) {
+		if err := e.evidence(ctx, action, clause, subject, deadline, outcome, detail); err != nil && lost == nil {
+			lost = err
+		}
+	}
+	defer func() {
+		if lost != nil && r.Err == nil {
+			r.Err, r.Outcome, r.Detail = lost, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(lost)
+		}
+	}()
 	switch a.Kind {
 	case lifecycle.Held:
 		r.Outcome, r.Detail = "held", a.Reason.EN
-		e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), "held by the interlock: no verified backup covers it")
+		rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), "held by the interlock: no verified backup covers it")
 		return r
 	case lifecycle.Backup:
 		_, r.Err = e.Backup(ctx, a.Class, a.Account, a.Day, a.Deadline)
 		if r.Err != nil {
 			e.adopted.Store(false)
-			e.evidence(ctx, "backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}
 	case lifecycle.Verify:
 		var man *backup.Manifest
@@ -530,9 +567,9 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
 		}
 	case lifecycle.EraseOriginal:
 		if r.Err = e.cfg.Logs.Drop(ctx, a.Class, a.Day); r.Err == nil {
-			e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the day partition was erased from the service")
+			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the day partition was erased from the service")
 		} else {
-			e.evidence(ctx, "erase_original", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}
 	case lifecycle.EraseBackup:
 		var man *backup.Manifest
@@ -542,22 +579,22 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) Result {
 			}
 		}
 		if r.Err == nil {
-			e.evidence(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the backup was deleted from the target")
+			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the backup was deleted from the target")
 		} else {
-			e.evidence(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}
 	case lifecycle.EraseAccount:
 		var n int
 		if n, r.Err = e.cfg.Vault.EraseAccountData(ctx, a.Account); r.Err == nil {
-			e.evidence(ctx, "erase_account", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), fmt.Sprintf("%d items erased from the service", n))
+			rec(ctx, "erase_account", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), fmt.Sprintf("%d items erased from the service", n))
 		} else {
-			e.evidence(ctx, "erase_account", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "erase_account", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}
 	case lifecycle.DestroyKey:
 		if r.Err = e.cfg.Vault.DestroyAccountKey(ctx, a.Account); r.Err == nil {
-			e.evidence(ctx, "destroy_key", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the account's key was destroyed: no copy of its data can be decrypted")
+			rec(ctx, "destroy_key", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the account's key was destroyed: no copy of its data can be decrypted")
 		} else {
-			e.evidence(ctx, "destroy_key", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "destroy_key", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}
 	default:
 		r.Err = fmt.Errorf("lifecycle: unknown action %q", a.Kind)
@@ -609,11 +646,11 @@ func (e *Executor) onTime(a lifecycle.Action, ok string) string {
 	return ok
 }
 
-func (e *Executor) evidence(ctx context.Context, action, clause, subject string, deadline time.Time, outcome, detail string) {
+func (e *Executor) evidence(ctx context.Context, action, clause, subject string, deadline time.Time, outcome, detail string) error {
 	if clause == "" {
-		return
+		return nil
 	}
-	e.cfg.Evidence.RecordEvidence(ctx, &slokeeper.Evidence{At: e.cfg.Clock.Now(), Clause: clause, Action: action, Subject: subject,
+	return slokeeper.RecordEvidenceRetrying(ctx, e.cfg.Evidence, &slokeeper.Evidence{At: e.cfg.Clock.Now(), Clause: clause, Action: action, Subject: subject,
 		Deadline: deadline, Outcome: outcome, Detail: detail, Node: e.cfg.Node})
 }
 

@@ -437,3 +437,45 @@ func TestLeftoversRemoved(t *testing.T) {
 	// The backups themselves are untouched.
 	w.checkObjects()
 }
+
+// TestEvidenceLostFailsTheAction: while the evidence store refuses
+// inserts, a pass reports its actions failed instead of done; once the
+// store is back a later pass does the work again and every backup has
+// the evidence of its making and of its verification. Never done and
+// unproven.
+func TestEvidenceLostFailsTheAction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, t.TempDir(), policy.Default(), time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC))
+	w.day() // one sealed day of each class: two backups to make
+	if _, err := w.DB.Writer().Exec(`CREATE TRIGGER refuse_evidence BEFORE INSERT ON evidence BEGIN SELECT RAISE(ABORT, 'evidence store unavailable'); END`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Exec.Run(ctx)
+	if err == nil {
+		t.Error("a pass whose evidence could not be recorded reported no failure")
+	}
+	for _, r := range res {
+		if r.Err == nil && r.Outcome != reconcile.Deferred {
+			t.Errorf("%s %s reported %s though its evidence was lost", r.Kind, r.Subject(), r.Outcome)
+		}
+	}
+	if _, err := w.DB.Writer().Exec(`DROP TRIGGER refuse_evidence`); err != nil {
+		t.Fatal(err)
+	}
+	w.Clock.Add(time.Hour) // the longest backoff before a failed action is tried again
+	if _, err := w.Exec.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := w.Exec.Inventory(ctx)
+	if err != nil || len(inv.Backups) != 2 {
+		t.Fatalf("backups = %+v, %v; want 2", inv.Backups, err)
+	}
+	es := sqlite.NewEvidenceService(w.DB)
+	for _, action := range []string{"backup", "verify"} {
+		ev, _, _ := es.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: action, Outcome: slokeeper.OutcomeOK})
+		if len(ev) != 2 {
+			t.Errorf("%d %s evidence once the store is back, want 2 (one per backup): %+v", len(ev), action, ev)
+		}
+	}
+}

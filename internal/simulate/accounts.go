@@ -93,6 +93,9 @@ func (w *World) accountsDay(ctx context.Context, rng *rand.Rand) error {
 				kind, key = slokeeper.ItemDocument, fmt.Sprintf("flow-%d", rng.IntN(3))
 			}
 			value := fmt.Sprintf("%s %s: %d", day, key, rng.IntN(1_000_000))
+			if kind == slokeeper.ItemDocument { // a document is JSON
+				value = fmt.Sprintf(`{"day": %q, "key": %q, "value": %d}`, day, key, rng.IntN(1_000_000))
+			}
 			if _, err := w.Vault.PutItem(ctx, simulated, id, kind, key, []byte(value)); err != nil {
 				return err
 			}

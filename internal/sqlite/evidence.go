@@ -24,11 +24,20 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 	if err := e.Validate(); err != nil {
 		return err
 	}
+	return insertEvidence(ctx, s.db.write, e)
+}
+
+// insertEvidence stores a validated e through q (the writer or a
+// transaction: evidence of an action goes in the action's transaction
+// where it can) and sets e.ID.
+func insertEvidence(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, e *slokeeper.Evidence) error {
 	var deadline sql.NullString
 	if !e.Deadline.IsZero() {
 		deadline = sql.NullString{String: formatTime(e.Deadline), Valid: true}
 	}
-	err := s.db.write.QueryRowContext(ctx, `
+	err := q.QueryRowContext(ctx, `
 		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
@@ -44,7 +53,7 @@ func (s *EvidenceService) RecordEvidence(ctx context.Context, e *slokeeper.Evide
 // FindEvidence returns the evidence matching f, oldest first, and how many
 // match ignoring Offset and Limit.
 func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.EvidenceFilter) ([]*slokeeper.Evidence, int, error) {
-	where := sqlbuild.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome)
+	where := sqlbuild.Question().Eq("clause", f.Clause).Eq("action", f.Action).Eq("outcome", f.Outcome).Eq("subject", f.Subject)
 	if !f.Since.IsZero() {
 		where.Add("at >= ?", formatTime(f.Since))
 	}

@@ -22,12 +22,17 @@ var _ slokeeper.IncidentService = (*IncidentService)(nil)
 func NewIncidentService(db *DB) *IncidentService { return &IncidentService{db: db} }
 
 // OpenIncident stores an incident with its first update, in one transaction.
-func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incident, first *slokeeper.IncidentUpdate) error {
+func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incident, first *slokeeper.IncidentUpdate, notice *slokeeper.Evidence) error {
 	if err := inc.Validate(); err != nil {
 		return err
 	}
 	if err := first.Validate(); err != nil {
 		return err
+	}
+	if notice != nil {
+		if err := notice.Validate(); err != nil {
+			return err
+		}
 	}
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -47,6 +52,11 @@ func (s *IncidentService) OpenIncident(ctx context.Context, inc *slokeeper.Incid
 	}
 	if err := insertAnnouncement(ctx, tx, first.Announcement(inc.Components, true)); err != nil {
 		return err
+	}
+	if notice != nil {
+		if err := insertEvidence(ctx, tx, notice); err != nil {
+			return fmt.Errorf("open incident: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("open incident: %w", err)

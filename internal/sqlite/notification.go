@@ -51,9 +51,13 @@ func (s *NotificationService) CreateSubscriber(ctx context.Context, sub *slokeep
 	}
 	defer tx.Rollback()
 	components, _ := json.Marshal(append([]string{}, sub.Components...))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO subscribers (id, channel, address, lang, components, secret, created_at, confirmed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sub.ID, sub.Channel, sub.Address, sub.Lang, string(components), sub.Secret,
-		formatTime(sub.CreatedAt), nullTime(sub.ConfirmedAt)); err != nil {
+	var confirmation any
+	if sub.ConfirmedAt.IsZero() {
+		confirmation = formatTime(sub.CreatedAt)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO subscribers (id, channel, address, lang, components, secret, created_at, confirmed_at, confirmation_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, sub.ID, sub.Channel, sub.Address, sub.Lang, string(components), sub.Secret,
+		formatTime(sub.CreatedAt), nullTime(sub.ConfirmedAt), confirmation); err != nil {
 		return fmt.Errorf("create subscriber: %w", interpretError(err))
 	}
 	if sub.Channel == slokeeper.ChannelEmail && sub.ConfirmedAt.IsZero() {
@@ -76,6 +80,9 @@ func (s *NotificationService) FindSubscribers(ctx context.Context, f slokeeper.S
 	where := sqlbuild.Question().Eq("id", f.ID).Eq("channel", f.Channel).Eq("address", f.Address)
 	if f.Confirmed {
 		where.Raw("confirmed_at IS NOT NULL")
+	}
+	if f.Pending {
+		where.Raw("confirmed_at IS NULL")
 	}
 	rows, err := s.db.read.QueryContext(ctx, `SELECT id, channel, address, lang, components, secret, created_at, confirmed_at
 		FROM subscribers WHERE `+where.String()+` ORDER BY created_at, id`, where.Args()...)
@@ -130,24 +137,46 @@ func (s *NotificationService) UpdateSubscriber(ctx context.Context, id, lang str
 	return nil
 }
 
-// ResendConfirmation queues a confirmation unless one is waiting.
-func (s *NotificationService) ResendConfirmation(ctx context.Context, id string, at time.Time) error {
+// ResendConfirmation queues a confirmation unless one is waiting or the
+// last was queued after since. SQLite has one writer, so the check and
+// the queuing in one transaction are atomic.
+func (s *NotificationService) ResendConfirmation(ctx context.Context, id string, at, since time.Time) (bool, error) {
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("resend confirmation: %w", err)
+		return false, fmt.Errorf("resend confirmation: %w", err)
 	}
 	defer tx.Rollback()
 	var waiting int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE subscriber = ? AND announcement IS NULL AND state = 'pending'`, id).Scan(&waiting); err != nil {
-		return fmt.Errorf("resend confirmation: %w", err)
+		return false, fmt.Errorf("resend confirmation: %w", err)
 	}
 	if waiting > 0 {
-		return nil
+		return false, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE subscribers SET confirmation_at = ?
+		WHERE id = ? AND confirmed_at IS NULL AND (confirmation_at IS NULL OR confirmation_at <= ?)`, formatTime(at), id, formatTime(since))
+	if err != nil {
+		return false, fmt.Errorf("resend confirmation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
 	}
 	if err := insertConfirmation(ctx, tx, id, at); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
+}
+
+// PruneUnconfirmed removes e-mail subscribers never confirmed whose last
+// confirmation went before before; their deliveries go with them.
+func (s *NotificationService) PruneUnconfirmed(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.write.ExecContext(ctx, `DELETE FROM subscribers WHERE channel = 'email' AND confirmed_at IS NULL
+		AND COALESCE(confirmation_at, created_at) < ?`, formatTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune unconfirmed subscribers: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // DeleteSubscriber removes a subscriber and its deliveries.
@@ -368,14 +397,31 @@ func (s *NotificationService) CountDeliveries(ctx context.Context, announcement 
 	return out, rows.Err()
 }
 
-// FinishAnnouncement marks a fanned-out announcement done, once.
-func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time) (bool, error) {
-	res, err := s.db.write.ExecContext(ctx, `UPDATE announcements SET done_at = ? WHERE id = ? AND fanned_out = 1 AND done_at IS NULL`, formatTime(at), id)
+// FinishAnnouncement marks a fanned-out announcement done, once, with its
+// evidence in the same transaction.
+func (s *NotificationService) FinishAnnouncement(ctx context.Context, id int64, at time.Time, e *slokeeper.Evidence) (bool, error) {
+	if err := e.Validate(); err != nil {
+		return false, err
+	}
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("finish announcement: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE announcements SET done_at = ? WHERE id = ? AND fanned_out = 1 AND done_at IS NULL`, formatTime(at), id)
+	if err != nil {
+		return false, fmt.Errorf("finish announcement: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if err := insertEvidence(ctx, tx, e); err != nil {
+		return false, fmt.Errorf("finish announcement: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("finish announcement: %w", err)
+	}
+	return true, nil
 }
 
 // PruneDeliveries removes the finished deliveries of announcements done

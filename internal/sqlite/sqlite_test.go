@@ -49,6 +49,14 @@ func open(tb testing.TB) storetest.Store {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err
 		},
+		RefuseEvidence: func(ctx context.Context, on bool) error {
+			q := `DROP TRIGGER refuse_evidence`
+			if on {
+				q = `CREATE TRIGGER refuse_evidence BEFORE INSERT ON evidence BEGIN SELECT RAISE(ABORT, 'evidence store unavailable'); END`
+			}
+			_, err := db.Writer().ExecContext(ctx, q)
+			return err
+		},
 	}
 }
 

@@ -15,7 +15,7 @@ func testIncidents(t *testing.T, s Store) {
 	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"api"}, TitleJA: "クラウド実行環境の障害", TitleEN: "Cloud runtime outage",
 		Impact: slokeeper.ImpactMajor, DetectedAt: detected, OpenedAt: opened, AutoComponent: "api"}
 	first := &slokeeper.IncidentUpdate{At: opened, Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "We are investigating.", By: "system:n1"}
-	if err := s.Incidents.OpenIncident(ctx, inc, first); err != nil {
+	if err := s.Incidents.OpenIncident(ctx, inc, first, nil); err != nil {
 		t.Fatal(err)
 	}
 	if first.ID == 0 || inc.Status != slokeeper.IncidentInvestigating {
@@ -24,11 +24,11 @@ func testIncidents(t *testing.T, s Store) {
 	// A second node seeing the same failure opens nothing more.
 	dup := *inc
 	dup.ID = "in_2"
-	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: opened, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: opened, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}, nil); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
 		t.Errorf("a second open incident for api = %v, want ECONFLICT", err)
 	}
 	if err := s.Incidents.OpenIncident(ctx, &slokeeper.Incident{ID: "in_3", TitleJA: "x", TitleEN: "x", Impact: "huge", DetectedAt: detected, OpenedAt: opened},
-		&slokeeper.IncidentUpdate{At: opened, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		&slokeeper.IncidentUpdate{At: opened, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}, nil); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
 		t.Errorf("a bad impact = %v", err)
 	}
 	if err := s.Incidents.SetPostmortem(ctx, "in_1", "x", "x"); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
@@ -59,7 +59,7 @@ func testIncidents(t *testing.T, s Store) {
 	}
 	// Resolved, the component may open a new one.
 	dup.OpenedAt = opened.Add(2 * time.Hour)
-	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: dup.OpenedAt, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}); err != nil {
+	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: dup.OpenedAt, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}, nil); err != nil {
 		t.Errorf("a new incident after the last was resolved = %v", err)
 	}
 	if open, _ := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true}); len(open) != 1 || open[0].ID != "in_2" || len(open[0].Updates) != 1 {

@@ -36,12 +36,12 @@ func testNotifications(t *testing.T, s Store) {
 	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
 		DetectedAt: at, OpenedAt: at, AutoComponent: "runtime"}
 	first := &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}
-	if err := s.Incidents.OpenIncident(ctx, inc, first); err != nil {
+	if err := s.Incidents.OpenIncident(ctx, inc, first, nil); err != nil {
 		t.Fatal(err)
 	}
 	dup := *inc
 	dup.ID = "in_2"
-	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}); err == nil {
+	if err := s.Incidents.OpenIncident(ctx, &dup, &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "x", BodyEN: "x"}, nil); err == nil {
 		t.Fatal("a second auto incident for runtime was opened")
 	}
 	resolved := &slokeeper.IncidentUpdate{Incident: "in_1", At: at.Add(time.Hour), Status: slokeeper.IncidentResolved, BodyJA: "復旧しました。", BodyEN: "Resolved."}
@@ -155,17 +155,16 @@ func testNotifications(t *testing.T, s Store) {
 	if confirmation == nil || confirmation.Subscriber != "s_new" {
 		t.Fatalf("no confirmation for s_new among %+v", ds)
 	}
-	if err := s.Notices.ResendConfirmation(ctx, "s_new", at); err != nil {
-		t.Fatal(err)
+	if queued, err := s.Notices.ResendConfirmation(ctx, "s_new", at, at.Add(-slokeeper.ConfirmEvery)); err != nil || queued {
+		t.Fatalf("ResendConfirmation with one waiting = %v, %v; want false", queued, err)
 	}
 	if err := s.Notices.UpdateDelivery(ctx, confirmation.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour)); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if _, err := s.Notices.ResendConfirmation(ctx, "s_new", at.Add(time.Hour), at); err != nil {
+			t.Fatal(err)
+		}
 	}
 	resent, _ := s.Notices.ClaimDeliveries(ctx, "n1", at.Add(time.Hour), at.Add(2*time.Hour), 100)
 	confirmations := 0
@@ -212,10 +211,10 @@ func testNotifications(t *testing.T, s Store) {
 	if c, _ := s.Notices.CountDeliveries(ctx, as[0].ID); c[slokeeper.DeliverySent] != 1 || c[slokeeper.DeliveryFailed] != 1 || c[slokeeper.DeliveryPending] != 0 {
 		t.Errorf("counts = %v", c)
 	}
-	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at); err != nil || !ok {
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err != nil || !ok {
 		t.Errorf("FinishAnnouncement = %v, %v", ok, err)
 	}
-	if ok, _ := s.Notices.FinishAnnouncement(ctx, as[0].ID, at); ok {
+	if ok, _ := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); ok {
 		t.Error("finished twice")
 	}
 	if n, err := s.Notices.PruneDeliveries(ctx, at.Add(time.Second)); err != nil || n != 3 { // two notices, one confirmation
@@ -232,6 +231,93 @@ func testNotifications(t *testing.T, s Store) {
 	if err := s.Notices.DeleteSubscriber(ctx, "s_en"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
 		t.Errorf("deleting twice = %v", err)
 	}
+}
+
+// testSubscriberConfirmations: an address gets at most one confirmation
+// per interval, even from concurrent requests; pending subscribers are
+// listed apart and pruned once their last confirmation is old enough.
+func testSubscriberConfirmations(t *testing.T, s Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // mustSubscribe's creation time
+	mustSubscribe(t, s, "s_wait", slokeeper.ChannelEmail, "victim@example.com", "ja", time.Time{})
+	mustSubscribe(t, s, "s_ok", slokeeper.ChannelEmail, "reader@example.com", "ja", t0)
+	mustSubscribe(t, s, "s_hook", slokeeper.ChannelWebhook, "https://hooks.example.com/slo", "en", t0)
+	confirmations := func(now time.Time) int {
+		t.Helper()
+		ds, err := s.Notices.ClaimDeliveries(ctx, "n1", now, now.Add(time.Minute), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, d := range ds {
+			if d.Announcement == 0 && d.Subscriber == "s_wait" {
+				n++
+			}
+			if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return n
+	}
+	if n := confirmations(t0); n != 1 {
+		t.Fatalf("confirmations on subscribing = %d, want 1", n)
+	}
+
+	t.Run("ErrTooSoon", func(t *testing.T) {
+		now := t0.Add(59 * time.Minute)
+		if queued, err := s.Notices.ResendConfirmation(ctx, "s_wait", now, now.Add(-slokeeper.ConfirmEvery)); err != nil || queued {
+			t.Errorf("ResendConfirmation 59 min after the first = %v, %v; want false", queued, err)
+		}
+		if n := confirmations(now); n != 0 {
+			t.Errorf("confirmations 59 min after the first = %d, want 0", n)
+		}
+	})
+	t.Run("OneOfConcurrent", func(t *testing.T) {
+		now := t0.Add(61 * time.Minute)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		queued := 0
+		for range 12 {
+			wg.Go(func() {
+				ok, err := s.Notices.ResendConfirmation(ctx, "s_wait", now, now.Add(-slokeeper.ConfirmEvery))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					queued++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if n := confirmations(now); queued != 1 || n != 1 {
+			t.Errorf("12 concurrent resends an hour later: %d queued, %d confirmations; want 1 and 1", queued, n)
+		}
+	})
+	t.Run("Filters", func(t *testing.T) {
+		got, err := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{Pending: true})
+		if err != nil || len(got) != 1 || got[0].ID != "s_wait" {
+			t.Errorf("FindSubscribers(pending) = %v, %v; want s_wait", got, err)
+		}
+		got, err = s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{Confirmed: true})
+		if err != nil || len(got) != 2 {
+			t.Errorf("FindSubscribers(confirmed) = %d, %v; want s_ok and s_hook", len(got), err)
+		}
+	})
+	t.Run("Prune", func(t *testing.T) {
+		last := t0.Add(61 * time.Minute) // the resend above
+		if n, err := s.Notices.PruneUnconfirmed(ctx, last); err != nil || n != 0 {
+			t.Errorf("PruneUnconfirmed(at the last confirmation) = %d, %v; want 0", n, err)
+		}
+		if n, err := s.Notices.PruneUnconfirmed(ctx, last.Add(time.Second)); err != nil || n != 1 {
+			t.Errorf("PruneUnconfirmed(after it) = %d, %v; want 1", n, err)
+		}
+		got, _ := s.Notices.FindSubscribers(ctx, slokeeper.SubscriberFilter{})
+		if len(got) != 2 || got[0].ID == "s_wait" || got[1].ID == "s_wait" {
+			t.Errorf("after pruning: %v; want s_ok and s_hook", got)
+		}
+	})
 }
 
 // testDeliveryClaims: leases are exclusive under concurrency, end by
@@ -360,5 +446,85 @@ func testDeliveryClaims(t *testing.T, s Store) {
 	}
 	if c, _ := s.Notices.CountDeliveries(ctx, a.ID); c[slokeeper.DeliverySent] != subscribers-2 || c[slokeeper.DeliveryInDoubt] != 1 {
 		t.Errorf("counts = %v", c)
+	}
+}
+
+// doneEvidence is evidence an announcement's end records.
+func doneEvidence(at time.Time) *slokeeper.Evidence {
+	return &slokeeper.Evidence{At: at, Clause: "incidents", Action: "notice.incident.opened", Subject: "incident:in_1", Outcome: slokeeper.OutcomeOK, Node: "n1"}
+}
+
+// testEvidenceInTransaction: the evidence an action owes goes in the
+// action's transaction. While the evidence store refuses inserts, an
+// incident is not opened and an announcement not finished; once it is
+// back, both are, with their evidence, once.
+func testEvidenceInTransaction(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	evidence := func() int {
+		t.Helper()
+		_, n, err := s.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refuse := func(on bool) {
+		t.Helper()
+		if err := s.RefuseEvidence(ctx, on); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: at, OpenedAt: at, AutoComponent: "runtime"}
+	first := &slokeeper.IncidentUpdate{At: at, Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating.", By: "system:n1"}
+	notice := slokeeper.NoticeEvidence(inc, at, at.Add(30*time.Minute), "n1")
+
+	refuse(true)
+	if err := s.Incidents.OpenIncident(ctx, inc, first, notice); err == nil {
+		t.Error("OpenIncident succeeded though the evidence of its notice was refused")
+	}
+	if open, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true}); err != nil || len(open) != 0 {
+		t.Errorf("open incidents after a refused notice = %d, %v; want none", len(open), err)
+	}
+	if as, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{}); err != nil || len(as) != 0 {
+		t.Errorf("announcements after a refused notice = %d, %v; want none", len(as), err)
+	}
+	refuse(false)
+	if err := s.Incidents.OpenIncident(ctx, inc, first, notice); err != nil {
+		t.Fatal(err)
+	}
+	if n := evidence(); n != 1 || notice.ID == 0 {
+		t.Errorf("evidence after opening = %d (ID %d), want 1", n, notice.ID)
+	}
+
+	as, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotFannedOut: true})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("announcements = %v, %v", as, err)
+	}
+	if _, err := s.Notices.FanOut(ctx, as[0].ID, at); err != nil {
+		t.Fatal(err)
+	}
+	refuse(true)
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err == nil || ok {
+		t.Errorf("FinishAnnouncement with its evidence refused = %v, %v; want an error", ok, err)
+	}
+	if left, err := s.Notices.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotDone: true}); err != nil || len(left) != 1 {
+		t.Errorf("not done after a refused evidence = %d, %v; want 1", len(left), err)
+	}
+	refuse(false)
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err != nil || !ok {
+		t.Errorf("FinishAnnouncement = %v, %v", ok, err)
+	}
+	if ok, err := s.Notices.FinishAnnouncement(ctx, as[0].ID, at, doneEvidence(at)); err != nil || ok {
+		t.Errorf("FinishAnnouncement again = %v, %v; want false", ok, err)
+	}
+	if n := evidence(); n != 2 {
+		t.Errorf("evidence in all = %d, want 2 (the notice, the announcement's end once)", n)
+	}
+	for subject, want := range map[string]int{"incident:in_1": 2, "incident:in_9": 0} {
+		if _, n, err := s.Evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Subject: subject}); err != nil || n != want {
+			t.Errorf("evidence of %s = %d, %v; want %d", subject, n, err, want)
+		}
 	}
 }

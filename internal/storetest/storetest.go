@@ -31,6 +31,9 @@ type Store struct {
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
+	// RefuseEvidence makes the engine refuse (on) or accept again (off)
+	// inserts into the evidence table, as a failing store would.
+	RefuseEvidence func(ctx context.Context, on bool) error
 }
 
 // Opener opens a fresh, empty store for one test; the engine's test closes
@@ -45,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		t.Run("Find", func(t *testing.T) { t.Parallel(); testFindEvidence(t, open(t)) })
 		t.Run("Concurrent", func(t *testing.T) { t.Parallel(); testEvidenceConcurrent(t, open(t)) })
 		t.Run("AppendOnly", func(t *testing.T) { t.Parallel(); testEvidenceAppendOnly(t, open(t)) })
+		t.Run("InTransaction", func(t *testing.T) { t.Parallel(); testEvidenceInTransaction(t, open(t)) })
 	})
 	t.Run("LogCatalog", func(t *testing.T) { t.Parallel(); testLogCatalog(t, open(t)) })
 	t.Run("Sources", func(t *testing.T) { t.Parallel(); testSources(t, open(t)) })
@@ -59,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Maintenance", func(t *testing.T) { t.Parallel(); testMaintenance(t, open(t)) })
 	t.Run("Incidents", func(t *testing.T) { t.Parallel(); testIncidents(t, open(t)) })
 	t.Run("Notifications", func(t *testing.T) { t.Parallel(); testNotifications(t, open(t)) })
+	t.Run("SubscriberConfirmations", func(t *testing.T) { t.Parallel(); testSubscriberConfirmations(t, open(t)) })
 	t.Run("DeliveryClaims", func(t *testing.T) { t.Parallel(); testDeliveryClaims(t, open(t)) })
 }
 

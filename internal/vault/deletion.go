@@ -17,10 +17,21 @@ func (v *Vault) deletionRules() (*policy.AccountDeletion, policy.Duration, error
 	return ud.OnAccountDeletion, ud.Tolerance, nil
 }
 
-func (v *Vault) evidence(ctx context.Context, action, account string, deadline time.Time, outcome, detail string) {
+func (v *Vault) evidence(ctx context.Context, action, account string, deadline time.Time, outcome, detail string) error {
 	e := &slokeeper.Evidence{At: v.cfg.Clock.Now(), Clause: policy.ClauseUserData, Action: action, Subject: "account:" + account,
 		Deadline: deadline, Outcome: outcome, Detail: detail, Node: v.cfg.Node}
-	v.cfg.Evidence.RecordEvidence(ctx, e)
+	return slokeeper.RecordEvidenceRetrying(ctx, v.cfg.Evidence, e)
+}
+
+// undo puts an account back as it was when the evidence of a change to it
+// could not be recorded: the change is refused rather than left unproven.
+func (v *Vault) undo(ctx context.Context, a *slokeeper.Account, cause error) error {
+	err := v.cfg.Accounts.UpdateAccount(context.WithoutCancel(ctx), a.ID, slokeeper.AccountUpdate{Status: &a.Status,
+		DeletionRequestedAt: &a.DeletionRequestedAt, DeletionDueAt: &a.DeletionDueAt})
+	if err != nil {
+		return fmt.Errorf("%w; and putting account %s back failed: %w", cause, a.ID, err)
+	}
+	return fmt.Errorf("%w; the change to account %s was undone", cause, a.ID)
 }
 
 // RequestDeletion disables the account at once (its data can no longer
@@ -50,8 +61,10 @@ func (v *Vault) RequestDeletion(ctx context.Context, by Actor, id string) (*slok
 	if err := v.cfg.Accounts.UpdateAccount(ctx, id, slokeeper.AccountUpdate{Status: &status, DeletionRequestedAt: &now, DeletionDueAt: &due}); err != nil {
 		return nil, err
 	}
-	v.evidence(ctx, "account.deletion_requested", id, tolerance.AddTo(due), slokeeper.OutcomeOK,
-		fmt.Sprintf("disabled; cancellable until %s, erased by %s", due.Format(time.RFC3339), tolerance.AddTo(due).Format(time.RFC3339)))
+	if err := v.evidence(ctx, "account.deletion_requested", id, tolerance.AddTo(due), slokeeper.OutcomeOK,
+		fmt.Sprintf("disabled; cancellable until %s, erased by %s", due.Format(time.RFC3339), tolerance.AddTo(due).Format(time.RFC3339))); err != nil {
+		return nil, v.undo(ctx, a, err)
+	}
 	a.Status, a.DeletionRequestedAt, a.DeletionDueAt = status, now, due
 	return a, nil
 }
@@ -75,7 +88,9 @@ func (v *Vault) CancelDeletion(ctx context.Context, by Actor, id string) (*sloke
 	if err := v.cfg.Accounts.UpdateAccount(ctx, id, slokeeper.AccountUpdate{Status: &active, DeletionRequestedAt: &zero, DeletionDueAt: &zero}); err != nil {
 		return nil, err
 	}
-	v.evidence(ctx, "account.deletion_cancelled", id, time.Time{}, slokeeper.OutcomeOK, "")
+	if err := v.evidence(ctx, "account.deletion_cancelled", id, time.Time{}, slokeeper.OutcomeOK, ""); err != nil {
+		return nil, v.undo(ctx, a, err)
+	}
 	a.Status, a.DeletionRequestedAt, a.DeletionDueAt = active, zero, zero
 	return a, nil
 }

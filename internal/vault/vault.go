@@ -105,6 +105,9 @@ func (v *Vault) PutItem(ctx context.Context, by Actor, account, kind, key string
 	if len(value) > limit {
 		return nil, slokeeper.Errorf(slokeeper.ETOOLARGE, "A %s holds at most %d bytes; this one has %d.", kind, limit, len(value))
 	}
+	if err := slokeeper.CheckItemValue(kind, value); err != nil {
+		return nil, err
+	}
 	a, err := v.account(ctx, account)
 	if err != nil {
 		return nil, err

@@ -291,3 +291,92 @@ func TestNoPlaintextSecretOnDisk(t *testing.T) {
 		t.Errorf("scanned only %d files", scanned)
 	}
 }
+
+// TestPutItemRefusesInvalidDocument: "a document is JSON" is the
+// service's rule, so the CLI and HTTP both get it.
+func TestPutItemRefusesInvalidDocument(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	alice := f.actors["alice"]
+	if _, err := f.v.CreateAccount(ctx, alice, "acct-j", "Shop J"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.v.PutItem(ctx, alice, "acct-j", slokeeper.ItemDocument, "flow", []byte(`{"nodes": [`)); code(err) != slokeeper.EINVALID {
+		t.Errorf("PutItem(invalid JSON document) = %v, want EINVALID", err)
+	}
+	if items, _ := f.v.ListItems(ctx, alice, "acct-j", slokeeper.ItemDocument); len(items) != 0 {
+		t.Errorf("an invalid document was stored: %+v", items)
+	}
+	if _, err := f.v.PutItem(ctx, alice, "acct-j", slokeeper.ItemData, "raw", []byte(`{"nodes": [`)); err != nil {
+		t.Errorf("PutItem(data, not JSON) = %v; only documents are JSON", err)
+	}
+}
+
+// TestDeletionEvidenceNeverLost: while the evidence store refuses
+// inserts, a deletion request (or its cancellation) fails visibly and
+// leaves the account as it was; once the store is back it succeeds with
+// its evidence. Never done without evidence.
+func TestDeletionEvidenceNeverLost(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	alice, bob := f.actors["alice"], f.actors["bob"]
+	if _, err := f.v.CreateAccount(ctx, alice, "acct-e", "Shop E"); err != nil {
+		t.Fatal(err)
+	}
+	refuse := func(on bool) {
+		t.Helper()
+		q := `DROP TRIGGER refuse_evidence`
+		if on {
+			q = `CREATE TRIGGER refuse_evidence BEFORE INSERT ON evidence BEGIN SELECT RAISE(ABORT, 'evidence store unavailable'); END`
+		}
+		if _, err := f.db.Writer().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evidence := func(action string) int {
+		t.Helper()
+		es, _, err := sqlite.NewEvidenceService(f.db).FindEvidence(ctx, slokeeper.EvidenceFilter{Action: action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	status := func() string {
+		t.Helper()
+		as, err := sqlite.NewAccountService(f.db).FindAccounts(ctx, slokeeper.AccountFilter{ID: "acct-e"})
+		if err != nil || len(as) != 1 {
+			t.Fatal(as, err)
+		}
+		return as[0].Status
+	}
+
+	refuse(true)
+	if _, err := f.v.RequestDeletion(ctx, alice, "acct-e"); err == nil {
+		t.Fatal("RequestDeletion succeeded though its evidence could not be recorded")
+	}
+	if s := status(); s != slokeeper.AccountActive {
+		t.Errorf("after a refused deletion the account is %s, want active", s)
+	}
+	refuse(false)
+	if _, err := f.v.RequestDeletion(ctx, alice, "acct-e"); err != nil {
+		t.Fatal(err)
+	}
+	if n := evidence("account.deletion_requested"); n != 1 || status() != slokeeper.AccountDeleting {
+		t.Errorf("deletion requested: %d evidence, account %s; want 1 and deleting", n, status())
+	}
+
+	refuse(true)
+	if _, err := f.v.CancelDeletion(ctx, bob, "acct-e"); err == nil {
+		t.Fatal("CancelDeletion succeeded though its evidence could not be recorded")
+	}
+	if s := status(); s != slokeeper.AccountDeleting {
+		t.Errorf("after a refused cancellation the account is %s, want deleting", s)
+	}
+	refuse(false)
+	if _, err := f.v.CancelDeletion(ctx, bob, "acct-e"); err != nil {
+		t.Fatal(err)
+	}
+	if n := evidence("account.deletion_cancelled"); n != 1 || status() != slokeeper.AccountActive {
+		t.Errorf("deletion cancelled: %d evidence, account %s; want 1 and active", n, status())
+	}
+}
