@@ -208,7 +208,7 @@ func TestLockoutPerAddress(t *testing.T) {
 			unlocks = append(unlocks, e.Actor)
 		}
 	}
-	if len(unlocks) != 2 || unlocks[0] != "operator:alice" || !strings.HasPrefix(unlocks[1], "cli") {
+	if len(unlocks) != 2 || unlocks[0] != "operator:alice" || !strings.HasPrefix(unlocks[1], "local:") {
 		t.Errorf("unlocks in the ledger: %q", unlocks)
 	}
 
