@@ -15,10 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
-	"time"
 
 	"slokeeper"
+	"slokeeper/internal/flock"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
@@ -85,26 +84,7 @@ func createMaster(path string) (*keyset.Handle, error) {
 // changes the master key file holds it; the kernel drops it when its
 // holder dies.
 func lockMaster(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("master key lock: %w", err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil // closing drops the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("master key lock: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("master key lock: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond): // another process holds it: wait
-		}
-	}
+	return flock.Wait(ctx, path+".lock")
 }
 
 // reloadMaster reads the master keyset file again.

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/flock"
 )
 
 // KeyStore is the key store on SQLite: a database file of its own
@@ -136,24 +136,5 @@ func (s *KeyStore) AccountKeys(ctx context.Context) ([]string, error) {
 // the lock when its holder dies. A write transaction held as the lock
 // would also block the rotation's own writes and the server's new keys.
 func (s *KeyStore) LockRotation(ctx context.Context) (func(), error) {
-	f, err := os.OpenFile(s.path+".rotation-lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("rotation lock: %w", err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil // closing drops the lock
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("rotation lock: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("rotation lock: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond): // another process rotates: wait for it
-		}
-	}
+	return flock.Wait(ctx, s.path+".rotation-lock")
 }
