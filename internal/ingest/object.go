@@ -3,7 +3,6 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -199,15 +198,21 @@ func mergeAttrs(attrs []byte, extras []field) []byte {
 }
 
 // appendKey writes a key as a JSON string: as it came when that is
-// already valid (no quote, backslash or control character), else quoted.
+// already valid (no quote, backslash or control character), else with
+// those escaped as RFC 8259 says (never Go's quoting: \x7f is not JSON).
 func appendKey(out, key []byte) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
 	for _, c := range key {
-		if c < 0x20 || c == '"' || c == '\\' || c == 0x7f {
-			return strconv.AppendQuote(out, string(key))
+		switch {
+		case c == '"' || c == '\\':
+			out = append(out, '\\', c)
+		case c < 0x20:
+			out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			out = append(out, c)
 		}
 	}
-	out = append(out, '"')
-	out = append(out, key...)
 	return append(out, '"')
 }
 
