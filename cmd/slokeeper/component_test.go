@@ -41,7 +41,13 @@ func TestComponents(t *testing.T) {
     name_en: Editor
     probe: {kind: tcp, target: "`+strings.TrimPrefix(srv.URL, "http://")+`"}
 `), 0o600)
-	if out, stderr, code := run("component", "apply", file); code != 0 || !strings.Contains(out, "2 components applied") {
+	// The probes' targets are on loopback: refused unless allowed.
+	if _, stderr, code := run("component", "apply", file); code != 1 || !strings.Contains(stderr, file+":2:5:") ||
+		!strings.Contains(stderr, "loopback address") || !strings.Contains(stderr, "probe_allow_targets (--probe-allow-targets") {
+		t.Errorf("apply of loopback probes, not allowed: exit %d %s", code, stderr)
+	}
+	cfg.ProbeAllowTargets = "loopback"
+	if out, stderr, code := run("component", "apply", file, "--probe-allow-targets", cfg.ProbeAllowTargets); code != 0 || !strings.Contains(out, "2 components applied") {
 		t.Fatalf("apply: exit %d %s%s", code, out, stderr)
 	}
 	out, _, _ := run("component", "list")
@@ -117,6 +123,12 @@ func TestComponents(t *testing.T) {
 	if r := put(t, ops, m.HTTP.URL()+"/api/v1/components/bad", `{"name_ja":"x","name_en":"x","interval":"soon","probe":{"kind":"tcp","target":"x:1"}}`); r.status != 400 || !strings.Contains(r.body, "not a duration") {
 		t.Errorf("a bad interval = %d %s", r.status, r.body)
 	}
+	// Loopback is allowed, the cloud metadata address is not.
+	for _, target := range []string{`"http://169.254.169.254/latest/meta-data/"`, `"http://10.0.0.1/"`} {
+		if r := put(t, ops, m.HTTP.URL()+"/api/v1/components/meta", `{"name_ja":"x","name_en":"x","probe":{"kind":"http","target":`+target+`}}`); r.status != 400 || !strings.Contains(r.body, "probe_allow_targets") {
+			t.Errorf("a probe of %s = %d %s", target, r.status, r.body)
+		}
+	}
 	if r := get(t, sam, m.HTTP.URL()+"/api/v1/components?group=device"); r.status != 200 || !strings.Contains(r.body, `"id": "mqtt"`) || strings.Contains(r.body, `"id": "api"`) {
 		t.Errorf("GET components = %d %s", r.status, r.body)
 	}
@@ -131,7 +143,7 @@ func TestComponents(t *testing.T) {
 
 	// --prune removes what the file no longer lists.
 	os.WriteFile(file, []byte("components:\n  - id: api\n    name_ja: API\n    name_en: API\n    probe: {kind: tcp, target: \"127.0.0.1:1\"}\n"), 0o600)
-	if out, _, code := run("component", "apply", file, "--prune"); code != 0 || !strings.Contains(out, "1 components applied, 1 removed") {
+	if out, _, code := run("component", "apply", file, "--prune", "--probe-allow-targets", "127.0.0.1/32"); code != 0 || !strings.Contains(out, "1 components applied, 1 removed") {
 		t.Errorf("apply --prune: exit %d %s", code, out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/probe"
 	"slokeeper/internal/strictyaml"
 	"slokeeper/policy"
 )
@@ -40,6 +41,12 @@ the outside by its probe. FILE is YAML:
         body: '"status":\s*"ok"'   # optional: a regular expression the body must match
         max_latency: 2s            # optional
         cert_expiry: 336h          # optional: fail when the certificate expires within this
+
+Probes reach the public internet only: a target (or DNS server) on a
+loopback, link-local or private address is refused here and at every
+check unless probe_allow_targets (--probe-allow-targets,
+SLOKEEPER_PROBE_ALLOW_TARGETS) allows it, e.g. "private" or
+"10.0.0.0/8,fd00::/8". The server reads the same setting.
 ` + directStoreHelp
 
 // componentsFile is a components file as written.
@@ -73,8 +80,9 @@ type probeYAML struct {
 }
 
 // loadComponents reads and checks a components file: every problem at
-// once, each as FILE:LINE:COL or FILE: component ID.
-func loadComponents(path string, now time.Time) ([]*slokeeper.Component, error) {
+// once, each as FILE:LINE:COL or FILE: component ID. A probe whose
+// target prober may not reach is one (probe_allow_targets).
+func loadComponents(path string, now time.Time, prober *probe.Prober) ([]*slokeeper.Component, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -107,6 +115,8 @@ func loadComponents(path string, now time.Time) ([]*slokeeper.Component, error) 
 		where := fmt.Sprintf("%s:%d:%d", path, at.Line, at.Col)
 		if err := c.Validate(); err != nil {
 			msgs = append(msgs, fmt.Sprintf("%s: %s", where, slokeeper.ErrorMessage(err)))
+		} else if err := prober.CheckTarget(c.Probe); err != nil {
+			msgs = append(msgs, fmt.Sprintf("%s: %s", where, slokeeper.ErrorMessage(err)))
 		}
 		if seen[c.ID] {
 			msgs = append(msgs, fmt.Sprintf("%s: component %s is described twice", where, c.ID))
@@ -128,7 +138,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("component "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, componentUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db")
+	cf := newConfigFlags(fs, "data", "db", "probe-allow-targets")
 	var prune bool
 	var arg string
 	switch sub {
@@ -160,7 +170,11 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 	}
 	switch sub {
 	case "apply":
-		cs, err := loadComponents(arg, time.Now())
+		_, targets, err := cfg.targetPolicies()
+		if err != nil {
+			return err
+		}
+		cs, err := loadComponents(arg, time.Now(), probe.New(nil, nil, targets))
 		if err != nil {
 			return err
 		}

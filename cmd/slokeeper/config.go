@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"slokeeper/internal/httpserver"
+	"slokeeper/internal/netguard"
 	"slokeeper/internal/strictyaml"
 )
 
@@ -43,6 +44,11 @@ type Config struct {
 	SiteURL              string   `yaml:"site_url,omitempty"`               // the status page's public URL, for links in notices; default http(s)://LISTEN/
 	TrustedProxies       string   `yaml:"trusted_proxies,omitempty"`        // proxies whose X-Forwarded-For is believed: CIDR prefixes, comma-separated; default none
 	LoginHashConcurrency int      `yaml:"login_hash_concurrency,omitempty"` // password hashes computed at once; default 2 per CPU
+	// Outbound targets (README "Outbound targets"): what webhooks and
+	// probes may connect to besides the public internet, as CIDR
+	// prefixes or loopback, private, link-local, unspecified; default none.
+	WebhookAllowTargets string `yaml:"webhook_allow_targets,omitempty"`
+	ProbeAllowTargets   string `yaml:"probe_allow_targets,omitempty"`
 	// Request limits (README "Request limits"); zero: the default.
 	IngestMaxBody     size     `yaml:"ingest_max_body,omitempty"`     // one ingest body on the wire; default 8MiB
 	IngestMaxDecoded  size     `yaml:"ingest_max_decoded,omitempty"`  // what one ingest body decompresses to; default 8MiB
@@ -167,6 +173,8 @@ func (c *Config) settings() []setting {
 		{"idle-timeout", "how long an idle keep-alive connection stays open (0: 2m)", &c.IdleTimeout, false},
 		{"mqtt-max-payload", "largest MQTT message payload, announced to the broker (0: 1MiB)", &c.MQTTMaxPayload, false},
 		{"min-free-space", "free space the data directory needs for /readyz to say ready, e.g. 256MiB (0: 256MiB)", &c.MinFreeSpace, false},
+		{"webhook-allow-targets", "addresses webhooks may be posted to besides the public internet: CIDR prefixes or loopback, private, link-local, e.g. 10.1.0.0/16 (default: none)", &c.WebhookAllowTargets, false},
+		{"probe-allow-targets", "addresses probes may connect to besides the public internet: CIDR prefixes or loopback, private, link-local, e.g. private or 10.0.0.0/8,fd00::/8 (default: none)", &c.ProbeAllowTargets, false},
 	}
 }
 
@@ -309,6 +317,9 @@ func (c *Config) validate() error {
 	if _, err := httpserver.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return err
 	}
+	if _, _, err := c.targetPolicies(); err != nil {
+		return err
+	}
 	if c.LoginHashConcurrency < 0 {
 		return fmt.Errorf("login_hash_concurrency must not be negative")
 	}
@@ -319,4 +330,19 @@ func (c *Config) validate() error {
 		return fmt.Errorf("shutdown_timeout and self_check_interval must be longer than 0")
 	}
 	return nil
+}
+
+// targetPolicies returns what webhooks and probes may connect to, each
+// policy naming its setting in its refusals.
+func (c *Config) targetPolicies() (webhooks, probes *netguard.Policy, err error) {
+	named := func(flagName string) string {
+		return fmt.Sprintf("%s (--%s, %s)", strings.ReplaceAll(flagName, "-", "_"), flagName, envName(flagName))
+	}
+	if webhooks, err = netguard.Parse(c.WebhookAllowTargets, named("webhook-allow-targets")); err != nil {
+		return nil, nil, err
+	}
+	if probes, err = netguard.Parse(c.ProbeAllowTargets, named("probe-allow-targets")); err != nil {
+		return nil, nil, err
+	}
+	return webhooks, probes, nil
 }

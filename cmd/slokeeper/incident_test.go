@@ -29,6 +29,7 @@ func TestIncidents(t *testing.T) {
 	defer target.Close()
 	cfg := testConfig()
 	cfg.Data, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	cfg.ProbeAllowTargets = "loopback" // the probed servers listen on loopback
 	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
 	m := NewMain(cfg, io.Discard)
 	m.Clock = clock

@@ -115,6 +115,7 @@ func TestNotifications(t *testing.T) {
 	defer target.Close()
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	cfg.ProbeAllowTargets = "loopback" // the probed servers listen on loopback
 	srv := withMail(t, &cfg)
 	// Near the real now: the operator's session cookie expires by it.
 	clock := newTestClock(time.Now().UTC().Truncate(time.Hour))

@@ -64,6 +64,7 @@ var publicWrites = map[string]bool{
 func TestReadTokenCannotWrite(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	cfg.ProbeAllowTargets = "loopback" // the component set up below is probed on loopback
 	m := MustRunMain(t, cfg)
 	base := m.HTTP.URL()
 	alice := signIn(t, m, "alice", "admin")

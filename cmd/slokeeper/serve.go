@@ -35,6 +35,7 @@ import (
 	"slokeeper/internal/smtp"
 	"slokeeper/internal/sqlite"
 	"slokeeper/internal/vault"
+	"slokeeper/internal/webhook"
 	"slokeeper/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,7 +195,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			ConstLabels: prometheus.Labels{"version": Version(), "engine": m.Store.Engine},
 		}, func() float64 { return 1 }),
 	)
-	m.startProbes()
+	if err := m.startProbes(); err != nil {
+		return err
+	}
 	if err := m.openNotifier(); err != nil {
 		return err
 	}
@@ -334,14 +337,19 @@ func (m *Main) audit(ctx context.Context, actor, action, target, detail string) 
 
 // startProbes checks the components every second that one is due (judged
 // by the injected clock), until Close.
-func (m *Main) startProbes() {
-	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil), Clock: m.Clock,
+func (m *Main) startProbes() error {
+	_, targets, err := m.Config.targetPolicies()
+	if err != nil {
+		return err
+	}
+	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil, targets), Clock: m.Clock,
 		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence, Logger: m.Logger})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)
 		}
 	})
+	return nil
 }
 
 // openNotifier sets up notices: the mail server if one is configured,
@@ -374,7 +382,11 @@ func (m *Main) openNotifier() error {
 	if m.Mailer != nil {
 		ncfg.Mailer = m.Mailer
 	}
-	var err error
+	targets, _, err := m.Config.targetPolicies()
+	if err != nil {
+		return err
+	}
+	ncfg.Webhooks = &webhook.Sender{Targets: targets}
 	m.Notifier, err = notify.New(ncfg)
 	return err
 }

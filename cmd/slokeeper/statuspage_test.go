@@ -30,6 +30,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	defer down.Close()
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	cfg.ProbeAllowTargets = "loopback" // the probed servers listen on loopback
 	mail := withMail(t, &cfg)
 	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
 	m := NewMain(cfg, io.Discard)
@@ -145,6 +146,8 @@ func TestStatusPageGolden(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
 	withMail(t, &cfg) // the subscribe form shows when e-mail is set up
+	// The probed servers listen on loopback.
+	cfg.ProbeAllowTargets = "loopback"
 	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
 	m := NewMain(cfg, io.Discard)
 	m.Clock = clock

@@ -72,6 +72,12 @@ func (s *Server) handleComponentPut(w http.ResponseWriter, r *http.Request, p *p
 		Error(w, r, s.Logger, err)
 		return
 	}
+	if s.Monitor != nil {
+		if err := s.Monitor.CheckTarget(c.Probe); err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+	}
 	if err := s.Audit(r.Context(), p.actor(), "component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
 		Error(w, r, s.Logger, err)
 		return

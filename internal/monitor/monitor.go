@@ -72,6 +72,10 @@ func New(cfg Config) *Monitor {
 	return &Monitor{cfg: cfg, next: map[string]time.Time{}, down: map[string]bool{}, log: cfg.Logger.With("component", "monitor")}
 }
 
+// CheckTarget refuses a probe whose target the prober may not reach
+// (probe.Prober.CheckTarget), for those who configure components.
+func (m *Monitor) CheckTarget(p slokeeper.Probe) error { return m.cfg.Prober.CheckTarget(p) }
+
 // tallyEvery is how often today's uptime is counted again.
 const tallyEvery = time.Minute
 

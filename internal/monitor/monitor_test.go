@@ -15,6 +15,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/monitor"
+	"slokeeper/internal/netguard"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
@@ -56,7 +57,7 @@ func TestMonitor(t *testing.T) {
 	// The policy wants two nodes to confirm; alone, this one suffices.
 	maint := sqlite.NewMaintenanceService(db)
 	incidents, evidence := sqlite.NewIncidentService(db), sqlite.NewEvidenceService(db)
-	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Policy: policy.Default(),
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil, loopback(t)), Clock: c, Node: "n1", Policy: policy.Default(),
 		Maintenance: maint, Incidents: incidents, Evidence: evidence})
 
 	tick := func() []slokeeper.CheckResult {
@@ -186,7 +187,7 @@ func TestBurnAlerts(t *testing.T) {
 	c := &clock{now: time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)}
 	cs.PutComponent(ctx, &slokeeper.Component{ID: "api", NameJA: "API", NameEN: "API", Interval: slokeeper.Duration(10 * time.Second), Failures: 1,
 		Target: 0.999, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}})
-	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Policy: policy.Default(),
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil, loopback(t)), Clock: c, Node: "n1", Policy: policy.Default(),
 		Logger: slog.New(slog.DiscardHandler)})
 	run := func(d time.Duration) {
 		t.Helper()
@@ -246,7 +247,7 @@ func TestIncidentNoticeNeverWithoutEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	incidents, evidence := sqlite.NewIncidentService(db), sqlite.NewEvidenceService(db)
-	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil), Clock: c, Node: "n1", Policy: policy.Default(),
+	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil, loopback(t)), Clock: c, Node: "n1", Policy: policy.Default(),
 		Maintenance: sqlite.NewMaintenanceService(db), Incidents: incidents, Evidence: evidence})
 	refuse := func(on bool) {
 		t.Helper()
@@ -286,4 +287,15 @@ func TestIncidentNoticeNeverWithoutEvidence(t *testing.T) {
 	if open, notices := state(); open != 1 || notices != 1 {
 		t.Errorf("once the store is back: %d open incidents, %d notices; want 1 and 1", open, notices)
 	}
+}
+
+// loopback allows probes of this machine: the tests' servers listen on
+// loopback, which probes may not reach by default.
+func loopback(tb testing.TB) *netguard.Policy {
+	tb.Helper()
+	p, err := netguard.Parse("loopback", "probe_allow_targets")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }

@@ -60,7 +60,9 @@ type Config struct {
 	// over to the mail server (one per node, in its data directory).
 	// Required.
 	Journal string
-	// Webhooks posts webhooks. Default: a webhook.Sender.
+	// Webhooks posts webhooks, to the addresses its Targets allow, and
+	// checks a webhook's URL when one is added. Default: a
+	// webhook.Sender that reaches the public internet only.
 	Webhooks *webhook.Sender
 	// Clock. Default: the system clock.
 	Clock slokeeper.Clock

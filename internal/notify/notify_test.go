@@ -18,6 +18,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/keys"
 	"slokeeper/internal/mailtest"
+	"slokeeper/internal/netguard"
 	"slokeeper/internal/notify"
 	"slokeeper/internal/smtp"
 	"slokeeper/internal/sqlite"
@@ -267,7 +268,12 @@ func TestRetriesAndRefusals(t *testing.T) {
 // TestWebhook: a webhook subscriber gets a signed JSON notice with both
 // languages, that a Standard Webhooks receiver verifies.
 func TestWebhook(t *testing.T) {
-	e := setup(t, nil)
+	// The receiver is on loopback: allowed explicitly.
+	allow, err := netguard.Parse("loopback", "webhook_allow_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, func(c *notify.Config) { c.Webhooks = &webhook.Sender{Targets: allow} })
 	ctx := context.Background()
 	var mu sync.Mutex
 	var bodies []map[string]any
@@ -466,5 +472,63 @@ func TestOutcomesAndEvidenceNeverLost(t *testing.T) {
 	}
 	if got := e.mail.Count() - base; got != 1 {
 		t.Errorf("%d notices sent in all, want 1", got)
+	}
+}
+
+// TestWebhookRefusedTarget: a webhook on loopback is refused when it is
+// added (EINVALID, naming the reason) and, one that was stored all the
+// same (added while loopback was allowed, or a name now resolving to
+// it), when it is dialed: its delivery is recorded as failed with the
+// reason, at once, and the receiver hears nothing.
+func TestWebhookRefusedTarget(t *testing.T) {
+	refuse, err := netguard.Parse("", "webhook_allow_targets") // the default: the public internet only
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, func(c *notify.Config) { c.Webhooks = &webhook.Sender{Targets: refuse} })
+	ctx := context.Background()
+	reached := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached <- struct{}{} }))
+	defer srv.Close()
+	if _, _, err := e.n.AddWebhook(ctx, srv.URL+"/hook", "en", nil); slokeeper.ErrorCode(err) != slokeeper.EINVALID ||
+		!strings.Contains(slokeeper.ErrorMessage(err), "loopback") || !strings.Contains(slokeeper.ErrorMessage(err), "webhook_allow_targets") {
+		t.Fatalf("adding a loopback webhook = %v", err)
+	}
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://[::ffff:127.0.0.1]/", "http://localhost:8080/"} {
+		if _, _, err := e.n.AddWebhook(ctx, u, "en", nil); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+			t.Errorf("adding %s = %v", u, err)
+		}
+	}
+	// Stored by a notifier that allowed loopback.
+	allow, err := netguard.Parse("loopback", "webhook_allow_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.Webhooks, cfg.Journal = &webhook.Sender{Targets: allow}, filepath.Join(t.TempDir(), "other.journal")
+	other, err := notify.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, _, err := other.AddWebhook(ctx, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+"/hook", "en", nil); err != nil {
+		t.Fatal(err)
+	}
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	var state, reason string
+	var attempts int
+	if err := e.db.Writer().QueryRowContext(ctx, "SELECT state, attempts, error FROM deliveries WHERE announcement IS NOT NULL").Scan(&state, &attempts, &reason); err != nil {
+		t.Fatal(err)
+	}
+	if state != slokeeper.DeliveryFailed || attempts != 1 || !strings.Contains(reason, "127.0.0.1") || !strings.Contains(reason, "loopback") {
+		t.Errorf("delivery: %s after %d attempts, %q; want failed at once, saying why", state, attempts, reason)
+	}
+	if len(reached) != 0 {
+		t.Errorf("the refused receiver was reached %d times", len(reached))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/netguard"
 	"slokeeper/internal/smtp"
 	"slokeeper/internal/webhook"
 	"slokeeper/notice"
@@ -34,6 +35,7 @@ func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
 	var upd slokeeper.DeliveryUpdate
 	var se *smtp.Error
 	var we *webhook.Error
+	var refused *netguard.RefusedError
 	switch {
 	case err == nil:
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}
@@ -42,7 +44,7 @@ func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: now, Error: err.Error()}
 	case errors.Is(err, errGone):
 		return // unsubscribed meanwhile
-	case (errors.As(err, &se) && se.Permanent()) || (errors.As(err, &we) && we.Permanent()) || d.Attempts >= n.cfg.MaxAttempts:
+	case (errors.As(err, &se) && se.Permanent()) || (errors.As(err, &we) && we.Permanent()) || errors.As(err, &refused) || d.Attempts >= n.cfg.MaxAttempts:
 		n.log.Warn("a notice was refused for good", "delivery", d.ID, "subscriber", d.Subscriber, "attempts", d.Attempts, "err", err)
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliveryFailed, At: now, Error: err.Error()}
 	default:

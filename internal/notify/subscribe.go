@@ -145,6 +145,9 @@ func (n *Notifier) AddWebhook(ctx context.Context, url, lang string, components 
 	if err := sub.Validate(); err != nil {
 		return nil, "", err
 	}
+	if err := n.cfg.Webhooks.CheckURL(sub.Address); err != nil {
+		return nil, "", err
+	}
 	secret := webhook.NewSecret()
 	if sub.Secret, err = n.cfg.Secrets.SealSystem([]byte(secret), secretAD(sub.ID)); err != nil {
 		return nil, "", err

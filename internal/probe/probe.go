@@ -12,12 +12,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/netguard"
 )
 
 // Result is one check.
@@ -34,19 +36,49 @@ type Result struct {
 // Prober runs checks.
 type Prober struct {
 	clock     slokeeper.Clock // stamps results and judges certificate expiry
+	targets   *netguard.Policy
 	transport *http.Transport
 }
 
 // New returns a Prober. tlsConfig, if set, is the client's TLS
-// configuration (e.g. extra roots).
-func New(clock slokeeper.Clock, tlsConfig *tls.Config) *Prober {
+// configuration (e.g. extra roots). targets says which addresses probes
+// may connect to (HTTP and TCP targets, DNS servers), checked at every
+// dial; nil: the public internet only.
+func New(clock slokeeper.Clock, tlsConfig *tls.Config, targets *netguard.Policy) *Prober {
 	if clock == nil {
 		clock = slokeeper.SystemClock{}
 	}
-	// No keep-alive: each check sees what a new user sees (DNS, connect, TLS).
+	// No keep-alive: each check sees what a new user sees (DNS, connect,
+	// TLS). No proxy: the address checked is the target's.
 	tr := &http.Transport{TLSClientConfig: tlsConfig, DisableKeepAlives: true, Proxy: nil,
-		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext, ResponseHeaderTimeout: 30 * time.Second}
-	return &Prober{clock: clock, transport: tr}
+		DialContext: targets.Dialer(10 * time.Second).DialContext, ResponseHeaderTimeout: 30 * time.Second}
+	return &Prober{clock: clock, targets: targets, transport: tr}
+}
+
+// CheckTarget refuses, when a probe is configured, a target (or DNS
+// server) whose host is an address or localhost that probes may not
+// reach, as a domain error for the person who wrote it. Names are
+// checked when dialed; a DNS probe's name and expected address are never
+// dialed and not checked.
+func (p *Prober) CheckTarget(s slokeeper.Probe) error {
+	var host string
+	switch s.Kind {
+	case slokeeper.ProbeHTTP:
+		if u, err := url.Parse(s.Target); err == nil {
+			host = u.Hostname()
+		}
+	case slokeeper.ProbeTCP:
+		host, _, _ = net.SplitHostPort(s.Target)
+	case slokeeper.ProbeDNS:
+		host, _, _ = net.SplitHostPort(s.Server)
+	}
+	if host == "" {
+		return nil
+	}
+	if err := p.targets.CheckHost(host); err != nil {
+		return slokeeper.Errorf(slokeeper.EINVALID, "The probe's %s %s cannot be checked: %s.", map[bool]string{true: "DNS server", false: "target"}[s.Kind == slokeeper.ProbeDNS], host, err)
+	}
+	return nil
 }
 
 // Check runs one check of s.
@@ -69,12 +101,12 @@ func (p *Prober) Check(ctx context.Context, s slokeeper.Probe) Result {
 		err = p.http(ctx, s, &r)
 	case slokeeper.ProbeTCP:
 		var c net.Conn
-		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", s.Target); err == nil {
+		if c, err = p.targets.DialContext(ctx, "tcp", s.Target); err == nil {
 			c.Close()
 			r.Detail = "connected"
 		}
 	case slokeeper.ProbeDNS:
-		err = dnsCheck(ctx, s, &r)
+		err = p.dnsCheck(ctx, s, &r)
 	}
 	r.Latency = time.Since(start)
 	switch {
@@ -119,11 +151,14 @@ func (p *Prober) http(ctx context.Context, s slokeeper.Probe, r *Result) error {
 	return nil
 }
 
-func dnsCheck(ctx context.Context, s slokeeper.Probe, r *Result) error {
+// dnsCheck asks s.Server, through the guarded dialer, or else the
+// system's resolver (which the operator configured, so it is not
+// checked: it is often on loopback).
+func (p *Prober) dnsCheck(ctx context.Context, s slokeeper.Probe, r *Result) error {
 	res := net.DefaultResolver
 	if s.Server != "" {
 		res = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, s.Server)
+			return p.targets.DialContext(ctx, network, s.Server)
 		}}
 	}
 	addrs, err := res.LookupHost(ctx, s.Target)
@@ -140,7 +175,10 @@ func dnsCheck(ctx context.Context, s slokeeper.Probe, r *Result) error {
 // describe words an error for the status page's operators.
 func describe(err error, timeout time.Duration) string {
 	var dnsErr *net.DNSError
+	var refused *netguard.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		return refused.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("no answer within %s", timeout)
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:

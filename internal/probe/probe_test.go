@@ -13,10 +13,22 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"slokeeper"
+	"slokeeper/internal/netguard"
 	"slokeeper/internal/probe"
 )
 
 type clock struct{ now time.Time }
+
+// loopback allows probes of this machine: the tests' servers listen on
+// loopback, which probes may not reach by default.
+func loopback(tb testing.TB) *netguard.Policy {
+	tb.Helper()
+	p, err := netguard.Parse("loopback", "probe_allow_targets")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
 
 func (c clock) Now() time.Time { return c.now }
 
@@ -32,7 +44,7 @@ func TestHTTP(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	p := probe.New(clock{time.Now()}, nil)
+	p := probe.New(clock{time.Now()}, nil, loopback(t))
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -72,15 +84,15 @@ func TestHTTPSCertificateExpiry(t *testing.T) {
 	expires := srv.Certificate().NotAfter
 	spec := slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL, CertExpiry: slokeeper.Duration(14 * 24 * time.Hour)}
 	// Long before expiry: fine, and the expiry is reported.
-	if r := probe.New(clock{expires.AddDate(0, -2, 0)}, &tls.Config{RootCAs: roots}).Check(context.Background(), spec); !r.OK || !r.CertExpires.Equal(expires) {
+	if r := probe.New(clock{expires.AddDate(0, -2, 0)}, &tls.Config{RootCAs: roots}, loopback(t)).Check(context.Background(), spec); !r.OK || !r.CertExpires.Equal(expires) {
 		t.Errorf("two months before expiry = %+v", r)
 	}
 	// Ten days before: a failure that says so.
-	if r := probe.New(clock{expires.Add(-10 * 24 * time.Hour)}, &tls.Config{RootCAs: roots}).Check(context.Background(), spec); r.OK || !strings.Contains(r.Detail, "in 10 days") {
+	if r := probe.New(clock{expires.Add(-10 * 24 * time.Hour)}, &tls.Config{RootCAs: roots}, loopback(t)).Check(context.Background(), spec); r.OK || !strings.Contains(r.Detail, "in 10 days") {
 		t.Errorf("ten days before expiry = %+v", r)
 	}
 	// Without the test CA the certificate is not trusted.
-	if r := probe.New(clock{time.Now()}, nil).Check(context.Background(), spec); r.OK || !strings.Contains(r.Detail, "certificate") {
+	if r := probe.New(clock{time.Now()}, nil, loopback(t)).Check(context.Background(), spec); r.OK || !strings.Contains(r.Detail, "certificate") {
 		t.Errorf("an untrusted certificate = %+v", r)
 	}
 }
@@ -99,7 +111,7 @@ func TestTCP(t *testing.T) {
 			c.Close()
 		}
 	}()
-	p := probe.New(nil, nil)
+	p := probe.New(nil, nil, loopback(t))
 	addr := l.Addr().String()
 	if r := p.Check(context.Background(), slokeeper.Probe{Kind: slokeeper.ProbeTCP, Target: addr}); !r.OK {
 		t.Errorf("listening = %+v", r)
@@ -155,7 +167,7 @@ func dnsServer(t *testing.T, name string, addr [4]byte) string {
 
 func TestDNS(t *testing.T) {
 	server := dnsServer(t, "api.example.jp", [4]byte{192, 0, 2, 10})
-	p := probe.New(nil, nil)
+	p := probe.New(nil, nil, loopback(t))
 	ctx := context.Background()
 	if r := p.Check(ctx, slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Server: server, Expect: "192.0.2.10"}); !r.OK || r.Detail != "192.0.2.10" {
 		t.Errorf("resolves = %+v", r)
@@ -193,12 +205,64 @@ func TestValidate(t *testing.T) {
 func BenchmarkHTTPCheck(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"status":"ok"}`)) }))
 	defer srv.Close()
-	p := probe.New(nil, nil)
+	p := probe.New(nil, nil, loopback(b))
 	spec := slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL, Body: `"ok"`}
 	b.ReportAllocs()
 	for b.Loop() {
 		if r := p.Check(context.Background(), spec); !r.OK {
 			b.Fatal(r.Detail)
+		}
+	}
+}
+
+// TestRefusedTargets: by default a probe of loopback (HTTP, TCP, a DNS
+// server; by address or by a name resolving to it), of the cloud
+// metadata address or of an IPv4-mapped loopback address fails with the
+// reason, without reaching anything; allowed, the same probes work. The
+// early check, CheckTarget, refuses the literal addresses.
+func TestRefusedTargets(t *testing.T) {
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer srv.Close()
+	dns := dnsServer(t, "api.example.jp", [4]byte{192, 0, 2, 10})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	specs := []slokeeper.Probe{
+		{Kind: slokeeper.ProbeHTTP, Target: srv.URL},
+		{Kind: slokeeper.ProbeHTTP, Target: "http://localhost:" + port + "/"},
+		{Kind: slokeeper.ProbeTCP, Target: strings.TrimPrefix(srv.URL, "http://")},
+		{Kind: slokeeper.ProbeTCP, Target: "[::ffff:127.0.0.1]:" + port},
+		{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Server: dns, Expect: "192.0.2.10"},
+	}
+	refuse, err := netguard.Parse("", "probe_allow_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := probe.New(nil, nil, refuse)
+	for _, s := range append(specs, slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "http://169.254.169.254/latest/meta-data/", Timeout: slokeeper.Duration(2 * time.Second)}) {
+		r := p.Check(context.Background(), s)
+		if r.OK || !strings.Contains(r.Detail, "probe_allow_targets") || !strings.Contains(r.Detail, "is a") {
+			t.Errorf("%s %s: %+v, want refused with the reason", s.Kind, s.Target, r)
+		}
+		if err := p.CheckTarget(s); slokeeper.ErrorCode(err) != slokeeper.EINVALID || !strings.Contains(slokeeper.ErrorMessage(err), "probe_allow_targets") {
+			t.Errorf("CheckTarget(%s %s %s) = %v", s.Kind, s.Target, s.Server, err)
+		}
+	}
+	if hits != 0 {
+		t.Fatalf("refused probes reached the server %d times", hits)
+	}
+	if err := p.CheckTarget(slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "api.example.jp", Server: "127.0.0.53:53"}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a loopback DNS server: %v", err)
+	}
+	if err := p.CheckTarget(slokeeper.Probe{Kind: slokeeper.ProbeDNS, Target: "localhost", Expect: "127.0.0.1"}); err != nil {
+		t.Errorf("a name and the address it must resolve to are not dialed: %v", err)
+	}
+	if err := p.CheckTarget(slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "https://api.example.jp/healthz"}); err != nil {
+		t.Errorf("a public name: %v", err)
+	}
+	allowed := probe.New(nil, nil, loopback(t))
+	for _, s := range specs {
+		if r := allowed.Check(context.Background(), s); !r.OK {
+			t.Errorf("allowed: %s %s: %+v", s.Kind, s.Target, r)
 		}
 	}
 }

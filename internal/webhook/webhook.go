@@ -16,9 +16,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"slokeeper"
+	"slokeeper/internal/netguard"
 )
 
 // NewSecret returns a new signing secret, "whsec_" and 24 random bytes.
@@ -89,9 +94,43 @@ func (e *Error) Permanent() bool {
 
 // Sender posts signed notices.
 type Sender struct {
-	// Client posts; nil: a client with a 15 s timeout that does not
-	// follow redirects (a notice goes where it was told to go).
+	// Targets says which addresses webhooks may be posted to; nil: the
+	// public internet only (netguard's default). Every connection is
+	// checked when it is dialed.
+	Targets *netguard.Policy
+	// Client posts; nil: a client over Targets' guarded transport (no
+	// proxy), with a 15 s timeout, that does not follow redirects (a
+	// notice goes where it was told to go). A Client given here is used
+	// as it is, unguarded: tests only.
 	Client *http.Client
+
+	once    sync.Once
+	guarded *http.Client
+}
+
+func (s *Sender) client() *http.Client {
+	if s.Client != nil {
+		return s.Client
+	}
+	s.once.Do(func() {
+		s.guarded = &http.Client{Transport: s.Targets.Transport(), Timeout: 15 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	})
+	return s.guarded
+}
+
+// CheckURL refuses, before anything is stored, a webhook URL whose host
+// is an address (or localhost) that Targets refuses, as a domain error
+// for the person who typed it. Names are checked when dialed.
+func (s *Sender) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return slokeeper.Errorf(slokeeper.EINVALID, "A webhook is an http(s) URL without credentials; not %q.", raw)
+	}
+	if err := s.Targets.CheckHost(u.Hostname()); err != nil {
+		return slokeeper.Errorf(slokeeper.EINVALID, "The webhook %s cannot be used: %s.", raw, err)
+	}
+	return nil
 }
 
 // Send posts body (JSON) to url with the id (the same for every attempt)
@@ -110,10 +149,7 @@ func (s *Sender) Send(ctx context.Context, url, secret, id string, at time.Time,
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
 	req.Header.Set("webhook-signature", sig)
-	c := s.Client
-	if c == nil {
-		c = &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
+	c := s.client()
 	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)

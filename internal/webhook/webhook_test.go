@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"slokeeper/internal/netguard"
 	"slokeeper/internal/webhook"
 )
 
@@ -41,7 +42,12 @@ func TestSend(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer srv.Close()
-	var s webhook.Sender
+	// The receiver is on loopback: allowed explicitly.
+	loopback, err := netguard.Parse("loopback", "webhook_allow_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := webhook.Sender{Targets: loopback}
 	if err := s.Send(context.Background(), srv.URL, secret, "d42", at, []byte(`{"type":"incident.opened"}`)); err != nil || got != nil {
 		t.Fatalf("Send = %v; the receiver says %v", err, got)
 	}
@@ -60,5 +66,46 @@ func TestSend(t *testing.T) {
 	status = http.StatusOK
 	if err := s.Send(context.Background(), srv.URL, webhook.NewSecret(), "d42", at, []byte(`{}`)); err != nil || got == nil {
 		t.Errorf("another secret: Send = %v, receiver = %v", err, got)
+	}
+}
+
+// TestSendRefusesLoopback: by default a webhook to a loopback receiver
+// (named by address or by a name that resolves to it) is refused at the
+// dial, permanently, with the reason; allowed, it is delivered.
+func TestSendRefusesLoopback(t *testing.T) {
+	secret := webhook.NewSecret()
+	delivered := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { delivered++ }))
+	defer srv.Close()
+	byName := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	var refusing webhook.Sender
+	for _, url := range []string{srv.URL, byName} {
+		err := refusing.Send(context.Background(), url, secret, "d1", time.Now(), []byte(`{}`))
+		var re *netguard.RefusedError
+		if !errors.As(err, &re) || !re.Permanent() || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("%s: Send = %v, want refused as loopback", url, err)
+		}
+		if err := refusing.CheckURL(url); err == nil {
+			t.Errorf("CheckURL(%s) passed", url)
+		}
+	}
+	if delivered != 0 {
+		t.Fatalf("%d refused webhooks reached the receiver", delivered)
+	}
+	for _, url := range []string{"http://169.254.169.254/latest/meta-data/", "http://[::ffff:127.0.0.1]:80/", "https://10.0.0.1/"} {
+		if err := refusing.CheckURL(url); err == nil {
+			t.Errorf("CheckURL(%s) passed", url)
+		}
+	}
+	if err := refusing.CheckURL("https://hooks.example.jp/status"); err != nil {
+		t.Errorf("a public name: %v", err)
+	}
+	allow, err := netguard.Parse("loopback", "webhook_allow_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowing := webhook.Sender{Targets: allow}
+	if err := allowing.Send(context.Background(), byName, secret, "d1", time.Now(), []byte(`{}`)); err != nil || delivered != 1 {
+		t.Fatalf("allowed: Send = %v, delivered %d", err, delivered)
 	}
 }
