@@ -14,7 +14,7 @@ run:
 ## test: all tests with the race detector; starts a local PostgreSQL if one is installed
 test:
 	@scripts/ensure-services
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 ## lint: go vet, gofmt and staticcheck
 lint:
