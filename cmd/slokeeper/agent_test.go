@@ -299,3 +299,18 @@ func canonicalEvent(t *testing.T, level, message string, ts time.Time, attrs map
 	}
 	return string(b)
 }
+
+// TestAgentManagerPrefix: a prefix the mux would misread is refused at
+// start, with the setting's name.
+func TestAgentManagerPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		prefix string
+		ok     bool
+	}{{"", true}, {"/agent-manager", true}, {"/api/v2/agent-manager", true}, {"agent-manager", false}, {"/agent-manager/", false}, {"/{x}", false}, {"/a b", false}, {"/a/../b", false}} {
+		cfg := DefaultConfig()
+		cfg.AgentManagerPrefix = tt.prefix
+		if err := cfg.validate(); (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), "agent_manager_prefix")) {
+			t.Errorf("prefix %q: %v", tt.prefix, err)
+		}
+	}
+}
