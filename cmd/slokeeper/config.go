@@ -4,8 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +63,9 @@ type Config struct {
 	IdleTimeout       duration `yaml:"idle_timeout,omitempty"`        // how long an idle keep-alive connection stays open; default 2m
 	MQTTMaxPayload    size     `yaml:"mqtt_max_payload,omitempty"`    // one MQTT message's payload; default 1MiB
 	MinFreeSpace      size     `yaml:"min_free_space,omitempty"`      // free space the data directory needs for /readyz; default 256MiB
+	// AgentManagerPrefix is the path of the agentManagerBaseUrl enebular
+	// agents are registered with; default "" (record-logs at the root).
+	AgentManagerPrefix string `yaml:"agent_manager_prefix,omitempty"`
 	// SMTPPassword comes from SLOKEEPER_SMTP_PASSWORD only: never from a
 	// file or a flag, which end up on disk or in a process list.
 	SMTPPassword string `yaml:"-"`
@@ -175,6 +180,7 @@ func (c *Config) settings() []setting {
 		{"min-free-space", "free space the data directory needs for /readyz to say ready, e.g. 256MiB (0: 256MiB)", &c.MinFreeSpace, false},
 		{"webhook-allow-targets", "addresses webhooks may be posted to besides the public internet: CIDR prefixes or loopback, private, link-local, e.g. 10.1.0.0/16 (default: none)", &c.WebhookAllowTargets, false},
 		{"probe-allow-targets", "addresses probes may connect to besides the public internet: CIDR prefixes or loopback, private, link-local, e.g. private or 10.0.0.0/8,fd00::/8 (default: none)", &c.ProbeAllowTargets, false},
+		{"agent-manager-prefix", "the path enebular-agents reach slokeeper's agent-manager calls under, as in their agentManagerBaseUrl, e.g. /agent-manager (default: the root, /record-logs)", &c.AgentManagerPrefix, false},
 	}
 }
 
@@ -300,6 +306,10 @@ func (c *Config) loadFile(path string) error {
 	return nil
 }
 
+// agentPrefix is what an agent-manager prefix may be: a path the mux
+// takes literally.
+var agentPrefix = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
 func (c *Config) validate() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -325,6 +335,9 @@ func (c *Config) validate() error {
 	}
 	if c.IngestMaxRecords < 0 || c.IngestInFlight < 0 {
 		return fmt.Errorf("ingest_max_records and ingest_in_flight must not be negative")
+	}
+	if p := c.AgentManagerPrefix; p != "" && (!agentPrefix.MatchString(p) || path.Clean(p) != p) {
+		return fmt.Errorf("agent_manager_prefix %q is not a path such as /agent-manager (letters, digits, - _ . and /, no trailing /)", p)
 	}
 	if c.ShutdownTimeout <= 0 || c.SelfCheckInterval <= 0 {
 		return fmt.Errorf("shutdown_timeout and self_check_interval must be longer than 0")

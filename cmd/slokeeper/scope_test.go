@@ -55,6 +55,8 @@ var publicWrites = map[string]bool{
 	"POST /api/v1/auth/login": true, "POST /api/v1/auth/logout": true, "POST /admin/login": true, "POST /admin/logout": true,
 	"POST /subscribe": true, "POST /subscribe/confirm": true, "POST /unsubscribe": true,
 	"POST /api/v1/logs": true, "POST /api/v1/agent/logs": true, "POST /v1/logs": true,
+	"POST /record-logs": true, "POST /device/device-state/get": true, "POST /device/device-state/update": true,
+	"POST /notify-status": true, "POST /auth/request": true, "POST /auth/tokens": true,
 }
 
 // TestReadTokenCannotWrite: a read-scoped API token sent to every route

@@ -275,6 +275,7 @@ func (m *Main) setLimits(h *httpserver.Server) {
 	h.MaxBody, h.MaxDecoded, h.MaxRecords = int64(c.IngestMaxBody), int64(c.IngestMaxDecoded), c.IngestMaxRecords
 	h.MaxIngestInFlight, h.IngestMinRate, h.IngestRateWindow = c.IngestInFlight, int64(c.IngestMinRate), time.Duration(c.IngestRateWindow)
 	h.BodyTimeout, h.ReadHeaderTimeout, h.IdleTimeout = time.Duration(c.BodyTimeout), time.Duration(c.ReadHeaderTimeout), time.Duration(c.IdleTimeout)
+	h.AgentManagerPrefix = c.AgentManagerPrefix
 	h.Rate = ingest.NewRateLimiter(h.IngestRate, m.Clock)
 	if h.IngestRate == 0 {
 		h.Rate = ingest.NewRateLimiter(httpserver.DefaultIngestRate, m.Clock)
@@ -552,7 +553,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
-		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space")
+		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space",
+		"agent-manager-prefix")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
 		fs.PrintDefaults()

@@ -39,6 +39,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /api/v1/logs", s.withSource(s.handleLogsNDJSON))
 	mux.HandleFunc("POST /api/v1/agent/logs", s.withSource(s.handleAgentLogs))
 	mux.HandleFunc("POST /v1/logs", s.withSource(s.handleOTLPLogs))
+	s.agentManagerRoutes(mux)
 	staff := []string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}
 	mux.HandleFunc("GET /api/v1/logs", s.requireOperator(staff, s.handleLogsQuery))
 	mux.HandleFunc("GET /api/v1/logs/partitions", s.requireOperator(nil, s.handleLogPartitions))

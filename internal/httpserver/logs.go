@@ -2,16 +2,12 @@ package httpserver
 
 import (
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -217,64 +213,6 @@ func (s *Server) handleOTLPLogs(w http.ResponseWriter, r *http.Request, src *slo
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(ingest.OTLPResponse(ct, rejected, fmt.Sprintf("%d log records had no body or were too large", rejected)))
-}
-
-// handleAgentLogs takes one enebular-agent log chunk, as a JSON body or
-// as the file of a multipart form. The chunk is stored whole or not at
-// all, and a chunk sent again is recognised and not stored twice.
-func (s *Server) handleAgentLogs(w http.ResponseWriter, r *http.Request, src *slokeeper.Source) {
-	const limit = ingest.MaxAgentChunk + 64<<10 // room for multipart framing
-	body := http.MaxBytesReader(w, r.Body, limit)
-	chunk, err := readChunk(r, body)
-	if err != nil {
-		Error(w, r, s.Logger, bodyError(err, limit))
-		return
-	}
-	recs, err := ingest.ParseAgentChunk(chunk)
-	if ingest.IsLimit(err) {
-		Error(w, r, s.Logger, bodyError(err, limit))
-		return
-	}
-	if err != nil {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The log chunk was refused whole: %v.", err))
-		return
-	}
-	if len(recs) == 0 {
-		writeJSON(w, http.StatusOK, map[string]any{"accepted": 0, "duplicate": false})
-		return
-	}
-	if s.rateLimited(w, r, src, len(recs)) {
-		return
-	}
-	sum := sha256.Sum256(append([]byte(src.ID+"\n"), chunk...))
-	key := hex.EncodeToString(sum[:])
-	dup, err := s.Logs.AppendLogs(r.Context(), src.Class(), fill(recs, src), key)
-	if err != nil {
-		storeError(w, r, s.Logger, err)
-		return
-	}
-	accepted := len(recs)
-	if dup {
-		accepted = 0
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"accepted": accepted, "duplicate": dup})
-}
-
-func readChunk(r *http.Request, body io.Reader) ([]byte, error) {
-	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "multipart/form-data" {
-		return io.ReadAll(body)
-	}
-	mr := multipart.NewReader(body, params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if err != nil {
-			return nil, fmt.Errorf("no file in the form: %w", err)
-		}
-		if part.FileName() != "" || part.FormName() == "file" {
-			return io.ReadAll(part)
-		}
-	}
 }
 
 func fill(recs []slokeeper.LogRecord, src *slokeeper.Source) []slokeeper.LogRecord {

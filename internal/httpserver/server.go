@@ -122,11 +122,17 @@ type Server struct {
 	// LoginLimits are the sign-in lockout rules. Default:
 	// DefaultLoginLimits.
 	LoginLimits slokeeper.LoginLimits
+	// AgentManagerPrefix is the path the enebular-agent's agent-manager
+	// calls (record-logs, device-state, notify-status, auth) are served
+	// under: the path of the agentManagerBaseUrl agents are registered
+	// with. Default: "" (https://HOST/record-logs).
+	AgentManagerPrefix string
 
 	ingesting     inFlight
 	auth          *sourceAuth
 	hashes        *hashGate
 	signIns       *signInLog
+	agentAuth     *agentAuthRequests
 	signInFlushed atomic.Int64 // UnixNano of the last flush of failed sign-ins
 	stopFlush     func()
 	routes        []string // every pattern the mux has

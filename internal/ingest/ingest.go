@@ -7,6 +7,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,6 @@ import (
 const (
 	DefaultMaxLine  = 64 << 10 // one NDJSON line
 	DefaultMaxBody  = 8 << 20  // one request body
-	MaxAgentChunk   = 256 << 10
 	maxMessageBytes = DefaultMaxLine
 )
 
@@ -161,33 +161,103 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// Bounds of one enebular-agent log chunk. The agent finalizes a cache
+// file once its size in bytes plus the next event's length in UTF-16
+// code units (JavaScript's string length) reaches 256 KiB, so a chunk of
+// more than one event holds fewer than 256 Ki UTF-16 units, but up to
+// three times as many bytes when the last event is Japanese text (3 bytes
+// a unit in UTF-8). A chunk is bounded in the agent's units, with
+// headroom, and in bytes at three times that, the most that many units
+// can take in UTF-8, which is also what a request body is read up to.
+const (
+	MaxAgentChunkUnits = 256<<10 + 32<<10 // 288 Ki UTF-16 code units
+	MaxAgentChunkBytes = 3 * MaxAgentChunkUnits
+)
+
+// EventReject says why one event of an agent chunk was refused; Event
+// counts from 1 (the agent writes one event a line, after the "[" line).
+type EventReject struct {
+	Event  int    `json:"event"`
+	Reason string `json:"reason"`
+}
+
+// AgentChunk is what an enebular-agent log chunk becomes.
+type AgentChunk struct {
+	Records []slokeeper.LogRecord
+	// Rejects lists the events refused, at most MaxListedRejects; one
+	// more entry counts the rest.
+	Rejects []EventReject
+	// Digest is the SHA-256 of the good events as sent, each followed by
+	// a newline: the same chunk sent again has the same digest.
+	Digest [sha256.Size]byte
+}
+
 // ParseAgentChunk parses the enebular-agent's log chunk: a JSON array of
-// winston-style events ({"level", "message", "timestamp", ...extra}), as
-// its log cache uploads them. The chunk is taken whole or not at all: one
-// bad event refuses the chunk, naming it.
-func ParseAgentChunk(b []byte) ([]slokeeper.LogRecord, error) {
-	if len(b) > MaxAgentChunk {
-		return nil, fmt.Errorf("the chunk is %d bytes; the agent sends at most %d", len(b), MaxAgentChunk)
+// winston events ({"level", "message", "timestamp", ...metadata}), as its
+// log cache uploads them; each event is read by ParseEvent. The agent
+// resends a refused chunk until it is accepted, so a bad event (not an
+// object, no message, a message over the line limit) is reported in
+// Rejects and the good ones kept. An error refuses the whole chunk: over
+// its bounds (MaxAgentChunkUnits UTF-16 units, MaxAgentChunkBytes bytes,
+// DefaultMaxRecords events; a *LimitError for the last), not UTF-8, or
+// not a JSON array.
+func ParseAgentChunk(b []byte) (AgentChunk, error) {
+	var c AgentChunk
+	if len(b) > MaxAgentChunkBytes {
+		return c, fmt.Errorf("the chunk is %d bytes; the agent sends at most %d", len(b), MaxAgentChunkBytes)
 	}
 	if !utf8.Valid(b) {
-		return nil, errors.New("the chunk is not valid UTF-8")
+		return c, errors.New("the chunk is not valid UTF-8")
+	}
+	if n := utf16Len(b); n > MaxAgentChunkUnits {
+		return c, fmt.Errorf("the chunk is %d UTF-16 code units long; the agent sends at most %d", n, MaxAgentChunkUnits)
 	}
 	var events []json.RawMessage
 	if err := json.Unmarshal(b, &events); err != nil {
-		return nil, errors.New("the chunk is not a JSON array of log events")
+		return c, errors.New("the chunk is not a JSON array of log events")
 	}
 	if len(events) > DefaultMaxRecords {
-		return nil, &LimitError{"records", DefaultMaxRecords}
+		return c, &LimitError{"records", DefaultMaxRecords}
 	}
-	recs := make([]slokeeper.LogRecord, 0, len(events))
+	c.Records = make([]slokeeper.LogRecord, 0, len(events))
+	h := sha256.New()
+	unlisted, firstUnlisted := 0, 0
 	for i, ev := range events {
-		rec, err := ParseObject(ev)
+		rec, err := ParseEvent(ev)
 		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", i+1, err)
+			if len(c.Rejects) < MaxListedRejects {
+				c.Rejects = append(c.Rejects, EventReject{i + 1, err.Error()})
+			} else if unlisted++; unlisted == 1 {
+				firstUnlisted = i + 1
+			}
+			continue
 		}
-		recs = append(recs, rec)
+		h.Write(ev)
+		h.Write([]byte{'\n'})
+		c.Records = append(c.Records, rec)
 	}
-	return recs, nil
+	if unlisted > 0 {
+		c.Rejects = append(c.Rejects, EventReject{firstUnlisted, fmt.Sprintf("%d more events from this one on were refused (not listed)", unlisted)})
+	}
+	h.Sum(c.Digest[:0])
+	return c, nil
+}
+
+// utf16Len is the length of valid UTF-8 text b in UTF-16 code units:
+// one a character, two for one outside the Basic Multilingual Plane
+// (whose UTF-8 lead byte is 0xF0 to 0xF4).
+func utf16Len(b []byte) int {
+	n := 0
+	for _, c := range b {
+		switch {
+		case c&0xC0 == 0x80: // a continuation byte
+		case c >= 0xF0:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // ParseMessage reads one MQTT message's payload: an agent chunk (a JSON
@@ -199,11 +269,14 @@ func ParseMessage(payload []byte, maxPayload int, lim Limits) ([]slokeeper.LogRe
 		return nil, fmt.Sprintf("the payload is %d bytes, over the limit of %d", len(payload), maxPayload)
 	}
 	if t := bytes.TrimSpace(payload); len(t) > 0 && t[0] == '[' {
-		recs, err := ParseAgentChunk(t)
+		c, err := ParseAgentChunk(t)
 		if err != nil {
 			return nil, err.Error()
 		}
-		return recs, ""
+		if len(c.Rejects) > 0 {
+			return c.Records, fmt.Sprintf("%d events refused, the first (event %d): %s", len(c.Rejects), c.Rejects[0].Event, c.Rejects[0].Reason)
+		}
+		return c.Records, ""
 	}
 	recs, rejects, err := ParseNDJSON(bytes.NewReader(payload), lim)
 	if err != nil {

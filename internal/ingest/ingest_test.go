@@ -69,18 +69,18 @@ const agentChunk = "[\n" +
 	"\n]"
 
 func TestParseAgentChunk(t *testing.T) {
-	recs, err := ingest.ParseAgentChunk([]byte(agentChunk))
+	c, err := ingest.ParseAgentChunk([]byte(agentChunk))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 3 || recs[0].Message != "Agent starting..." || string(recs[0].Attrs) != `{"context":"internal"}` ||
+	if recs := c.Records; len(recs) != 3 || len(c.Rejects) != 0 || recs[0].Message != "Agent starting..." || string(recs[0].Attrs) != `{"context":"internal"}` ||
 		recs[2].Level != "error" || !recs[2].SenderTime.Equal(time.Date(2026, 12, 3, 1, 0, 5, 1e6, time.UTC)) {
-		t.Errorf("records = %+v", recs)
+		t.Errorf("chunk = %+v", c)
 	}
 	bad := []struct{ name, chunk, want string }{
 		{"ErrTruncated", agentChunk[:len(agentChunk)-10], "not a JSON array"},
-		{"ErrEventWithoutMessage", `[{"level":"info","message":"ok"},{"level":"info"}]`, `event 2: no "message" field`},
-		{"ErrTooLarge", "[" + strings.Repeat(" ", ingest.MaxAgentChunk) + "]", "at most 262144"},
+		{"ErrTooLarge", "[" + strings.Repeat(" ", ingest.MaxAgentChunkBytes) + "]", "at most 884736"},
+		{"ErrNotUTF8", "[{\"message\":\"\xff\"}]", "not valid UTF-8"},
 		{"ErrObject", `{"level":"info","message":"x"}`, "not a JSON array"},
 	}
 	for _, tt := range bad {
@@ -113,10 +113,27 @@ func FuzzParseNDJSON(f *testing.F) {
 func FuzzParseAgentChunk(f *testing.F) {
 	f.Add([]byte(agentChunk))
 	f.Add([]byte(`[{"message":1,"level":null,"timestamp":{}}]`))
+	f.Add([]byte(`[{"message":"ok","attrs":"x"},3,{"level":"info"},{"message":"b","attrs":{"attrs":[]}}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, err := ingest.ParseAgentChunk(data)
-		if err == nil {
-			checkRecords(t, recs)
+		c, err := ingest.ParseAgentChunk(data)
+		if err != nil {
+			return
+		}
+		checkRecords(t, c.Records)
+		// Every event is either kept or reported, in order, once.
+		var events []json.RawMessage
+		if json.Unmarshal(data, &events) != nil {
+			t.Fatalf("accepted a chunk encoding/json refuses: %q", data)
+		}
+		if len(c.Records)+len(c.Rejects) != len(events) && len(c.Rejects) <= ingest.MaxListedRejects {
+			t.Fatalf("%d events became %d records and %d rejects", len(events), len(c.Records), len(c.Rejects))
+		}
+		prev := 0
+		for _, r := range c.Rejects {
+			if r.Event <= prev || r.Event > len(events) || r.Reason == "" {
+				t.Fatalf("reject out of place or without a reason: %+v (of %d events)", r, len(events))
+			}
+			prev = r.Event
 		}
 	})
 }

@@ -272,7 +272,7 @@ func BenchmarkIngestPeakHeap(b *testing.B) {
 	ndjsonBomb := gz(NDJSONBomb(4 << 20)) // 60 MiB decoded
 	otlpBomb := gz(OTLPBomb(4 << 20))     // 8 MiB decoded, 4 Mi records
 	resourceBomb := gz(OTLPResourceBomb(4<<20, 1000))
-	agentBomb := append([]byte("["), bytes.Repeat([]byte(`{"message":""},`), (ingest.MaxAgentChunk-20)/15)...)
+	agentBomb := append([]byte("["), bytes.Repeat([]byte(`{"message":""},`), (256<<10-20)/15)...)
 	agentBomb = append(agentBomb, []byte(`{"message":""}]`)...)
 	mqttBomb := NDJSONBomb(24 << 20 / 15) // 24 MiB
 	b.Logf("wire sizes: NDJSON bomb %d B gzip, OTLP bomb %d B gzip, OTLP resource bomb %d B gzip, agent bomb %d B, MQTT bomb %d B",

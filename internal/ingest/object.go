@@ -18,7 +18,18 @@ import (
 // JSON, a value that is not an object, and an object without a message are
 // refused. It agrees with encoding/json on what is valid JSON, which a
 // differential fuzz test checks.
-func ParseObject(b []byte) (slokeeper.LogRecord, error) {
+func ParseObject(b []byte) (slokeeper.LogRecord, error) { return parseObject(b, false) }
+
+// ParseEvent turns one enebular-agent (winston) event into a record:
+// message, level and timestamp as ParseObject reads them, and every other
+// field into Attrs as sent, an "attrs" field included. The agent's
+// transport spreads its metadata over the event, so an "attrs" key is the
+// sender's own data: neither merged into the others nor refused when it
+// is not an object.
+func ParseEvent(b []byte) (slokeeper.LogRecord, error) { return parseObject(b, true) }
+
+// parseObject is ParseObject, or ParseEvent when ownAttrs.
+func parseObject(b []byte, ownAttrs bool) (slokeeper.LogRecord, error) {
 	var rec slokeeper.LogRecord
 	if !utf8.Valid(b) {
 		return rec, errors.New("not valid UTF-8")
@@ -96,13 +107,13 @@ func ParseObject(b []byte) (slokeeper.LogRecord, error) {
 	}
 	msg, level, ts := pick(0, messageKeys), pick(1, levelKeys), pick(2, timeKeys)
 	var attrs []byte
-	if f := last("attrs"); f != nil && string(f.raw) != "null" {
+	if f := last("attrs"); f != nil && string(f.raw) != "null" && !ownAttrs {
 		attrs = f.raw
 	}
 	extras := all[:0:0]
 	for _, f := range all {
 		k := string(f.key) // compared, not kept: no allocation
-		if k != "attrs" && !isTaken(k) {
+		if (ownAttrs || k != "attrs") && !isTaken(k) {
 			extras = append(extras, f)
 		}
 	}
