@@ -66,4 +66,3 @@ type BlobProtection struct {
 	// retention in years counts 365 days a year, as S3 does); 0 for none.
 	LockDays int
 }
-
