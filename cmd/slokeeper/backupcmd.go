@@ -127,6 +127,9 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer lt.Close()
+	if _, err := warnTarget(ctx, lt.target, lt.Policy, lt.Clock.Now(), stderr); err != nil {
+		return err
+	}
 	switch sub {
 	case "sets":
 		return printSets(ctx, lt, class, lang, stdout)
@@ -216,9 +219,10 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 // lifecycleTools is what the backup and lifecycle commands work with.
 type lifecycleTools struct {
 	*Main
-	logs  *logstore.Store
-	exec  *reconcile.Executor
-	close []func() error
+	logs   *logstore.Store
+	exec   *reconcile.Executor
+	target slokeeper.BlobStore
+	close  []func() error
 }
 
 // openLifecycle opens the log store (read-only unless writable), the keys,
@@ -254,7 +258,7 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 		return nil, err
 	}
 	lt.close = append(lt.close, lt.logs.Close)
-	lt.exec = m.newExecutor(lt.logs, target)
+	lt.exec, lt.target = m.newExecutor(lt.logs, target), target
 	return lt, nil
 }
 

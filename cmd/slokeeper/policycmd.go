@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"time"
 
 	"slokeeper/policy"
 )
@@ -18,6 +20,10 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // errInvalidPolicy: the problems are already printed; exit 1.
 var errInvalidPolicy = errors.New("invalid policy")
+
+// errLockOutlasts: policy check found the backup target's object lock
+// keeping backups past an erase ceiling.
+var errLockOutlasts = errors.New("the backup target's object lock outlasts an erase ceiling of the policy (see above)")
 
 // loadPolicy reads the policy file, or the embedded default when path is
 // empty. Warnings are logged; errors refuse the start, all listed.
@@ -51,7 +57,7 @@ func readPolicy(path string) (name string, data []byte, err error) {
 
 const policyUsage = `Usage:
   slokeeper policy show [--file F] [--lang ja|en] [--format text|json]
-  slokeeper policy check [--file F]
+  slokeeper policy check [--file F] [--backup-target T]
   slokeeper policy init
 
 Without --file, the policy named by --config (its "policy:" setting) is
@@ -68,8 +74,13 @@ func runPolicy(args []string, getenv func(string) string, stdout, stderr io.Writ
 	fs.Usage = func() { fmt.Fprint(stderr, policyUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	var file, lang, format string
 	var cf *configFlags
-	if sub == "show" || sub == "check" {
+	if sub == "show" {
 		cf = newConfigFlags(fs)
+	}
+	if sub == "check" { // and what the configured backup target keeps of erased backups
+		cf = newConfigFlags(fs, "backup-target")
+	}
+	if sub == "show" || sub == "check" {
 		fs.StringVar(&file, "file", "", "policy file (default: the configured policy, or the embedded default)")
 	}
 	if sub == "show" {
@@ -92,12 +103,18 @@ func runPolicy(args []string, getenv func(string) string, stdout, stderr io.Writ
 		_, err := stdout.Write(policy.DefaultYAML())
 		return err
 	}
-	if file == "" {
-		cfg, err := cf.load(getenv)
-		if err != nil {
-			return err
+	var cfg Config
+	if file == "" || sub == "check" {
+		var err error
+		if cfg, err = cf.load(getenv); err != nil {
+			if file == "" {
+				return err
+			}
+			cfg = Config{} // a policy file alone: no target to check
 		}
-		file = cfg.Policy
+		if file == "" {
+			file = cfg.Policy
+		}
 	}
 	name, data, err := readPolicy(file)
 	if err != nil {
@@ -110,6 +127,23 @@ func runPolicy(args []string, getenv func(string) string, stdout, stderr io.Writ
 		}
 		if policy.HasErrors(problems) {
 			return errInvalidPolicy
+		}
+		if cfg.BackupTarget != "" {
+			// A configured target: what it keeps of erased backups,
+			// asked within a bound.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			target, err := openTarget(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			conflict, err := warnTarget(ctx, target, p, time.Now(), stderr)
+			if err != nil {
+				return err
+			}
+			if conflict {
+				return errLockOutlasts
+			}
 		}
 		switch len(problems) {
 		case 0:

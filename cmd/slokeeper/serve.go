@@ -238,6 +238,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	m.logTarget(ctx, target)
 	m.Lifecycle = m.newExecutor(m.Logs, target)
 	m.Jobs, err = m.Store.NewRunner(ctx, jobs.Config{
 		Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock, Node: m.node(),

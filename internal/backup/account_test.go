@@ -180,7 +180,7 @@ func testAccountBackup(t *testing.T, target slokeeper.BlobStore) {
 	if _, err := b.RestoreAccount(ctx, m, nil); err == nil {
 		t.Error("a backup restored after its account's key was destroyed")
 	}
-	if err := b.Erase(ctx, m); err != nil {
+	if _, err := b.Erase(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 	if ms, _ := b.Manifests(ctx); len(ms) != 1 || ms[0].ID != empty.ID {

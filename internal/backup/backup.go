@@ -2,10 +2,13 @@
 // partitions, and of accounts' data as daily point-in-time snapshots. A
 // backup is one object on the target, encrypted with a streaming AEAD
 // under a key of its own, with SHA-256 checksums of the plaintext and of
-// the object, and a manifest beside it saying what it covers. A log
-// backup's key is wrapped by the master key; an account backup's by the
-// account's key, so destroying that key shreds the backup too. Only a
-// verified backup counts.
+// the object, and a manifest beside it saying what it covers. The key is
+// kept in the key store, never on the target: a log backup's wrapped by
+// the master key, an account backup's by the account's key, so destroying
+// that key shreds the backup too. Erasing a backup destroys its key
+// first, then deletes every version of its object and manifest the
+// target allows: whatever copy the target keeps (versioning, object lock)
+// is unreadable. Only a verified backup counts.
 package backup
 
 import (
@@ -34,7 +37,9 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
-// Sealer wraps the per-backup keys of log backups (keys.Manager).
+// Sealer opens the keys of log backups made before backup keys were kept
+// in the key store, wrapped by the master key in their manifest
+// (keys.Manager).
 type Sealer interface {
 	SealSystem(plaintext, associatedData []byte) ([]byte, error)
 	OpenSystem(ciphertext, associatedData []byte) ([]byte, error)
@@ -56,7 +61,19 @@ type Manifest struct {
 	Compression  string    `json:"compression,omitempty"` // of an account snapshot: zstd (log segments compress per block)
 	KeepUntil    time.Time `json:"keep_until,omitzero"`   // the floor: restorable at least until then, as the policy counted at backup
 	EraseBy      time.Time `json:"erase_by,omitzero"`     // the ceiling: erased then, as the policy counted at backup
-	WrappedKey   string    `json:"wrapped_key"`           // the streaming key, sealed by the master key (user data: by the account's key)
+	// KeyID names the backup's own key in the key store (version 2). The
+	// manifest and the object never hold key material.
+	KeyID string `json:"key_id,omitempty"`
+	// WrappedKey is the streaming key of a version-1 backup, sealed by the
+	// master key (user data: by the account's key), read for restores.
+	WrappedKey string `json:"wrapped_key,omitempty"`
+}
+
+// KeyVault keeps each backup's own key in the key store (keys.Manager).
+type KeyVault interface {
+	StoreBackupKey(ctx context.Context, backup, account string, keyset []byte) error
+	OpenBackupKey(ctx context.Context, backup, account string) ([]byte, error)
+	DestroyBackupKey(ctx context.Context, backup string) error
 }
 
 // Key is where the manifest lies on the target.
@@ -69,9 +86,12 @@ func (m *Manifest) Key() string {
 
 // Config configures a Backups.
 type Config struct {
-	Target   slokeeper.BlobStore
-	Logs     *logstore.Store
-	Sealer   Sealer
+	Target slokeeper.BlobStore
+	Logs   *logstore.Store
+	Sealer Sealer
+	// Keys keeps the backups' own keys; default: Sealer, when it does
+	// (keys.Manager does).
+	Keys     KeyVault
 	Accounts AccountData   // for user-data backups
 	Crypto   AccountCrypto // for user-data backups
 	// Expiry, if set, gives a new backup's expiry clocks for its manifest.
@@ -88,6 +108,9 @@ type Backups struct {
 func New(cfg Config) *Backups {
 	if cfg.Clock == nil {
 		cfg.Clock = slokeeper.SystemClock{}
+	}
+	if kv, ok := cfg.Sealer.(KeyVault); ok && cfg.Keys == nil {
+		cfg.Keys = kv
 	}
 	return &Backups{cfg: cfg}
 }
@@ -132,7 +155,7 @@ func (b *Backups) BackupPartition(ctx context.Context, class, day string) (*Mani
 
 func (b *Backups) newManifest(class, account, day string) *Manifest {
 	id := "bk_" + auth.NewToken("")[:16]
-	m := &Manifest{Version: 1, ID: id, Class: class, Account: account, Day: day, Created: b.cfg.Clock.Now().UTC()}
+	m := &Manifest{Version: 2, ID: id, KeyID: id, Class: class, Account: account, Day: day, Created: b.cfg.Clock.Now().UTC()}
 	if account == "" {
 		m.Object = "logs/" + class + "/" + day + "/" + id + ".seg.enc"
 	} else {
@@ -143,7 +166,8 @@ func (b *Backups) newManifest(class, account, day string) *Manifest {
 
 // write encrypts what produce writes under a new key of the backup's own,
 // puts it on the target as m.Object and then writes the manifest. The
-// key is wrapped by the master key, or for user data by the account's key.
+// key goes to the key store first, wrapped by the master key or for user
+// data by the account's key; a backup that fails destroys it again.
 func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer) error) error {
 	// Log partitions stream in 1 MiB segments; account snapshots are small,
 	// and 4 KiB segments spare each of them two 1 MiB buffers.
@@ -159,15 +183,22 @@ func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer
 	if err := insecurecleartextkeyset.Write(kh, keyset.NewBinaryWriter(&clear)); err != nil {
 		return err
 	}
-	wrapped, err := b.wrap(ctx, m, clear.Bytes())
+	if b.cfg.Keys == nil {
+		return fmt.Errorf("backup %s: no key store for backup keys", m.ID)
+	}
+	err = b.cfg.Keys.StoreBackupKey(ctx, m.KeyID, m.Account, clear.Bytes())
 	clear.Reset()
 	if err != nil {
 		return err
 	}
-	m.WrappedKey = base64.StdEncoding.EncodeToString(wrapped)
+	fail := func(err error) error {
+		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
+		b.cfg.Keys.DestroyBackupKey(context.WithoutCancel(ctx), m.KeyID)
+		return err
+	}
 	sa, err := streamingaead.New(kh)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 
 	// produce → encrypt → hash the object → target.
@@ -187,8 +218,7 @@ func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer
 	_, putErr := b.cfg.Target.Put(ctx, m.Object, pr)
 	pr.CloseWithError(putErr)
 	if err := cmp.Or(<-done, putErr); err != nil {
-		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
-		return err
+		return fail(err)
 	}
 	m.ObjectSize, m.ObjectSHA256 = objectHash.n, hex.EncodeToString(objectHash.h.Sum(nil))
 	if b.cfg.Expiry != nil {
@@ -196,17 +226,9 @@ func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer
 	}
 	body, _ := json.MarshalIndent(m, "", "  ")
 	if _, err := b.cfg.Target.Put(ctx, m.Key(), bytes.NewReader(body)); err != nil {
-		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
-		return fmt.Errorf("manifest: %w", err)
+		return fail(fmt.Errorf("manifest: %w", err))
 	}
 	return nil
-}
-
-func (b *Backups) wrap(ctx context.Context, m *Manifest, clear []byte) ([]byte, error) {
-	if m.Account == "" {
-		return b.cfg.Sealer.SealSystem(clear, keyAD(m.ID))
-	}
-	return b.cfg.Crypto.Encrypt(ctx, m.Account, clear, keyAD(m.ID))
 }
 
 func (b *Backups) unwrap(ctx context.Context, m *Manifest, wrapped []byte) ([]byte, error) {
@@ -216,14 +238,26 @@ func (b *Backups) unwrap(ctx context.Context, m *Manifest, wrapped []byte) ([]by
 	return b.cfg.Crypto.Decrypt(ctx, m.Account, wrapped, keyAD(m.ID))
 }
 
+// stream returns the backup's streaming AEAD: its key from the key store,
+// or for a version-1 backup from its manifest.
 func (b *Backups) stream(ctx context.Context, m *Manifest) (tink.StreamingAEAD, error) {
-	wrapped, err := base64.StdEncoding.DecodeString(m.WrappedKey)
-	if err != nil {
-		return nil, fmt.Errorf("backup %s: bad wrapped key", m.ID)
-	}
-	clear, err := b.unwrap(ctx, m, wrapped)
-	if err != nil {
-		return nil, fmt.Errorf("backup %s: the key does not open: %w", m.ID, err)
+	var clear []byte
+	if m.KeyID != "" {
+		if b.cfg.Keys == nil {
+			return nil, fmt.Errorf("backup %s: no key store for backup keys", m.ID)
+		}
+		var err error
+		if clear, err = b.cfg.Keys.OpenBackupKey(ctx, m.KeyID, m.Account); err != nil {
+			return nil, fmt.Errorf("backup %s: the key does not open: %w", m.ID, err)
+		}
+	} else {
+		wrapped, err := base64.StdEncoding.DecodeString(m.WrappedKey)
+		if err != nil || len(wrapped) == 0 {
+			return nil, fmt.Errorf("backup %s: bad wrapped key", m.ID)
+		}
+		if clear, err = b.unwrap(ctx, m, wrapped); err != nil {
+			return nil, fmt.Errorf("backup %s: the key does not open: %w", m.ID, err)
+		}
 	}
 	kh, err := insecurecleartextkeyset.Read(keyset.NewBinaryReader(bytes.NewReader(clear)))
 	if err != nil {
@@ -368,15 +402,64 @@ func (b *Backups) RemoveLeftovers(ctx context.Context, before time.Time) ([]slok
 	return b.cfg.Target.RemoveLeftovers(ctx, before)
 }
 
-// Erase deletes a backup from the target: the object first, the manifest
-// last, so that a crash in between leaves a manifest naming a missing
-// object (which the next erase finishes), never unlisted data.
-func (b *Backups) Erase(ctx context.Context, m *Manifest) error {
-	if err := b.cfg.Target.Delete(ctx, m.Object); err != nil {
-		return fmt.Errorf("erase backup %s: %w", m.ID, err)
+// Erasure says what erasing a backup did.
+type Erasure struct {
+	// KeyDestroyed: the backup's own key is gone from the key store, so no
+	// copy of it left anywhere can be read. False for a version-1 backup,
+	// whose key was in its manifest.
+	KeyDestroyed bool
+	Deleted      int       // copies deleted from the target: object and manifest, every version
+	Kept         int       // versions the target keeps (object lock)
+	LockedUntil  time.Time // the latest retain-until date of those, when known
+}
+
+// Detail says it for the evidence.
+func (e Erasure) Detail() string {
+	var s string
+	if e.KeyDestroyed {
+		s = fmt.Sprintf("key destroyed; %d versions deleted from the target", e.Deleted)
+	} else {
+		s = fmt.Sprintf("a backup from before backup keys (its key was in its manifest); %d versions deleted from the target", e.Deleted)
 	}
-	if err := b.cfg.Target.Delete(ctx, m.Key()); err != nil {
-		return fmt.Errorf("erase backup %s: manifest: %w", m.ID, err)
+	if e.Kept == 0 {
+		return s
 	}
-	return nil
+	until := "a date it does not tell"
+	if !e.LockedUntil.IsZero() {
+		until = e.LockedUntil.UTC().Format(time.RFC3339)
+	}
+	if e.KeyDestroyed {
+		return fmt.Sprintf("%s; the target keeps %d versions (object lock until %s): the copies left are unreadable", s, e.Kept, until)
+	}
+	return fmt.Sprintf("%s; the target keeps %d versions (object lock until %s), readable with the master key until then", s, e.Kept, until)
+}
+
+// Erase erases a backup: its key first, destroyed in the key store, then
+// every version of its object and of its manifest the target allows
+// deleting, the object before the manifest, so that a crash in between
+// leaves a manifest naming a missing object (which the next erase
+// finishes), never unlisted data. A key already destroyed (an erase that
+// crashed after it) counts as destroyed.
+func (b *Backups) Erase(ctx context.Context, m *Manifest) (Erasure, error) {
+	var e Erasure
+	if m.KeyID != "" {
+		if b.cfg.Keys == nil {
+			return e, fmt.Errorf("erase backup %s: no key store for backup keys", m.ID)
+		}
+		if err := b.cfg.Keys.DestroyBackupKey(ctx, m.KeyID); err != nil && slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+			return e, fmt.Errorf("erase backup %s: destroy its key: %w", m.ID, err)
+		}
+		e.KeyDestroyed = true
+	}
+	for _, key := range []string{m.Object, m.Key()} {
+		p, err := b.cfg.Target.Purge(ctx, key)
+		e.Deleted, e.Kept = e.Deleted+p.Deleted, e.Kept+p.Kept
+		if p.LockedUntil.After(e.LockedUntil) {
+			e.LockedUntil = p.LockedUntil
+		}
+		if err != nil {
+			return e, fmt.Errorf("erase backup %s: %w", m.ID, err)
+		}
+	}
+	return e, nil
 }

@@ -87,6 +87,16 @@ func runConformance(t *testing.T, s slokeeper.BlobStore) {
 	if _, err := s.Stat(ctx, "userdata/2026-12-03/acct-1.enc"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
 		t.Errorf("after Delete: %v", err)
 	}
+	// Purge: the one copy of a target without versions.
+	if p, err := s.Purge(ctx, "logs/exec/2026-12/2026-12-03.seg"); err != nil || p.Deleted != 1 || p.Kept != 0 {
+		t.Errorf("Purge = %+v, %v; want 1 deleted", p, err)
+	}
+	if p, err := s.Purge(ctx, "logs/exec/2026-12/2026-12-03.seg"); err != nil || p.Deleted != 0 {
+		t.Errorf("Purge of a missing object = %+v, %v", p, err)
+	}
+	if p, err := s.Protection(ctx); err != nil || p != (slokeeper.BlobProtection{}) {
+		t.Errorf("Protection = %+v, %v; want none", p, err)
+	}
 }
 
 type errReader struct{}

@@ -173,14 +173,28 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]slokeeper.BlobInfo, er
 
 // Delete removes an object.
 func (d *Dir) Delete(ctx context.Context, key string) error {
+	_, err := d.Purge(ctx, key)
+	return err
+}
+
+// Purge removes an object: a directory keeps no versions.
+func (d *Dir) Purge(ctx context.Context, key string) (slokeeper.BlobPurge, error) {
 	if err := CheckKey(key); err != nil {
-		return err
+		return slokeeper.BlobPurge{}, err
 	}
+	var p slokeeper.BlobPurge
 	err := os.Remove(d.path(key))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	if err == nil {
+		p.Deleted = 1
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return p, err
 	}
-	return syncDir(filepath.Dir(d.path(key)))
+	return p, syncDir(filepath.Dir(d.path(key)))
+}
+
+// Protection reports that a directory keeps nothing it deletes.
+func (d *Dir) Protection(ctx context.Context) (slokeeper.BlobProtection, error) {
+	return slokeeper.BlobProtection{}, nil
 }
 
 // RemoveLeftovers removes the temporary files of Puts that never renamed

@@ -118,15 +118,102 @@ func (s *S3) List(ctx context.Context, prefix string) ([]slokeeper.BlobInfo, err
 	return out, nil
 }
 
-// Delete removes an object.
+// Delete removes an object and every version of it the bucket allows
+// deleting (Purge).
 func (s *S3) Delete(ctx context.Context, key string) error {
+	_, err := s.Purge(ctx, key)
+	return err
+}
+
+// Purge removes every version of an object, and every delete marker: a
+// RemoveObject without a version on a versioned bucket only hides the data
+// behind a new marker. A version that object lock protects is kept and
+// counted, with its retain-until date; a delete marker is then left on
+// top, so the object no longer appears. On a bucket that never had
+// versioning the listing shows the object alone, with the version "null".
+func (s *S3) Purge(ctx context.Context, key string) (slokeeper.BlobPurge, error) {
+	var p slokeeper.BlobPurge
 	if err := CheckKey(key); err != nil {
-		return err
+		return p, err
 	}
-	if err := s.client.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{}); err != nil {
-		return s3Error(key, err)
+	ctx, cancel := context.WithCancel(ctx) // stops the listing if we return early
+	defer cancel()
+	name := s.prefix + key
+	var versions []minio.ObjectInfo
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: name, Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			return p, s3Error(key, obj.Err)
+		}
+		if obj.Key == name { // the prefix also matches longer keys
+			versions = append(versions, obj)
+		}
 	}
-	return nil
+	var prot *slokeeper.BlobProtection // asked for once, if a deletion is refused
+	for _, v := range versions {
+		id := v.VersionID
+		if id == "null" { // the object of a bucket without versions
+			id = ""
+		}
+		err := s.client.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{VersionID: id})
+		if err == nil {
+			p.Deleted++
+			continue
+		}
+		if prot == nil {
+			got, perr := s.Protection(ctx)
+			if perr != nil {
+				return p, perr
+			}
+			prot = &got
+		}
+		if !prot.ObjectLock || minio.ToErrorResponse(err).Code != "AccessDenied" {
+			return p, s3Error(key, err)
+		}
+		p.Kept++
+		until := v.LastModified.AddDate(0, 0, prot.LockDays) // the bucket's default retention
+		if _, u, err := s.client.GetObjectRetention(ctx, s.bucket, name, v.VersionID); err == nil && u != nil {
+			until = *u // a retention of its own
+		}
+		if until.After(p.LockedUntil) {
+			p.LockedUntil = until
+		}
+	}
+	if p.Kept > 0 {
+		// Hide what is locked: a marker without a version on top.
+		if err := s.client.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{}); err != nil {
+			return p, s3Error(key, err)
+		}
+	}
+	return p, nil
+}
+
+// Protection reports the bucket's versioning and object lock, with the
+// default retention of new objects.
+func (s *S3) Protection(ctx context.Context) (slokeeper.BlobProtection, error) {
+	var p slokeeper.BlobProtection
+	vc, err := s.client.GetBucketVersioning(ctx, s.bucket)
+	if err != nil {
+		return p, fmt.Errorf("S3 bucket %s: versioning: %w", s.bucket, err)
+	}
+	p.Versioning = vc.Status == "Enabled" || vc.Status == "Suspended"
+	enabled, mode, validity, unit, err := s.client.GetObjectLockConfig(ctx, s.bucket)
+	if err != nil {
+		if r := minio.ToErrorResponse(err); r.Code == "ObjectLockConfigurationNotFoundError" || r.StatusCode == 404 {
+			return p, nil
+		}
+		return p, fmt.Errorf("S3 bucket %s: object lock: %w", s.bucket, err)
+	}
+	p.ObjectLock = enabled == "Enabled"
+	if mode != nil {
+		p.LockMode = string(*mode)
+	}
+	if validity != nil && unit != nil {
+		p.LockDays = int(*validity)
+		if *unit == minio.Years {
+			p.LockDays *= 365
+		}
+	}
+	return p, nil
 }
 
 // RemoveLeftovers aborts the multipart uploads of Puts that never

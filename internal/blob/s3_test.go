@@ -2,9 +2,11 @@ package blob_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"slokeeper"
 	"slokeeper/internal/blob"
 	"slokeeper/internal/blob/blobtest"
 
@@ -50,5 +52,108 @@ func TestS3RemoveLeftovers(t *testing.T) {
 	}
 	for u := range core.ListIncompleteUploads(ctx, bucket, prefix, true) {
 		t.Errorf("still there: %+v", u)
+	}
+}
+
+// versions lists every version and delete marker of key, straight from
+// the bucket.
+func versions(t *testing.T, url, key string) []minio.ObjectInfo {
+	t.Helper()
+	core, bucket, prefix := blobtest.S3Core(t, url)
+	var out []minio.ObjectInfo
+	for o := range core.Client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix + key, Recursive: true, WithVersions: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// TestS3DeleteVersioned: on a versioned bucket, Delete leaves no version
+// of the object behind (a RemoveObject without a version only hid it
+// behind a delete marker), and Purge says how many it deleted.
+func TestS3DeleteVersioned(t *testing.T) {
+	ctx := context.Background()
+	url := blobtest.S3ServerWith(t, blobtest.S3Options{Versioning: true})
+	s, err := blob.OpenS3(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Protection(ctx); err != nil || !p.Versioning || p.ObjectLock {
+		t.Errorf("Protection = %+v, %v; want versioning, no lock", p, err)
+	}
+	for _, v := range []string{"one", "two"} {
+		if _, err := s.Put(ctx, "logs/a.seg", strings.NewReader(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Put(ctx, "logs/a.seg.more", strings.NewReader("a longer key with the same start"))
+	if err := s.Delete(ctx, "logs/a.seg"); err != nil {
+		t.Fatal(err)
+	}
+	if vs := versions(t, url, "logs/a.seg"); len(vs) != 1 || !strings.HasSuffix(vs[0].Key, "a.seg.more") {
+		var left []string
+		for _, v := range vs {
+			left = append(left, v.Key+"@"+v.VersionID)
+		}
+		t.Errorf("after Delete the bucket keeps %d versions: %v; want only the other key's", len(vs), left)
+	}
+	s.Put(ctx, "logs/b.seg", strings.NewReader("one"))
+	s.Put(ctx, "logs/b.seg", strings.NewReader("two"))
+	if p, err := s.Purge(ctx, "logs/b.seg"); err != nil || p.Deleted != 2 || p.Kept != 0 {
+		t.Errorf("Purge = %+v, %v; want 2 deleted, none kept", p, err)
+	}
+	if p, err := s.Purge(ctx, "logs/missing"); err != nil || p.Deleted != 0 {
+		t.Errorf("Purge of a missing object = %+v, %v", p, err)
+	}
+}
+
+// TestS3PurgeLocked: on an object-locked bucket, Purge deletes what it may,
+// counts the versions the lock keeps with their retain-until date, and
+// hides the object behind a delete marker.
+func TestS3PurgeLocked(t *testing.T) {
+	ctx := context.Background()
+	url := blobtest.S3ServerWith(t, blobtest.S3Options{LockDays: 30})
+	s, err := blob.OpenS3(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Protection(ctx)
+	if err != nil || !p.Versioning || !p.ObjectLock || p.LockDays != 30 || p.LockMode != "GOVERNANCE" {
+		t.Errorf("Protection = %+v, %v; want versioning, lock GOVERNANCE 30 days", p, err)
+	}
+	before := time.Now().Add(-time.Minute)
+	s.Put(ctx, "logs/a.seg", strings.NewReader("locked"))
+	got, err := s.Purge(ctx, "logs/a.seg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kept != 1 || got.LockedUntil.Before(before.AddDate(0, 0, 30)) || got.LockedUntil.After(time.Now().AddDate(0, 0, 30).Add(time.Minute)) {
+		t.Errorf("Purge = %+v; want 1 kept, locked until about 30 days from now", got)
+	}
+	if _, err := s.Stat(ctx, "logs/a.seg"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("the purged object still appears: %v", err)
+	}
+}
+
+// TestS3ProtectionPlain: a bucket without versioning or lock reports none,
+// and Purge deletes its one copy.
+func TestS3ProtectionPlain(t *testing.T) {
+	ctx := context.Background()
+	url := blobtest.S3Server(t)
+	s, err := blob.OpenS3(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Protection(ctx); err != nil || p != (slokeeper.BlobProtection{}) {
+		t.Errorf("Protection = %+v, %v; want none", p, err)
+	}
+	s.Put(ctx, "logs/a.seg", strings.NewReader("x"))
+	if p, err := s.Purge(ctx, "logs/a.seg"); err != nil || p.Deleted != 1 {
+		t.Errorf("Purge = %+v, %v", p, err)
+	}
+	if vs := versions(t, url, "logs/a.seg"); len(vs) != 0 {
+		t.Errorf("left %+v", vs)
 	}
 }

@@ -422,3 +422,55 @@ func (m *Manager) OpenSystem(ciphertext, associatedData []byte) ([]byte, error) 
 	}
 	return pt, nil
 }
+
+// backupKeyAD binds a backup's wrapped key to the backup and its account.
+func backupKeyAD(backup, account string) []byte {
+	return []byte("slokeeper backup key\x00" + backup + "\x00" + account)
+}
+
+// ErrBackupKeyDestroyed is returned for a backup whose key is gone: it was
+// erased, and no copy of it left anywhere can be read again.
+var ErrBackupKeyDestroyed = slokeeper.Errorf(slokeeper.ENOTFOUND, "The backup's key was destroyed when it was erased: no copy of it can be read.")
+
+// StoreBackupKey wraps a backup's own key (a serialized keyset) and keeps
+// it in the key store, never beside the backup: a log backup's (account
+// "") under the master key, an account snapshot's under the account's
+// key. Destroying the backup's key (DestroyBackupKey) shreds that one
+// backup; destroying the account's key shreds all its snapshots as well.
+func (m *Manager) StoreBackupKey(ctx context.Context, backup, account string, clear []byte) error {
+	var wrapped []byte
+	var err error
+	if account == "" {
+		wrapped, err = m.SealSystem(clear, backupKeyAD(backup, ""))
+	} else {
+		wrapped, err = m.Encrypt(ctx, account, clear, backupKeyAD(backup, account))
+	}
+	if err != nil {
+		return fmt.Errorf("wrap the key of backup %s: %w", backup, err)
+	}
+	return m.store.CreateBackupKey(ctx, backup, account, wrapped)
+}
+
+// OpenBackupKey returns a backup's own key: ErrBackupKeyDestroyed once the
+// backup was erased, ErrShredded once its account's key was destroyed.
+func (m *Manager) OpenBackupKey(ctx context.Context, backup, account string) ([]byte, error) {
+	wrapped, err := m.store.GetBackupKey(ctx, backup)
+	if slokeeper.ErrorCode(err) == slokeeper.ENOTFOUND {
+		return nil, ErrBackupKeyDestroyed
+	} else if err != nil {
+		return nil, err
+	}
+	if account == "" {
+		return m.OpenSystem(wrapped, backupKeyAD(backup, ""))
+	}
+	return m.Decrypt(ctx, account, wrapped, backupKeyAD(backup, account))
+}
+
+// DestroyBackupKey destroys a backup's own key, durably and with no trace
+// left in the key store's files; ENOTFOUND if it has none.
+func (m *Manager) DestroyBackupKey(ctx context.Context, backup string) error {
+	return m.store.DeleteBackupKey(ctx, backup)
+}
+
+// BackupKeys lists the backups that have a key.
+func (m *Manager) BackupKeys(ctx context.Context) ([]string, error) { return m.store.BackupKeys(ctx) }

@@ -244,3 +244,54 @@ func TestOpenConcurrentFirstUse(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupKeys: a backup's own key opens until destroyed, then is gone
+// from the key store's files; a snapshot's key, wrapped by its account's,
+// is shredded with the account's key too.
+func TestBackupKeys(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	clear := []byte("a streaming keyset, serialized: 0123456789abcdef0123456789abcdef")
+	if err := f.m.StoreBackupKey(ctx, "bk_log", "", clear); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.StoreBackupKey(ctx, "bk_snap", "acct-1", clear); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.StoreBackupKey(ctx, "bk_snap2", "acct-1", clear); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"keys.db", "keys.db-wal"} {
+		if b, _ := os.ReadFile(filepath.Join(f.dir, name)); bytes.Contains(b, clear[:24]) {
+			t.Errorf("%s holds a backup key in the clear", name)
+		}
+	}
+	if got, err := f.m.OpenBackupKey(ctx, "bk_log", ""); err != nil || !bytes.Equal(got, clear) {
+		t.Errorf("OpenBackupKey = %q, %v", got, err)
+	}
+	if _, err := f.m.OpenBackupKey(ctx, "bk_snap", "acct-2"); err == nil {
+		t.Error("a snapshot's key opened as another account's")
+	}
+	wrapped, _ := f.store.GetBackupKey(ctx, "bk_log")
+	if err := f.m.DestroyBackupKey(ctx, "bk_log"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.OpenBackupKey(ctx, "bk_log", ""); err != keys.ErrBackupKeyDestroyed {
+		t.Errorf("OpenBackupKey after destroy = %v, want ErrBackupKeyDestroyed", err)
+	}
+	for _, name := range []string{"keys.db", "keys.db-wal"} {
+		if b, _ := os.ReadFile(filepath.Join(f.dir, name)); bytes.Contains(b, wrapped[len(wrapped)/2:len(wrapped)/2+24]) {
+			t.Errorf("%s still holds the destroyed backup key", name)
+		}
+	}
+	// One snapshot erased: its key alone goes.
+	f.m.DestroyBackupKey(ctx, "bk_snap")
+	if _, err := f.m.OpenBackupKey(ctx, "bk_snap2", "acct-1"); err != nil {
+		t.Errorf("the other snapshot's key: %v", err)
+	}
+	// The account's key destroyed: every snapshot's key is useless.
+	f.m.DestroyAccountKey(ctx, "acct-1")
+	if _, err := f.m.OpenBackupKey(ctx, "bk_snap2", "acct-1"); err != keys.ErrShredded {
+		t.Errorf("a snapshot's key after its account's key was destroyed = %v, want ErrShredded", err)
+	}
+}

@@ -31,13 +31,22 @@ func OpenKeyStore(ctx context.Context, dsn string) (*KeyStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key store at %s: %w", Redact(cfg.ConnConfig), err)
 	}
-	// The key store's one table; it needs no migration history of its own.
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS account_keys (
+	// The key store's tables; they need no migration history of their own
+	// (each is created if missing). backup_keys: one key per backup, its
+	// account's for a snapshot (wrapped by that account's key), '' for a
+	// log backup (wrapped by the master key).
+	for _, ddl := range []string{`CREATE TABLE IF NOT EXISTS account_keys (
 		account    text PRIMARY KEY,
 		wrapped    bytea NOT NULL,
-		updated_at timestamptz NOT NULL)`); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("key store at %s: %w", Redact(cfg.ConnConfig), err)
+		updated_at timestamptz NOT NULL)`, `CREATE TABLE IF NOT EXISTS backup_keys (
+		backup     text PRIMARY KEY,
+		account    text NOT NULL,
+		wrapped    bytea NOT NULL,
+		created_at timestamptz NOT NULL)`} {
+		if _, err := pool.Exec(ctx, ddl); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("key store at %s: %w", Redact(cfg.ConnConfig), err)
+		}
 	}
 	return &KeyStore{pool: pool}, nil
 }
@@ -96,6 +105,51 @@ func (s *KeyStore) AccountKeys(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT account FROM account_keys ORDER BY account`)
 	if err != nil {
 		return nil, fmt.Errorf("account keys: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// CreateBackupKey stores a backup's wrapped key.
+func (s *KeyStore) CreateBackupKey(ctx context.Context, backup, account string, wrapped []byte) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO backup_keys (backup, account, wrapped, created_at) VALUES ($1, $2, $3, $4)`, backup, account, wrapped, time.Now()); err != nil {
+		return fmt.Errorf("create backup key: %w", interpretError(err))
+	}
+	return nil
+}
+
+// GetBackupKey returns a backup's wrapped key.
+func (s *KeyStore) GetBackupKey(ctx context.Context, backup string) ([]byte, error) {
+	var wrapped []byte
+	err := s.pool.QueryRow(ctx, `SELECT wrapped FROM backup_keys WHERE backup = $1`, backup).Scan(&wrapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "Backup %q has no key.", backup)
+	} else if err != nil {
+		return nil, fmt.Errorf("get backup key: %w", err)
+	}
+	return wrapped, nil
+}
+
+// DeleteBackupKey destroys a backup's key, as DeleteAccountKey does: the
+// row deleted, then VACUUM FULL rewrites the table into new files.
+func (s *KeyStore) DeleteBackupKey(ctx context.Context, backup string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM backup_keys WHERE backup = $1`, backup)
+	if err != nil {
+		return fmt.Errorf("delete backup key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "Backup %q has no key.", backup)
+	}
+	if _, err := s.pool.Exec(ctx, `VACUUM FULL backup_keys`); err != nil {
+		return fmt.Errorf("delete backup key: vacuum: %w", err)
+	}
+	return nil
+}
+
+// BackupKeys lists the backups that have a key.
+func (s *KeyStore) BackupKeys(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT backup FROM backup_keys ORDER BY backup`)
+	if err != nil {
+		return nil, fmt.Errorf("backup keys: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -109,6 +109,15 @@ func TestKeyStore(t *testing.T) {
 	storetest.RunKeyStore(t, s)
 }
 
+func TestKeyStoreBackupKeys(t *testing.T) {
+	s, err := postgres.OpenKeyStore(context.Background(), storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunKeyStoreBackupKeys(t, s)
+}
+
 func TestKeyStoreRotationLock(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	var stores []slokeeper.KeyStore

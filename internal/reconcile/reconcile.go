@@ -9,8 +9,10 @@
 //   - backup: object, then manifest, then catalog row, then verification. A
 //     manifest the catalog lacks (a crash before the row) is adopted at the
 //     start of the next pass, unverified, and verified by it.
-//   - erase backup: object, then manifest, then the catalog mark. A crash
-//     before the mark leaves the row, and the next pass erases again.
+//   - erase backup: its key (destroyed in the key store), then every
+//     version of the object, then of the manifest, then the catalog mark.
+//     A crash before the mark leaves the row, and the next pass erases
+//     again; the evidence says what the target kept.
 //   - erase original: only after the catalog shows a verified backup
 //     (unless the interlock is off); the log store's drop is itself
 //     crash-safe.
@@ -573,13 +575,14 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) (r Result) {
 		}
 	case lifecycle.EraseBackup:
 		var man *backup.Manifest
+		var erased backup.Erasure
 		if man, r.Err = e.Manifest(ctx, a.BackupID); r.Err == nil {
-			if r.Err = e.cfg.Backups.Erase(ctx, man); r.Err == nil {
+			if erased, r.Err = e.cfg.Backups.Erase(ctx, man); r.Err == nil {
 				r.Err = e.cfg.Catalog.MarkBackupErased(ctx, a.BackupID, e.cfg.Clock.Now())
 			}
 		}
 		if r.Err == nil {
-			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the backup was deleted from the target")
+			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), erased.Detail())
 		} else {
 			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
 		}

@@ -103,6 +103,13 @@ func TestLifecycleOverMonths(t *testing.T) {
 	if err != nil || len(ev) == 0 || ev[0].Deadline.IsZero() {
 		t.Errorf("erase_backup evidence: %v %v", ev, err)
 	}
+	// It says what happened: the key destroyed, the object and manifest deleted.
+	for _, e := range ev {
+		if e.Detail != "key destroyed; 2 versions deleted from the target" {
+			t.Errorf("erase_backup evidence of %s says %q", e.Subject, e.Detail)
+			break
+		}
+	}
 }
 
 // TestLifecycleCrashes cuts the target off at operations of a pass (the

@@ -92,6 +92,14 @@ func (f *Target) Delete(ctx context.Context, key string) error {
 	return f.BlobStore.Delete(ctx, key)
 }
 
+// Purge implements slokeeper.BlobStore.
+func (f *Target) Purge(ctx context.Context, key string) (slokeeper.BlobPurge, error) {
+	if f.fail() {
+		return slokeeper.BlobPurge{}, ErrInjected
+	}
+	return f.BlobStore.Purge(ctx, key)
+}
+
 // World is a data directory run by the lifecycle engine on a simulated clock.
 type World struct {
 	Policy   *policy.Policy

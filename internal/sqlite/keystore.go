@@ -48,13 +48,22 @@ func OpenKeyStore(ctx context.Context, path string) (*KeyStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open key store: %w", err)
 	}
-	// The key store's one table; it needs no migration history of its own.
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS account_keys (
+	// The key store's tables; they need no migration history of their own
+	// (each is created if missing). backup_keys: one key per backup, its
+	// account's for a snapshot (wrapped by that account's key), "" for a
+	// log backup (wrapped by the master key).
+	for _, ddl := range []string{`CREATE TABLE IF NOT EXISTS account_keys (
 		account    TEXT PRIMARY KEY,
 		wrapped    BLOB NOT NULL,
-		updated_at TEXT NOT NULL)`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open key store: %w", err)
+		updated_at TEXT NOT NULL)`, `CREATE TABLE IF NOT EXISTS backup_keys (
+		backup     TEXT PRIMARY KEY,
+		account    TEXT NOT NULL,
+		wrapped    BLOB NOT NULL,
+		created_at TEXT NOT NULL)`} {
+		if _, err := db.ExecContext(ctx, ddl); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open key store: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -126,6 +135,63 @@ func (s *KeyStore) AccountKeys(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// CreateBackupKey stores a backup's wrapped key.
+func (s *KeyStore) CreateBackupKey(ctx context.Context, backup, account string, wrapped []byte) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO backup_keys (backup, account, wrapped, created_at) VALUES (?, ?, ?, ?)`,
+		backup, account, wrapped, formatTime(time.Now()))
+	if err != nil {
+		return fmt.Errorf("create backup key: %w", interpretError(err))
+	}
+	return nil
+}
+
+// GetBackupKey returns a backup's wrapped key.
+func (s *KeyStore) GetBackupKey(ctx context.Context, backup string) ([]byte, error) {
+	var wrapped []byte
+	err := s.db.QueryRowContext(ctx, `SELECT wrapped FROM backup_keys WHERE backup = ?`, backup).Scan(&wrapped)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "Backup %q has no key.", backup)
+	} else if err != nil {
+		return nil, fmt.Errorf("get backup key: %w", err)
+	}
+	return wrapped, nil
+}
+
+// DeleteBackupKey destroys a backup's key, as DeleteAccountKey does: the
+// row zeroed in the file (secure_delete), the WAL checkpointed and
+// truncated.
+func (s *KeyStore) DeleteBackupKey(ctx context.Context, backup string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM backup_keys WHERE backup = ?`, backup)
+	if err != nil {
+		return fmt.Errorf("delete backup key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "Backup %q has no key.", backup)
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("delete backup key: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// BackupKeys lists the backups that have a key.
+func (s *KeyStore) BackupKeys(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT backup FROM backup_keys ORDER BY backup`)
+	if err != nil {
+		return nil, fmt.Errorf("backup keys: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
 	}
 	return out, rows.Err()
 }

@@ -110,6 +110,15 @@ func TestKeyStore(t *testing.T) {
 	storetest.RunKeyStore(t, s)
 }
 
+func TestKeyStoreBackupKeys(t *testing.T) {
+	s, err := sqlite.OpenKeyStore(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.RunKeyStoreBackupKeys(t, s)
+}
+
 func TestKeyStoreRotationLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys.db")
 	var stores []slokeeper.KeyStore

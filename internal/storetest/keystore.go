@@ -45,6 +45,42 @@ func RunKeyStore(t *testing.T, s slokeeper.KeyStore) {
 	}
 }
 
+// RunKeyStoreBackupKeys runs the conformance tests of backup keys: one
+// per backup, apart from account keys, destroyed one by one.
+func RunKeyStoreBackupKeys(t *testing.T, s slokeeper.KeyStore) {
+	ctx := context.Background()
+	if _, err := s.GetBackupKey(ctx, "bk_1"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("a key never stored = %v, want ENOTFOUND", err)
+	}
+	if err := s.CreateBackupKey(ctx, "bk_1", "", []byte("wrapped-log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateBackupKey(ctx, "bk_2", "acct-1", []byte("wrapped-snap")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateBackupKey(ctx, "bk_1", "", []byte("other")); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("a second key for one backup = %v, want ECONFLICT", err)
+	}
+	if w, err := s.GetBackupKey(ctx, "bk_2"); err != nil || string(w) != "wrapped-snap" {
+		t.Errorf("GetBackupKey = %q, %v", w, err)
+	}
+	if err := s.DeleteBackupKey(ctx, "bk_2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetBackupKey(ctx, "bk_2"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("a destroyed backup key = %v, want ENOTFOUND", err)
+	}
+	if err := s.DeleteBackupKey(ctx, "bk_2"); slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+		t.Errorf("destroying twice = %v, want ENOTFOUND", err)
+	}
+	if ks, err := s.BackupKeys(ctx); err != nil || strings.Join(ks, ",") != "bk_1" {
+		t.Errorf("BackupKeys = %v, %v; want bk_1", ks, err)
+	}
+	if as, _ := s.AccountKeys(ctx); len(as) != 0 {
+		t.Errorf("backup keys show as account keys: %v", as)
+	}
+}
+
 // RunKeyStoreRotationLock checks that the rotation lock taken through one
 // handle on a key store keeps another handle on the same store (another
 // process, another node) waiting until it is released, while the store's

@@ -22,6 +22,22 @@ import (
 // scripts/ensure-services installs it.
 func S3Server(t testing.TB) string {
 	t.Helper()
+	return S3ServerWith(t, S3Options{})
+}
+
+// S3Options says what the bucket S3ServerWith makes keeps of deleted
+// objects.
+type S3Options struct {
+	Versioning bool // the bucket keeps every version
+	// LockDays, if not 0, makes the bucket with object lock (and so
+	// versioning) and a default retention of that many days, GOVERNANCE
+	// mode: no version can be deleted before then without a bypass.
+	LockDays int
+}
+
+// S3ServerWith is S3Server with a versioned or object-locked bucket.
+func S3ServerWith(t testing.TB, o S3Options) string {
+	t.Helper()
 	bin, err := exec.LookPath("versitygw")
 	if err != nil {
 		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
@@ -40,14 +56,18 @@ func S3Server(t testing.TB) string {
 	l.Close()
 	root := t.TempDir()
 	const access, secret = "slokeeper-test", "slokeeper-test-secret-key"
-	cmd := exec.Command(bin, "--access", access, "--secret", secret, "--port", addr, "posix", root)
+	args := []string{"--access", access, "--secret", secret, "--port", addr, "posix"}
+	if o.Versioning || o.LockDays > 0 {
+		args = append(args, "--versioning-dir", t.TempDir())
+	}
+	cmd := exec.Command(bin, append(args, root)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	client, _ := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")})
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		err := client.MakeBucket(context.Background(), "backups", minio.MakeBucketOptions{})
+		err := client.MakeBucket(context.Background(), "backups", minio.MakeBucketOptions{ObjectLocking: o.LockDays > 0})
 		if err == nil {
 			break
 		}
@@ -55,6 +75,18 @@ func S3Server(t testing.TB) string {
 			t.Fatalf("versitygw did not come up on %s: %v", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond) // waiting for the gateway to listen
+	}
+	ctx := context.Background()
+	if o.Versioning {
+		if err := client.EnableVersioning(ctx, "backups"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.LockDays > 0 {
+		mode, days, unit := minio.Governance, uint(o.LockDays), minio.Days
+		if err := client.SetObjectLockConfig(ctx, "backups", &mode, &days, &unit); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return fmt.Sprintf("s3://%s:%s@%s/backups/slokeeper?tls=false", access, secret, addr)
 }
