@@ -234,7 +234,13 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
 		return nil, err
 	}
-	target, err := openTarget(ctx, cfg)
+	openT := openTarget
+	if writable { // lifecycle run: it erases what needs no target, target down or not
+		openT = func(ctx context.Context, cfg Config) (slokeeper.BlobStore, error) {
+			return openTargetLenient(ctx, cfg, m.Logger)
+		}
+	}
+	target, err := openT(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +274,8 @@ func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *re
 	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Accounts: m.Store.Accounts, Crypto: m.Keys,
 		Expiry: reconcile.Expiry(m.Policy), Clock: m.Clock})
 	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
-		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node()})
+		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node(),
+		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout)})
 }
 
 func (lt *lifecycleTools) Close() {

@@ -66,6 +66,9 @@ type Config struct {
 	// AgentManagerPrefix is the path of the agentManagerBaseUrl enebular
 	// agents are registered with; default "" (record-logs at the root).
 	AgentManagerPrefix string `yaml:"agent_manager_prefix,omitempty"`
+	// LifecycleActionTimeout bounds each lifecycle action and each listing
+	// of the backup target, plus a second per MiB the action moves; default 5m.
+	LifecycleActionTimeout duration `yaml:"lifecycle_action_timeout,omitempty"`
 	// SMTPPassword comes from SLOKEEPER_SMTP_PASSWORD only: never from a
 	// file or a flag, which end up on disk or in a process list.
 	SMTPPassword string `yaml:"-"`
@@ -156,6 +159,7 @@ func (c *Config) settings() []setting {
 		{"log-format", "log format: text or json", &c.LogFormat, false},
 		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
 		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: never (run \"slokeeper lifecycle run\" from cron)", &c.LifecycleInterval, false},
+		{"lifecycle-action-timeout", "how long each lifecycle action may take before it fails and the pass goes on, plus a second per MiB it moves (default 5m)", &c.LifecycleActionTimeout, false},
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
 		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
 		{"mqtt", "MQTT broker to take logs from (subscribes to slokeeper/+/logs), e.g. mqtt://127.0.0.1:1883", &c.MQTT, false},

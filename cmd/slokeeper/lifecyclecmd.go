@@ -20,7 +20,12 @@ const lifecycleUsage = `Usage:
 
 TIME is RFC 3339 (2027-01-05T10:00:00+09:00) or a day (2027-01-05, at
 midnight in the policy's time zone). A running server runs the lifecycle
-itself every few minutes; "run" is for a stopped one.
+itself every few minutes; "run" is for a stopped one, or for cron with
+lifecycle_interval: 0 and no server: it seals the days that have closed
+first, then plans and acts. Each action is bounded by
+--lifecycle-action-timeout (5m, plus a second per MiB it moves); a backup
+target that is down or hangs fails the actions that need it, with
+evidence, and the others go on.
 ` + directStoreHelp
 
 // lifecycleKinds names the actions for people.
@@ -32,6 +37,7 @@ var lifecycleKinds = map[string][2]string{
 	lifecycle.Held:          {"保留(インターロック)", "held (interlock)"},
 	lifecycle.EraseAccount:  {"アカウントデータの消去", "erase account data"},
 	lifecycle.DestroyKey:    {"アカウント鍵の破棄", "destroy account key"},
+	reconcile.Seal:          {"封印", "seal"},
 }
 
 // lifecycleStates names an action's state for people.
@@ -54,7 +60,7 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("lifecycle "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, lifecycleUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target", "lifecycle-action-timeout")
 	var at, lang string
 	var progress bool
 	fs.StringVar(&lang, "lang", "ja", "language: ja or en")

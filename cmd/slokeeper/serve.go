@@ -234,7 +234,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	target, err := openTarget(ctx, m.Config)
+	target, err := openTargetLenient(ctx, m.Config, m.Logger)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -192,7 +193,7 @@ func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer
 		return err
 	}
 	fail := func(err error) error {
-		b.cfg.Target.Delete(context.WithoutCancel(ctx), m.Object)
+		b.cleanUp(ctx, m.Object)
 		b.cfg.Keys.DestroyBackupKey(context.WithoutCancel(ctx), m.KeyID)
 		return err
 	}
@@ -229,6 +230,16 @@ func (b *Backups) write(ctx context.Context, m *Manifest, produce func(io.Writer
 		return fail(fmt.Errorf("manifest: %w", err))
 	}
 	return nil
+}
+
+// cleanUp deletes the object of a backup that failed, even once ctx has
+// ended, for a short while: a target that hangs does not hold the caller
+// (a delete is one small request), and what is left is garbage, unlisted
+// without its manifest.
+func (b *Backups) cleanUp(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	b.cfg.Target.Delete(ctx, key)
 }
 
 func (b *Backups) unwrap(ctx context.Context, m *Manifest, wrapped []byte) ([]byte, error) {
@@ -390,10 +401,20 @@ func (b *Backups) ReadManifest(ctx context.Context, key string) (*Manifest, erro
 	defer r.Close()
 	var m Manifest
 	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", key, err)
+		if ctx.Err() != nil { // the read was cut, not the object bad
+			return nil, fmt.Errorf("manifest %s: %w", key, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotManifest, key, err)
+	}
+	if m.ID == "" || m.Object == "" || m.Class == "" || m.Day == "" {
+		return nil, fmt.Errorf("%w: %s names no backup", ErrNotManifest, key)
 	}
 	return &m, nil
 }
+
+// ErrNotManifest is ReadManifest's error for an object under manifests/
+// that is not a backup manifest.
+var ErrNotManifest = errors.New("not a backup manifest")
 
 // RemoveLeftovers removes from the target what backups that never
 // finished (the process killed mid-Put) left there and last wrote before

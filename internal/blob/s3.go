@@ -20,6 +20,7 @@ type S3 struct {
 	client *minio.Client
 	bucket string
 	prefix string // key prefix inside the bucket, "" or ending in "/"
+	name   string // the URL, its password redacted
 }
 
 var _ slokeeper.BlobStore = (*S3)(nil)
@@ -29,6 +30,20 @@ var _ slokeeper.BlobStore = (*S3)(nil)
 // from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or from the URL's
 // user:password. The bucket must exist.
 func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
+	s, err := NewS3(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewS3 returns the target named by a URL, as OpenS3 does, without
+// contacting it: for a server that must start while its target is
+// unreachable. Check tells whether the target is there.
+func NewS3(rawURL string) (*S3, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
 		return nil, slokeeper.Errorf(slokeeper.EINVALID, "An S3 target looks like s3://host:9000/bucket/prefix.")
@@ -53,14 +68,20 @@ func OpenS3(ctx context.Context, rawURL string) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 target %s: %w", u.Redacted(), err)
 	}
-	ok, err := client.BucketExists(ctx, bucket)
+	return &S3{client: client, bucket: bucket, prefix: prefix, name: u.Redacted()}, nil
+}
+
+// Check reports whether the target answers and its bucket exists
+// (ENOTFOUND if it does not).
+func (s *S3) Check(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return nil, fmt.Errorf("S3 target %s: %w", u.Redacted(), err)
+		return fmt.Errorf("S3 target %s: %w", s.name, err)
 	}
 	if !ok {
-		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "The S3 bucket %q does not exist.", bucket)
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "The S3 bucket %q does not exist.", s.bucket)
 	}
-	return &S3{client: client, bucket: bucket, prefix: prefix}, nil
+	return nil
 }
 
 func s3Error(key string, err error) error {

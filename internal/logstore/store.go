@@ -222,6 +222,10 @@ func (s *Store) sealer() {
 	}
 }
 
+// ReadOnly reports whether the store was opened read-only: another
+// process (a server) holds the writer's lock, and seals.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
 // Close stops accepting appends, finishes the ones queued, records the open
 // partitions' counts in the catalog and closes the files.
 func (s *Store) Close() error {

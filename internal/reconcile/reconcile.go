@@ -39,6 +39,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/backup"
 	"slokeeper/internal/logstore"
+	"slokeeper/internal/redact"
 	"slokeeper/lifecycle"
 	"slokeeper/policy"
 )
@@ -62,10 +63,31 @@ type Config struct {
 	// written for a pass to remove it as a killed backup's leftover: a
 	// backup under way in another process is younger. Default 24 h.
 	LeftoverAge time.Duration
+	// ActionTimeout bounds each action of a pass, and each step that
+	// touches the target (listing the manifests, removing leftovers): a
+	// target that hangs fails the action, and the pass goes on with the
+	// next. An action that moves a backup's bytes gets more time, at
+	// MinRate. Default 5 min.
+	ActionTimeout time.Duration
+	// MinRate is the slowest transfer, in bytes a second, an action that
+	// moves a backup's bytes is given time for beyond ActionTimeout.
+	// Default 1 MiB/s.
+	MinRate int64
 }
 
 // DefaultLeftoverAge is Config.LeftoverAge's default.
 const DefaultLeftoverAge = 24 * time.Hour
+
+// Config.ActionTimeout's and Config.MinRate's defaults.
+const (
+	DefaultActionTimeout = 5 * time.Minute
+	DefaultMinRate       = 1 << 20
+)
+
+// evidenceTimeout bounds the recording of an action's evidence, which is
+// not bound by the action's own timeout: the failure of an action that
+// timed out is recorded still.
+const evidenceTimeout = 30 * time.Second
 
 // Expiry returns the expiry clocks the policy gives a new backup, for
 // its manifest (backup.Config.Expiry).
@@ -99,7 +121,9 @@ type Executor struct {
 	adopted atomic.Bool
 
 	mu      sync.Mutex
-	retries map[string]retry // failed or held actions, by kind and subject
+	retries map[string]retry // failed or held actions, by kind and subject; and the target's steps
+	sizes   map[string]int64 // bytes of each log partition, "class/day", as the last inventory found
+	strays  map[string]bool  // objects under manifests/ that are not manifests, reported
 }
 
 // retry is an action that failed (or an erasure held) on consecutive
@@ -118,20 +142,34 @@ const (
 
 // deferred reports whether a is waiting for its next try at now.
 func (e *Executor) deferred(a lifecycle.Action, now time.Time) (retry, bool) {
+	return e.waiting(a.Kind+" "+a.Subject(), now)
+}
+
+// waiting reports whether the action or step key is waiting for its next
+// try at now.
+func (e *Executor) waiting(key string, now time.Time) (retry, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, ok := e.retries[a.Kind+" "+a.Subject()]
+	r, ok := e.retries[key]
 	return r, ok && now.Before(r.next)
 }
 
 // tried records how a try of a went.
 func (e *Executor) tried(a lifecycle.Action, failed bool, now time.Time) {
+	if !failed {
+		e.mu.Lock()
+		delete(e.retries, lifecycle.Held+" "+a.Subject()) // an erasure done is no longer held
+		e.mu.Unlock()
+	}
+	e.triedKey(a.Kind+" "+a.Subject(), failed, now)
+}
+
+// triedKey records how a try of the action or step key went.
+func (e *Executor) triedKey(key string, failed bool, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	key := a.Kind + " " + a.Subject()
 	if !failed {
 		delete(e.retries, key)
-		delete(e.retries, lifecycle.Held+" "+a.Subject()) // an erasure done is no longer held
 		return
 	}
 	if e.retries == nil {
@@ -151,7 +189,37 @@ func New(cfg Config) *Executor {
 	if cfg.LeftoverAge <= 0 {
 		cfg.LeftoverAge = DefaultLeftoverAge
 	}
+	if cfg.ActionTimeout <= 0 {
+		cfg.ActionTimeout = DefaultActionTimeout
+	}
+	if cfg.MinRate <= 0 {
+		cfg.MinRate = DefaultMinRate
+	}
 	return &Executor{cfg: cfg}
+}
+
+// Seal is the kind of a pass's result for a day partition it sealed: a
+// pass seals the closed days before it plans, so a deployment that runs
+// passes from cron, with no server, backs every closed day up.
+const Seal = "seal"
+
+// bounded returns ctx bounded by the action timeout, and more for an
+// action that moves size bytes: a target that hangs ends the action with
+// a cause saying so (see failure).
+func (e *Executor) bounded(ctx context.Context, size int64) (context.Context, context.CancelFunc) {
+	d := e.cfg.ActionTimeout + time.Duration(size/e.cfg.MinRate)*time.Second
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("timed out after %s", d))
+}
+
+// failure is the real cause of an action's failure, for evidence and
+// people: the error's own text (internal errors included: evidence is
+// for staff), redacted, and whether the action's time ran out.
+func failure(ctx context.Context, err error) string {
+	s := redact.Error(err)
+	if c := context.Cause(ctx); c != nil && c != ctx.Err() && !errors.Is(err, c) {
+		s = c.Error() + ": " + s
+	}
+	return s
 }
 
 // Deferred is the outcome of an action that failed on earlier passes and
@@ -175,9 +243,14 @@ func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
 	if err != nil {
 		return inv, err
 	}
+	sizes := make(map[string]int64, len(parts))
 	for _, p := range parts {
 		inv.Partitions = append(inv.Partitions, lifecycle.Partition{Class: p.Class, Day: p.Day, Sealed: p.Sealed})
+		sizes[p.Class+"/"+p.Day] = p.Bytes
 	}
+	e.mu.Lock()
+	e.sizes = sizes
+	e.mu.Unlock()
 	if e.cfg.Accounts != nil {
 		accounts, err := e.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{})
 		if err != nil {
@@ -236,6 +309,10 @@ func (e *Executor) Adopt(ctx context.Context) (int, error) {
 			continue
 		}
 		man, err := e.cfg.Backups.ReadManifest(ctx, key)
+		if errors.Is(err, backup.ErrNotManifest) {
+			e.stray(ctx, key, err)
+			continue
+		}
 		if err != nil {
 			return added, err
 		}
@@ -248,28 +325,40 @@ func (e *Executor) Adopt(ctx context.Context) (int, error) {
 	return added, nil
 }
 
+// stray reports, once, an object under manifests/ that is not a manifest
+// (one an operator left there, or a damaged one): it is skipped, and the
+// rest of the work goes on.
+func (e *Executor) stray(ctx context.Context, key string, err error) {
+	e.mu.Lock()
+	seen := e.strays[key]
+	if e.strays == nil {
+		e.strays = map[string]bool{}
+	}
+	e.strays[key] = true
+	e.mu.Unlock()
+	if seen {
+		return
+	}
+	e.evidence(ctx, "adopt", e.clauseOfKey(key), key, time.Time{}, slokeeper.OutcomeFailed,
+		"not a backup manifest, skipped (remove it or put it elsewhere): "+redact.Error(err))
+}
+
 func record(man *backup.Manifest) *slokeeper.BackupRecord {
 	body, _ := json.Marshal(man)
 	return &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Account: man.Account, Day: man.Day, Created: man.Created, Manifest: body}
 }
 
-// Run does one pass: adopt orphaned manifests, plan, and carry out every
-// action due. An erase the interlock held is planned again once the
-// pass's backups are verified, so one pass finishes what it can. An
-// action that fails is recorded and tried again with backoff (see retry);
-// the pass goes on with the others. The error is the first failure.
+// Run does one pass: seal the closed days (when this process writes the
+// log store), adopt orphaned manifests, plan, and carry out every action
+// due. The plan needs no target: the catalog is the inventory of backups,
+// and the target is listed only to adopt what a crash left uncataloged,
+// a step of its own whose failure is the pass's error, not its end. Each
+// action stands alone, bounded by its timeout. An erase the interlock
+// held is planned again once the pass's backups are verified, so one pass
+// finishes what it can. An action that fails is evidence with its cause
+// and tried again with backoff (see retry); the pass goes on with the
+// others. The error is the first failure.
 func (e *Executor) Run(ctx context.Context) ([]Result, error) {
-	if !e.adopted.Load() {
-		if _, err := e.Adopt(ctx); err != nil {
-			return nil, fmt.Errorf("lifecycle: adopt manifests: %w", err)
-		}
-		e.adopted.Store(true)
-	}
-	now := e.cfg.Clock.Now()
-	actions, err := e.Plan(ctx, now)
-	if err != nil {
-		return nil, fmt.Errorf("lifecycle: plan: %w", err)
-	}
 	var out []Result
 	done := func(r Result) {
 		out = append(out, r)
@@ -277,7 +366,18 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 			e.Progress(r)
 		}
 	}
-	first := e.removeLeftovers(ctx, now)
+	first := e.seal(ctx, done)
+	now := e.cfg.Clock.Now()
+	if err := e.adopt(ctx, now); err != nil && first == nil {
+		first = err
+	}
+	actions, err := e.Plan(ctx, now)
+	if err != nil {
+		return out, fmt.Errorf("lifecycle: plan: %w", err)
+	}
+	if err := e.removeLeftovers(ctx, now); err != nil && first == nil {
+		first = err
+	}
 	for round := 0; ; round++ {
 		var held []lifecycle.Action
 		covered := false // a backup was made or verified
@@ -328,6 +428,46 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 			}
 		}
 	}
+}
+
+// seal seals every day partition whose day has closed, if this process
+// holds the log store's writer lock (a server, or a command run with no
+// server); beside a server, the server's store seals.
+func (e *Executor) seal(ctx context.Context, done func(Result)) error {
+	if e.cfg.Logs.ReadOnly() {
+		return nil
+	}
+	sealed, err := e.cfg.Logs.SealDue(ctx)
+	for _, p := range sealed {
+		done(Result{Action: lifecycle.Action{Kind: Seal, Class: p.Class, Day: p.Day, Clause: e.clauseOf(p.Class)},
+			Outcome: slokeeper.OutcomeOK, Detail: fmt.Sprintf("%d records, %d bytes", p.Records, p.Bytes)})
+	}
+	if err != nil {
+		return fmt.Errorf("lifecycle: seal: %w", err)
+	}
+	return nil
+}
+
+// adopt adopts orphaned manifests (Adopt) when the target may hold some:
+// in a new process, and after a failed backup. It is bounded by the action
+// timeout and, failing, tried again with backoff.
+func (e *Executor) adopt(ctx context.Context, now time.Time) error {
+	const step = "adopt manifests"
+	if e.adopted.Load() {
+		return nil
+	}
+	if _, wait := e.waiting(step, now); wait {
+		return nil
+	}
+	actx, cancel := e.bounded(ctx, 0)
+	defer cancel()
+	_, err := e.Adopt(actx)
+	e.triedKey(step, err != nil, now)
+	if err != nil {
+		return fmt.Errorf("lifecycle: list the target's manifests (the pass goes on without): %s", failure(actx, err))
+	}
+	e.adopted.Store(true)
+	return nil
 }
 
 // Backup backs up one sealed day now (or, with account set, takes a
@@ -390,7 +530,7 @@ func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline ti
 		return err
 	}
 	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
-		return errors.Join(err, e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(err)))
+		return errors.Join(err, e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, failure(ctx, err)))
 	}
 	if err := e.cfg.Catalog.MarkBackupVerified(ctx, man.ID, e.cfg.Clock.Now()); err != nil {
 		return err
@@ -548,62 +688,78 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) (r Result) {
 	}
 	defer func() {
 		if lost != nil && r.Err == nil {
-			r.Err, r.Outcome, r.Detail = lost, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(lost)
+			r.Err, r.Outcome, r.Detail = lost, slokeeper.OutcomeFailed, redact.Error(lost)
 		}
 	}()
+	// Each action stands alone, bounded: the time of one that moves a
+	// backup's bytes grows with their size.
+	var size int64
+	switch a.Kind {
+	case lifecycle.Backup:
+		e.mu.Lock()
+		size = e.sizes[a.Class+"/"+a.Day]
+		e.mu.Unlock()
+	case lifecycle.Verify:
+		if man, err := e.Manifest(ctx, a.BackupID); err == nil {
+			size = man.ObjectSize
+		}
+	}
+	actx, cancel := e.bounded(ctx, size)
+	defer cancel()
+	why := func(err error) string { return failure(actx, err) }
 	switch a.Kind {
 	case lifecycle.Held:
 		r.Outcome, r.Detail = "held", a.Reason.EN
 		rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), "held by the interlock: no verified backup covers it")
 		return r
 	case lifecycle.Backup:
-		_, r.Err = e.Backup(ctx, a.Class, a.Account, a.Day, a.Deadline)
+		_, r.Err = e.Backup(actx, a.Class, a.Account, a.Day, a.Deadline)
 		if r.Err != nil {
 			e.adopted.Store(false)
-			rec(ctx, "backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, why(r.Err))
 		}
 	case lifecycle.Verify:
 		var man *backup.Manifest
 		if man, r.Err = e.Manifest(ctx, a.BackupID); r.Err == nil {
-			r.Err = e.Verify(ctx, man, a.Deadline)
+			r.Err = e.Verify(actx, man, a.Deadline)
 		}
 	case lifecycle.EraseOriginal:
-		if r.Err = e.cfg.Logs.Drop(ctx, a.Class, a.Day); r.Err == nil {
+		if r.Err = e.cfg.Logs.Drop(actx, a.Class, a.Day); r.Err == nil {
 			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the day partition was erased from the service")
 		} else {
-			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, why(r.Err))
 		}
 	case lifecycle.EraseBackup:
 		var man *backup.Manifest
 		var erased backup.Erasure
 		if man, r.Err = e.Manifest(ctx, a.BackupID); r.Err == nil {
-			if erased, r.Err = e.cfg.Backups.Erase(ctx, man); r.Err == nil {
-				r.Err = e.cfg.Catalog.MarkBackupErased(ctx, a.BackupID, e.cfg.Clock.Now())
+			if erased, r.Err = e.cfg.Backups.Erase(actx, man); r.Err == nil {
+				r.Err = e.cfg.Catalog.MarkBackupErased(actx, a.BackupID, e.cfg.Clock.Now())
 			}
 		}
 		if r.Err == nil {
 			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), erased.Detail())
 		} else {
-			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "erase_backup", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, why(r.Err))
 		}
 	case lifecycle.EraseAccount:
 		var n int
-		if n, r.Err = e.cfg.Vault.EraseAccountData(ctx, a.Account); r.Err == nil {
+		if n, r.Err = e.cfg.Vault.EraseAccountData(actx, a.Account); r.Err == nil {
 			rec(ctx, "erase_account", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), fmt.Sprintf("%d items erased from the service", n))
 		} else {
-			rec(ctx, "erase_account", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "erase_account", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, why(r.Err))
 		}
 	case lifecycle.DestroyKey:
-		if r.Err = e.cfg.Vault.DestroyAccountKey(ctx, a.Account); r.Err == nil {
+		if r.Err = e.cfg.Vault.DestroyAccountKey(actx, a.Account); r.Err == nil {
 			rec(ctx, "destroy_key", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the account's key was destroyed: no copy of its data can be decrypted")
 		} else {
-			rec(ctx, "destroy_key", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err))
+			rec(ctx, "destroy_key", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, why(r.Err))
 		}
 	default:
 		r.Err = fmt.Errorf("lifecycle: unknown action %q", a.Kind)
 	}
 	if r.Err != nil {
-		r.Outcome, r.Detail = slokeeper.OutcomeFailed, slokeeper.ErrorMessage(r.Err)
+		r.Outcome, r.Detail = slokeeper.OutcomeFailed, why(r.Err)
 	} else {
 		r.Outcome = e.onTime(a, slokeeper.OutcomeOK)
 	}
@@ -615,13 +771,20 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) (r Result) {
 // of the data it was a backup of. A failure is the pass's error; the pass
 // goes on.
 func (e *Executor) removeLeftovers(ctx context.Context, now time.Time) error {
-	removed, err := e.cfg.Backups.RemoveLeftovers(ctx, now.Add(-e.cfg.LeftoverAge))
+	const step = "remove leftovers"
+	if _, wait := e.waiting(step, now); wait {
+		return nil
+	}
+	actx, cancel := e.bounded(ctx, 0)
+	defer cancel()
+	removed, err := e.cfg.Backups.RemoveLeftovers(actx, now.Add(-e.cfg.LeftoverAge))
+	e.triedKey(step, err != nil, now)
 	for _, r := range removed {
 		e.evidence(ctx, "remove_leftover", e.clauseOfKey(r.Key), r.Key, time.Time{}, slokeeper.OutcomeOK,
 			fmt.Sprintf("removed what a backup that never finished left on the target: %d bytes, last written %s", r.Size, r.Modified.UTC().Format(time.RFC3339)))
 	}
 	if err != nil {
-		return fmt.Errorf("lifecycle: remove leftovers: %w", err)
+		return fmt.Errorf("lifecycle: remove leftovers: %s", failure(actx, err))
 	}
 	return nil
 }
@@ -653,6 +816,8 @@ func (e *Executor) evidence(ctx context.Context, action, clause, subject string,
 	if clause == "" {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), evidenceTimeout)
+	defer cancel()
 	return slokeeper.RecordEvidenceRetrying(ctx, e.cfg.Evidence, &slokeeper.Evidence{At: e.cfg.Clock.Now(), Clause: clause, Action: action, Subject: subject,
 		Deadline: deadline, Outcome: outcome, Detail: detail, Node: e.cfg.Node})
 }
