@@ -54,7 +54,7 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("lifecycle "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, lifecycleUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target", "backup-target-ca")
 	var at, lang string
 	var progress bool
 	fs.StringVar(&lang, "lang", "ja", "language: ja or en")
