@@ -495,7 +495,9 @@ func (e *Executor) RestoreAll(ctx context.Context, to Destination, at time.Time,
 			}
 		}
 		backups := cands[k]
-		slices.SortFunc(backups, func(x, y *slokeeper.BackupRecord) int { return cmp.Or(y.Created.Compare(x.Created), cmp.Compare(y.ID, x.ID)) })
+		slices.SortFunc(backups, func(x, y *slokeeper.BackupRecord) int {
+			return cmp.Or(y.Created.Compare(x.Created), cmp.Compare(y.ID, x.ID))
+		})
 		var newer []string // tried and unusable
 		for _, r := range backups {
 			if err := ctx.Err(); err != nil {
