@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ const backupUsage = `Usage:
   slokeeper backup restore ID --into DIR                      restore a log day into a new data directory
   slokeeper backup restore ID --replace                       make an account's snapshot its whole data again
   slokeeper backup restore --all --into DIR [--at TIME]       everything, newest verified backups, into a new data directory
-  slokeeper backup catalog rebuild                            recreate the catalog from the target's manifests
+  slokeeper backup catalog rebuild                            recreate the catalog and the accounts from the target
 
 The target is --backup-target: a directory (default DATA/backups) or
 s3://host/bucket/prefix. Objects are encrypted, checksummed and described by
@@ -43,13 +44,33 @@ be read.
 // openTarget opens the configured backup target.
 func openTarget(ctx context.Context, cfg Config) (slokeeper.BlobStore, error) {
 	if strings.HasPrefix(cfg.BackupTarget, "s3://") {
-		return blob.OpenS3(ctx, cfg.BackupTarget)
+		opts, err := s3Options(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return blob.OpenS3(ctx, cfg.BackupTarget, opts)
 	}
 	dir := cfg.BackupTarget
 	if dir == "" {
 		dir = filepath.Join(cfg.Data, "backups")
 	}
 	return blob.OpenDir(dir)
+}
+
+// s3Options are the S3 target's options from the configuration: its
+// private CA (backup_target_ca), if any.
+func s3Options(cfg Config) (blob.S3Options, error) {
+	var opts blob.S3Options
+	if cfg.BackupTargetCA != "" {
+		pem, err := os.ReadFile(cfg.BackupTargetCA)
+		if err != nil {
+			return opts, fmt.Errorf("backup target CA: %w", err)
+		}
+		if opts.RootCAs = x509.NewCertPool(); !opts.RootCAs.AppendCertsFromPEM(pem) {
+			return opts, slokeeper.Errorf(slokeeper.EINVALID, "backup target CA: %s holds no PEM certificate.", cfg.BackupTargetCA)
+		}
+	}
+	return opts, nil
 }
 
 func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -67,7 +88,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("backup "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, backupUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target", "backup-target-ca")
 	var class, account, day, into, lang, at string
 	var all, replace bool
 	var id string
@@ -213,6 +234,15 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	fmt.Fprintf(stdout, "%d backups added to the catalog from the target's manifests (unverified until `backup verify` or the next lifecycle pass)\n", added)
+	rec, err := lt.exec.RecoverAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d accounts recreated from the target's account states: %d active, %d with a deletion under way, %d deleted\n",
+		rec.Active+rec.Deleting+rec.Deleted, rec.Active, rec.Deleting, rec.Deleted)
+	for _, id := range rec.Unknown {
+		fmt.Fprintf(stderr, "account %s has a key but no state on the target (created after the last lifecycle pass?): not recreated\n", id)
+	}
 	return nil
 }
 
@@ -405,13 +435,18 @@ func restoreAll(ctx context.Context, lt *lifecycleTools, cfg Config, into, at st
 		fmt.Fprintf(stderr, "\rrestored %d backups: %-50s", n, subject)
 	})
 	fmt.Fprintln(stderr)
+	if res != nil {
+		for _, s := range res.Skipped {
+			fmt.Fprintln(stderr, "skipped:", s)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 	}
-	for _, s := range res.Skipped {
-		fmt.Fprintln(stderr, "skipped:", s)
-	}
 	fmt.Fprintf(stdout, "restored %d log days (%d records) and %d accounts (%d items) into %s\n", res.Partitions, res.Records, res.Accounts, res.Items, into)
+	if res.Empty > 0 {
+		fmt.Fprintf(stdout, "recreated %d accounts without data (deleted, or never backed up)\n", res.Empty)
+	}
 	if res.Accounts > 0 {
 		keys := "copy keys.db and master.key from " + cfg.Data + " into it"
 		if cfg.KeysDB != "" {

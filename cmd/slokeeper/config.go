@@ -43,6 +43,7 @@ type Config struct {
 	KeysDB               string   `yaml:"keys_db,omitempty"`                // key store: "" for <data>/keys.db, or a postgres:// DSN of its own database (several nodes)
 	SMTP                 string   `yaml:"smtp,omitempty"`                   // mail server for notices: smtp://user@host:587?from=status@example.jp; empty: no e-mail
 	SMTPCA               string   `yaml:"smtp_ca,omitempty"`                // CA certificates (PEM) the mail server's certificate is checked against; default the system's
+	BackupTargetCA       string   `yaml:"backup_target_ca,omitempty"`       // CA certificates (PEM) an S3 target's certificate is checked against; default the system's
 	SiteURL              string   `yaml:"site_url,omitempty"`               // the status page's public URL, for links in notices; default http(s)://LISTEN/
 	TrustedProxies       string   `yaml:"trusted_proxies,omitempty"`        // proxies whose X-Forwarded-For is believed: CIDR prefixes, comma-separated; default none
 	LoginHashConcurrency int      `yaml:"login_hash_concurrency,omitempty"` // password hashes computed at once; default 2 per CPU
@@ -165,6 +166,7 @@ func (c *Config) settings() []setting {
 		{"mqtt", "MQTT broker to take logs from (subscribes to slokeeper/+/logs), e.g. mqtt://127.0.0.1:1883", &c.MQTT, false},
 		{"master-key", "master keyset file (default: DATA/master.key, created on first start, mode 0600)", &c.MasterKey, true},
 		{"backup-target", "backup target: a directory (default DATA/backups) or s3://host/bucket/prefix?tls=false", &c.BackupTarget, false},
+		{"backup-target-ca", "CA certificates (PEM) to check an S3 backup target's certificate against (default: the system's)", &c.BackupTargetCA, true},
 		{"keys-db", "key store: a postgres:// DSN of a database of its own, which backups never copy (default: DATA/keys.db)", &c.KeysDB, false},
 		{"smtp", "mail server for notices: smtp://user@host:587?from=status@example.jp (STARTTLS), smtps://… (TLS) or smtp+plain://127.0.0.1:25 (a local relay); the password comes from SLOKEEPER_SMTP_PASSWORD", &c.SMTP, false},
 		{"smtp-ca", "CA certificates (PEM) to check the mail server's certificate against (default: the system's)", &c.SMTPCA, true},

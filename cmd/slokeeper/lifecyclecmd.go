@@ -60,7 +60,7 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("lifecycle "+sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, lifecycleUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target", "lifecycle-action-timeout")
+	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target", "backup-target-ca", "lifecycle-action-timeout")
 	var at, lang string
 	var progress bool
 	fs.StringVar(&lang, "lang", "ja", "language: ja or en")

@@ -552,7 +552,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
-		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target",
+		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
 		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space",
 		"agent-manager-prefix")

@@ -25,7 +25,11 @@ func openTargetLenient(ctx context.Context, cfg Config, logger *slog.Logger) (sl
 	if !strings.HasPrefix(cfg.BackupTarget, "s3://") {
 		return openTarget(ctx, cfg)
 	}
-	s, err := blob.NewS3(cfg.BackupTarget)
+	opts, err := s3Options(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := blob.NewS3(cfg.BackupTarget, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package blob_test
 
 import (
 	"context"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,27 @@ func TestS3ProtectionPlain(t *testing.T) {
 	}
 	if vs := versions(t, url, "logs/a.seg"); len(vs) != 0 {
 		t.Errorf("left %+v", vs)
+	}
+}
+
+// TestS3PrivateCA: an endpoint whose certificate comes from a private CA
+// is refused against the system's CAs and accepted with its CA.
+func TestS3PrivateCA(t *testing.T) {
+	ctx := context.Background()
+	url, caPEM := blobtest.S3ServerTLS(t)
+	if _, err := blob.OpenS3(ctx, url); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("OpenS3 without the CA: %v, want a certificate error", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	s, err := blob.OpenS3(ctx, url, blob.S3Options{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "manifests/x.json", strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, "manifests/x.json"); err != nil {
+		t.Fatal(err)
 	}
 }

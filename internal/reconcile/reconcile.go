@@ -375,7 +375,7 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return out, fmt.Errorf("lifecycle: plan: %w", err)
 	}
-	if err := e.removeLeftovers(ctx, now); err != nil && first == nil {
+	if err := cmp.Or(e.removeLeftovers(ctx, now), e.MirrorAccounts(ctx)); err != nil && first == nil {
 		first = err
 	}
 	for round := 0; ; round++ {
@@ -580,32 +580,36 @@ type Destination struct {
 type Restored struct {
 	Partitions, Records int64
 	Accounts, Items     int
+	Empty               int      // accounts recreated without data: deleted, or with no backup
 	Skipped             []string // what could not be restored, and why
+	Failed              int      // log days and accounts no backup of which could be restored
 }
 
-// RestoreAll restores, into another data directory, the newest verified
-// backup made by at (zero: any) of every log day and of every account
-// whose data is still kept. Accounts come back as they were: a deletion
-// under way stays under way. A deleted account is never brought back (its
-// key is destroyed; its backups cannot be read anyway). progress, if set,
-// is told each backup as it is restored.
+// RestoreAll restores, into another data directory, the newest backup
+// made by at (zero: any) of every log day and of every account whose data
+// is still kept, that verifies as it is restored (every restore checks the
+// whole object, its decryption and its count): one that is missing or
+// does not verify is reported in Skipped and the next older one is tried.
+// A catalog rebuilt from the target has no verification yet; the restore
+// is it. Every account of the catalog's database is recreated as it was:
+// a deletion under way stays under way, and a deleted account comes back
+// deleted and without data (its key is destroyed; its backups cannot be
+// read anyway). progress, if set, is told each backup as it is restored.
 func (e *Executor) RestoreAll(ctx context.Context, to Destination, at time.Time, progress func(subject string)) (*Restored, error) {
-	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{})
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{SkipManifest: true})
 	if err != nil {
 		return nil, err
 	}
-	newest := map[[3]string]*slokeeper.BackupRecord{} // (class, account or day) → backup
+	cands := map[[3]string][]*slokeeper.BackupRecord{} // (class, account or day) → backups, newest first
 	for _, r := range recs {
-		if r.VerifiedAt.IsZero() || !at.IsZero() && r.Created.After(at) {
+		if !at.IsZero() && r.Created.After(at) {
 			continue
 		}
 		k := [3]string{r.Class, r.Account, r.Day}
 		if r.Account != "" {
 			k[2] = "" // an account's newest snapshot, whatever its day
 		}
-		if old := newest[k]; old == nil || r.Created.After(old.Created) {
-			newest[k] = r
-		}
+		cands[k] = append(cands[k], r)
 	}
 	accounts := map[string]*slokeeper.Account{}
 	if e.cfg.Accounts != nil {
@@ -618,45 +622,101 @@ func (e *Executor) RestoreAll(ctx context.Context, to Destination, at time.Time,
 		}
 	}
 	out := &Restored{}
-	for _, k := range slices.SortedFunc(maps.Keys(newest), func(a, b [3]string) int {
+	restored := map[string]bool{} // accounts
+	for _, k := range slices.SortedFunc(maps.Keys(cands), func(a, b [3]string) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]))
 	}) {
-		man, err := e.Manifest(ctx, newest[k].ID)
-		if err != nil {
-			return out, err
-		}
-		if man.Account == "" {
-			info, err := e.cfg.Backups.Restore(ctx, man, to.Logs, nil)
-			if err != nil {
-				return out, fmt.Errorf("restore %s: %w", subjectOf(man), err)
-			}
-			out.Partitions, out.Records = out.Partitions+1, out.Records+info.Records
-		} else {
-			src := accounts[man.Account]
-			if src == nil || src.Status == slokeeper.AccountDeleted {
-				out.Skipped = append(out.Skipped, "account:"+man.Account+" was deleted: its data is not brought back")
+		if k[1] != "" {
+			if src := accounts[k[1]]; src == nil || src.Status == slokeeper.AccountDeleted {
+				why := "was deleted"
+				if src == nil {
+					why = "is not in the catalog's database (after losing it: slokeeper backup catalog rebuild)"
+				}
+				out.Skipped = append(out.Skipped, "account:"+k[1]+" "+why+": its data is not brought back")
 				continue
 			}
-			n, err := e.cfg.Backups.RestoreAccountTo(ctx, man, to.Accounts)
+		}
+		backups := cands[k]
+		slices.SortFunc(backups, func(x, y *slokeeper.BackupRecord) int {
+			return cmp.Or(y.Created.Compare(x.Created), cmp.Compare(y.ID, x.ID))
+		})
+		var newer []string // tried and unusable
+		for _, r := range backups {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			man, err := e.Manifest(ctx, r.ID)
+			if err == nil {
+				err = e.restoreInto(ctx, man, to, accounts, out)
+			}
 			if err != nil {
-				return out, fmt.Errorf("restore %s: %w", subjectOf(man), err)
+				out.Skipped = append(out.Skipped, fmt.Sprintf("%s: backup %s of %s cannot be restored (%s); trying an older one",
+					subjectKey(k), r.ID, r.Created.UTC().Format(time.RFC3339), slokeeper.ErrorMessage(err)))
+				newer = append(newer, r.ID)
+				continue
 			}
-			if src.Status == slokeeper.AccountDeleting {
-				if err := to.Accounts.UpdateAccount(ctx, src.ID, slokeeper.AccountUpdate{Status: &src.Status,
-					DeletionRequestedAt: &src.DeletionRequestedAt, DeletionDueAt: &src.DeletionDueAt}); err != nil {
-					return out, err
-				}
+			detail := "restored into another data directory"
+			if len(newer) > 0 {
+				detail += fmt.Sprintf(" (the newer %s could not be)", strings.Join(newer, ", "))
+				out.Skipped = append(out.Skipped, fmt.Sprintf("%s: restored from the older backup %s of %s instead", subjectKey(k), r.ID, r.Created.UTC().Format(time.RFC3339)))
 			}
-			out.Accounts, out.Items = out.Accounts+1, out.Items+n
+			if err := e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK, detail); err != nil {
+				return out, err
+			}
+			if progress != nil {
+				progress(subjectOf(man))
+			}
+			newer = nil
+			restored[k[1]] = true
+			break
 		}
-		if err := e.evidence(ctx, "restore", e.clauseOf(man.Class), subjectOf(man), time.Time{}, slokeeper.OutcomeOK, "restored into another data directory"); err != nil {
-			return out, err
-		}
-		if progress != nil {
-			progress(subjectOf(man))
+		if len(newer) > 0 {
+			out.Failed++
+			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: none of its %d backups could be restored", subjectKey(k), len(newer)))
 		}
 	}
+	// The accounts no backup brought back, as they are.
+	for _, id := range slices.Sorted(maps.Keys(accounts)) {
+		if !restored[id] {
+			if err := createAccount(ctx, to.Accounts, accounts[id]); err != nil {
+				return out, err
+			}
+			out.Empty++
+		}
+	}
+	if out.Failed > 0 {
+		return out, slokeeper.Errorf(slokeeper.EINVALID, "%d log days or accounts could not be restored from any of their backups.", out.Failed)
+	}
 	return out, nil
+}
+
+// restoreInto restores one backup into the destination.
+func (e *Executor) restoreInto(ctx context.Context, man *backup.Manifest, to Destination, accounts map[string]*slokeeper.Account, out *Restored) error {
+	if man.Account == "" {
+		info, err := e.cfg.Backups.Restore(ctx, man, to.Logs, nil)
+		if err != nil {
+			return err
+		}
+		out.Partitions, out.Records = out.Partitions+1, out.Records+info.Records
+		return nil
+	}
+	n, err := e.cfg.Backups.RestoreAccountTo(ctx, man, to.Accounts)
+	if err != nil {
+		return err
+	}
+	if err := setAccountState(ctx, to.Accounts, accounts[man.Account]); err != nil {
+		return err
+	}
+	out.Accounts, out.Items = out.Accounts+1, out.Items+n
+	return nil
+}
+
+// subjectKey names a log day or an account in a restore's report.
+func subjectKey(k [3]string) string {
+	if k[1] != "" {
+		return "account:" + k[1]
+	}
+	return k[0] + "/" + k[2]
 }
 
 // Manifest returns a cataloged backup's manifest.

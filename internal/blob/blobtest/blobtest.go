@@ -3,8 +3,17 @@ package blobtest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +47,47 @@ type S3Options struct {
 // S3ServerWith is S3Server with a versioned or object-locked bucket.
 func S3ServerWith(t testing.TB, o S3Options) string {
 	t.Helper()
+	return startS3(t, o, nil)
+}
+
+// S3ServerTLS is S3Server serving HTTPS with a certificate for 127.0.0.1
+// from a CA of its own, which it returns (PEM) with the target's URL.
+func S3ServerTLS(t testing.TB) (url string, caPEM []byte) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "slokeeper test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return startS3(t, S3Options{}, &tlsFiles{certFile, keyFile, pool}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}
+
+type tlsFiles struct {
+	cert, key string
+	pool      *x509.CertPool
+}
+
+func startS3(t testing.TB, o S3Options, tf *tlsFiles) string {
+	t.Helper()
 	bin, err := exec.LookPath("versitygw")
 	if err != nil {
 		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
@@ -56,7 +106,13 @@ func S3ServerWith(t testing.TB, o S3Options) string {
 	l.Close()
 	root := t.TempDir()
 	const access, secret = "slokeeper-test", "slokeeper-test-secret-key"
-	args := []string{"--access", access, "--secret", secret, "--port", addr, "posix"}
+	args := []string{"--access", access, "--secret", secret, "--port", addr}
+	opts := &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")}
+	if tf != nil {
+		args = append(args, "--cert", tf.cert, "--key", tf.key)
+		opts.Secure, opts.Transport = true, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tf.pool, MinVersion: tls.VersionTLS12}}
+	}
+	args = append(args, "posix")
 	if o.Versioning || o.LockDays > 0 {
 		args = append(args, "--versioning-dir", t.TempDir())
 	}
@@ -65,7 +121,7 @@ func S3ServerWith(t testing.TB, o S3Options) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	client, _ := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")})
+	client, _ := minio.New(addr, opts)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		err := client.MakeBucket(context.Background(), "backups", minio.MakeBucketOptions{ObjectLocking: o.LockDays > 0})
 		if err == nil {
@@ -87,6 +143,9 @@ func S3ServerWith(t testing.TB, o S3Options) string {
 		if err := client.SetObjectLockConfig(ctx, "backups", &mode, &days, &unit); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if tf != nil {
+		return fmt.Sprintf("s3://%s:%s@%s/backups/slokeeper", access, secret, addr)
 	}
 	return fmt.Sprintf("s3://%s:%s@%s/backups/slokeeper?tls=false", access, secret, addr)
 }
