@@ -288,10 +288,7 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 	}
 	if lt.logs, err = open(ctx, m.logstoreConfig()); err != nil {
 		lt.Close()
-		if writable && slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
-			return nil, fmt.Errorf("%s A running server does the lifecycle itself every few minutes", slokeeper.ErrorMessage(err))
-		}
-		return nil, err
+		return nil, err // ECONFLICT when writable and a server holds the log store: lifecycle run asks it
 	}
 	lt.close = append(lt.close, lt.logs.Close)
 	lt.exec, lt.target = m.newExecutor(lt.logs, target), target

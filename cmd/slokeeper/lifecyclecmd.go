@@ -16,13 +16,16 @@ import (
 
 const lifecycleUsage = `Usage:
   slokeeper lifecycle plan [--at TIME] [--lang ja|en]   what a pass would do, why, and by when
-  slokeeper lifecycle run [--progress]                  one pass now: back up, verify, erase
+  slokeeper lifecycle run [--progress] [--wait 30m]     one pass now: seal, back up, verify, erase
 
 TIME is RFC 3339 (2027-01-05T10:00:00+09:00) or a day (2027-01-05, at
 midnight in the policy's time zone). A running server runs the lifecycle
-itself every few minutes; "run" is for a stopped one, or for cron with
-lifecycle_interval: 0 and no server: it seals the days that have closed
-first, then plans and acts. Each action is bounded by
+itself every lifecycle_interval. "run" with no server running (a stopped
+one, or cron with lifecycle_interval: 0) seals the days that have closed
+first, then plans and acts. Beside a running server, which holds the log
+store, "run" asks the server for the pass through the job queue, waits
+for it (--wait, progress on stderr) and prints its results; a pass
+already queued or running is joined, never run beside. Each action is bounded by
 --lifecycle-action-timeout (5m, plus a second per MiB it moves); a backup
 target that is down or hangs fails the actions that need it, with
 evidence, and the others go on.
@@ -63,11 +66,13 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy", "backup-target", "backup-target-ca", "lifecycle-action-timeout")
 	var at, lang string
 	var progress bool
+	var wait time.Duration
 	fs.StringVar(&lang, "lang", "ja", "language: ja or en")
 	if sub == "plan" {
 		fs.StringVar(&at, "at", "", "plan as of this time (default: now)")
 	} else {
 		fs.BoolVar(&progress, "progress", false, "print each action to stderr as it ends")
+		fs.DurationVar(&wait, "wait", 30*time.Minute, "beside a running server: how long to wait for the pass it runs")
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -78,7 +83,15 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(stderr, "lifecycle: --lang %q is not ja or en\n", lang)
 		return errUsage
 	}
+	if wait <= 0 && sub == "run" {
+		fmt.Fprintf(stderr, "lifecycle run: --wait %s is not positive\n", wait)
+		return errUsage
+	}
 	lt, err := openLifecycle(ctx, cfg, store, sub == "run")
+	if sub == "run" && slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+		// A server holds the log store: it seals, so it runs the pass.
+		return runLifecycleOnServer(ctx, cfg, store, wait, lang, stdout, stderr)
+	}
 	if err != nil {
 		return err
 	}

@@ -456,13 +456,14 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	return nil
 }
 
-// lifecyclePass is the lifecycle job's work, nil (no job) when the
-// interval is 0: then cron runs "slokeeper lifecycle run".
-func (m *Main) lifecyclePass() func(context.Context) error {
-	if m.Config.LifecycleInterval <= 0 {
-		return nil
+// lifecyclePass is the lifecycle job's work: every lifecycle_interval
+// (none when it is 0), and whenever "slokeeper lifecycle run" asks for a
+// pass beside the running server. Its results are the job's output.
+func (m *Main) lifecyclePass() func(context.Context) (any, error) {
+	return func(ctx context.Context) (any, error) {
+		res, err := m.Lifecycle.Run(ctx)
+		return newPassReport(res, err), err
 	}
-	return func(ctx context.Context) error { _, err := m.Lifecycle.Run(ctx); return err }
 }
 
 // logstoreConfig is where the log store lives: beside the database, in the
@@ -493,6 +494,7 @@ type Store struct {
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
 	NewRunner   func(context.Context, jobs.Config) (*jobs.Runner, error)
+	NewQueue    func() (*jobs.Queue, error) // inserts jobs for a running server
 	Close       func() error
 }
 
@@ -527,6 +529,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
+			NewQueue: func() (*jobs.Queue, error) { return jobs.NewSQLiteQueue(db.Writer()) },
 		}, nil
 	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
 		db, err := postgres.Open(ctx, cfg.DB)
@@ -542,6 +545,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},
+			NewQueue: func() (*jobs.Queue, error) { return jobs.NewPostgresQueue(db.Pool()) },
 		}, nil
 	}
 	scheme, _, _ := strings.Cut(cfg.DB, ":")

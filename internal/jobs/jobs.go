@@ -35,9 +35,11 @@ type Config struct {
 	Node string
 	// SelfCheckInterval is how often the self-check runs. Default: 5m.
 	SelfCheckInterval time.Duration
-	// Lifecycle, if set, is one lifecycle pass, run every
-	// LifecycleInterval (default 5m) by the leader's schedule.
-	Lifecycle         func(context.Context) error
+	// Lifecycle, if set, is one lifecycle pass; what it returns besides
+	// the error is the job's output (JSON), for the command that asked
+	// for the pass (Queue.RequestLifecycle). It runs on request, and
+	// every LifecycleInterval by the leader's schedule when that is > 0.
+	Lifecycle         func(context.Context) (any, error)
 	LifecycleInterval time.Duration
 	// Logger. Default: slog.Default().
 	Logger *slog.Logger
@@ -52,9 +54,6 @@ func (c *Config) defaults() {
 	}
 	if c.SelfCheckInterval <= 0 {
 		c.SelfCheckInterval = 5 * time.Minute
-	}
-	if c.LifecycleInterval <= 0 {
-		c.LifecycleInterval = 5 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -155,17 +154,20 @@ func newRunner[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Runner, er
 	}
 	if cfg.Lifecycle != nil {
 		river.AddWorker(workers, &lifecycleWorker{pass: cfg.Lifecycle, log: cfg.Logger.With("component", "lifecycle").Warn})
+	}
+	if cfg.Lifecycle != nil && cfg.LifecycleInterval > 0 {
 		// One pass at a time: a pass still running when the next is due
-		// makes the next one wait, not run beside it.
+		// makes the next one wait, not run beside it; a requested pass
+		// waits likewise.
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.LifecycleInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
-				return LifecycleArgs{}, &river.InsertOpts{Queue: "lifecycle", MaxAttempts: 1}
+				return LifecycleArgs{}, &river.InsertOpts{Queue: lifecycleQueue, MaxAttempts: 1}
 			},
 			&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}}
 	if cfg.Lifecycle != nil {
-		queues["lifecycle"] = river.QueueConfig{MaxWorkers: 1}
+		queues[lifecycleQueue] = river.QueueConfig{MaxWorkers: 1}
 	}
 	c, err := river.NewClient(driver, &river.Config{
 		Logger:       cfg.Logger.With("component", "jobs"),
