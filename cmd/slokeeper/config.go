@@ -159,7 +159,7 @@ func (c *Config) settings() []setting {
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "log format: text or json", &c.LogFormat, false},
 		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
-		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: never (run \"slokeeper lifecycle run\" from cron)", &c.LifecycleInterval, false},
+		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: only when \"slokeeper lifecycle run\" (from cron) asks", &c.LifecycleInterval, false},
 		{"lifecycle-action-timeout", "how long each lifecycle action may take before it fails and the pass goes on, plus a second per MiB it moves (default 5m)", &c.LifecycleActionTimeout, false},
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
 		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
