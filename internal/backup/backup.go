@@ -452,7 +452,10 @@ func (e Erasure) Detail() string {
 	if e.KeyDestroyed {
 		return fmt.Sprintf("%s; the target keeps %d versions (object lock until %s): the copies left are unreadable", s, e.Kept, until)
 	}
-	return fmt.Sprintf("%s; the target keeps %d versions (object lock until %s), readable with the master key until then", s, e.Kept, until)
+	// Nothing lists an erased backup again: what the lock kept stays once
+	// the lock ends, and its key is in the manifest version locked beside it.
+	return fmt.Sprintf("%s; the target keeps %d versions (object lock until %s), readable with the master key (a snapshot's: with the account's key) "+
+		"and left on the target after the lock ends, unless the bucket's lifecycle rules remove them", s, e.Kept, until)
 }
 
 // Erase erases a backup: its key first, destroyed in the key store, then

@@ -332,3 +332,18 @@ func TestVersion1BackupStillReads(t *testing.T) {
 		t.Errorf("Erase = %+v (%s), %v", e, e.Detail(), err)
 	}
 }
+
+// TestVersion1LockedEvidence: the evidence of a version-1 backup erased
+// on an object-locked target says its locked copies stay readable, and
+// stay after the lock ends: an erase runs once, and nothing comes back to
+// delete them then.
+func TestVersion1LockedEvidence(t *testing.T) {
+	until := time.Date(2027, 1, 5, 3, 0, 0, 0, time.UTC)
+	e := backup.Erasure{Kept: 2, LockedUntil: until}
+	want := "a backup from before backup keys (its key was in its manifest); 0 versions deleted from the target; " +
+		"the target keeps 2 versions (object lock until 2027-01-05T03:00:00Z), readable with the master key (a snapshot's: with the account's key) " +
+		"and left on the target after the lock ends, unless the bucket's lifecycle rules remove them"
+	if got := e.Detail(); got != want {
+		t.Errorf("evidence\n%s\nwant\n%s", got, want)
+	}
+}
