@@ -124,7 +124,7 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	if runErr != nil {
-		return fmt.Errorf("some actions failed and will be retried by the next pass: %s", slokeeper.ErrorMessage(runErr))
+		return fmt.Errorf("some actions failed and will be retried by the next pass: %s", passError(runErr))
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func newPassReport(res []reconcile.Result, err error) *passReport {
 		rep.Results = append(rep.Results, passResult{Action: r.Action, Outcome: r.Outcome, Detail: redact.String(r.Detail), Failed: r.Err != nil})
 	}
 	if err != nil {
-		rep.Error = redact.String(slokeeper.ErrorMessage(err))
+		rep.Error = passError(err)
 	}
 	return rep
 }
@@ -166,4 +166,14 @@ func runLifecycleOnServer(ctx context.Context, cfg Config, store *Store, wait ti
 		return fmt.Errorf("some actions failed and will be retried by the next pass: %s", rep.Error)
 	}
 	return nil
+}
+
+// passError is a failed pass's cause as operators read it: a domain
+// error's message, else the error itself (never "Internal error.": the
+// command line is staff's, and the cause is what they act on), redacted.
+func passError(err error) string {
+	if slokeeper.ErrorCode(err) != slokeeper.EINTERNAL {
+		return redact.String(slokeeper.ErrorMessage(err))
+	}
+	return redact.Error(err)
 }
