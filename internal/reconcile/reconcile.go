@@ -375,7 +375,7 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return out, fmt.Errorf("lifecycle: plan: %w", err)
 	}
-	if err := cmp.Or(e.removeLeftovers(ctx, now), e.MirrorAccounts(ctx)); err != nil && first == nil {
+	if err := cmp.Or(e.removeLeftovers(ctx, now), e.mirrorAccounts(ctx, now)); err != nil && first == nil {
 		first = err
 	}
 	for round := 0; ; round++ {
@@ -839,12 +839,33 @@ func (e *Executor) removeLeftovers(ctx context.Context, now time.Time) error {
 	defer cancel()
 	removed, err := e.cfg.Backups.RemoveLeftovers(actx, now.Add(-e.cfg.LeftoverAge))
 	e.triedKey(step, err != nil, now)
+	var lost []error // evidence of a removal is never dropped silently: the pass fails with it
 	for _, r := range removed {
-		e.evidence(ctx, "remove_leftover", e.clauseOfKey(r.Key), r.Key, time.Time{}, slokeeper.OutcomeOK,
-			fmt.Sprintf("removed what a backup that never finished left on the target: %d bytes, last written %s", r.Size, r.Modified.UTC().Format(time.RFC3339)))
+		lost = append(lost, e.evidence(ctx, "remove_leftover", e.clauseOfKey(r.Key), r.Key, time.Time{}, slokeeper.OutcomeOK,
+			fmt.Sprintf("removed what a backup that never finished left on the target: %d bytes, last written %s", r.Size, r.Modified.UTC().Format(time.RFC3339))))
 	}
 	if err != nil {
 		return fmt.Errorf("lifecycle: remove leftovers: %s", failure(actx, err))
+	}
+	if err := errors.Join(lost...); err != nil {
+		return fmt.Errorf("lifecycle: remove leftovers: evidence: %w", err)
+	}
+	return nil
+}
+
+// mirrorAccounts runs MirrorAccounts as a step of the pass: bounded in
+// time, with backoff, its failure the pass's error and never a stop.
+func (e *Executor) mirrorAccounts(ctx context.Context, now time.Time) error {
+	const step = "mirror account states"
+	if _, wait := e.waiting(step, now); wait {
+		return nil
+	}
+	actx, cancel := e.bounded(ctx, 0)
+	defer cancel()
+	err := e.MirrorAccounts(actx)
+	e.triedKey(step, err != nil, now)
+	if err != nil {
+		return fmt.Errorf("lifecycle: mirror the accounts' states on the target (the pass goes on without): %s", failure(actx, err))
 	}
 	return nil
 }
