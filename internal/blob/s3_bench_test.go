@@ -6,14 +6,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime"
-	"runtime/metrics"
 	"testing"
-	"time"
 
 	"slokeeper"
 	"slokeeper/internal/blob"
 	"slokeeper/internal/blob/blobtest"
+	"slokeeper/internal/heaptest"
 )
 
 // benchObjectSize is about a day of logs as the issue measured it (103 MB).
@@ -99,9 +97,9 @@ func BenchmarkS3Put(b *testing.B) {
 				var key [32]byte
 				key[0] = byte(seed)
 				r := io.LimitReader(rand.NewChaCha8(key), benchObjectSize)
-				stop := peakHeap()
-				info, err := put[name](r)
-				peak = max(peak, stop())
+				var info slokeeper.BlobInfo
+				var err error
+				peak = max(peak, heaptest.Peak(func() { info, err = put[name](r) }))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -111,36 +109,5 @@ func BenchmarkS3Put(b *testing.B) {
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 		})
-	}
-}
-
-// peakHeap collects garbage, then samples the heap until the function it
-// returns is called, which returns the most heap seen above the start.
-func peakHeap() func() uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(sample)
-	base := sample[0].Value.Uint64()
-	stop, sampled := make(chan struct{}), make(chan uint64)
-	go func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		var high uint64
-		for {
-			metrics.Read(s)
-			high = max(high, s[0].Value.Uint64())
-			select {
-			case <-stop:
-				sampled <- high
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 {
-		close(stop)
-		if high := <-sampled; high > base {
-			return high - base
-		}
-		return 0
 	}
 }

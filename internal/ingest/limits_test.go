@@ -5,13 +5,11 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"slokeeper/internal/heaptest"
 	"slokeeper/internal/ingest"
 	"slokeeper/internal/loggen"
 
@@ -161,50 +159,13 @@ func TestParseMessageLimit(t *testing.T) {
 	}
 }
 
-// peakHeap runs fn and returns the most heap in live and unswept objects
-// seen while it ran, above what there was before: a sampling every 50 µs
-// of runtime/metrics (no stop-the-world), plus a reading at the end.
-func peakHeap(fn func()) uint64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	runtime.GC()
-	base := read()
-	var peak atomic.Uint64
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(50 * time.Microsecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	fn()
-	if v := read(); v > peak.Load() {
-		peak.Store(v)
-	}
-	close(stop)
-	<-done
-	if p := peak.Load(); p > base {
-		return p - base
-	}
-	return 0
-}
-
 // benchPeak reports the peak heap of one request, the largest over b.N.
 func benchPeak(b *testing.B, fn func()) {
 	b.Helper()
 	b.ReportAllocs()
 	var worst uint64
 	for b.Loop() {
-		worst = max(worst, peakHeap(fn))
+		worst = max(worst, heaptest.Peak(fn))
 	}
 	b.ReportMetric(float64(worst), "peak-heap-B/req")
 }
