@@ -67,8 +67,10 @@ func testServeTargetUnreachable(t *testing.T, cfg Config) {
 	if d := ev[0].Detail; !strings.Contains(d, "connection refused") || strings.Contains(d, "secret-in-url") {
 		t.Errorf("the failed backup's evidence: %q", d)
 	}
-	// lifecycle run beside it has the server run the pass, and says why
-	// it failed as the target said it, never "Internal error.".
+	// lifecycle run beside it, once the failed backup's retry is due
+	// (backoff: 5 minutes, doubling), has the server run the pass, and says
+	// why it failed as the target said it, never "Internal error.".
+	clock.Add(time.Hour)
 	_, stderr, code = cliRun(t, append([]string{"lifecycle", "run", "--lang", "en", "--wait", "2m", "--backup-target", cfg.BackupTarget}, args...)...)
 	if code != 1 || !strings.Contains(stderr, "connection refused") || strings.Contains(stderr, "Internal error") || strings.Contains(stderr, "secret-in-url") {
 		t.Errorf("lifecycle run beside the server, target down: exit %d\n%s", code, stderr)
