@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/storetest"
 )
 
 func TestLifecycleRunBesideServerSQLite(t *testing.T) {
@@ -17,9 +16,7 @@ func TestLifecycleRunBesideServerSQLite(t *testing.T) {
 }
 
 func TestLifecycleRunBesideServerPostgres(t *testing.T) {
-	cfg := testConfig()
-	cfg.DB = storetest.PostgresDSN(t)
-	testLifecycleRunBesideServer(t, cfg)
+	testLifecycleRunBesideServer(t, withPostgres(t))
 }
 
 // testLifecycleRunBesideServer: a server with lifecycle_interval 0 holds

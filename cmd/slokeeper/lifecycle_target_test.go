@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/storetest"
 )
 
 func TestServeTargetUnreachableSQLite(t *testing.T) {
@@ -18,9 +17,7 @@ func TestServeTargetUnreachableSQLite(t *testing.T) {
 }
 
 func TestServeTargetUnreachablePostgres(t *testing.T) {
-	cfg := testConfig()
-	cfg.DB = storetest.PostgresDSN(t)
-	testServeTargetUnreachable(t, cfg)
+	testServeTargetUnreachable(t, withPostgres(t))
 }
 
 // testServeTargetUnreachable: with its S3 target down at start, the server

@@ -83,6 +83,13 @@ func testConfig() Config {
 	return cfg
 }
 
+// withPostgres is testConfig on a fresh PostgreSQL schema of its own.
+func withPostgres(t *testing.T) Config {
+	cfg := testConfig()
+	cfg.DB = storetest.PostgresDSN(t)
+	return cfg
+}
+
 type response struct {
 	status int
 	header http.Header
@@ -124,11 +131,7 @@ func TestServeSQLite(t *testing.T) {
 	testServe(t, testConfig(), "sqlite")
 }
 
-func TestServePostgres(t *testing.T) {
-	cfg := testConfig()
-	cfg.DB = storetest.PostgresDSN(t)
-	testServe(t, cfg, "postgres")
-}
+func TestServePostgres(t *testing.T) { testServe(t, withPostgres(t), "postgres") }
 
 func testServe(t *testing.T, cfg Config, engine string) {
 	m := MustRunMain(t, cfg)

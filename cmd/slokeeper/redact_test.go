@@ -1,28 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a stderr tests read while the server writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // closedPort is a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
@@ -59,7 +44,7 @@ func TestNoPasswordInLogsOrErrors(t *testing.T) {
 		cfg.MQTT = "mqtt://device:" + canary + "@" + mqttAddr
 		cfg.SMTP = "smtp://notices@" + smtpAddr + "?from=status@example.jp"
 		cfg.SMTPPassword = canary
-		var stderr lockedBuffer
+		var stderr syncBuffer
 		m := NewMain(cfg, &stderr)
 		if err := m.Run(context.Background()); err != nil {
 			t.Fatalf("Run: %v\n%s", err, stderr.String())

@@ -14,7 +14,6 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/auth"
-	"slokeeper/internal/storetest"
 )
 
 // metric reads one unlabelled metric from /metrics (0 when absent).
@@ -64,12 +63,6 @@ func auditEntries(t *testing.T, m *Main) []*slokeeper.AuditEntry {
 func login(t *testing.T, m *Main, name, password, totp string, header ...string) response {
 	t.Helper()
 	return postJSON(t, newJarClient(), m.HTTP.URL()+"/api/v1/auth/login", fmt.Sprintf(`{"name":%q,"password":%q,"totp":%q}`, name, password, totp), header...)
-}
-
-func withPostgres(t *testing.T) Config {
-	cfg := testConfig()
-	cfg.DB = storetest.PostgresDSN(t)
-	return cfg
 }
 
 func TestSignInConcurrentSQLite(t *testing.T)   { testSignInConcurrent(t, testConfig()) }
