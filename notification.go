@@ -126,13 +126,20 @@ const (
 // Delivery states.
 const (
 	DeliveryPending = "pending"
-	// DeliveryInDoubt: the message was handed over up to its last byte
-	// when the sender stopped, before the server's answer. It is not sent
-	// again (the server had all of it), and is counted apart.
+	// DeliveryInDoubt: the sender recorded that it was handing the
+	// message over (just before the final dot) and its answer never came,
+	// or never got written: the sender's connection failed, or the sender
+	// stopped or lost its lease and another node found the handover. The
+	// server may have the message, so it is never sent again; it is
+	// counted apart in the evidence for staff to check.
 	DeliveryInDoubt = "in_doubt"
 	DeliverySent    = "sent"
 	DeliveryFailed  = "failed" // refused for good, or out of attempts
 )
+
+// DeliveryRetried is the key of DeliveryCount that counts the deliveries
+// that took more than one attempt, whatever their state (it is no state).
+const DeliveryRetried = "retried"
 
 // Delivery is one notice to one subscriber: at most one per
 // (announcement, subscriber), and the subscriber names the channel.
@@ -145,6 +152,18 @@ type Delivery struct {
 	NextAt       time.Time `json:"next_at"`
 	SentAt       time.Time `json:"sent_at,omitzero"`
 	Error        string    `json:"error,omitempty"`
+	// The lease: the node holding the delivery, the generation of its
+	// claim (a new one for every claim, on every node, so a node whose
+	// lease lapsed and was claimed again can never write over the new
+	// holder), and until when.
+	Node       string    `json:"node,omitempty"`
+	Lease      int64     `json:"lease,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// HandoverAt: the holder recorded that it was handing the message to
+	// the mail server (before the final dot). Whoever finds the lease
+	// ended with a handover recorded marks an e-mail in doubt instead of
+	// sending it again.
+	HandoverAt time.Time `json:"handover_at,omitzero"`
 }
 
 // DeliveryUpdate is what a sender reports of a claimed delivery.
@@ -162,6 +181,12 @@ type AnnouncementFilter struct {
 	NotDone      bool // fanned out, not yet done
 	Maintenance  string
 	Since        time.Time
+}
+
+// DeliveryFilter selects deliveries. Zero fields do not filter.
+type DeliveryFilter struct {
+	Announcement int64
+	State        string
 }
 
 // DeliveryCount sums an announcement's deliveries by state.
@@ -200,16 +225,39 @@ type NotificationService interface {
 	// it returns how many (0 when another node did it).
 	FanOut(ctx context.Context, id int64, at time.Time) (int, error)
 	// ClaimDeliveries leases up to n due pending deliveries to node until
-	// the lease ends; nobody else claims them meanwhile.
+	// the lease ends, under one new generation (Delivery.Lease); nobody
+	// else claims them meanwhile. In the same step it settles the
+	// e-mails whose lease ended with a handover recorded: they are in
+	// doubt, never claimed again (a webhook handed over is claimed again
+	// and resent with the same webhook-id).
 	ClaimDeliveries(ctx context.Context, node string, now, until time.Time, n int) ([]*Delivery, error)
+	// RenewLease extends to until the lease of claim gen on every
+	// delivery node still holds pending under it, unless that lease
+	// ended before now; it returns the IDs still held (none: the claim is
+	// lost).
+	RenewLease(ctx context.Context, node string, gen int64, now, until time.Time) ([]int64, error)
+	// HandOver records, before a message's final dot (or a webhook's
+	// request), that node is handing delivery id over under claim gen at
+	// at, and extends that delivery's lease to until. ECONFLICT when the
+	// lease is not node's claim gen any more or ended before at: the
+	// message must not go.
+	HandOver(ctx context.Context, id int64, node string, gen int64, at, until time.Time) error
 	// ReleaseDeliveries frees node's leases: a restarted node's own
-	// claims died with its previous process.
-	ReleaseDeliveries(ctx context.Context, node string) (int, error)
-	// UpdateDelivery records what became of a delivery node holds.
-	// ECONFLICT when node no longer holds it.
-	UpdateDelivery(ctx context.Context, id int64, node string, upd DeliveryUpdate) error
-	// CountDeliveries sums an announcement's deliveries by state.
+	// claims died with its previous process. The e-mails it had handed
+	// over (recorded in the database, or listed in handedOver, the IDs a
+	// handover journal of an earlier version holds) become in doubt
+	// instead. It returns how many were freed and how many are in doubt.
+	ReleaseDeliveries(ctx context.Context, node string, handedOver []int64, at time.Time) (freed, inDoubt int, err error)
+	// UpdateDelivery records what became of a delivery node holds under
+	// claim gen (a delivery in doubt still counts as held by the claim
+	// that handed it over, so its true outcome, once known, lands).
+	// ECONFLICT when node's claim gen no longer holds it.
+	UpdateDelivery(ctx context.Context, id int64, node string, gen int64, upd DeliveryUpdate) error
+	// CountDeliveries sums an announcement's deliveries by state, and
+	// under DeliveryRetried those that took more than one attempt.
 	CountDeliveries(ctx context.Context, announcement int64) (DeliveryCount, error)
+	// FindDeliveries returns deliveries by ID, oldest first.
+	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 	// FinishAnnouncement marks a fanned-out announcement done and
 	// records e, its evidence, in the same transaction: if e cannot be
 	// recorded it is not done, and the next round tries again. False

@@ -2,48 +2,27 @@ package notify
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
-	"sync"
 )
 
-// journal is this node's record of the e-mails it has handed over to the
-// mail server, by delivery ID. One append is one write(2), made the moment
-// a message's last line has gone out and before the server answers: a
-// process killed after it has left the server the message, and the entry
-// says so. Recover turns its entries into "in doubt" (never sent again)
-// before it frees the node's other deliveries (sent again). The database
-// could not stand in for it: a commit takes milliseconds, and a crash in
-// them would send the message twice.
-type journal struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-}
-
-func openJournal(path string) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("notify: handover journal: %w", err)
+// readJournal returns the delivery IDs a handover journal of an earlier
+// version lists ("" or no file: none). That version appended an ID the
+// moment an e-mail's last line had gone to the server; the handover is
+// now recorded in the database before the final dot, where every node
+// sees it, and this file is only read once, on upgrade, by Recover. A
+// torn last line is left out (its write never finished).
+func readJournal(path string) ([]int64, error) {
+	if path == "" {
+		return nil, nil
 	}
-	return &journal{path: path, f: f}, nil
-}
-
-// add records that delivery id was handed over.
-func (j *journal) add(id int64) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	_, err := j.f.Write(append(strconv.AppendInt(nil, id, 10), '\n'))
-	return err
-}
-
-// entries returns the IDs recorded; a torn last line is left out (its
-// write never finished, and the dot it would stand for went first).
-func (j *journal) entries() ([]int64, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	data, err := os.ReadFile(j.path)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("notify: handover journal: %w", err)
 	}
@@ -56,12 +35,3 @@ func (j *journal) entries() ([]int64, error) {
 	}
 	return ids, nil
 }
-
-// reset empties the journal once every entry is in the database.
-func (j *journal) reset() error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.f.Truncate(0)
-}
-
-func (j *journal) close() error { return j.f.Close() }

@@ -3,22 +3,29 @@
 // announcement out to the subscribers it concerns, and sends the
 // deliveries by e-mail and webhook, with retries and backoff.
 //
-// Exactly one notice per (announcement, subscriber): the store makes one
-// delivery per pair; a node sends only deliveries it has leased; and an
-// e-mail is recorded as in doubt just before its last line goes to the
-// server, so that a crash after it is never followed by a second copy. A
+// Exactly one notice per (announcement, subscriber), across nodes: the
+// store makes one delivery per pair; a node sends only deliveries it has
+// leased, under a generation that every claim renews, and checks and
+// renews its lease as it goes, stopping a batch the moment it has lost
+// it; just before an e-mail's final dot it records the handover in the
+// database under that lease, so that whichever node finds the lease
+// ended (the sender crashed, hung or lost its database) marks the e-mail
+// in doubt instead of sending it again. Outcomes are written under the
+// lease, so a node that lost it never overwrites the new holder's. A
 // restarted node frees its own leases at once; a node that does not come
-// back loses its leases when they end.
+// back is settled by the others when its leases end.
 package notify
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"slokeeper"
@@ -31,7 +38,7 @@ import (
 
 // Mailer sends one e-mail; *smtp.Mailer is one.
 type Mailer interface {
-	Send(ctx context.Context, m *smtp.Mail, handedOver func()) error
+	Send(ctx context.Context, m *smtp.Mail, handOver func() error) error
 }
 
 // Secrets seals and opens subscribers' secrets under the master key.
@@ -56,9 +63,12 @@ type Config struct {
 	Site string
 	// Mailer sends e-mail; nil: e-mail deliveries wait for one.
 	Mailer Mailer
-	// Journal is the file where this node records each e-mail handed
-	// over to the mail server (one per node, in its data directory).
-	// Required.
+	// Journal is the local handover journal that versions before the
+	// handover moved into the database kept (DATA/handover.journal).
+	// Recover marks the e-mails it lists in doubt, then removes it.
+	// Optional: nothing is written to it any more, since a local file
+	// only its own node reads cannot settle the deliveries of a node
+	// that never comes back.
 	Journal string
 	// Webhooks posts webhooks, to the addresses its Targets allow, and
 	// checks a webhook's URL when one is added. Default: a
@@ -77,21 +87,31 @@ type Config struct {
 	// MaxAttempts before a delivery fails for good. Default: 12 (about
 	// two days with the backoff).
 	MaxAttempts int
-	Logger      *slog.Logger
+	// RecordFor is how long (real time) a sender retries, with backoff,
+	// writing an outcome the store refuses, before it keeps it owed for
+	// the next round. Default: 30s.
+	RecordFor time.Duration
+	Logger    *slog.Logger
 }
 
 // Notifier delivers the outbox. Call Recover once at start, then Tick.
 type Notifier struct {
-	cfg     Config
-	log     *slog.Logger
-	journal *journal
+	cfg Config
+	log *slog.Logger
 
-	// owed holds the outcomes of deliveries that were sent but could not
-	// be written, by delivery: they are written before anything else is
-	// sent (a lapsed lease must not send them again), and the handover
-	// journal is kept until they are.
+	// owed holds the outcomes that could not be written within
+	// RecordFor, by delivery, with the lease they were made under: they
+	// are written at the start of each round. (They need not hold the
+	// round back: a delivery handed over is never sent again by anyone.)
 	mu   sync.Mutex
-	owed map[int64]slokeeper.DeliveryUpdate
+	owed map[int64]owedOutcome
+	// retried counts outcome writes tried again after the store failed.
+	retried atomic.Int64
+}
+
+type owedOutcome struct {
+	gen int64
+	upd slokeeper.DeliveryUpdate
 }
 
 // New returns a Notifier; Close closes its journal.
@@ -117,49 +137,51 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Webhooks == nil {
 		cfg.Webhooks = &webhook.Sender{}
 	}
+	if cfg.RecordFor <= 0 {
+		cfg.RecordFor = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	j, err := openJournal(cfg.Journal)
-	if err != nil {
-		return nil, err
-	}
-	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify"), journal: j, owed: map[int64]slokeeper.DeliveryUpdate{}}, nil
+	return &Notifier{cfg: cfg, log: cfg.Logger.With("component", "notify"), owed: map[int64]owedOutcome{}}, nil
 }
 
-// Close closes the journal.
-func (n *Notifier) Close() error { return n.journal.close() }
+// Close releases nothing any more; it is kept for callers.
+func (n *Notifier) Close() error { return nil }
+
+// OutcomeRetries reports how many outcome writes were tried again after
+// the store failed, since the Notifier was made.
+func (n *Notifier) OutcomeRetries() int64 { return n.retried.Load() }
 
 // SetSite sets the status page's URL, when it is known only once the
 // server listens. Call it before the first Tick.
 func (n *Notifier) SetSite(site string) { n.cfg.Site = site }
 
-// Recover frees the leases this node held before it restarted: whatever
-// it was sending then was either handed over (and is in doubt, not sent
-// again) or was not, and is sent now.
+// Recover frees the leases this node held before it restarted: the
+// e-mails it was handing over then are in doubt (not sent again), the
+// rest is sent now. The handovers are in the database; a journal left by
+// an earlier version is read once and removed. Any node settles the
+// leases of a node that does not come back, when they end (see
+// ClaimDeliveries); Recover only does it sooner for its own.
 func (n *Notifier) Recover(ctx context.Context) error {
-	handed, err := n.journal.entries()
+	handed, err := readJournal(n.cfg.Journal)
 	if err != nil {
 		return err
 	}
-	for _, id := range handed {
-		err := n.cfg.Store.UpdateDelivery(ctx, id, n.cfg.Node, slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: n.cfg.Clock.Now()})
-		switch {
-		case err == nil:
-			n.log.Warn("a notice is in doubt: it was handed to the mail server as this node stopped; it is not sent again", "delivery", id)
-		case slokeeper.ErrorCode(err) != slokeeper.ECONFLICT: // ECONFLICT: its outcome was recorded
-			return err
-		}
-	}
-	if err := n.journal.reset(); err != nil {
-		return err
-	}
-	freed, err := n.cfg.Store.ReleaseDeliveries(ctx, n.cfg.Node)
+	freed, doubt, err := n.cfg.Store.ReleaseDeliveries(ctx, n.cfg.Node, handed, n.cfg.Clock.Now())
 	if err != nil {
-		return err
+		return fmt.Errorf("notify: %w", err)
+	}
+	if doubt > 0 {
+		n.log.Warn("notices in doubt: they were handed to the mail server as this node stopped; they are not sent again", "deliveries", doubt)
 	}
 	if freed > 0 {
 		n.log.Info("freed the deliveries this node was sending when it stopped", "deliveries", freed)
+	}
+	if n.cfg.Journal != "" {
+		if err := os.Remove(n.cfg.Journal); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("notify: removing the old handover journal: %w", err)
+		}
 	}
 	return nil
 }
@@ -237,37 +259,29 @@ func (n *Notifier) fanOut(ctx context.Context) error {
 }
 
 // deliver writes the outcomes owed from earlier rounds, then sends every
-// due delivery, a leased batch at a time. While an outcome is owed it
-// sends nothing: the lease of that delivery may have lapsed, and it must
-// not go twice.
+// due delivery, a leased batch at a time.
 func (n *Notifier) deliver(ctx context.Context) error {
-	if err := n.payOwed(ctx); err != nil {
-		return err
-	}
+	owedErr := n.payOwed(ctx)
 	r := &round{n: n, events: map[int64]*notice.Event{}, subscribers: map[string]*slokeeper.Subscriber{}, messages: map[string]notice.Message{}}
-	for sent := false; ctx.Err() == nil; sent = true {
+	for ctx.Err() == nil {
 		now := n.cfg.Clock.Now()
 		ds, err := n.cfg.Store.ClaimDeliveries(ctx, n.cfg.Node, now, now.Add(n.cfg.Lease), n.cfg.Batch)
 		if err != nil {
-			return fmt.Errorf("notify: %w", err)
+			return errors.Join(owedErr, fmt.Errorf("notify: %w", err))
 		}
 		if len(ds) == 0 {
-			if !sent {
-				return nil
+			if owedErr == nil && n.owing() {
+				owedErr = errors.New("notify: the outcomes of some deliveries could not be written; they are tried again next round")
 			}
-			// Every handover of the round has its outcome in the
-			// database: the journal can start afresh.
-			if n.owing() {
-				return errors.New("notify: the outcomes of some deliveries could not be written; they are tried again next round")
-			}
-			return n.journal.reset()
+			return owedErr
 		}
+		b := n.newBatch(ds, now)
 		work := make(chan *slokeeper.Delivery)
 		var wg sync.WaitGroup
 		for range min(n.cfg.Workers, len(ds)) {
 			wg.Go(func() {
 				for d := range work {
-					r.send(ctx, d)
+					r.send(ctx, b, d)
 				}
 			})
 		}
@@ -347,15 +361,17 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 		e.Outcome = slokeeper.OutcomeLate
 	}
 	total := 0
-	for _, k := range c {
-		total += k
+	for state, k := range c {
+		if state != slokeeper.DeliveryRetried {
+			total += k
+		}
 	}
 	subscribers := "subscribers"
 	if total == 1 {
 		subscribers = "subscriber"
 	}
-	e.Detail = fmt.Sprintf("notified %d %s %s after the event: %d sent, %d in doubt (handed over as the sender stopped), %d refused",
-		total, subscribers, now.Sub(a.At).Round(time.Second), c[slokeeper.DeliverySent], c[slokeeper.DeliveryInDoubt], c[slokeeper.DeliveryFailed])
+	e.Detail = fmt.Sprintf("notified %d %s %s after the event: %d sent, %d in doubt (handed over, no answer recorded; not sent again), %d refused, %d retried",
+		total, subscribers, now.Sub(a.At).Round(time.Second), c[slokeeper.DeliverySent], c[slokeeper.DeliveryInDoubt], c[slokeeper.DeliveryFailed], c[slokeeper.DeliveryRetried])
 	if total == 0 {
 		e.Detail = "no subscriber to notify; on the status page and feed only"
 	}
@@ -375,10 +391,11 @@ func (n *Notifier) Prune(ctx context.Context) error {
 	return errors.Join(err, perr)
 }
 
-// owe keeps the outcome of delivery id, which could not be written.
-func (n *Notifier) owe(id int64, upd slokeeper.DeliveryUpdate) {
+// owe keeps the outcome of delivery id, made under lease gen, which
+// could not be written.
+func (n *Notifier) owe(id, gen int64, upd slokeeper.DeliveryUpdate) {
 	n.mu.Lock()
-	n.owed[id] = upd
+	n.owed[id] = owedOutcome{gen: gen, upd: upd}
 	n.mu.Unlock()
 }
 
@@ -393,21 +410,22 @@ func (n *Notifier) payOwed(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var errs []error
-	for id, upd := range n.owed {
-		err := n.cfg.Store.UpdateDelivery(context.WithoutCancel(ctx), id, n.cfg.Node, upd)
+	for id, o := range n.owed {
+		err := n.cfg.Store.UpdateDelivery(context.WithoutCancel(ctx), id, n.cfg.Node, o.gen, o.upd)
 		switch {
 		case err == nil:
-			n.log.Info("recorded a delivery's outcome that could not be written before", "delivery", id, "state", upd.State)
+			n.log.Info("recorded a delivery's outcome that could not be written before", "delivery", id, "state", o.upd.State)
 			delete(n.owed, id)
-		case slokeeper.ErrorCode(err) == slokeeper.ECONFLICT: // another node holds it now, or it was recorded
-			n.log.Warn("a delivery's outcome could not be written before another node took it", "delivery", id, "state", upd.State)
+		case slokeeper.ErrorCode(err) == slokeeper.ECONFLICT: // another claim holds it now, or it was recorded
+			n.log.Warn("a delivery's outcome could not be written before another node took it", "delivery", id, "state", o.upd.State)
 			delete(n.owed, id)
 		default:
+			n.retried.Add(1)
 			errs = append(errs, fmt.Errorf("delivery %d: %w", id, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("notify: the outcomes of %d deliveries still cannot be written, nothing is sent meanwhile: %w", len(errs), err)
+		return fmt.Errorf("notify: the outcomes of %d deliveries still cannot be written: %w", len(errs), err)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func setup(tb testing.TB, tweak func(*notify.Config)) *env {
 	tb.Cleanup(func() { mailer.Close() })
 	e.cfg = notify.Config{Store: e.store, Incidents: e.inc, Maintenance: e.maint, Components: comps, Evidence: e.evidence, Secrets: km,
 		Policy: policy.Default(), Site: "https://status.example.jp/", Mailer: mailer, Clock: e.clock, Node: "n1", Logger: slog.New(slog.DiscardHandler),
-		Journal: filepath.Join(dir, "handover.journal")}
+		Journal: filepath.Join(dir, "handover.journal"), RecordFor: 200 * time.Millisecond}
 	if tweak != nil {
 		tweak(&e.cfg)
 	}
@@ -259,7 +259,7 @@ func TestRetriesAndRefusals(t *testing.T) {
 		t.Fatalf("after the backoff: %+v; want one notice to busy@", msgs)
 	}
 	ev, _, _ := e.evidence.FindEvidence(ctx, slokeeper.EvidenceFilter{Action: "notice.incident.opened"})
-	if len(ev) != 1 || !strings.Contains(ev[0].Detail, "1 sent, 0 in doubt (handed over as the sender stopped), 1 refused") ||
+	if len(ev) != 1 || !strings.Contains(ev[0].Detail, "1 sent, 0 in doubt (handed over, no answer recorded; not sent again), 1 refused, 1 retried") ||
 		!ev[0].Deadline.Equal(inc.DetectedAt.Add(30*time.Minute)) || ev[0].Outcome != slokeeper.OutcomeOK {
 		t.Errorf("evidence = %+v", ev[0])
 	}

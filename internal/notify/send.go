@@ -27,10 +27,99 @@ type round struct {
 	names       map[string]*slokeeper.Component
 }
 
+// batch is one claim of deliveries: its generation, what of it this node
+// still holds, and whether it has lost it. Every worker checks it before
+// each message; the lease is renewed as the clock goes, so a slow mail
+// server keeps its rows; the first sign of the lease lost (a renewal that
+// no longer holds a delivery, a handover refused) stops the whole batch,
+// and what is left of it belongs to whoever claimed it since.
+type batch struct {
+	n       *Notifier
+	gen     int64
+	mu      sync.Mutex
+	held    map[int64]bool
+	renewed time.Time
+	lost    bool
+}
+
+func (n *Notifier) newBatch(ds []*slokeeper.Delivery, now time.Time) *batch {
+	b := &batch{n: n, gen: ds[0].Lease, held: map[int64]bool{}, renewed: now}
+	for _, d := range ds {
+		b.held[d.ID] = true
+	}
+	return b
+}
+
+// hold reports whether this node still holds d, renewing the batch's
+// lease when a quarter of it has gone by since the last renewal.
+func (b *batch) hold(ctx context.Context, d *slokeeper.Delivery) bool {
+	n := b.n
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lost {
+		return false
+	}
+	if now := n.cfg.Clock.Now(); now.Sub(b.renewed) >= n.cfg.Lease/4 {
+		ids, err := n.cfg.Store.RenewLease(ctx, n.cfg.Node, b.gen, now, now.Add(n.cfg.Lease))
+		switch {
+		case err != nil:
+			// The handover is the fence: a message goes only once it is
+			// recorded under this lease, so a failed renewal stops nothing.
+			n.log.Warn("renewing the lease of a batch of notices failed", "lease", b.gen, "err", err)
+		default:
+			b.renewed = now
+			b.held = map[int64]bool{}
+			for _, id := range ids {
+				b.held[id] = true
+			}
+		}
+	}
+	if !b.held[d.ID] {
+		b.lose(d.ID)
+	}
+	return !b.lost
+}
+
+// lose stops the batch. b.mu is held.
+func (b *batch) lose(id int64) {
+	if !b.lost {
+		b.n.log.Warn("this node lost the lease of a batch of notices: it stops sending them, and the node that holds them now sends them", "lease", b.gen, "delivery", id)
+		b.lost = true
+	}
+}
+
+func (b *batch) stop(id int64) {
+	b.mu.Lock()
+	b.lose(id)
+	b.mu.Unlock()
+}
+
+// errLeaseLost: the delivery's lease is no longer this node's batch's.
+var errLeaseLost = errors.New("the lease of this delivery was lost")
+
+// handOver records, under the batch's lease, that d is being handed to
+// its receiver now; errLeaseLost when the lease is gone.
+func (b *batch) handOver(ctx context.Context, d *slokeeper.Delivery) error {
+	n := b.n
+	now := n.cfg.Clock.Now()
+	err := n.cfg.Store.HandOver(context.WithoutCancel(ctx), d.ID, n.cfg.Node, b.gen, now, now.Add(n.cfg.Lease))
+	if slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
+		b.stop(d.ID)
+		return fmt.Errorf("%w: %w", errLeaseLost, err)
+	}
+	if err != nil {
+		return fmt.Errorf("recording the handover: %w", err)
+	}
+	return nil
+}
+
 // send sends one leased delivery and records what became of it.
-func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
+func (r *round) send(ctx context.Context, b *batch, d *slokeeper.Delivery) {
 	n := r.n
-	err := r.try(ctx, d)
+	if !b.hold(ctx, d) {
+		return
+	}
+	err := r.try(ctx, b, d)
 	now := n.cfg.Clock.Now()
 	var upd slokeeper.DeliveryUpdate
 	var se *smtp.Error
@@ -39,6 +128,8 @@ func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
 	switch {
 	case err == nil:
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}
+	case errors.Is(err, errLeaseLost):
+		return // nothing went; the delivery is another claim's now
 	case errors.Is(err, smtp.ErrInDoubt):
 		n.log.Warn("a notice is in doubt: the connection failed after it was handed over; it is not sent again", "delivery", d.ID, "err", err)
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: now, Error: err.Error()}
@@ -52,17 +143,45 @@ func (r *round) send(ctx context.Context, d *slokeeper.Delivery) {
 		n.log.Info("a notice will be tried again", "delivery", d.ID, "attempts", d.Attempts, "at", next, "err", err)
 		upd = slokeeper.DeliveryUpdate{State: slokeeper.DeliveryPending, NextAt: next, Error: err.Error()}
 	}
-	// The outcome is recorded even when the server is stopping: it is
-	// what keeps the notice from going twice.
-	if err := n.cfg.Store.UpdateDelivery(context.WithoutCancel(ctx), d.ID, n.cfg.Node, upd); err != nil && slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
-		n.log.Error("recording a delivery failed; it is tried again next round", "delivery", d.ID, "err", err)
-		n.owe(d.ID, upd)
+	// The outcome is recorded even when the server is stopping.
+	n.record(ctx, d.ID, b.gen, upd)
+}
+
+// record writes a delivery's outcome under lease gen, retrying with
+// backoff for up to Config.RecordFor while the store fails; after that
+// it is owed, and written before the next round sends. It gives up only
+// when the lease is provably lost (ECONFLICT): then another claim holds
+// the delivery, or it is settled. An e-mail handed over keeps its lease
+// for its outcome even when it is settled in doubt meanwhile, so the
+// true outcome lands once the store is back.
+func (n *Notifier) record(ctx context.Context, id, gen int64, upd slokeeper.DeliveryUpdate) {
+	wait := 50 * time.Millisecond
+	deadline := time.Now().Add(n.cfg.RecordFor)
+	for tries := 1; ; tries++ {
+		err := n.cfg.Store.UpdateDelivery(context.WithoutCancel(ctx), id, n.cfg.Node, gen, upd)
+		switch {
+		case err == nil:
+			if tries > 1 {
+				n.log.Info("recorded a delivery's outcome after the store failed", "delivery", id, "state", upd.State, "tries", tries)
+			}
+			return
+		case slokeeper.ErrorCode(err) == slokeeper.ECONFLICT:
+			n.log.Warn("a delivery's outcome was not recorded: its lease is another claim's", "delivery", id, "state", upd.State, "err", err)
+			return
+		case time.Now().Add(wait).After(deadline):
+			n.log.Error("recording a delivery failed; it is tried again before the next round sends", "delivery", id, "tries", tries, "err", err)
+			n.owe(id, gen, upd)
+			return
+		}
+		n.retried.Add(1)
+		time.Sleep(wait) // the store is away (real time, whatever the clock)
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
 var errGone = errors.New("the subscriber is gone")
 
-func (r *round) try(ctx context.Context, d *slokeeper.Delivery) error {
+func (r *round) try(ctx context.Context, b *batch, d *slokeeper.Delivery) error {
 	n := r.n
 	sub, err := r.subscriber(ctx, d.Subscriber)
 	if err != nil {
@@ -77,7 +196,7 @@ func (r *round) try(ctx context.Context, d *slokeeper.Delivery) error {
 			return nil // nothing to confirm any more
 		}
 		msg := notice.Confirm(n.service(sub.Lang), n.cfg.Site, n.link("/subscribe/confirm", sub.ID, Token(secret, "confirm", sub.ID)), sub.Lang)
-		return n.mail(ctx, d, sub, msg, "")
+		return n.mail(ctx, b, d, sub, msg, "")
 	}
 	msg, ev, err := r.message(ctx, d.Announcement, sub.Lang)
 	if err != nil {
@@ -88,24 +207,27 @@ func (r *round) try(ctx context.Context, d *slokeeper.Delivery) error {
 		if err != nil {
 			return err
 		}
+		// A webhook is handed over like an e-mail (the lease is checked
+		// and the moment recorded); if its holder stops, the next claim
+		// sends it again with the same webhook-id, which receivers
+		// deduplicate on.
+		if err := b.handOver(ctx, d); err != nil {
+			return err
+		}
 		return n.cfg.Webhooks.Send(ctx, sub.Address, string(secret), fmt.Sprintf("slk_d%d", d.ID), n.cfg.Clock.Now(), body)
 	}
 	unsubscribe := n.link("/unsubscribe", sub.ID, Token(secret, "unsubscribe", sub.ID))
 	msg.Body += "\n" + notice.Footer(n.service(sub.Lang), n.cfg.Site, unsubscribe, sub.Lang)
-	return n.mail(ctx, d, sub, msg, unsubscribe)
+	return n.mail(ctx, b, d, sub, msg, unsubscribe)
 }
 
-func (n *Notifier) mail(ctx context.Context, d *slokeeper.Delivery, sub *slokeeper.Subscriber, msg notice.Message, unsubscribe string) error {
+func (n *Notifier) mail(ctx context.Context, b *batch, d *slokeeper.Delivery, sub *slokeeper.Subscriber, msg notice.Message, unsubscribe string) error {
 	if n.cfg.Mailer == nil {
 		return errors.New("no mail server is configured (--smtp)")
 	}
 	m := &smtp.Mail{To: sub.Address, Lang: sub.Lang, Subject: msg.Subject, Body: msg.Body, Date: n.cfg.Clock.Now(), Unsubscribe: unsubscribe,
 		MessageID: fmt.Sprintf("d%d.%s@%s", d.ID, sub.ID, n.siteHost())}
-	return n.cfg.Mailer.Send(ctx, m, func() {
-		if err := n.journal.add(d.ID); err != nil {
-			n.log.Error("recording a handover failed: a crash now could send this notice twice", "delivery", d.ID, "err", err)
-		}
-	})
+	return n.cfg.Mailer.Send(ctx, m, func() error { return b.handOver(ctx, d) })
 }
 
 func (n *Notifier) link(path, id, token string) string {

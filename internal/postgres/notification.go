@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"slokeeper"
@@ -272,67 +274,147 @@ func (s *NotificationService) FanOut(ctx context.Context, id int64, at time.Time
 	return n, nil
 }
 
-// ClaimDeliveries leases due deliveries to node; rows another node is
-// claiming are skipped, not waited for.
+// deliveryColumns are the columns scanDelivery reads.
+const deliveryColumns = `id, COALESCE(announcement, 0), subscriber, state, attempts, next_at, sent_at, error, lease_node, lease_gen, lease_until, handover_at`
+
+func scanDelivery(row pgx.Row) (*slokeeper.Delivery, error) {
+	var d slokeeper.Delivery
+	var sent, until, handover *time.Time
+	if err := row.Scan(&d.ID, &d.Announcement, &d.Subscriber, &d.State, &d.Attempts, &d.NextAt, &sent, &d.Error, &d.Node, &d.Lease, &until, &handover); err != nil {
+		return nil, err
+	}
+	d.NextAt, d.SentAt, d.LeaseUntil, d.HandoverAt = d.NextAt.UTC(), fromNull(sent), fromNull(until), fromNull(handover)
+	return &d, nil
+}
+
+// inDoubtError is what a delivery settled in doubt says, by SQL.
+const inDoubtError = `'handed over to the mail server by ' || lease_node || ' (lease ' || lease_gen || '), whose outcome never came: it may have gone, so it is not sent again'`
+
+// ClaimDeliveries leases due deliveries to node under a new generation;
+// rows another node is claiming are skipped, not waited for. E-mails
+// whose lease ended with a handover recorded are settled in doubt first,
+// in the same transaction; they keep their holder and generation, so that
+// holder's late outcome still lands.
 func (s *NotificationService) ClaimDeliveries(ctx context.Context, node string, now, until time.Time, n int) ([]*slokeeper.Delivery, error) {
-	rows, err := s.db.pool.Query(ctx, `UPDATE deliveries SET lease_node = $1, lease_until = $2, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
-			ORDER BY next_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING id, COALESCE(announcement, 0), subscriber, state, attempts, next_at, error`, node, until, now, n)
+	var out []*slokeeper.Delivery
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = handover_at, error = `+inDoubtError+`
+			WHERE id IN (SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber
+				WHERE d.state = 'pending' AND d.handover_at IS NOT NULL AND d.lease_until < $1 AND s.channel = 'email'
+				FOR UPDATE OF d SKIP LOCKED)`, now); err != nil {
+			return err
+		}
+		var gen int64
+		if err := tx.QueryRow(ctx, `SELECT nextval('delivery_leases')`).Scan(&gen); err != nil {
+			return err
+		}
+		// An e-mail handed over is never claimed again (it is in doubt
+		// above, or its holder's lease still runs); a webhook is, and
+		// goes again with the same webhook-id.
+		rows, err := tx.Query(ctx, `UPDATE deliveries SET lease_node = $1, lease_until = $2, lease_gen = $3, handover_at = NULL, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= $4 AND (lease_until IS NULL OR lease_until < $4)
+				AND (handover_at IS NULL OR subscriber IN (SELECT id FROM subscribers WHERE channel = 'webhook'))
+				ORDER BY next_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+			RETURNING `+deliveryColumns, node, until, gen, now, n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []*slokeeper.Delivery
-	for rows.Next() {
-		var d slokeeper.Delivery
-		if err := rows.Scan(&d.ID, &d.Announcement, &d.Subscriber, &d.State, &d.Attempts, &d.NextAt, &d.Error); err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
-		}
-		d.NextAt = d.NextAt.UTC()
-		out = append(out, &d)
+	slices.SortFunc(out, func(a, b *slokeeper.Delivery) int { return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// RenewLease extends node's claim gen on the deliveries it still holds.
+func (s *NotificationService) RenewLease(ctx context.Context, node string, gen int64, now, until time.Time) ([]int64, error) {
+	rows, err := s.db.pool.Query(ctx, `UPDATE deliveries SET lease_until = $1
+		WHERE lease_gen = $2 AND lease_node = $3 AND state = 'pending' AND lease_until >= $4 RETURNING id`, until, gen, node, now)
+	if err != nil {
+		return nil, fmt.Errorf("renew lease: %w", err)
 	}
-	return out, rows.Err()
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("renew lease: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// HandOver records that node is handing delivery id over under claim gen.
+func (s *NotificationService) HandOver(ctx context.Context, id int64, node string, gen int64, at, until time.Time) error {
+	tag, err := s.db.pool.Exec(ctx, `UPDATE deliveries SET handover_at = $1, lease_until = greatest(lease_until, $2)
+		WHERE id = $3 AND lease_node = $4 AND lease_gen = $5 AND state = 'pending' AND lease_until >= $1`, at, until, id, node, gen)
+	if err != nil {
+		return fmt.Errorf("hand over delivery: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "The lease of delivery %d is no longer %s's (lease %d).", id, node, gen)
+	}
+	return nil
 }
 
 // ReleaseDeliveries frees node's leases on deliveries still pending,
-// giving back the attempt they counted.
-func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string) (int, error) {
-	tag, err := s.db.pool.Exec(ctx, `UPDATE deliveries SET lease_node = '', lease_until = NULL, attempts = greatest(attempts - 1, 0)
-		WHERE lease_node = $1 AND state = 'pending' AND lease_until IS NOT NULL`, node)
+// giving back the attempt they counted; the e-mails it had handed over
+// are in doubt instead.
+func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string, handedOver []int64, at time.Time) (freed, inDoubt int, err error) {
+	err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = COALESCE(handover_at, $2), error = `+inDoubtError+`
+			WHERE lease_node = $1 AND state = 'pending' AND lease_until IS NOT NULL AND (handover_at IS NOT NULL OR id = ANY($3))
+			AND subscriber IN (SELECT id FROM subscribers WHERE channel = 'email')`, node, at, append([]int64{}, handedOver...))
+		if err != nil {
+			return err
+		}
+		inDoubt = int(tag.RowsAffected())
+		tag, err = tx.Exec(ctx, `UPDATE deliveries SET lease_node = '', lease_until = NULL, handover_at = NULL, attempts = greatest(attempts - 1, 0)
+			WHERE lease_node = $1 AND state = 'pending' AND lease_until IS NOT NULL`, node)
+		freed = int(tag.RowsAffected())
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("release deliveries: %w", err)
+		return 0, 0, fmt.Errorf("release deliveries: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return freed, inDoubt, nil
 }
 
-// UpdateDelivery records what became of a delivery node holds.
-func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node string, upd slokeeper.DeliveryUpdate) error {
+// UpdateDelivery records what became of a delivery node holds under gen.
+func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node string, gen int64, upd slokeeper.DeliveryUpdate) error {
 	set := sqlbuild.Dollar().Add("state = ?", upd.State).Add("error = ?", upd.Error)
 	switch upd.State {
 	case slokeeper.DeliverySent, slokeeper.DeliveryInDoubt:
 		set.Add("sent_at = ?", upd.At)
 	case slokeeper.DeliveryPending:
-		// Put back: nobody holds it until it is claimed again.
-		set.Add("next_at = ?", upd.NextAt).Raw("lease_until = NULL").Raw("lease_node = ''")
+		// Put back: nobody holds it until it is claimed again, and
+		// nothing of it was handed over.
+		set.Add("next_at = ?", upd.NextAt).Raw("lease_until = NULL").Raw("lease_node = ''").Raw("handover_at = NULL")
 	case slokeeper.DeliveryFailed:
 	default:
 		return slokeeper.Errorf(slokeeper.EINVALID, "No delivery state %q.", upd.State)
 	}
 	tag, err := s.db.pool.Exec(ctx, `UPDATE deliveries SET `+set.Set()+` WHERE id = `+set.Arg(id)+
-		` AND lease_node = `+set.Arg(node)+` AND state IN ('pending', 'in_doubt')`, set.Args()...)
+		` AND lease_node = `+set.Arg(node)+` AND lease_gen = `+set.Arg(gen)+` AND state IN ('pending', 'in_doubt')`, set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update delivery: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return slokeeper.Errorf(slokeeper.ECONFLICT, "Delivery %d is not held by %s.", id, node)
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "Delivery %d is not held by %s (lease %d).", id, node, gen)
 	}
 	return nil
 }
 
 // CountDeliveries sums an announcement's deliveries by state.
 func (s *NotificationService) CountDeliveries(ctx context.Context, announcement int64) (slokeeper.DeliveryCount, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT state, count(*) FROM deliveries WHERE announcement = $1 GROUP BY state`, announcement)
+	rows, err := s.db.pool.Query(ctx, `SELECT state, count(*), count(*) FILTER (WHERE attempts > 1) FROM deliveries WHERE announcement = $1 GROUP BY state`, announcement)
 	if err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
@@ -340,11 +422,34 @@ func (s *NotificationService) CountDeliveries(ctx context.Context, announcement 
 	out := slokeeper.DeliveryCount{}
 	for rows.Next() {
 		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
+		var n, retried int
+		if err := rows.Scan(&state, &n, &retried); err != nil {
 			return nil, fmt.Errorf("count deliveries: %w", err)
 		}
 		out[state] = n
+		out[slokeeper.DeliveryRetried] += retried
+	}
+	return out, rows.Err()
+}
+
+// FindDeliveries returns deliveries by ID.
+func (s *NotificationService) FindDeliveries(ctx context.Context, f slokeeper.DeliveryFilter) ([]*slokeeper.Delivery, error) {
+	where := sqlbuild.Dollar().Eq("state", f.State)
+	if f.Announcement != 0 {
+		where.Add("announcement = ?", f.Announcement)
+	}
+	rows, err := s.db.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where.String()+` ORDER BY id`, where.Args()...)
+	if err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*slokeeper.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find deliveries: %w", err)
+		}
+		out = append(out, d)
 	}
 	return out, rows.Err()
 }

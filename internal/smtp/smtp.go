@@ -176,14 +176,15 @@ func New(cfg Config) (*Mailer, error) {
 	return &Mailer{cfg: cfg, slot: make(chan struct{}, cfg.Conns)}, nil
 }
 
-// Send sends m. handedOver is called the moment the message's last line
-// has gone to the server, before its answer: from then on the server may
-// have it even if the answer never comes. The caller records that where a
-// crash cannot lose it (quickly: the answer waits). If the last line was
-// not sent, nothing was, and handedOver is not called. After handedOver, a
-// connection failure without an answer is ErrInDoubt; a refusal is an
-// *Error either way.
-func (ml *Mailer) Send(ctx context.Context, m *Mail, handedOver func()) error {
+// Send sends m. handOver is called when the whole message but its final
+// dot has gone to the server: the caller records, where every node sees
+// it, that the message may be with the server from now on. If handOver
+// fails (the caller lost its lease, or cannot record it), the connection
+// is closed without the dot, the server keeps nothing, and Send returns
+// handOver's error. If the message did not reach that point, nothing was
+// sent and handOver is not called. After the dot, a connection failure
+// without an answer is ErrInDoubt; a refusal is an *Error either way.
+func (ml *Mailer) Send(ctx context.Context, m *Mail, handOver func() error) error {
 	select {
 	case ml.slot <- struct{}{}:
 	case <-ctx.Done():
@@ -234,13 +235,19 @@ func (ml *Mailer) Send(ctx context.Context, m *Mail, handedOver func()) error {
 	if _, err := msg.WriteTo(dc); err != nil {
 		return fmt.Errorf("smtp: writing the message: %w", err)
 	}
-	// The final dot, flushed to the connection, without waiting for the
-	// answer (DataCloser.Close would do both): the server may take the
-	// message from this point on, so the caller hears of it first.
-	if err := dc.WriteCloser.Close(); err != nil {
-		return fmt.Errorf("smtp: writing the message: %w", err)
+	// The caller records the handover before the final dot: from the dot
+	// on the server may take the message, so a sender that cannot record
+	// it (or may no longer send it) must not write the dot. The
+	// connection is then closed (ok is false) and the server drops what
+	// it got.
+	if err := handOver(); err != nil {
+		return fmt.Errorf("smtp: the message was not handed over: %w", err)
 	}
-	handedOver()
+	// The final dot, flushed to the connection, without waiting for the
+	// answer (DataCloser.Close would do both).
+	if err := dc.WriteCloser.Close(); err != nil {
+		return fmt.Errorf("%w: writing the final dot: %v", ErrInDoubt, err)
+	}
 	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
 		se := serverError(err)
 		if isServerError(se) {

@@ -28,7 +28,7 @@ func mailer(tb testing.TB, srv *mailtest.Server, tweak func(*smtp.Config)) *smtp
 	return m
 }
 
-func noop() {}
+func noop() error { return nil }
 
 // TestSend: a Japanese notice goes over STARTTLS with authentication and
 // arrives whole, with the headers of an automatic message and RFC 8058's
@@ -40,7 +40,7 @@ func TestSend(t *testing.T) {
 	err := m.Send(context.Background(), &smtp.Mail{To: "hanako@example.jp", Lang: "ja", Subject: "【メンテナンスのお知らせ】データベースの更新",
 		Body: "いつもご利用いただき、誠にありがとうございます。\n■ 日時：2026年12月3日(木) 10:00 JST\n", MessageID: "a1.s1@status.example.jp",
 		Date: time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC), Unsubscribe: "https://status.example.jp/unsubscribe?s=s1&t=tok"},
-		func() { handed++ })
+		func() error { handed++; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,13 +109,34 @@ func TestHandedOver(t *testing.T) {
 	handed := map[string]int{}
 	for _, to := range []string{"gone@example.jp", "ok@example.jp"} {
 		m.Send(context.Background(), &smtp.Mail{To: to, Lang: "en", Subject: "x", Body: strings.Repeat("long line\n", 2000), MessageID: to, Date: time.Now()},
-			func() { handed[to]++ })
+			func() error { handed[to]++; return nil })
 	}
 	if handed["gone@example.jp"] != 0 || handed["ok@example.jp"] != 1 {
 		t.Errorf("handed over: %v", handed)
 	}
 	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To != "ok@example.jp" || !strings.Contains(msgs[0].Body, strings.Repeat("long line\n", 2000)) {
 		t.Errorf("messages = %d, want ok@'s whole", len(msgs))
+	}
+}
+
+// TestHandOverRefused: a sender that cannot record the handover (its
+// lease is lost) stops before the final dot: the server keeps nothing,
+// the error is handOver's and not ErrInDoubt, and the next message on the
+// pool goes through.
+func TestHandOverRefused(t *testing.T) {
+	srv := mailtest.Start(t)
+	m := mailer(t, srv, nil)
+	lost := errors.New("the lease is lost")
+	err := m.Send(context.Background(), &smtp.Mail{To: "a@example.jp", Lang: "en", Subject: "x", Body: "x", MessageID: "a", Date: time.Now()},
+		func() error { return lost })
+	if !errors.Is(err, lost) || errors.Is(err, smtp.ErrInDoubt) {
+		t.Errorf("Send = %v; want the handover's error, not in doubt", err)
+	}
+	if err := m.Send(context.Background(), &smtp.Mail{To: "b@example.jp", Lang: "en", Subject: "x", Body: "x", MessageID: "b", Date: time.Now()}, noop); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To != "b@example.jp" {
+		t.Errorf("the server kept %d messages; want b's only", len(msgs))
 	}
 }
 

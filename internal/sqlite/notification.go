@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"slokeeper"
@@ -316,71 +318,182 @@ func (s *NotificationService) FanOut(ctx context.Context, id int64, at time.Time
 	return len(ids), nil
 }
 
-// ClaimDeliveries leases due deliveries to node: SQLite's one writer
-// makes the select and the update one step.
+// deliveryColumns are the columns scanDelivery reads.
+const deliveryColumns = `id, COALESCE(announcement, 0), subscriber, state, attempts, next_at, sent_at, error, lease_node, lease_gen, lease_until, handover_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (*slokeeper.Delivery, error) {
+	var d slokeeper.Delivery
+	var next string
+	var sent, until, handover sql.NullString
+	if err := row.Scan(&d.ID, &d.Announcement, &d.Subscriber, &d.State, &d.Attempts, &next, &sent, &d.Error, &d.Node, &d.Lease, &until, &handover); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.NextAt, err = parseTime(next); err != nil {
+		return nil, err
+	}
+	if d.SentAt, err = scanNullTime(sent); err != nil {
+		return nil, err
+	}
+	if d.LeaseUntil, err = scanNullTime(until); err != nil {
+		return nil, err
+	}
+	if d.HandoverAt, err = scanNullTime(handover); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// inDoubtError is what a delivery settled in doubt says, by SQL.
+const inDoubtError = `'handed over to the mail server by ' || lease_node || ' (lease ' || lease_gen || '), whose outcome never came: it may have gone, so it is not sent again'`
+
+// ClaimDeliveries leases due deliveries to node under a new generation,
+// in one write transaction (SQLite's one writer makes it one step). The
+// e-mails whose lease ended with a handover recorded are settled in doubt
+// first; they keep their holder and generation, so its late outcome
+// still lands.
 func (s *NotificationService) ClaimDeliveries(ctx context.Context, node string, now, until time.Time, n int) ([]*slokeeper.Delivery, error) {
-	rows, err := s.db.write.QueryContext(ctx, `UPDATE deliveries SET lease_node = ?, lease_until = ?, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_at, id LIMIT ?)
-		RETURNING id, COALESCE(announcement, 0), subscriber, state, attempts, next_at, error`,
-		node, formatTime(until), formatTime(now), formatTime(now), n)
+	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	defer rows.Close()
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = handover_at, error = `+inDoubtError+`
+		WHERE state = 'pending' AND handover_at IS NOT NULL AND lease_until < ?
+		AND subscriber IN (SELECT id FROM subscribers WHERE channel = 'email')`, formatTime(now)); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	var gen int64
+	if err := tx.QueryRowContext(ctx, `UPDATE delivery_leases SET gen = gen + 1 RETURNING gen`).Scan(&gen); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	// An e-mail handed over is never claimed again (in doubt above, or
+	// its holder's lease still runs); a webhook is, and goes again with
+	// the same webhook-id.
+	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET lease_node = ?, lease_until = ?, lease_gen = ?, handover_at = NULL, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+			AND (handover_at IS NULL OR subscriber IN (SELECT id FROM subscribers WHERE channel = 'webhook'))
+			ORDER BY next_at, id LIMIT ?)
+		RETURNING `+deliveryColumns,
+		node, formatTime(until), gen, formatTime(now), formatTime(now), n)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
 	var out []*slokeeper.Delivery
 	for rows.Next() {
-		var d slokeeper.Delivery
-		var next string
-		if err := rows.Scan(&d.ID, &d.Announcement, &d.Subscriber, &d.State, &d.Attempts, &next, &d.Error); err != nil {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
-		if d.NextAt, err = parseTime(next); err != nil {
-			return nil, err
-		}
-		out = append(out, &d)
+		out = append(out, d)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *slokeeper.Delivery) int { return cmp.Or(a.NextAt.Compare(b.NextAt), cmp.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// RenewLease extends node's claim gen on the deliveries it still holds.
+func (s *NotificationService) RenewLease(ctx context.Context, node string, gen int64, now, until time.Time) ([]int64, error) {
+	rows, err := s.db.write.QueryContext(ctx, `UPDATE deliveries SET lease_until = ?
+		WHERE lease_gen = ? AND lease_node = ? AND state = 'pending' AND lease_until >= ? RETURNING id`, formatTime(until), gen, node, formatTime(now))
+	if err != nil {
+		return nil, fmt.Errorf("renew lease: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("renew lease: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("renew lease: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// HandOver records that node is handing delivery id over under claim gen.
+func (s *NotificationService) HandOver(ctx context.Context, id int64, node string, gen int64, at, until time.Time) error {
+	res, err := s.db.write.ExecContext(ctx, `UPDATE deliveries SET handover_at = ?, lease_until = max(lease_until, ?)
+		WHERE id = ? AND lease_node = ? AND lease_gen = ? AND state = 'pending' AND lease_until >= ?`,
+		formatTime(at), formatTime(until), id, node, gen, formatTime(at))
+	if err != nil {
+		return fmt.Errorf("hand over delivery: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "The lease of delivery %d is no longer %s's (lease %d).", id, node, gen)
+	}
+	return nil
 }
 
 // ReleaseDeliveries frees node's leases on deliveries still pending. The
-// attempt they counted is given back: it never reached the server.
-func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string) (int, error) {
-	res, err := s.db.write.ExecContext(ctx, `UPDATE deliveries SET lease_node = '', lease_until = NULL, attempts = max(attempts - 1, 0)
+// attempt they counted is given back: it never reached the server. The
+// e-mails it had handed over are in doubt instead.
+func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string, handedOver []int64, at time.Time) (freed, inDoubt int, err error) {
+	ids, _ := json.Marshal(append([]int64{}, handedOver...))
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("release deliveries: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = COALESCE(handover_at, ?), error = `+inDoubtError+`
+		WHERE lease_node = ? AND state = 'pending' AND lease_until IS NOT NULL
+		AND (handover_at IS NOT NULL OR id IN (SELECT value FROM json_each(?)))
+		AND subscriber IN (SELECT id FROM subscribers WHERE channel = 'email')`, formatTime(at), node, string(ids))
+	if err != nil {
+		return 0, 0, fmt.Errorf("release deliveries: %w", err)
+	}
+	d, _ := res.RowsAffected()
+	res, err = tx.ExecContext(ctx, `UPDATE deliveries SET lease_node = '', lease_until = NULL, handover_at = NULL, attempts = max(attempts - 1, 0)
 		WHERE lease_node = ? AND state = 'pending' AND lease_until IS NOT NULL`, node)
 	if err != nil {
-		return 0, fmt.Errorf("release deliveries: %w", err)
+		return 0, 0, fmt.Errorf("release deliveries: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	f, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("release deliveries: %w", err)
+	}
+	return int(f), int(d), nil
 }
 
-// UpdateDelivery records what became of a delivery node holds.
-func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node string, upd slokeeper.DeliveryUpdate) error {
+// UpdateDelivery records what became of a delivery node holds under gen.
+func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node string, gen int64, upd slokeeper.DeliveryUpdate) error {
 	set := sqlbuild.Question().Add("state = ?", upd.State).Add("error = ?", upd.Error)
 	switch upd.State {
 	case slokeeper.DeliverySent, slokeeper.DeliveryInDoubt:
 		set.Add("sent_at = ?", formatTime(upd.At))
 	case slokeeper.DeliveryPending:
-		// Put back: nobody holds it until it is claimed again.
-		set.Add("next_at = ?", formatTime(upd.NextAt)).Raw("lease_until = NULL").Raw("lease_node = ''")
+		// Put back: nobody holds it until it is claimed again, and
+		// nothing of it was handed over.
+		set.Add("next_at = ?", formatTime(upd.NextAt)).Raw("lease_until = NULL").Raw("lease_node = ''").Raw("handover_at = NULL")
 	case slokeeper.DeliveryFailed:
 	default:
 		return slokeeper.Errorf(slokeeper.EINVALID, "No delivery state %q.", upd.State)
 	}
 	res, err := s.db.write.ExecContext(ctx, `UPDATE deliveries SET `+set.Set()+` WHERE id = `+set.Arg(id)+
-		` AND lease_node = `+set.Arg(node)+` AND state IN ('pending', 'in_doubt')`, set.Args()...)
+		` AND lease_node = `+set.Arg(node)+` AND lease_gen = `+set.Arg(gen)+` AND state IN ('pending', 'in_doubt')`, set.Args()...)
 	if err != nil {
 		return fmt.Errorf("update delivery: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return slokeeper.Errorf(slokeeper.ECONFLICT, "Delivery %d is not held by %s.", id, node)
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "Delivery %d is not held by %s (lease %d).", id, node, gen)
 	}
 	return nil
 }
 
 // CountDeliveries sums an announcement's deliveries by state.
 func (s *NotificationService) CountDeliveries(ctx context.Context, announcement int64) (slokeeper.DeliveryCount, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT state, count(*) FROM deliveries WHERE announcement = ? GROUP BY state`, announcement)
+	rows, err := s.db.read.QueryContext(ctx, `SELECT state, count(*), sum(attempts > 1) FROM deliveries WHERE announcement = ? GROUP BY state`, announcement)
 	if err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
@@ -388,11 +501,34 @@ func (s *NotificationService) CountDeliveries(ctx context.Context, announcement 
 	out := slokeeper.DeliveryCount{}
 	for rows.Next() {
 		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
+		var n, retried int
+		if err := rows.Scan(&state, &n, &retried); err != nil {
 			return nil, fmt.Errorf("count deliveries: %w", err)
 		}
 		out[state] = n
+		out[slokeeper.DeliveryRetried] += retried
+	}
+	return out, rows.Err()
+}
+
+// FindDeliveries returns deliveries by ID.
+func (s *NotificationService) FindDeliveries(ctx context.Context, f slokeeper.DeliveryFilter) ([]*slokeeper.Delivery, error) {
+	where := sqlbuild.Question().Eq("state", f.State)
+	if f.Announcement != 0 {
+		where.Add("announcement = ?", f.Announcement)
+	}
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where.String()+` ORDER BY id`, where.Args()...)
+	if err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*slokeeper.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find deliveries: %w", err)
+		}
+		out = append(out, d)
 	}
 	return out, rows.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,7 +159,7 @@ func testNotifications(t *testing.T, s Store) {
 	if queued, err := s.Notices.ResendConfirmation(ctx, "s_new", at, at.Add(-slokeeper.ConfirmEvery)); err != nil || queued {
 		t.Fatalf("ResendConfirmation with one waiting = %v, %v; want false", queued, err)
 	}
-	if err := s.Notices.UpdateDelivery(ctx, confirmation.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
+	if err := s.Notices.UpdateDelivery(ctx, confirmation.ID, "n1", confirmation.Lease, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -195,8 +196,9 @@ func testNotifications(t *testing.T, s Store) {
 		t.Errorf("confirming nobody = %v", err)
 	}
 
-	// Done: sent and failed, finished once, then pruned.
-	for _, d := range ds {
+	// Done: sent and failed, finished once, then pruned (by the claim
+	// that holds them now: the first one's lease ended).
+	for _, d := range resent {
 		if d.Announcement != as[0].ID {
 			continue
 		}
@@ -204,7 +206,7 @@ func testNotifications(t *testing.T, s Store) {
 		if d.Subscriber == "s_hook" {
 			state = slokeeper.DeliveryFailed
 		}
-		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: state, At: at, Error: "x"}); err != nil {
+		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", d.Lease, slokeeper.DeliveryUpdate{State: state, At: at, Error: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -253,7 +255,7 @@ func testSubscriberConfirmations(t *testing.T, s Store) {
 			if d.Announcement == 0 && d.Subscriber == "s_wait" {
 				n++
 			}
-			if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}); err != nil {
+			if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", d.Lease, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: now}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -354,6 +356,7 @@ func testDeliveryClaims(t *testing.T, s Store) {
 	// Three nodes claim concurrently: each delivery goes to one.
 	var mu sync.Mutex
 	holder := map[int64]string{}
+	gen := map[int64]int64{}
 	for _, node := range []string{"n1", "n2", "n3"} {
 		wg.Go(func() {
 			for {
@@ -370,7 +373,7 @@ func testDeliveryClaims(t *testing.T, s Store) {
 					if h, ok := holder[d.ID]; ok {
 						t.Errorf("delivery %d claimed by %s and %s", d.ID, h, node)
 					}
-					holder[d.ID] = node
+					holder[d.ID], gen[d.ID] = node, d.Lease
 				}
 				mu.Unlock()
 			}
@@ -390,11 +393,11 @@ func testDeliveryClaims(t *testing.T, s Store) {
 		t.Skipf("n1 claimed %d; the rest needs two", len(n1))
 	}
 	// Only the holder records an outcome.
-	if err := s.Notices.UpdateDelivery(ctx, n1[0], "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+	if err := s.Notices.UpdateDelivery(ctx, n1[0], "n2", gen[n1[0]], slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
 		t.Errorf("another node's delivery = %v, want ECONFLICT", err)
 	}
 	// n1 had handed n1[0] over up to its last byte when it stopped.
-	if err := s.Notices.UpdateDelivery(ctx, n1[0], "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: at}); err != nil {
+	if err := s.Notices.UpdateDelivery(ctx, n1[0], "n1", gen[n1[0]], slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing is claimable while leases last.
@@ -402,8 +405,8 @@ func testDeliveryClaims(t *testing.T, s Store) {
 		t.Errorf("claimed %d under live leases", len(ds))
 	}
 	// n1 restarts: its pending claims are free again, the in-doubt one is not.
-	if n, err := s.Notices.ReleaseDeliveries(ctx, "n1"); err != nil || n != len(n1)-1 {
-		t.Errorf("ReleaseDeliveries(n1) = %d, %v; want %d", n, err, len(n1)-1)
+	if n, doubt, err := s.Notices.ReleaseDeliveries(ctx, "n1", nil, at); err != nil || n != len(n1)-1 || doubt != 0 {
+		t.Errorf("ReleaseDeliveries(n1) = %d, %d, %v; want %d, 0", n, doubt, err, len(n1)-1)
 	}
 	ds, err := s.Notices.ClaimDeliveries(ctx, "n1", at.Add(30*time.Second), at.Add(2*time.Minute), 100)
 	if err != nil || len(ds) != len(n1)-1 {
@@ -416,7 +419,7 @@ func testDeliveryClaims(t *testing.T, s Store) {
 		if d.Attempts != 1 {
 			t.Errorf("delivery %d: attempts %d; the released claim is given back", d.ID, d.Attempts)
 		}
-		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
+		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n1", d.Lease, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -428,14 +431,14 @@ func testDeliveryClaims(t *testing.T, s Store) {
 	// A delivery put back for later is not due before then.
 	later := ds[0]
 	for _, d := range ds[1:] {
-		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
+		if err := s.Notices.UpdateDelivery(ctx, d.ID, "n2", d.Lease, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryPending, NextAt: at.Add(10 * time.Minute), Error: "451 try later"}); err != nil {
+	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", later.Lease, slokeeper.DeliveryUpdate{State: slokeeper.DeliveryPending, NextAt: at.Add(10 * time.Minute), Error: "451 try later"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: at}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+	if err := s.Notices.UpdateDelivery(ctx, later.ID, "n2", later.Lease, slokeeper.DeliveryUpdate{State: slokeeper.DeliveryInDoubt, At: at}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
 		t.Errorf("a delivery put back is still held: %v", err)
 	}
 	if ds, _ := s.Notices.ClaimDeliveries(ctx, "n3", at.Add(9*time.Minute), at.Add(10*time.Minute), 100); len(ds) != 0 {
@@ -527,4 +530,193 @@ func testEvidenceInTransaction(t *testing.T, s Store) {
 			t.Errorf("evidence of %s = %d, %v; want %d", subject, n, err, want)
 		}
 	}
+}
+
+// testDeliveryFencing: a claim has a generation; only its holder, under
+// it and while it lasts, renews, hands over and records outcomes. An
+// e-mail handed over under a lease that ended is in doubt for whoever
+// claims next (never claimed again), and its first holder's late true
+// outcome still lands; a webhook handed over is claimed again.
+func testDeliveryFencing(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	mustSubscribe(t, s, "s_a", slokeeper.ChannelEmail, "a@example.com", "ja", at)
+	mustSubscribe(t, s, "s_b", slokeeper.ChannelEmail, "b@example.com", "en", at)
+	mustSubscribe(t, s, "s_c", slokeeper.ChannelEmail, "c@example.com", "en", at)
+	mustSubscribe(t, s, "s_hook", slokeeper.ChannelWebhook, "https://hooks.example.com/x", "en", at)
+	a := &slokeeper.Announcement{Kind: slokeeper.AnnounceMaintenanceStarted, At: at, Maintenance: "mt_f", Key: "mt_f:start"}
+	if _, err := s.Notices.CreateAnnouncement(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Notices.FanOut(ctx, a.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := s.Notices.ClaimDeliveries(ctx, "n1", at, at.Add(2*time.Minute), 10)
+	if err != nil || len(ds) != 4 {
+		t.Fatalf("claim = %d, %v; want 4", len(ds), err)
+	}
+	by := map[string]*slokeeper.Delivery{}
+	g1 := ds[0].Lease
+	for _, d := range ds {
+		by[d.Subscriber] = d
+		if d.Lease != g1 || g1 <= 0 || d.Node != "n1" || !d.LeaseUntil.Equal(at.Add(2*time.Minute)) || !d.HandoverAt.IsZero() {
+			t.Errorf("claimed %+v; want n1's lease %d until %s", d, g1, at.Add(2*time.Minute))
+		}
+	}
+	da, db, dc, dh := by["s_a"], by["s_b"], by["s_c"], by["s_hook"]
+
+	// A live lease is renewed; a slow sender keeps its rows.
+	ids, err := s.Notices.RenewLease(ctx, "n1", g1, at.Add(time.Minute), at.Add(3*time.Minute))
+	if err != nil || len(ids) != 4 {
+		t.Fatalf("renew = %v, %v; want 4 IDs", ids, err)
+	}
+	if got, _ := s.Notices.ClaimDeliveries(ctx, "n2", at.Add(2*time.Minute+time.Second), at.Add(4*time.Minute), 10); len(got) != 0 {
+		t.Fatalf("n2 claimed %d under a renewed lease", len(got))
+	}
+	// Only the holder hands over, under its generation.
+	if err := s.Notices.HandOver(ctx, da.ID, "n2", g1, at.Add(time.Minute), at.Add(3*time.Minute)); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("hand over by another node = %v, want ECONFLICT", err)
+	}
+	if err := s.Notices.HandOver(ctx, da.ID, "n1", g1+1000, at.Add(time.Minute), at.Add(3*time.Minute)); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("hand over under another generation = %v, want ECONFLICT", err)
+	}
+	for _, d := range []*slokeeper.Delivery{da, dh} {
+		if err := s.Notices.HandOver(ctx, d.ID, "n1", g1, at.Add(time.Minute), at.Add(3*time.Minute)); err != nil {
+			t.Fatalf("hand over %d: %v", d.ID, err)
+		}
+	}
+	// n1 is silent past its lease: it can neither renew nor hand over.
+	late := at.Add(3*time.Minute + time.Second)
+	if ids, err := s.Notices.RenewLease(ctx, "n1", g1, late, late.Add(2*time.Minute)); err != nil || len(ids) != 0 {
+		t.Errorf("renewing a lapsed lease = %v, %v; want none", ids, err)
+	}
+	if err := s.Notices.HandOver(ctx, db.ID, "n1", g1, late, late.Add(2*time.Minute)); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("hand over under a lapsed lease = %v, want ECONFLICT", err)
+	}
+	// n2 claims: b, c and the webhook, under a newer generation; a is in doubt.
+	ds, err = s.Notices.ClaimDeliveries(ctx, "n2", late, late.Add(2*time.Minute), 10)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("n2 claims %d, %v; want 3", len(ds), err)
+	}
+	g2 := ds[0].Lease
+	for _, d := range ds {
+		if d.Subscriber == "s_a" {
+			t.Error("the e-mail handed over was claimed again")
+		}
+		if d.Lease != g2 || g2 <= g1 || d.Attempts != 2 || !d.HandoverAt.IsZero() {
+			t.Errorf("reclaimed %+v; want lease %d > %d, attempt 2, no handover", d, g2, g1)
+		}
+	}
+	doubt, err := s.Notices.FindDeliveries(ctx, slokeeper.DeliveryFilter{Announcement: a.ID, State: slokeeper.DeliveryInDoubt})
+	if err != nil || len(doubt) != 1 {
+		t.Fatalf("in doubt: %d, %v; want 1", len(doubt), err)
+	}
+	if d := doubt[0]; d.ID != da.ID || d.Node != "n1" || d.Lease != g1 || !d.SentAt.Equal(at.Add(time.Minute)) || !d.HandoverAt.Equal(at.Add(time.Minute)) ||
+		!strings.Contains(d.Error, "n1") {
+		t.Errorf("in doubt: %+v; want a's handover by n1 (lease %d) at %s", d, g1, at.Add(time.Minute))
+	}
+	// n1's outcomes: fenced for b (n2 holds it now), landing for a (its
+	// own handover: the true outcome replaces the doubt).
+	if err := s.Notices.UpdateDelivery(ctx, db.ID, "n1", g1, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: late}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("stale holder's outcome = %v, want ECONFLICT", err)
+	}
+	if err := s.Notices.UpdateDelivery(ctx, da.ID, "n1", g1, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: late}); err != nil {
+		t.Errorf("the handing-over holder's late outcome: %v", err)
+	}
+	if err := s.Notices.UpdateDelivery(ctx, db.ID, "n2", g2, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: late}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notices.UpdateDelivery(ctx, dh.ID, "n2", g2, slokeeper.DeliveryUpdate{State: slokeeper.DeliveryPending, NextAt: late.Add(time.Hour), Error: "503"}); err != nil {
+		t.Fatal(err)
+	}
+	// n2 restarts after handing c over: c is in doubt, not freed.
+	if err := s.Notices.HandOver(ctx, dc.ID, "n2", g2, late, late.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if freed, inDoubt, err := s.Notices.ReleaseDeliveries(ctx, "n2", nil, late); err != nil || freed != 0 || inDoubt != 1 {
+		t.Errorf("release = %d freed, %d in doubt, %v; want 0, 1", freed, inDoubt, err)
+	}
+	c, err := s.Notices.CountDeliveries(ctx, a.ID)
+	if err != nil || c[slokeeper.DeliverySent] != 2 || c[slokeeper.DeliveryInDoubt] != 1 || c[slokeeper.DeliveryPending] != 1 || c[slokeeper.DeliveryRetried] != 3 {
+		t.Errorf("counts = %v, %v; want 2 sent, 1 in doubt, 1 pending, 3 retried", c, err)
+	}
+}
+
+// testHandOverRace: a holder whose lease is about to end hands over while
+// another node, whose clock says it has ended, claims. For every delivery
+// exactly one of them wins: the handover (and the delivery is in doubt,
+// not claimed) or the claim (and the handover is refused).
+func testHandOverRace(t *testing.T, s Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	const subscribers = 40
+	for i := range subscribers {
+		mustSubscribe(t, s, fmt.Sprintf("r%02d", i), slokeeper.ChannelEmail, fmt.Sprintf("r%02d@example.com", i), "ja", at)
+	}
+	a := &slokeeper.Announcement{Kind: slokeeper.AnnounceMaintenanceStarted, At: at, Maintenance: "mt_r", Key: "mt_r:start"}
+	if _, err := s.Notices.CreateAnnouncement(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Notices.FanOut(ctx, a.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	until := at.Add(2 * time.Minute)
+	ds, err := s.Notices.ClaimDeliveries(ctx, "n1", at, until, subscribers)
+	if err != nil || len(ds) != subscribers {
+		t.Fatalf("claim = %d, %v", len(ds), err)
+	}
+	var mu sync.Mutex
+	handed := map[int64]bool{}
+	claimed := map[int64]bool{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for _, d := range ds {
+			err := s.Notices.HandOver(ctx, d.ID, "n1", d.Lease, until.Add(-time.Millisecond), until)
+			if err != nil && slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+				t.Error(err)
+			}
+			mu.Lock()
+			handed[d.ID] = err == nil
+			mu.Unlock()
+		}
+	})
+	wg.Go(func() {
+		for range subscribers {
+			got, err := s.Notices.ClaimDeliveries(ctx, "n2", until.Add(time.Millisecond), until.Add(2*time.Minute), 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for _, d := range got {
+				claimed[d.ID] = true
+			}
+			mu.Unlock()
+		}
+	})
+	wg.Wait()
+	// What n2 left unclaimed meanwhile, it claims now.
+	rest, err := s.Notices.ClaimDeliveries(ctx, "n2", until.Add(time.Millisecond), until.Add(2*time.Minute), subscribers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rest {
+		claimed[d.ID] = true
+	}
+	for _, d := range ds {
+		if handed[d.ID] == claimed[d.ID] {
+			t.Errorf("delivery %d: handed over %v, claimed again %v; want exactly one", d.ID, handed[d.ID], claimed[d.ID])
+		}
+	}
+	c, _ := s.Notices.CountDeliveries(ctx, a.ID)
+	nHanded := 0
+	for _, ok := range handed {
+		if ok {
+			nHanded++
+		}
+	}
+	if c[slokeeper.DeliveryInDoubt] != nHanded {
+		t.Errorf("%d in doubt, %d handed over", c[slokeeper.DeliveryInDoubt], nHanded)
+	}
+	t.Logf("%d handed over (in doubt), %d claimed by the other node", nHanded, len(claimed))
 }

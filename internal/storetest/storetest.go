@@ -65,6 +65,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Notifications", func(t *testing.T) { t.Parallel(); testNotifications(t, open(t)) })
 	t.Run("SubscriberConfirmations", func(t *testing.T) { t.Parallel(); testSubscriberConfirmations(t, open(t)) })
 	t.Run("DeliveryClaims", func(t *testing.T) { t.Parallel(); testDeliveryClaims(t, open(t)) })
+	t.Run("DeliveryFencing", func(t *testing.T) { t.Parallel(); testDeliveryFencing(t, open(t)) })
+	t.Run("HandOverRace", func(t *testing.T) { t.Parallel(); testHandOverRace(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)
