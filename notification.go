@@ -246,11 +246,14 @@ type NotificationService interface {
 	// claims died with its previous process. The e-mails it had handed
 	// over (recorded in the database, or listed in handedOver, the IDs a
 	// handover journal of an earlier version holds) become in doubt
-	// instead. It returns how many were freed and how many are in doubt.
+	// instead, held by nobody (no truth can come from a process that
+	// died). It returns how many were freed and how many are in doubt.
 	ReleaseDeliveries(ctx context.Context, node string, handedOver []int64, at time.Time) (freed, inDoubt int, err error)
 	// UpdateDelivery records what became of a delivery node holds under
-	// claim gen (a delivery in doubt still counts as held by the claim
-	// that handed it over, so its true outcome, once known, lands).
+	// claim gen. A delivery another node settled in doubt still counts as
+	// held by the claim that handed it over, so that claim's true
+	// outcome, once known, lands; one the holder itself reports in doubt
+	// is held by nobody after that.
 	// ECONFLICT when node's claim gen no longer holds it.
 	UpdateDelivery(ctx context.Context, id int64, node string, gen int64, upd DeliveryUpdate) error
 	// CountDeliveries sums an announcement's deliveries by state, and

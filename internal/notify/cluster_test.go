@@ -242,10 +242,12 @@ func TestClusterSlowPath(t *testing.T) {
 	slow := c.add(t, "n1", c.dsn)
 	others := []*node{c.add(t, "n2", c.dsn), c.add(t, "n3", c.dsn)}
 	var hung atomic.Bool
+	var beforeHang atomic.Int64 // what the others had sent when the slow node hung
 	reclaimed := make(chan struct{})
 	slow.mail.Hook(mailtest.Hooks{Data: func(accepted int, m mailtest.Message) {
 		c.clock.Add(3 * time.Second)
 		if accepted == 59 && hung.CompareAndSwap(false, true) {
+			beforeHang.Store(int64(others[0].mail.Count() + others[1].mail.Count()))
 			c.clock.Add(3 * time.Minute)
 			// Hung until the others have taken rows over (not waitFor:
 			// this is the server's goroutine).
@@ -269,7 +271,11 @@ func TestClusterSlowPath(t *testing.T) {
 		t.Fatal("the slow path never hung")
 	}
 	// It kept its batch for 59 messages (3 minutes of clock), past its
-	// first lease, and lost it with the hang.
+	// first lease: until the hang the others sent only the 100 it had
+	// not claimed. It lost the batch with the hang.
+	if n := beforeHang.Load(); n > subscribers-200 {
+		t.Errorf("before the hang the others sent %d; want at most the %d the slow node had not claimed", n, subscribers-200)
+	}
 	if n := slow.mail.Count(); n < 59 || n >= 200 {
 		t.Errorf("the slow node sent %d; want its 59 and those in flight, not its whole batch", n)
 	}
@@ -379,6 +385,10 @@ func TestClusterNodeKilled(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the message killed in flight (%s) is not in doubt", messageID)
+	}
+	ev, _, _ := postgres.NewEvidenceService(c.db).FindEvidence(context.Background(), slokeeper.EvidenceFilter{Action: "notice.maintenance.scheduled"})
+	if len(ev) != 1 || !strings.Contains(ev[0].Detail, "in doubt, to check in the mail server's log: ") || !strings.Contains(ev[0].Detail, messageID) {
+		t.Errorf("the evidence does not name the message in doubt, %s, for staff: %v", messageID, ev)
 	}
 	if n := dead.mail.Count(); n < 40 || n >= 200 {
 		t.Errorf("the killed node sent %d", n)

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -310,6 +311,15 @@ func (n *Notifier) finish(ctx context.Context) error {
 			continue
 		}
 		now := n.cfg.Clock.Now()
+		if c[slokeeper.DeliveryInDoubt] > 0 {
+			recent, err := n.recentDoubt(ctx, a.ID, now)
+			if err != nil {
+				return err
+			}
+			if recent {
+				continue
+			}
+		}
 		e, err := n.evidence(ctx, a, c, now)
 		if err != nil {
 			return err
@@ -322,6 +332,27 @@ func (n *Notifier) finish(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// recentDoubt reports whether an announcement has a delivery in doubt,
+// settled by another node than its holder, handed over less than two
+// leases ago. Its sender may be alive behind a
+// database cut, retrying its outcome: the truth (sent, refused, or
+// never handed over after all, and so pending again) replaces the doubt
+// when it lands. The evidence waits for it so that it counts what
+// happened; a sender that never comes back delays it by two leases.
+func (n *Notifier) recentDoubt(ctx context.Context, announcement int64, now time.Time) (bool, error) {
+	ds, err := n.cfg.Store.FindDeliveries(ctx, slokeeper.DeliveryFilter{Announcement: announcement, State: slokeeper.DeliveryInDoubt})
+	if err != nil {
+		return false, fmt.Errorf("notify: %w", err)
+	}
+	for _, d := range ds {
+		// d.Node: settled by another node, its holder may still report.
+		if d.Node != "" && now.Sub(d.HandoverAt) < 2*n.cfg.Lease {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // evidence is what an announcement's delivery proves: when its last
@@ -374,6 +405,22 @@ func (n *Notifier) evidence(ctx context.Context, a *slokeeper.Announcement, c sl
 		total, subscribers, now.Sub(a.At).Round(time.Second), c[slokeeper.DeliverySent], c[slokeeper.DeliveryInDoubt], c[slokeeper.DeliveryFailed], c[slokeeper.DeliveryRetried])
 	if total == 0 {
 		e.Detail = "no subscriber to notify; on the status page and feed only"
+	}
+	if c[slokeeper.DeliveryInDoubt] > 0 {
+		// Staff resolve these by Message-ID in the mail server's log.
+		ds, err := n.cfg.Store.FindDeliveries(ctx, slokeeper.DeliveryFilter{Announcement: a.ID, State: slokeeper.DeliveryInDoubt})
+		if err != nil {
+			return nil, fmt.Errorf("notify: %w", err)
+		}
+		const listed = 20
+		ids := make([]string, 0, listed)
+		for _, d := range ds[:min(len(ds), listed)] {
+			ids = append(ids, "<"+n.messageID(d.ID, d.Subscriber)+">")
+		}
+		e.Detail += "; in doubt, to check in the mail server's log: " + strings.Join(ids, " ")
+		if len(ds) > listed {
+			e.Detail += fmt.Sprintf(" and %d more", len(ds)-listed)
+		}
 	}
 	return e, nil
 }
@@ -434,6 +481,11 @@ func (n *Notifier) payOwed(ctx context.Context) error {
 func backoff(attempts int) time.Duration {
 	d := time.Minute << min(attempts-1, 9)
 	return min(d, 6*time.Hour)
+}
+
+// messageID is the Message-ID of delivery id's e-mail, without <>.
+func (n *Notifier) messageID(id int64, subscriber string) string {
+	return fmt.Sprintf("d%d.%s@%s", id, subscriber, n.siteHost())
 }
 
 // siteHost is the host of the site, for Message-IDs.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -531,5 +532,50 @@ func TestWebhookRefusedTarget(t *testing.T) {
 	}
 	if len(reached) != 0 {
 		t.Errorf("the refused receiver was reached %d times", len(reached))
+	}
+}
+
+// TestRecoverOldJournal: a node upgraded from a version that kept a local
+// handover journal marks the e-mails it lists in doubt (never sent
+// again), sends the rest of what it held, and removes the journal.
+func TestRecoverOldJournal(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	e.subscribe(t, "a@example.jp", "ja")
+	e.subscribe(t, "b@example.jp", "en")
+	base := e.mail.Count()
+	inc := &slokeeper.Incident{ID: "in_1", Components: []string{"runtime"}, TitleJA: "障害", TitleEN: "Outage", Impact: slokeeper.ImpactMajor,
+		DetectedAt: e.clock.Now(), OpenedAt: e.clock.Now()}
+	if err := e.inc.OpenIncident(ctx, inc, &slokeeper.IncidentUpdate{At: e.clock.Now(), Status: slokeeper.IncidentInvestigating, BodyJA: "調査中です。", BodyEN: "Investigating."}, nil); err != nil {
+		t.Fatal(err)
+	}
+	as, err := e.store.FindAnnouncements(ctx, slokeeper.AnnouncementFilter{NotFannedOut: true})
+	if err != nil || len(as) != 1 {
+		t.Fatal(as, err)
+	}
+	if _, err := e.store.FanOut(ctx, as[0].ID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The old process claimed both, handed the first over, and died.
+	ds, err := e.store.ClaimDeliveries(ctx, "n1", e.clock.Now(), e.clock.Now().Add(2*time.Minute), 10)
+	if err != nil || len(ds) != 2 {
+		t.Fatal(ds, err)
+	}
+	if err := os.WriteFile(e.cfg.Journal, fmt.Appendf(nil, "%d\n", ds[0].ID), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.n.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.cfg.Journal); !os.IsNotExist(err) {
+		t.Errorf("the old journal is still there: %v", err)
+	}
+	e.tick(t)
+	if got := e.mail.Count() - base; got != 1 {
+		t.Errorf("%d notices sent after the restart; want 1 (the one not handed over)", got)
+	}
+	c, _ := e.store.CountDeliveries(ctx, as[0].ID)
+	if c[slokeeper.DeliveryInDoubt] != 1 || c[slokeeper.DeliverySent] != 1 {
+		t.Errorf("deliveries = %v; want 1 in doubt, 1 sent", c)
 	}
 }

@@ -226,7 +226,7 @@ func (n *Notifier) mail(ctx context.Context, b *batch, d *slokeeper.Delivery, su
 		return errors.New("no mail server is configured (--smtp)")
 	}
 	m := &smtp.Mail{To: sub.Address, Lang: sub.Lang, Subject: msg.Subject, Body: msg.Body, Date: n.cfg.Clock.Now(), Unsubscribe: unsubscribe,
-		MessageID: fmt.Sprintf("d%d.%s@%s", d.ID, sub.ID, n.siteHost())}
+		MessageID: n.messageID(d.ID, sub.ID)}
 	return n.cfg.Mailer.Send(ctx, m, func() error { return b.handOver(ctx, d) })
 }
 

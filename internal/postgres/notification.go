@@ -369,7 +369,8 @@ func (s *NotificationService) HandOver(ctx context.Context, id int64, node strin
 // are in doubt instead.
 func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string, handedOver []int64, at time.Time) (freed, inDoubt int, err error) {
 	err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = COALESCE(handover_at, $2), error = `+inDoubtError+`
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = COALESCE(handover_at, $2), error = `+inDoubtError+`,
+			lease_node = '', lease_until = NULL
 			WHERE lease_node = $1 AND state = 'pending' AND lease_until IS NOT NULL AND (handover_at IS NOT NULL OR id = ANY($3))
 			AND subscriber IN (SELECT id FROM subscribers WHERE channel = 'email')`, node, at, append([]int64{}, handedOver...))
 		if err != nil {
@@ -391,7 +392,11 @@ func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string
 func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node string, gen int64, upd slokeeper.DeliveryUpdate) error {
 	set := sqlbuild.Dollar().Add("state = ?", upd.State).Add("error = ?", upd.Error)
 	switch upd.State {
-	case slokeeper.DeliverySent, slokeeper.DeliveryInDoubt:
+	case slokeeper.DeliveryInDoubt:
+		// The holder's last word: nobody holds it any more.
+		set.Raw("lease_node = ''").Raw("lease_until = NULL")
+		fallthrough
+	case slokeeper.DeliverySent:
 		set.Add("sent_at = ?", upd.At)
 	case slokeeper.DeliveryPending:
 		// Put back: nobody holds it until it is claimed again, and

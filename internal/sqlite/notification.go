@@ -446,7 +446,8 @@ func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string
 		return 0, 0, fmt.Errorf("release deliveries: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = COALESCE(handover_at, ?), error = `+inDoubtError+`
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'in_doubt', sent_at = COALESCE(handover_at, ?), error = `+inDoubtError+`,
+		lease_node = '', lease_until = NULL
 		WHERE lease_node = ? AND state = 'pending' AND lease_until IS NOT NULL
 		AND (handover_at IS NOT NULL OR id IN (SELECT value FROM json_each(?)))
 		AND subscriber IN (SELECT id FROM subscribers WHERE channel = 'email')`, formatTime(at), node, string(ids))
@@ -470,7 +471,11 @@ func (s *NotificationService) ReleaseDeliveries(ctx context.Context, node string
 func (s *NotificationService) UpdateDelivery(ctx context.Context, id int64, node string, gen int64, upd slokeeper.DeliveryUpdate) error {
 	set := sqlbuild.Question().Add("state = ?", upd.State).Add("error = ?", upd.Error)
 	switch upd.State {
-	case slokeeper.DeliverySent, slokeeper.DeliveryInDoubt:
+	case slokeeper.DeliveryInDoubt:
+		// The holder's last word: nobody holds it any more.
+		set.Raw("lease_node = ''").Raw("lease_until = NULL")
+		fallthrough
+	case slokeeper.DeliverySent:
 		set.Add("sent_at = ?", formatTime(upd.At))
 	case slokeeper.DeliveryPending:
 		// Put back: nobody holds it until it is claimed again, and

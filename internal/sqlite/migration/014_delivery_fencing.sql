@@ -10,3 +10,5 @@ INSERT INTO delivery_leases (gen) VALUES (0);
 ALTER TABLE deliveries ADD COLUMN lease_gen INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN handover_at TEXT;
 CREATE INDEX deliveries_lease ON deliveries (lease_gen) WHERE state = 'pending';
+-- Every claim looks for handovers whose lease ended: few rows, found fast.
+CREATE INDEX deliveries_handed_over ON deliveries (lease_until) WHERE state = 'pending' AND handover_at IS NOT NULL;
