@@ -636,6 +636,13 @@ func testDeliveryFencing(t *testing.T, s Store) {
 	if freed, inDoubt, err := s.Notices.ReleaseDeliveries(ctx, "n2", nil, late); err != nil || freed != 0 || inDoubt != 1 {
 		t.Errorf("release = %d freed, %d in doubt, %v; want 0, 1", freed, inDoubt, err)
 	}
+	// Its previous process is dead: no outcome can come, nobody holds it.
+	if err := s.Notices.UpdateDelivery(ctx, dc.ID, "n2", g2, slokeeper.DeliveryUpdate{State: slokeeper.DeliverySent, At: late}); slokeeper.ErrorCode(err) != slokeeper.ECONFLICT {
+		t.Errorf("an outcome for a delivery released in doubt = %v, want ECONFLICT", err)
+	}
+	if got, _ := s.Notices.FindDeliveries(ctx, slokeeper.DeliveryFilter{Announcement: a.ID, State: slokeeper.DeliveryInDoubt}); len(got) != 1 || got[0].ID != dc.ID || got[0].Node != "" || !got[0].HandoverAt.Equal(late) {
+		t.Errorf("in doubt after the release: %+v; want c, held by nobody, handed over at %s", got, late)
+	}
 	c, err := s.Notices.CountDeliveries(ctx, a.ID)
 	if err != nil || c[slokeeper.DeliverySent] != 2 || c[slokeeper.DeliveryInDoubt] != 1 || c[slokeeper.DeliveryPending] != 1 || c[slokeeper.DeliveryRetried] != 3 {
 		t.Errorf("counts = %v, %v; want 2 sent, 1 in doubt, 1 pending, 3 retried", c, err)
