@@ -227,7 +227,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if m.Config.MQTT != "" {
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
-			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), Logs: m.Logs, Sources: m.Store.Sources,
+			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), ShareGroup: m.Config.MQTTShareGroup, Logs: m.Logs, Sources: m.Store.Sources,
 			Logger: m.Logger.With("component", "mqtt"), MaxPayload: int(m.Config.MQTTMaxPayload), Rate: m.HTTP.Rate,
 		})
 		if err != nil {
@@ -558,7 +558,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
-		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space",
+		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "mqtt-share-group", "min-free-space",
 		"agent-manager-prefix")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")

@@ -4,6 +4,13 @@
 // redelivers) whatever slokeeper has not stored. The session persists at
 // the broker across restarts: messages published while slokeeper is down
 // are delivered when it is back.
+//
+// Every node of a cluster joins one MQTT 5 shared subscription
+// ($share/<group>/slokeeper/+/logs), so the broker hands each message to
+// one node of the group. A broker may count a node that is down but whose
+// session lives on as a member: Mosquitto (2.0) does, and queues that
+// node's share in its session until it comes back under the same client
+// ID (README "MQTT"). Its client ID is "slokeeper-<node name>".
 package mqtt
 
 import (
@@ -35,6 +42,12 @@ type Config struct {
 	ClientID string
 	// TopicPrefix: messages arrive on <prefix>/<source-id>/logs. Default: "slokeeper".
 	TopicPrefix string
+	// ShareGroup names the MQTT 5 shared subscription every node of a
+	// cluster joins ($share/<group>/<prefix>/+/logs), so that the broker
+	// hands each message to one node of the group, not to each. Nodes of
+	// one cluster use the same group; two clusters on one broker, two
+	// groups. Default: "slokeeper".
+	ShareGroup string
 	// SessionExpiry is how long the broker keeps the session while
 	// slokeeper is away. Default: 24h.
 	SessionExpiry time.Duration
@@ -96,6 +109,12 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	if cfg.TopicPrefix == "" {
 		cfg.TopicPrefix = "slokeeper"
 	}
+	if cfg.ShareGroup == "" {
+		cfg.ShareGroup = "slokeeper"
+	}
+	if err := CheckShareGroup(cfg.ShareGroup); err != nil {
+		return nil, err
+	}
 	if cfg.SessionExpiry <= 0 {
 		cfg.SessionExpiry = 24 * time.Hour
 	}
@@ -117,7 +136,8 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	// writes its URL into its errors ("failed to connect to …").
 	u.User = nil
 	maxPacket := uint32(cfg.MaxPayload + packetOverhead)
-	topic := cfg.TopicPrefix + "/+/logs"
+	plainTopic := cfg.TopicPrefix + "/+/logs"
+	topic := "$share/" + cfg.ShareGroup + "/" + plainTopic
 	pc := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u},
 		ConnectPacketBuilder: func(c *paho.Connect, _ *url.URL) (*paho.Connect, error) {
@@ -140,6 +160,13 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 					return
 				}
 				cfg.Logger.Info("mqtt: subscribed", "broker", u.Redacted(), "topic", topic)
+				// A session from before shared subscriptions still holds the
+				// plain one, which would hand this node a copy of every
+				// message besides its share: drop it (the broker answers "no
+				// such subscription" when there is none).
+				if _, err := cm.Unsubscribe(runCtx, &paho.Unsubscribe{Topics: []string{plainTopic}}); err != nil {
+					cfg.Logger.Debug("mqtt: unsubscribe the unshared topic", "topic", plainTopic, "err", err)
+				}
 				s.subscribedOnce.Do(func() { close(s.subscribed) })
 			}()
 		},
@@ -175,6 +202,15 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 		})
 	}
 	return s, nil
+}
+
+// CheckShareGroup refuses a shared subscription group name the broker
+// would not take: empty, or with a topic level separator or a wildcard.
+func CheckShareGroup(g string) error {
+	if g == "" || strings.ContainsAny(g, "/+#") {
+		return slokeeper.Errorf(slokeeper.EINVALID, "The MQTT share group %q must be a non-empty name without /, + or #.", g)
+	}
+	return nil
 }
 
 // AwaitSubscribed waits until the subscription is in place at the broker:
