@@ -57,6 +57,10 @@ type Main struct {
 	Store  *Store
 	Logs   *logstore.Store
 	MQTT   *mqtt.Subscriber
+
+	syncMu      sync.Mutex // guards the synchronous replication check
+	syncChecked time.Time
+	syncState   string
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
 	// Lifecycle carries out the policy's backups and erasures (a job).
@@ -158,9 +162,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := httpserver.CheckListen(m.Config.Listen, m.Config.TLSCert, m.Config.TLSKey, m.Config.InsecureHTTP); err != nil {
 		return err
 	}
-	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
+	if m.Store, err = openStore(ctx, m.Config, m.Logger.With("component", "postgres")); err != nil {
 		return err
 	}
+	m.checkSyncReplication(ctx)
 	if m.Ledger, err = openLedger(m.Config, m.Store, m.Clock); err != nil {
 		return err
 	}
@@ -262,11 +267,51 @@ func (m *Main) ready(ctx context.Context) error {
 	if err := m.Store.Ready(ctx); err != nil {
 		return err
 	}
+	m.checkSyncReplication(ctx)
 	min := uint64(m.Config.MinFreeSpace)
 	if min == 0 {
 		min = logstore.DefaultMinFreeSpace
 	}
 	return m.Logs.CheckSpace(min)
+}
+
+// syncCheckEvery bounds how often /readyz reads the replication settings.
+const syncCheckEvery = time.Minute
+
+// checkSyncReplication, when the policy asks for synchronous replication
+// and the store is PostgreSQL, reads whether the server makes commits wait
+// for a standby, and says so when it does not: at start, and on /readyz
+// (at most once a minute). It does
+// not make the node unready: every node would leave the load balancer for
+// a setting only the database's operator can change.
+func (m *Main) checkSyncReplication(ctx context.Context) {
+	if !m.Policy.Redundancy.SynchronousReplication || m.Store.SyncReplication == nil {
+		return
+	}
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	now := m.Clock.Now()
+	if !m.syncChecked.IsZero() && now.Sub(m.syncChecked) < syncCheckEvery {
+		return
+	}
+	m.syncChecked = now
+	inForce, detail, err := m.Store.SyncReplication(ctx)
+	switch {
+	case err != nil:
+		m.Logger.Warn("could not read whether PostgreSQL replicates synchronously, which the policy asks for (redundancy.synchronous_replication)", "err", err)
+	case !inForce:
+		m.Logger.Warn("the policy asks for synchronous replication (redundancy.synchronous_replication) but the database does not wait for a standby: a failover can lose acknowledged writes; set synchronous_standby_names (and synchronous_commit = on) on the primary", "settings", detail)
+	case m.syncState != "in force":
+		m.Logger.Info("synchronous replication is in force, as the policy asks", "settings", detail)
+	}
+	switch {
+	case err != nil:
+		m.syncState = "unknown"
+	case inForce:
+		m.syncState = "in force"
+	default:
+		m.syncState = "not in force"
+	}
 }
 
 // setLimits gives the HTTP server the configured request limits (zero:
@@ -493,6 +538,9 @@ type Store struct {
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
+	// SyncReplication says whether commits wait for a standby (PostgreSQL
+	// only; nil on SQLite).
+	SyncReplication func(context.Context) (inForce bool, detail string, err error)
 	NewRunner   func(context.Context, jobs.Config) (*jobs.Runner, error)
 	NewQueue    func() (*jobs.Queue, error) // inserts jobs for a running server
 	Close       func() error
@@ -500,7 +548,11 @@ type Store struct {
 
 // OpenStore opens the store the configuration names: SQLite in the data
 // directory by default, PostgreSQL for a postgres:// DSN.
-func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
+func OpenStore(ctx context.Context, cfg Config) (*Store, error) { return openStore(ctx, cfg, nil) }
+
+// openStore is OpenStore; on PostgreSQL, logger (if not nil) hears which
+// server the connections reach, at start and after a failover.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	isSQLite := cfg.DB == "" || strings.HasPrefix(cfg.DB, "sqlite:")
 	if !isSQLite && !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
 		scheme, _, _ := strings.Cut(cfg.DB, ":")
@@ -532,12 +584,13 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			NewQueue: func() (*jobs.Queue, error) { return jobs.NewSQLiteQueue(db.Writer()) },
 		}, nil
 	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
-		db, err := postgres.Open(ctx, cfg.DB)
+		db, err := postgres.OpenLogged(ctx, cfg.DB, logger)
 		if err != nil {
 			return nil, err
 		}
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
+			SyncReplication: db.SyncReplication,
 			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
