@@ -61,8 +61,8 @@ type Main struct {
 	syncMu      sync.Mutex // guards the synchronous replication check
 	syncChecked time.Time
 	syncState   string
-	HTTP   *httpserver.Server
-	Jobs   *jobs.Runner
+	HTTP        *httpserver.Server
+	Jobs        *jobs.Runner
 	// Lifecycle carries out the policy's backups and erasures (a job).
 	Lifecycle *reconcile.Executor
 	Monitor   *monitor.Monitor
@@ -541,9 +541,9 @@ type Store struct {
 	// SyncReplication says whether commits wait for a standby (PostgreSQL
 	// only; nil on SQLite).
 	SyncReplication func(context.Context) (inForce bool, detail string, err error)
-	NewRunner   func(context.Context, jobs.Config) (*jobs.Runner, error)
-	NewQueue    func() (*jobs.Queue, error) // inserts jobs for a running server
-	Close       func() error
+	NewRunner       func(context.Context, jobs.Config) (*jobs.Runner, error)
+	NewQueue        func() (*jobs.Queue, error) // inserts jobs for a running server
+	Close           func() error
 }
 
 // OpenStore opens the store the configuration names: SQLite in the data
@@ -591,7 +591,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			SyncReplication: db.SyncReplication,
-			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
+			LogCatalog:      postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
 			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
