@@ -320,3 +320,41 @@ func TestClusterSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterExampleConfigs: the README's example node configurations
+// load and validate, differ only in the node name, and put every node on
+// a multi-host DSN that follows the primary, one key store, one backup
+// target and one MQTT share group.
+func TestClusterExampleConfigs(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/cluster/node*.yaml")
+	if len(files) < 2 {
+		t.Fatalf("example node configurations: %v, want several", files)
+	}
+	var first Config
+	for i, f := range files {
+		cfg := DefaultConfig()
+		if err := cfg.loadFile(f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if err := cfg.validate(); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if want := fmt.Sprintf("node%d", i+1); cfg.Node != want {
+			t.Errorf("%s: node = %q, want %q", f, cfg.Node, want)
+		}
+		if !strings.Contains(cfg.DB, ",") || !strings.Contains(cfg.DB, "target_session_attrs=read-write") {
+			t.Errorf("%s: db = %q, want a multi-host DSN with target_session_attrs=read-write", f, cfg.DB)
+		}
+		if cfg.KeysDB == "" || !strings.HasPrefix(cfg.BackupTarget, "s3://") {
+			t.Errorf("%s: keys_db = %q, backup_target = %q: want a shared key store and an S3 target", f, cfg.KeysDB, cfg.BackupTarget)
+		}
+		if i == 0 {
+			first = cfg
+			continue
+		}
+		cfg.Node = first.Node
+		if cfg != first {
+			t.Errorf("%s differs from %s in more than the node name", f, files[0])
+		}
+	}
+}
