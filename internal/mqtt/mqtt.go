@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"slokeeper"
@@ -87,6 +88,9 @@ type Subscriber struct {
 	subscribed     chan struct{} // closed after the first subscription succeeds
 	subscribedOnce sync.Once
 
+	busy    atomic.Int64 // messages being handled
+	handled atomic.Int64 // messages handled (stored, or dropped as unstorable)
+
 	mu      sync.Mutex
 	sources map[string]cachedSource
 }
@@ -98,7 +102,12 @@ type cachedSource struct {
 
 // Open connects (and keeps reconnecting) in the background and subscribes
 // on every connection.
-func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
+func Open(ctx context.Context, cfg Config) (*Subscriber, error) { return open(ctx, cfg, false) }
+
+// open is Open; leaving, it resumes the session and removes its
+// subscriptions instead of subscribing, so that the broker routes nothing
+// new to it while it hands over what it holds (see Drain).
+func open(ctx context.Context, cfg Config, leaving bool) (*Subscriber, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "mqtt" && u.Scheme != "tls" && u.Scheme != "mqtts" && u.Scheme != "tcp") || u.Host == "" {
 		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The MQTT URL must look like mqtt://host:1883 or tls://host:8883.")
@@ -154,6 +163,16 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 		ConnectUsername:               username,
 		ConnectPassword:               []byte(password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			if leaving {
+				go func() {
+					if _, err := cm.Unsubscribe(runCtx, &paho.Unsubscribe{Topics: []string{topic, plainTopic}}); err != nil {
+						cfg.Logger.Error("mqtt: unsubscribe a retired node's session", "client_id", cfg.ClientID, "err", err)
+						return
+					}
+					s.subscribedOnce.Do(func() { close(s.subscribed) })
+				}()
+				return
+			}
 			go func() {
 				if _, err := cm.Subscribe(runCtx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
 					cfg.Logger.Error("mqtt: subscribe", "topic", topic, "err", err)
@@ -194,7 +213,10 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 			for {
 				select {
 				case pr := <-s.msgs:
+					s.busy.Add(1)
 					s.handle(runCtx, pr)
+					s.handled.Add(1)
+					s.busy.Add(-1)
 				case <-runCtx.Done():
 					return
 				}
@@ -223,6 +245,70 @@ func (s *Subscriber) AwaitSubscribed(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Drain empties the session of a node that has left the cluster for good
+// (its client ID in cfg.ClientID): it resumes the session, takes it out of
+// the shared subscription so that the broker routes nothing new to it,
+// stores what the broker had queued there (and the messages the node never
+// acknowledged) as a running node does, and once nothing has arrived for
+// idle, ends the session. It returns how many messages it handled. Run
+// twice, or by two nodes at once, it stores nothing twice: the payload key
+// recognises a redelivered message.
+func Drain(ctx context.Context, cfg Config, idle time.Duration) (int, error) {
+	if cfg.ClientID == "" {
+		return 0, slokeeper.Errorf(slokeeper.EINVALID, "Name the node whose MQTT session is to be drained.")
+	}
+	s, err := open(ctx, cfg, true)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.AwaitSubscribed(ctx); err != nil {
+		s.Close(context.WithoutCancel(ctx))
+		return 0, fmt.Errorf("mqtt: drain %s: %w", cfg.ClientID, err)
+	}
+	last, seen := time.Now(), int64(-1)
+	for {
+		if n := s.handled.Load(); n != seen || s.busy.Load() > 0 || len(s.msgs) > 0 {
+			last, seen = time.Now(), n
+		} else if time.Since(last) >= idle {
+			break
+		}
+		t := time.NewTimer(min(idle/4+time.Millisecond, 100*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.Close(context.WithoutCancel(ctx))
+			return int(s.handled.Load()), ctx.Err()
+		}
+	}
+	n := int(s.handled.Load())
+	if err := s.Close(ctx); err != nil {
+		return n, fmt.Errorf("mqtt: drain %s: %w", cfg.ClientID, err)
+	}
+	// A clean start with no expiry replaces the emptied session with one
+	// that ends at once: the broker forgets the node.
+	u, _ := url.Parse(s.cfg.URL)
+	password, _ := u.User.Password()
+	username := u.User.Username()
+	u.User = nil
+	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, CleanStartOnInitialConnection: true, SessionExpiryInterval: 0,
+		ConnectUsername: username, ConnectPassword: []byte(password),
+		ClientConfig: paho.ClientConfig{ClientID: cfg.ClientID},
+	})
+	if err != nil {
+		return n, fmt.Errorf("mqtt: end the session of %s: %w", cfg.ClientID, err)
+	}
+	if err := cm.AwaitConnection(ctx); err != nil {
+		return n, fmt.Errorf("mqtt: end the session of %s: %w", cfg.ClientID, err)
+	}
+	if err := cm.Disconnect(ctx); err != nil {
+		return n, fmt.Errorf("mqtt: end the session of %s: %w", cfg.ClientID, err)
+	}
+	s.cfg.Logger.Info("mqtt: drained and ended a retired node's session", "client_id", cfg.ClientID, "messages", n)
+	return n, nil
 }
 
 // Close disconnects. Messages received but not yet stored are not

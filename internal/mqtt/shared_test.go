@@ -296,3 +296,41 @@ func TestShareGroupRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainARetiredNode: node a leaves for good while its session lives
+// on at the broker, which goes on queueing a's share there. Drain stores
+// what was queued, once, and ends the session: from then on node b gets
+// every message.
+func TestDrainARetiredNode(t *testing.T) {
+	f := setup(t)
+	a := f.node(t, f.broker, "a", f.logs)
+	lb := newCountingLogs(f.logs, 0)
+	b := f.node(t, f.broker, "b", lb)
+	defer b.Close(context.Background())
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dev := publisher(t, f.broker)
+	const n = 40
+	publishN(t, dev, "queued", n)
+	waitFor(t, "node b to store its share", func() bool { s, _ := lb.count(); return s > 0 })
+	time.Sleep(300 * time.Millisecond) // let b store all of its share
+	if got := len(f.messages(t)); got == n {
+		t.Fatalf("all %d messages stored without node a: the broker queued nothing for it, nothing to drain", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	drained, err := mqtt.Drain(ctx, mqtt.Config{URL: f.broker, ClientID: "slokeeper-a", Logs: f.logs, Sources: f.sources}, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if drained == 0 {
+		t.Error("Drain handled no message")
+	}
+	checkOnce(t, f.waitDistinct(t, n), "queued", n)
+
+	before, _ := lb.count()
+	publishN(t, dev, "after", n)
+	waitFor(t, "node b to store every message", func() bool { s, _ := lb.count(); return s >= before+n })
+	checkOnce(t, f.waitDistinct(t, 2*n), "after", n)
+}
