@@ -58,6 +58,9 @@ type Main struct {
 	Logs   *logstore.Store
 	MQTT   *mqtt.Subscriber
 
+	stopDrain func()         // stops draining retired nodes' MQTT sessions
+	drainWG   sync.WaitGroup // the drain
+
 	syncMu      sync.Mutex // guards the synchronous replication check
 	syncChecked time.Time
 	syncState   string
@@ -238,6 +241,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		m.drainRetired(ctx)
 	}
 	target, err := openTargetLenient(ctx, m.Config, m.Logger)
 	if err != nil {
@@ -273,6 +277,30 @@ func (m *Main) ready(ctx context.Context) error {
 		min = logstore.DefaultMinFreeSpace
 	}
 	return m.Logs.CheckSpace(min)
+}
+
+// drainRetired empties, in the background, the MQTT sessions of the
+// retired nodes mqtt_drain_nodes names, so that what the broker queued for
+// them is stored and nothing more waits there. Close stops it.
+func (m *Main) drainRetired(ctx context.Context) {
+	names := m.Config.drainNodes()
+	if len(names) == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	m.stopDrain = cancel
+	m.drainWG.Go(func() {
+		defer cancel()
+		for _, name := range names {
+			n, err := mqtt.Drain(dctx, mqtt.Config{
+				URL: m.Config.MQTT, ClientID: "slokeeper-" + name, ShareGroup: m.Config.MQTTShareGroup, Logs: m.Logs, Sources: m.Store.Sources,
+				Logger: m.Logger.With("component", "mqtt"), MaxPayload: int(m.Config.MQTTMaxPayload), Rate: m.HTTP.Rate,
+			}, 5*time.Second)
+			if err != nil {
+				m.Logger.Error("mqtt: draining a retired node's session failed; it is tried again at the next start", "node", name, "messages", n, "err", err)
+			}
+		}
+	})
 }
 
 // syncCheckEvery bounds how often /readyz reads the replication settings.
@@ -339,6 +367,10 @@ func (m *Main) close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.stopDrain != nil {
+		m.stopDrain()
+		m.drainWG.Wait()
 	}
 	if m.MQTT != nil {
 		errs = append(errs, m.MQTT.Close(ctx))
@@ -611,7 +643,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
-		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "mqtt-share-group", "min-free-space",
+		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "mqtt-share-group", "mqtt-drain-nodes", "min-free-space",
 		"agent-manager-prefix")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")
