@@ -192,3 +192,16 @@ func TestDatabaseFailover(t *testing.T) {
 		t.Errorf("of %d acknowledged lines, %d are lost and %d stored more than once", len(acked), lost, twice)
 	}
 }
+
+// TestSyncReplicationNotInForce: the policy asks for synchronous
+// replication, and the database (a server without a standby) does not
+// wait for one: the node says so at start, naming the settings.
+func TestSyncReplicationNotInForce(t *testing.T) {
+	cfg := withPostgres(t)
+	node := startChild(t, nil, "--data", t.TempDir(), "--db", cfg.DB, "--node", "n1", "--policy", syncPolicy(t))
+	logs := node.logs()
+	if !strings.Contains(logs, "the policy asks for synchronous replication (redundancy.synchronous_replication) but the database does not wait for a standby") ||
+		!strings.Contains(logs, `synchronous_standby_names=\"\"`) {
+		t.Errorf("no warning naming the replication settings at start:\n%s", logs)
+	}
+}
