@@ -85,8 +85,9 @@ type countingLogs struct {
 	slokeeper.LogService
 	hangAfter int
 	mu        sync.Mutex
-	stored    int // messages stored by this node, duplicates not counted
-	dups      int // redeliveries the payload key recognised
+	stored    int  // messages stored by this node, duplicates not counted
+	dups      int  // redeliveries the payload key recognised
+	crashed   bool // the crash point has been reached
 	hung      chan struct{}
 	hungOnce  sync.Once
 }
@@ -96,11 +97,17 @@ func newCountingLogs(logs slokeeper.LogService, hangAfter int) *countingLogs {
 }
 
 func (l *countingLogs) AppendLogs(ctx context.Context, class string, recs []slokeeper.LogRecord, key string) (bool, error) {
+	// The crash is decided under the lock: one message (the first past
+	// hangAfter) is written and left unacknowledged; every one after it
+	// hangs unwritten, whichever worker has it.
 	l.mu.Lock()
-	dying := l.hangAfter > 0 && l.stored >= l.hangAfter
-	written := l.hangAfter > 0 && l.stored > l.hangAfter
+	dead := l.crashed
+	dying := !dead && l.hangAfter > 0 && l.stored >= l.hangAfter
+	if dying {
+		l.crashed = true
+	}
 	l.mu.Unlock()
-	if dying && written {
+	if dead {
 		<-ctx.Done()
 		return false, ctx.Err()
 	}
@@ -231,12 +238,23 @@ func TestSharedSubscriptionNodeKilledMidStream(t *testing.T) {
 	b := f.node(t, f.broker, "b", lb)
 	defer b.Close(context.Background())
 	dev := publisher(t, f.broker)
-	const before, after = 40, 40
-	publishN(t, dev, "before", before)
-	select {
-	case <-la.hung:
-	case <-time.After(20 * time.Second):
-		t.Fatal("node a never reached its crash point")
+	// Publish until node a has died (the broker deals it about every
+	// other message, but not to the message).
+	const after = 40
+	before := 0
+	for crashed := false; !crashed; {
+		if before == 1000 {
+			sa, _ := la.count()
+			sb, _ := lb.count()
+			t.Fatalf("node a never reached its crash point: %d published, a stored %d, b %d", before, sa, sb)
+		}
+		publish(t, dev, "slokeeper/src_dev1/logs", fmt.Sprintf(`{"message":"before %d"}`, before))
+		before++
+		select {
+		case <-la.hung:
+			crashed = true
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	cut.cut() // a is dead: no DISCONNECT, its last write unacknowledged
 	sbAtCut, _ := lb.count()
