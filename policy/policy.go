@@ -95,6 +95,12 @@ type Redundancy struct {
 	// ProbeConfirmations is how many nodes must see a probe fail before a
 	// component counts as down, when that many are running.
 	ProbeConfirmations int `yaml:"probe_confirmations" json:"probe_confirmations"`
+	// SynchronousReplication asks that a commit to PostgreSQL return only
+	// once a standby has it, so that a failover loses nothing acknowledged.
+	// Nodes on PostgreSQL check the server's synchronous_standby_names and
+	// synchronous_commit at start and on /readyz and say when it is not in
+	// force. Default: false.
+	SynchronousReplication bool `yaml:"synchronous_replication,omitempty" json:"synchronous_replication"`
 }
 
 // Incidents is the promise to announce failures.

@@ -185,6 +185,9 @@ func (r *renderer) render(p *Policy) {
 	r.para(rd.Text)
 	r.item("稼働ノード数", "Serving nodes", fmt.Sprintf("%d", rd.Nodes))
 	r.item("障害と判定する確認ノード数", "Nodes that confirm a failure", fmt.Sprintf("%d", rd.ProbeConfirmations))
+	r.item("データベースの同期レプリケーション", "Synchronous database replication", r.yesNo(rd.SynchronousReplication,
+		"必須です（スタンバイへの書き込みが確認されてから受け付けます）", "required (a write is acknowledged once a standby has it)",
+		"求めません", "not required"))
 
 	in := &p.Incidents
 	r.heading("障害時の対応", "Incidents", ClauseIncidents)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"slokeeper/internal/httpserver"
+	"slokeeper/internal/mqtt"
 	"slokeeper/internal/netguard"
 	"slokeeper/internal/strictyaml"
 )
@@ -63,7 +64,13 @@ type Config struct {
 	ReadHeaderTimeout duration `yaml:"read_header_timeout,omitempty"` // how long request headers may take; default 10s
 	IdleTimeout       duration `yaml:"idle_timeout,omitempty"`        // how long an idle keep-alive connection stays open; default 2m
 	MQTTMaxPayload    size     `yaml:"mqtt_max_payload,omitempty"`    // one MQTT message's payload; default 1MiB
-	MinFreeSpace      size     `yaml:"min_free_space,omitempty"`      // free space the data directory needs for /readyz; default 256MiB
+	// MQTTShareGroup is the MQTT 5 shared subscription group every node of
+	// the cluster joins, so each message goes to one node; default slokeeper.
+	MQTTShareGroup string `yaml:"mqtt_share_group,omitempty"`
+	// MQTTDrainNodes names retired nodes, comma-separated, whose MQTT
+	// sessions this node empties into the store and ends at start; default none.
+	MQTTDrainNodes string `yaml:"mqtt_drain_nodes,omitempty"`
+	MinFreeSpace   size   `yaml:"min_free_space,omitempty"` // free space the data directory needs for /readyz; default 256MiB
 	// AgentManagerPrefix is the path of the agentManagerBaseUrl enebular
 	// agents are registered with; default "" (record-logs at the root).
 	AgentManagerPrefix string `yaml:"agent_manager_prefix,omitempty"`
@@ -164,6 +171,8 @@ func (c *Config) settings() []setting {
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},
 		{"ingest-rate", "log lines a second each source may send (-1: no limit)", &c.IngestRate, false},
 		{"mqtt", "MQTT broker to take logs from (subscribes to slokeeper/+/logs), e.g. mqtt://127.0.0.1:1883", &c.MQTT, false},
+		{"mqtt-drain-nodes", "retired nodes, comma-separated, whose MQTT sessions this node empties (storing what the broker queued for them) and ends at start (default: none)", &c.MQTTDrainNodes, false},
+		{"mqtt-share-group", "MQTT 5 shared subscription group of the cluster's nodes, $share/GROUP/slokeeper/+/logs: each message goes to one node of the group (default: slokeeper)", &c.MQTTShareGroup, false},
 		{"master-key", "master keyset file (default: DATA/master.key, created on first start, mode 0600)", &c.MasterKey, true},
 		{"backup-target", "backup target: a directory (default DATA/backups) or s3://host/bucket/prefix?tls=false", &c.BackupTarget, false},
 		{"backup-target-ca", "CA certificates (PEM) to check an S3 backup target's certificate against (default: the system's)", &c.BackupTargetCA, true},
@@ -345,10 +354,31 @@ func (c *Config) validate() error {
 	if p := c.AgentManagerPrefix; p != "" && (!agentPrefix.MatchString(p) || path.Clean(p) != p) {
 		return fmt.Errorf("agent_manager_prefix %q is not a path such as /agent-manager (letters, digits, - _ . and /, no trailing /)", p)
 	}
+	if c.MQTTShareGroup != "" {
+		if err := mqtt.CheckShareGroup(c.MQTTShareGroup); err != nil {
+			return fmt.Errorf("mqtt_share_group: %w", err)
+		}
+	}
+	for _, n := range c.drainNodes() {
+		if n == c.Node {
+			return fmt.Errorf("mqtt_drain_nodes names this node (%s): list only nodes that have left the cluster", n)
+		}
+	}
 	if c.ShutdownTimeout <= 0 || c.SelfCheckInterval <= 0 {
 		return fmt.Errorf("shutdown_timeout and self_check_interval must be longer than 0")
 	}
 	return nil
+}
+
+// drainNodes returns the node names in mqtt_drain_nodes.
+func (c *Config) drainNodes() []string {
+	var names []string
+	for n := range strings.SplitSeq(c.MQTTDrainNodes, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // targetPolicies returns what webhooks and probes may connect to, each

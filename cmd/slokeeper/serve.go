@@ -57,8 +57,15 @@ type Main struct {
 	Store  *Store
 	Logs   *logstore.Store
 	MQTT   *mqtt.Subscriber
-	HTTP   *httpserver.Server
-	Jobs   *jobs.Runner
+
+	stopDrain func()         // stops draining retired nodes' MQTT sessions
+	drainWG   sync.WaitGroup // the drain
+
+	syncMu      sync.Mutex // guards the synchronous replication check
+	syncChecked time.Time
+	syncState   string
+	HTTP        *httpserver.Server
+	Jobs        *jobs.Runner
 	// Lifecycle carries out the policy's backups and erasures (a job).
 	Lifecycle *reconcile.Executor
 	Monitor   *monitor.Monitor
@@ -158,9 +165,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := httpserver.CheckListen(m.Config.Listen, m.Config.TLSCert, m.Config.TLSKey, m.Config.InsecureHTTP); err != nil {
 		return err
 	}
-	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
+	if m.Store, err = openStore(ctx, m.Config, m.Logger.With("component", "postgres")); err != nil {
 		return err
 	}
+	m.checkSyncReplication(ctx)
 	if m.Ledger, err = openLedger(m.Config, m.Store, m.Clock); err != nil {
 		return err
 	}
@@ -227,12 +235,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if m.Config.MQTT != "" {
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
-			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), Logs: m.Logs, Sources: m.Store.Sources,
+			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), ShareGroup: m.Config.MQTTShareGroup, Logs: m.Logs, Sources: m.Store.Sources,
 			Logger: m.Logger.With("component", "mqtt"), MaxPayload: int(m.Config.MQTTMaxPayload), Rate: m.HTTP.Rate,
 		})
 		if err != nil {
 			return err
 		}
+		m.drainRetired(ctx)
 	}
 	target, err := openTargetLenient(ctx, m.Config, m.Logger)
 	if err != nil {
@@ -262,11 +271,75 @@ func (m *Main) ready(ctx context.Context) error {
 	if err := m.Store.Ready(ctx); err != nil {
 		return err
 	}
+	m.checkSyncReplication(ctx)
 	min := uint64(m.Config.MinFreeSpace)
 	if min == 0 {
 		min = logstore.DefaultMinFreeSpace
 	}
 	return m.Logs.CheckSpace(min)
+}
+
+// drainRetired empties, in the background, the MQTT sessions of the
+// retired nodes mqtt_drain_nodes names, so that what the broker queued for
+// them is stored and nothing more waits there. Close stops it.
+func (m *Main) drainRetired(ctx context.Context) {
+	names := m.Config.drainNodes()
+	if len(names) == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	m.stopDrain = cancel
+	m.drainWG.Go(func() {
+		defer cancel()
+		for _, name := range names {
+			n, err := mqtt.Drain(dctx, mqtt.Config{
+				URL: m.Config.MQTT, ClientID: "slokeeper-" + name, ShareGroup: m.Config.MQTTShareGroup, Logs: m.Logs, Sources: m.Store.Sources,
+				Logger: m.Logger.With("component", "mqtt"), MaxPayload: int(m.Config.MQTTMaxPayload), Rate: m.HTTP.Rate,
+			}, 5*time.Second)
+			if err != nil {
+				m.Logger.Error("mqtt: draining a retired node's session failed; it is tried again at the next start", "node", name, "messages", n, "err", err)
+			}
+		}
+	})
+}
+
+// syncCheckEvery bounds how often /readyz reads the replication settings.
+const syncCheckEvery = time.Minute
+
+// checkSyncReplication, when the policy asks for synchronous replication
+// and the store is PostgreSQL, reads whether the server makes commits wait
+// for a standby, and says so when it does not: at start, and on /readyz
+// (at most once a minute). It does
+// not make the node unready: every node would leave the load balancer for
+// a setting only the database's operator can change.
+func (m *Main) checkSyncReplication(ctx context.Context) {
+	if !m.Policy.Redundancy.SynchronousReplication || m.Store.SyncReplication == nil {
+		return
+	}
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	now := m.Clock.Now()
+	if !m.syncChecked.IsZero() && now.Sub(m.syncChecked) < syncCheckEvery {
+		return
+	}
+	m.syncChecked = now
+	inForce, detail, err := m.Store.SyncReplication(ctx)
+	switch {
+	case err != nil:
+		m.Logger.Warn("could not read whether PostgreSQL replicates synchronously, which the policy asks for (redundancy.synchronous_replication)", "err", err)
+	case !inForce:
+		m.Logger.Warn("the policy asks for synchronous replication (redundancy.synchronous_replication) but the database does not wait for a standby: a failover can lose acknowledged writes; set synchronous_standby_names (and synchronous_commit = on) on the primary", "settings", detail)
+	case m.syncState != "in force":
+		m.Logger.Info("synchronous replication is in force, as the policy asks", "settings", detail)
+	}
+	switch {
+	case err != nil:
+		m.syncState = "unknown"
+	case inForce:
+		m.syncState = "in force"
+	default:
+		m.syncState = "not in force"
+	}
 }
 
 // setLimits gives the HTTP server the configured request limits (zero:
@@ -294,6 +367,10 @@ func (m *Main) close(ctx context.Context) error {
 	var errs []error
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.stopDrain != nil {
+		m.stopDrain()
+		m.drainWG.Wait()
 	}
 	if m.MQTT != nil {
 		errs = append(errs, m.MQTT.Close(ctx))
@@ -493,14 +570,21 @@ type Store struct {
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
-	NewRunner   func(context.Context, jobs.Config) (*jobs.Runner, error)
-	NewQueue    func() (*jobs.Queue, error) // inserts jobs for a running server
-	Close       func() error
+	// SyncReplication says whether commits wait for a standby (PostgreSQL
+	// only; nil on SQLite).
+	SyncReplication func(context.Context) (inForce bool, detail string, err error)
+	NewRunner       func(context.Context, jobs.Config) (*jobs.Runner, error)
+	NewQueue        func() (*jobs.Queue, error) // inserts jobs for a running server
+	Close           func() error
 }
 
 // OpenStore opens the store the configuration names: SQLite in the data
 // directory by default, PostgreSQL for a postgres:// DSN.
-func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
+func OpenStore(ctx context.Context, cfg Config) (*Store, error) { return openStore(ctx, cfg, nil) }
+
+// openStore is OpenStore; on PostgreSQL, logger (if not nil) hears which
+// server the connections reach, at start and after a failover.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	isSQLite := cfg.DB == "" || strings.HasPrefix(cfg.DB, "sqlite:")
 	if !isSQLite && !strings.HasPrefix(cfg.DB, "postgres://") && !strings.HasPrefix(cfg.DB, "postgresql://") {
 		scheme, _, _ := strings.Cut(cfg.DB, ":")
@@ -532,13 +616,14 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			NewQueue: func() (*jobs.Queue, error) { return jobs.NewSQLiteQueue(db.Writer()) },
 		}, nil
 	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
-		db, err := postgres.Open(ctx, cfg.DB)
+		db, err := postgres.OpenLogged(ctx, cfg.DB, logger)
 		if err != nil {
 			return nil, err
 		}
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
-			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
+			SyncReplication: db.SyncReplication,
+			LogCatalog:      postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
 			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
@@ -558,7 +643,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
-		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space",
+		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "mqtt-share-group", "mqtt-drain-nodes", "min-free-space",
 		"agent-manager-prefix")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")

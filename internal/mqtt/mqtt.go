@@ -4,6 +4,13 @@
 // redelivers) whatever slokeeper has not stored. The session persists at
 // the broker across restarts: messages published while slokeeper is down
 // are delivered when it is back.
+//
+// Every node of a cluster joins one MQTT 5 shared subscription
+// ($share/<group>/slokeeper/+/logs), so the broker hands each message to
+// one node of the group. A broker may count a node that is down but whose
+// session lives on as a member: Mosquitto (2.0) does, and queues that
+// node's share in its session until it comes back under the same client
+// ID (README "MQTT"). Its client ID is "slokeeper-<node name>".
 package mqtt
 
 import (
@@ -15,6 +22,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"slokeeper"
@@ -35,6 +43,12 @@ type Config struct {
 	ClientID string
 	// TopicPrefix: messages arrive on <prefix>/<source-id>/logs. Default: "slokeeper".
 	TopicPrefix string
+	// ShareGroup names the MQTT 5 shared subscription every node of a
+	// cluster joins ($share/<group>/<prefix>/+/logs), so that the broker
+	// hands each message to one node of the group, not to each. Nodes of
+	// one cluster use the same group; two clusters on one broker, two
+	// groups. Default: "slokeeper".
+	ShareGroup string
 	// SessionExpiry is how long the broker keeps the session while
 	// slokeeper is away. Default: 24h.
 	SessionExpiry time.Duration
@@ -74,6 +88,9 @@ type Subscriber struct {
 	subscribed     chan struct{} // closed after the first subscription succeeds
 	subscribedOnce sync.Once
 
+	busy    atomic.Int64 // messages being handled
+	handled atomic.Int64 // messages handled (stored, or dropped as unstorable)
+
 	mu      sync.Mutex
 	sources map[string]cachedSource
 }
@@ -85,7 +102,12 @@ type cachedSource struct {
 
 // Open connects (and keeps reconnecting) in the background and subscribes
 // on every connection.
-func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
+func Open(ctx context.Context, cfg Config) (*Subscriber, error) { return open(ctx, cfg, false) }
+
+// open is Open; leaving, it resumes the session and removes its
+// subscriptions instead of subscribing, so that the broker routes nothing
+// new to it while it hands over what it holds (see Drain).
+func open(ctx context.Context, cfg Config, leaving bool) (*Subscriber, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "mqtt" && u.Scheme != "tls" && u.Scheme != "mqtts" && u.Scheme != "tcp") || u.Host == "" {
 		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The MQTT URL must look like mqtt://host:1883 or tls://host:8883.")
@@ -95,6 +117,12 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	}
 	if cfg.TopicPrefix == "" {
 		cfg.TopicPrefix = "slokeeper"
+	}
+	if cfg.ShareGroup == "" {
+		cfg.ShareGroup = "slokeeper"
+	}
+	if err := CheckShareGroup(cfg.ShareGroup); err != nil {
+		return nil, err
 	}
 	if cfg.SessionExpiry <= 0 {
 		cfg.SessionExpiry = 24 * time.Hour
@@ -117,7 +145,8 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 	// writes its URL into its errors ("failed to connect to …").
 	u.User = nil
 	maxPacket := uint32(cfg.MaxPayload + packetOverhead)
-	topic := cfg.TopicPrefix + "/+/logs"
+	plainTopic := cfg.TopicPrefix + "/+/logs"
+	topic := "$share/" + cfg.ShareGroup + "/" + plainTopic
 	pc := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u},
 		ConnectPacketBuilder: func(c *paho.Connect, _ *url.URL) (*paho.Connect, error) {
@@ -134,12 +163,29 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 		ConnectUsername:               username,
 		ConnectPassword:               []byte(password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			if leaving {
+				go func() {
+					if _, err := cm.Unsubscribe(runCtx, &paho.Unsubscribe{Topics: []string{topic, plainTopic}}); err != nil {
+						cfg.Logger.Error("mqtt: unsubscribe a retired node's session", "client_id", cfg.ClientID, "err", err)
+						return
+					}
+					s.subscribedOnce.Do(func() { close(s.subscribed) })
+				}()
+				return
+			}
 			go func() {
 				if _, err := cm.Subscribe(runCtx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
 					cfg.Logger.Error("mqtt: subscribe", "topic", topic, "err", err)
 					return
 				}
 				cfg.Logger.Info("mqtt: subscribed", "broker", u.Redacted(), "topic", topic)
+				// A session from before shared subscriptions still holds the
+				// plain one, which would hand this node a copy of every
+				// message besides its share: drop it (the broker answers "no
+				// such subscription" when there is none).
+				if _, err := cm.Unsubscribe(runCtx, &paho.Unsubscribe{Topics: []string{plainTopic}}); err != nil {
+					cfg.Logger.Debug("mqtt: unsubscribe the unshared topic", "topic", plainTopic, "err", err)
+				}
 				s.subscribedOnce.Do(func() { close(s.subscribed) })
 			}()
 		},
@@ -167,7 +213,10 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 			for {
 				select {
 				case pr := <-s.msgs:
+					s.busy.Add(1)
 					s.handle(runCtx, pr)
+					s.handled.Add(1)
+					s.busy.Add(-1)
 				case <-runCtx.Done():
 					return
 				}
@@ -175,6 +224,15 @@ func Open(ctx context.Context, cfg Config) (*Subscriber, error) {
 		})
 	}
 	return s, nil
+}
+
+// CheckShareGroup refuses a shared subscription group name the broker
+// would not take: empty, or with a topic level separator or a wildcard.
+func CheckShareGroup(g string) error {
+	if g == "" || strings.ContainsAny(g, "/+#") {
+		return slokeeper.Errorf(slokeeper.EINVALID, "The MQTT share group %q must be a non-empty name without /, + or #.", g)
+	}
+	return nil
 }
 
 // AwaitSubscribed waits until the subscription is in place at the broker:
@@ -187,6 +245,70 @@ func (s *Subscriber) AwaitSubscribed(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Drain empties the session of a node that has left the cluster for good
+// (its client ID in cfg.ClientID): it resumes the session, takes it out of
+// the shared subscription so that the broker routes nothing new to it,
+// stores what the broker had queued there (and the messages the node never
+// acknowledged) as a running node does, and once nothing has arrived for
+// idle, ends the session. It returns how many messages it handled. Run
+// twice, or by two nodes at once, it stores nothing twice: the payload key
+// recognises a redelivered message.
+func Drain(ctx context.Context, cfg Config, idle time.Duration) (int, error) {
+	if cfg.ClientID == "" {
+		return 0, slokeeper.Errorf(slokeeper.EINVALID, "Name the node whose MQTT session is to be drained.")
+	}
+	s, err := open(ctx, cfg, true)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.AwaitSubscribed(ctx); err != nil {
+		s.Close(context.WithoutCancel(ctx))
+		return 0, fmt.Errorf("mqtt: drain %s: %w", cfg.ClientID, err)
+	}
+	last, seen := time.Now(), int64(-1)
+	for {
+		if n := s.handled.Load(); n != seen || s.busy.Load() > 0 || len(s.msgs) > 0 {
+			last, seen = time.Now(), n
+		} else if time.Since(last) >= idle {
+			break
+		}
+		t := time.NewTimer(min(idle/4+time.Millisecond, 100*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.Close(context.WithoutCancel(ctx))
+			return int(s.handled.Load()), ctx.Err()
+		}
+	}
+	n := int(s.handled.Load())
+	if err := s.Close(ctx); err != nil {
+		return n, fmt.Errorf("mqtt: drain %s: %w", cfg.ClientID, err)
+	}
+	// A clean start with no expiry replaces the emptied session with one
+	// that ends at once: the broker forgets the node.
+	u, _ := url.Parse(s.cfg.URL)
+	password, _ := u.User.Password()
+	username := u.User.Username()
+	u.User = nil
+	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, CleanStartOnInitialConnection: true, SessionExpiryInterval: 0,
+		ConnectUsername: username, ConnectPassword: []byte(password),
+		ClientConfig: paho.ClientConfig{ClientID: cfg.ClientID},
+	})
+	if err != nil {
+		return n, fmt.Errorf("mqtt: end the session of %s: %w", cfg.ClientID, err)
+	}
+	if err := cm.AwaitConnection(ctx); err != nil {
+		return n, fmt.Errorf("mqtt: end the session of %s: %w", cfg.ClientID, err)
+	}
+	if err := cm.Disconnect(ctx); err != nil {
+		return n, fmt.Errorf("mqtt: end the session of %s: %w", cfg.ClientID, err)
+	}
+	s.cfg.Logger.Info("mqtt: drained and ended a retired node's session", "client_id", cfg.ClientID, "messages", n)
+	return n, nil
 }
 
 // Close disconnects. Messages received but not yet stored are not

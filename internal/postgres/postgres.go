@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
+	"strings"
+	"sync/atomic"
 
 	"slokeeper"
 
@@ -32,11 +35,37 @@ type DB struct {
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
 // string; TLS as its sslmode says) and applies pending migrations.
-func Open(ctx context.Context, dsn string) (*DB, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) { return OpenLogged(ctx, dsn, nil) }
+
+// OpenLogged is Open, logging to logger the server each new connection
+// reached (host:port, and whether it is a primary) whenever it differs
+// from the last one: with a multi-host DSN the log says which server is in
+// use at start and after a failover. nil logs nothing.
+func OpenLogged(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parse error may quote the DSN, password included: never pass it on.
 		return nil, slokeeper.Errorf(slokeeper.EINVALID, "The PostgreSQL connection string is malformed.")
+	}
+	if logger != nil {
+		var last atomic.Value // the host:port the last new connection reached
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			host := c.PgConn().Conn().RemoteAddr().String()
+			var standby bool
+			if err := c.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil {
+				return err
+			}
+			if prev, _ := last.Swap(host).(string); prev != host {
+				if prev == "" {
+					logger.Info("postgres: connected", "host", host, "primary", !standby)
+				} else {
+					logger.Warn("postgres: reconnected to another server", "host", host, "primary", !standby, "previous", prev)
+				}
+			} else {
+				logger.Debug("postgres: new connection", "host", host, "primary", !standby)
+			}
+			return nil
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -139,6 +168,23 @@ func (db *DB) migrateFile(ctx context.Context, name string) error {
 		_, err = tx.Exec(ctx, `INSERT INTO slokeeper_migrations (name) VALUES ($1)`, name)
 		return err
 	})
+}
+
+// SyncReplication says whether a commit waits for a standby, as the
+// server the pool is connected to has it: synchronous_standby_names set
+// and synchronous_commit on, remote_write or remote_apply. detail names
+// both settings, for a person.
+func (db *DB) SyncReplication(ctx context.Context) (inForce bool, detail string, err error) {
+	var names, commit string
+	if err := db.pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&names, &commit); err != nil {
+		return false, "", fmt.Errorf("read the replication settings: %w", err)
+	}
+	detail = fmt.Sprintf("synchronous_standby_names=%q synchronous_commit=%s", names, commit)
+	switch commit {
+	case "on", "remote_write", "remote_apply":
+		return strings.TrimSpace(names) != "", detail, nil
+	}
+	return false, detail, nil
 }
 
 // interpretError translates driver errors into domain errors, once, here.
