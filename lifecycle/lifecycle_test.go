@@ -207,7 +207,7 @@ func TestSets(t *testing.T) {
 			{ID: "b1", Class: "system", Day: "2026-11-29", Verified: true, Checksum: sum65, Records: 65}, {ID: "b2", Class: "system", Day: "2026-11-30", Verified: true, Checksum: sum65, Records: 65},
 			{ID: "b3", Class: "system", Day: "2026-12-01", Verified: true, Checksum: sum65, Records: 65},
 			{ID: "b4", Class: "exec", Day: "2026-11-29", Verified: true, Checksum: sum5, Records: 5}, // older content: no coverage
-			{ID: "u1", Class: "user", Account: "acme", Day: "2026-11-30", Verified: true}, // not a log set
+			{ID: "u1", Class: "user", Account: "acme", Day: "2026-11-30", Verified: true},            // not a log set
 		},
 	}
 	sets, err := lifecycle.Sets(policy.Default(), inv, at("2026-12-05 00:00:00"))
