@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"slokeeper"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PassLock is the cluster's lifecycle-pass lock: a session advisory lock
+// on a connection of its own, keyed by the schema, so every node on this
+// database runs passes one at a time. The lock goes with its connection:
+// a holder that dies, or whose connection the database drops, holds it no
+// more, and Check says so before the pass's next action.
+type PassLock struct {
+	db *DB
+	// Poll is how often a waiting LockPass tries again. Default 200 ms.
+	Poll time.Duration
+}
+
+var _ slokeeper.PassLock = (*PassLock)(nil)
+
+// NewPassLock returns the pass lock of db's schema.
+func NewPassLock(db *DB) *PassLock { return &PassLock{db: db, Poll: 200 * time.Millisecond} }
+
+const passLockKey = `hashtext(current_schema() || '.lifecycle_pass')`
+
+// LockPass takes the lock, waiting up to wait for the holder.
+func (l *PassLock) LockPass(ctx context.Context, node string, started time.Time, wait time.Duration) (slokeeper.PassLease, error) {
+	conn, err := l.db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle pass lock: %w", err)
+	}
+	fail := func(err error) (slokeeper.PassLease, error) {
+		conn.Conn().Close(context.WithoutCancel(ctx)) // unsure what the session holds: drop it
+		conn.Release()
+		return nil, err
+	}
+	giveUp := time.Now().Add(wait)
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+passLockKey+`)`).Scan(&got); err != nil {
+			return fail(fmt.Errorf("lifecycle pass lock: %w", err))
+		}
+		if got {
+			break
+		}
+		if !time.Now().Before(giveUp) {
+			holder, err := l.holder(ctx, conn)
+			conn.Release()
+			if err != nil {
+				return nil, err
+			}
+			return nil, &slokeeper.PassBusyError{Holder: holder}
+		}
+		t := time.NewTimer(min(l.Poll, time.Until(giveUp)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			conn.Release()
+			return nil, fmt.Errorf("lifecycle pass lock: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	// A row left by a holder that died is stale: its lock went with it.
+	stale, err := l.holder(ctx, conn)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO lifecycle_pass (id, node, started_at, backend_pid) VALUES (1, $1, $2, pg_backend_pid())
+		ON CONFLICT (id) DO UPDATE SET node = excluded.node, started_at = excluded.started_at, backend_pid = excluded.backend_pid`, node, started); err != nil {
+		return fail(fmt.Errorf("lifecycle pass lock: record the holder: %w", err))
+	}
+	return &pgLease{conn: conn, stale: stale}, nil
+}
+
+func (l *PassLock) holder(ctx context.Context, conn *pgxpool.Conn) (slokeeper.PassHolder, error) {
+	var h slokeeper.PassHolder
+	err := conn.QueryRow(ctx, `SELECT node, started_at FROM lifecycle_pass WHERE id = 1`).Scan(&h.Node, &h.Started)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return slokeeper.PassHolder{}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("lifecycle pass lock: the holder: %w", err)
+	}
+	h.Started = h.Started.UTC()
+	return h, nil
+}
+
+type pgLease struct {
+	conn  *pgxpool.Conn
+	stale slokeeper.PassHolder
+}
+
+// checkTimeout bounds Check: a database that does not answer is one the
+// lock may be lost to.
+const checkTimeout = 10 * time.Second
+
+// Check asks the lock's own session whether it still holds an advisory
+// lock: a session that is gone (terminated, the connection cut) cannot.
+func (l *pgLease) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	var held bool
+	err := l.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)`).Scan(&held)
+	if err != nil {
+		return fmt.Errorf("the lifecycle pass lock's database connection is lost: %w", err)
+	}
+	if !held {
+		return errors.New("the lifecycle pass lock is no longer held")
+	}
+	return nil
+}
+
+func (l *pgLease) Stale() slokeeper.PassHolder { return l.stale }
+
+// Release clears the holder's row and unlocks; if either fails, it closes
+// the connection, which drops the lock, rather than return it to the pool.
+func (l *pgLease) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := l.conn.Exec(ctx, `DELETE FROM lifecycle_pass WHERE id = 1 AND backend_pid = pg_backend_pid()`)
+	if err == nil {
+		_, err = l.conn.Exec(ctx, `SELECT pg_advisory_unlock(`+passLockKey+`)`)
+	}
+	if err != nil {
+		l.conn.Conn().Close(ctx)
+	}
+	l.conn.Release()
+}
