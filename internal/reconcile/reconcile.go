@@ -392,9 +392,11 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		}
 		defer lease.Release()
 		if st := lease.Stale(); st.Node != "" {
-			done(Result{Action: lifecycle.Action{Kind: PassLock}, Outcome: slokeeper.OutcomeOK,
-				Detail: fmt.Sprintf("took over from the pass of node %s (started %s), which ended without releasing the lock: the database dropped it with its connection",
-					st.Node, st.Started.UTC().Format(time.RFC3339))})
+			started := st.Started.UTC().Format(time.RFC3339)
+			done(Result{Action: lifecycle.Action{Kind: PassLock, Class: "node", Day: st.Node, Reason: policy.Text{
+				JA: fmt.Sprintf("ノード %s のパス(%s 開始)はロックを解放せずに終了していました。データベースが接続とともにロックを解放したため、このパスが引き継ぎます。", st.Node, started),
+				EN: fmt.Sprintf("The pass of node %s (started %s) ended without releasing the lock; the database dropped it with its connection, and this pass takes over.", st.Node, started)}},
+				Outcome: slokeeper.OutcomeOK, Detail: "took over a stale pass lock from node " + st.Node})
 		}
 		fence = func() error {
 			if err := ctx.Err(); err != nil {
