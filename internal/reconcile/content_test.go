@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/reconcile"
 	"slokeeper/internal/sqlite"
 	"slokeeper/lifecycle"
 	"slokeeper/policy"
@@ -87,5 +88,85 @@ func TestResealedDayBackedUpAgain(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no verify evidence of %s naming %q: %+v", recs[1].ID, want, ev)
+	}
+}
+
+// TestEraseRechecksContent: a day whose erase was planned (a verified
+// backup held its content) is sealed again with other content while the
+// pass runs; the erase, checked again just before the drop, does not
+// happen, and the next pass backs the new content up first.
+func TestEraseRechecksContent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	start := time.Date(2026, 11, 29, 18, 0, 0, 0, time.UTC) // 2026-11-30 03:00 JST
+	w := newWorld(t, t.TempDir(), policy.Default(), start)
+	other := newWorld(t, t.TempDir(), policy.Default(), start)
+	// other: 2026-11-30 and 2026-12-01 (65 records); w: 2026-12-01 (5).
+	for _, n := range []int{3, 65} {
+		if err := other.Day(ctx, map[string]int{"exec": n}, w.rng); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Clock.Add(24 * time.Hour)
+	if err := w.Day(ctx, map[string]int{"exec": 5}, w.rng); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := w.Exec.Run(ctx); err != nil || count(res, lifecycle.Backup) != 1 {
+		t.Fatalf("first pass: %+v, %v", res, err)
+	}
+	move := func(day string) *slokeeper.LogPartition {
+		t.Helper()
+		var buf bytes.Buffer
+		if _, err := other.Logs.Export(ctx, "exec", day, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Logs.Drop(ctx, "exec", day); err != nil && slokeeper.ErrorCode(err) != slokeeper.ENOTFOUND {
+			t.Fatal(err)
+		}
+		info, err := w.Logs.Import(ctx, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	// 2026-11-30 arrives unbacked-up (its backup, late, comes first in
+	// the next pass); during it, 2026-12-01 is sealed again.
+	move("2026-11-30")
+	w.Clock.Add(32 * 24 * time.Hour) // 2027-01-03 03:00 JST: 2026-12-01 is past its ceiling
+	var resealed *slokeeper.LogPartition
+	w.Exec.Progress = func(r reconcile.Result) {
+		if r.Kind == lifecycle.Backup && r.Day == "2026-11-30" && resealed == nil {
+			resealed = move("2026-12-01")
+		}
+	}
+	res, err := w.Exec.Run(ctx)
+	if resealed == nil {
+		t.Fatalf("the pass backed 2026-11-30 up not first: %+v", res)
+	}
+	failed := false
+	for _, r := range res {
+		if r.Kind == lifecycle.EraseOriginal && r.Day == "2026-12-01" {
+			failed = r.Err != nil && strings.Contains(r.Detail, "no verified backup holds that content")
+		}
+	}
+	if err == nil || !failed {
+		t.Errorf("erase of the re-sealed day: %+v, %v; want it refused", res, err)
+	}
+	parts, err := w.Logs.LogPartitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, p := range parts {
+		kept = kept || p.Day == "2026-12-01" && p.Records == 65
+	}
+	if !kept {
+		t.Fatalf("the re-sealed day was erased with no backup of its content: %+v", parts)
+	}
+	// The next pass (once the failed erase's backoff is over) backs the new content up, then erases.
+	w.Clock.Add(10 * time.Minute)
+	res, err = w.Exec.Run(ctx)
+	if err != nil || count(res, lifecycle.Backup) != 1 || count(res, lifecycle.EraseOriginal) < 1 {
+		t.Errorf("next pass: %+v, %v", res, err)
 	}
 }
