@@ -30,6 +30,16 @@ func NewPassLock(db *DB) *PassLock { return &PassLock{db: db, Poll: 200 * time.M
 
 const passLockKey = `hashtext(current_schema() || '.lifecycle_pass')`
 
+// passLockHeldBy is true when the session whose process ID is the
+// argument holds the pass lock: a bigint advisory key is split into
+// classid (high half) and objid (low half) in pg_locks, objsubid 1.
+func passLockHeldBy(pid string) string {
+	return `EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND classid::bigint = ((` + passLockKey + `::bigint >> 32) & 4294967295)
+		AND objid::bigint = (` + passLockKey + `::bigint & 4294967295) AND pid = ` + pid + `)`
+}
+
 // LockPass takes the lock, waiting up to wait for the holder.
 func (l *PassLock) LockPass(ctx context.Context, node string, started time.Time, wait time.Duration) (slokeeper.PassLease, error) {
 	conn, err := l.db.pool.Acquire(ctx)
@@ -51,10 +61,13 @@ func (l *PassLock) LockPass(ctx context.Context, node string, started time.Time,
 			break
 		}
 		if !time.Now().Before(giveUp) {
-			holder, err := l.holder(ctx, conn)
+			holder, live, err := l.holder(ctx, conn)
 			conn.Release()
 			if err != nil {
 				return nil, err
+			}
+			if !live {
+				holder = slokeeper.PassHolder{} // a dead holder's row: the live one has not recorded itself yet
 			}
 			return nil, &slokeeper.PassBusyError{Holder: holder}
 		}
@@ -68,7 +81,7 @@ func (l *PassLock) LockPass(ctx context.Context, node string, started time.Time,
 		}
 	}
 	// A row left by a holder that died is stale: its lock went with it.
-	stale, err := l.holder(ctx, conn)
+	stale, _, err := l.holder(ctx, conn)
 	if err != nil {
 		return fail(err)
 	}
@@ -79,17 +92,18 @@ func (l *PassLock) LockPass(ctx context.Context, node string, started time.Time,
 	return &pgLease{conn: conn, stale: stale}, nil
 }
 
-func (l *PassLock) holder(ctx context.Context, conn *pgxpool.Conn) (slokeeper.PassHolder, error) {
-	var h slokeeper.PassHolder
-	err := conn.QueryRow(ctx, `SELECT node, started_at FROM lifecycle_pass WHERE id = 1`).Scan(&h.Node, &h.Started)
+// holder returns the recorded holder, and whether its session holds the
+// lock (live) or died with it (a stale row).
+func (l *PassLock) holder(ctx context.Context, conn *pgxpool.Conn) (h slokeeper.PassHolder, live bool, err error) {
+	err = conn.QueryRow(ctx, `SELECT node, started_at, `+passLockHeldBy("backend_pid")+` FROM lifecycle_pass WHERE id = 1`).Scan(&h.Node, &h.Started, &live)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return slokeeper.PassHolder{}, nil
+		return slokeeper.PassHolder{}, false, nil
 	}
 	if err != nil {
-		return h, fmt.Errorf("lifecycle pass lock: the holder: %w", err)
+		return h, false, fmt.Errorf("lifecycle pass lock: the holder: %w", err)
 	}
 	h.Started = h.Started.UTC()
-	return h, nil
+	return h, live, nil
 }
 
 type pgLease struct {
@@ -101,13 +115,13 @@ type pgLease struct {
 // lock may be lost to.
 const checkTimeout = 10 * time.Second
 
-// Check asks the lock's own session whether it still holds an advisory
-// lock: a session that is gone (terminated, the connection cut) cannot.
+// Check asks the lock's own session whether it still holds the lock: a
+// session that is gone (terminated, the connection cut) cannot.
 func (l *pgLease) Check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	var held bool
-	err := l.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)`).Scan(&held)
+	err := l.conn.QueryRow(ctx, `SELECT `+passLockHeldBy("pg_backend_pid()")).Scan(&held)
 	if err != nil {
 		return fmt.Errorf("the lifecycle pass lock's database connection is lost: %w", err)
 	}
