@@ -27,7 +27,7 @@ type PassLease interface {
 	// Check reports whether the lock is still held: nil, or why not (its
 	// database connection is gone, the database is unreachable). An action
 	// of the pass must not start once Check has failed: another node may
-	// hold the lock by then.
+	// hold the lock by then. It is safe for concurrent use.
 	Check(ctx context.Context) error
 	// Stale is the holder a pass that died holding the lock left recorded
 	// (the database dropped its lock with its connection); zero if none.

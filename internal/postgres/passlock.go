@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"slokeeper"
@@ -107,6 +108,7 @@ func (l *PassLock) holder(ctx context.Context, conn *pgxpool.Conn) (h slokeeper.
 }
 
 type pgLease struct {
+	mu    sync.Mutex // a connection serves one query at a time
 	conn  *pgxpool.Conn
 	stale slokeeper.PassHolder
 }
@@ -118,6 +120,8 @@ const checkTimeout = 10 * time.Second
 // Check asks the lock's own session whether it still holds the lock: a
 // session that is gone (terminated, the connection cut) cannot.
 func (l *pgLease) Check(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	var held bool
@@ -136,6 +140,8 @@ func (l *pgLease) Stale() slokeeper.PassHolder { return l.stale }
 // Release clears the holder's row and unlocks; if either fails, it closes
 // the connection, which drops the lock, rather than return it to the pool.
 func (l *pgLease) Release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := l.conn.Exec(ctx, `DELETE FROM lifecycle_pass WHERE id = 1 AND backend_pid = pg_backend_pid()`)

@@ -3,12 +3,14 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/backup"
 	"slokeeper/internal/postgres"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/storetest"
@@ -163,5 +165,60 @@ func TestPassLockLostStopsThePass(t *testing.T) {
 		if r.Kind == reconcile.PassLock && (!strings.Contains(r.Reason.EN, "node-a") || !strings.Contains(r.Reason.JA, "node-a")) {
 			t.Errorf("take-over says %+v", r.Reason)
 		}
+	}
+}
+
+// hangingTarget kills the pass lock's session at the first write, then
+// hangs the write until its context ends: an action in flight when the
+// lock is lost.
+type hangingTarget struct {
+	slokeeper.BlobStore
+	kill func()
+	once sync.Once
+}
+
+func (h *hangingTarget) Put(ctx context.Context, key string, r io.Reader) (slokeeper.BlobInfo, error) {
+	h.once.Do(h.kill)
+	<-ctx.Done()
+	return slokeeper.BlobInfo{}, context.Cause(ctx)
+}
+
+// TestPassLockLostCancelsTheAction: the lock's session is killed while a
+// backup hangs on the target; the watcher cancels that backup (well before
+// the action's own 5-minute timeout) and the pass stops.
+func TestPassLockLostCancelsTheAction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w, db, dsn := twoSealedDays(t)
+	target := &hangingTarget{BlobStore: w.Target, kill: func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(backend_pid) FROM lifecycle_pass`); err != nil {
+			t.Error(err)
+		}
+	}}
+	a := reconcile.New(reconcile.Config{Policy: w.Policy, Logs: w.Logs, Catalog: postgres.NewBackupCatalog(db),
+		Backups: backup.New(backup.Config{Target: target, Logs: w.Logs, Sealer: w.Keys, Accounts: w.Accounts, Crypto: w.Keys,
+			Expiry: reconcile.Expiry(w.Policy), Clock: w.Clock}),
+		Evidence: postgres.NewEvidenceService(db), Clock: w.Clock, Node: "node-a", Lock: postgres.NewPassLock(db), LockCheck: 20 * time.Millisecond})
+	res, err := runBounded(t, a, time.Minute)
+	if slokeeper.ErrorCode(err) != slokeeper.EUNAVAILABLE || !strings.Contains(slokeeper.ErrorMessage(err), "stopped before its next action") {
+		t.Errorf("pass whose lock was lost mid-action: %v", err)
+	}
+	tried := 0
+	for _, r := range res {
+		if r.Kind == lifecycle.Backup {
+			tried++
+			if r.Err == nil || !strings.Contains(r.Detail, "lock is lost") {
+				t.Errorf("the backup in flight: %+v", r)
+			}
+		}
+	}
+	if tried != 1 || liveBackups(t, db) != 0 {
+		t.Errorf("%d backups tried, %d cataloged; want the one in flight cancelled and no other", tried, liveBackups(t, db))
 	}
 }

@@ -80,7 +80,13 @@ type Config struct {
 	// action (fencing: nothing is done once it is lost).
 	Lock     slokeeper.PassLock
 	LockWait time.Duration
+	// LockCheck is how often, during an action, the lock is checked; a
+	// lock lost cancels the action. Default 5 s.
+	LockCheck time.Duration
 }
+
+// DefaultLockCheck is Config.LockCheck's default.
+const DefaultLockCheck = 5 * time.Second
 
 // DefaultLeftoverAge is Config.LeftoverAge's default.
 const DefaultLeftoverAge = 24 * time.Hour
@@ -202,7 +208,20 @@ func New(cfg Config) *Executor {
 	if cfg.MinRate <= 0 {
 		cfg.MinRate = DefaultMinRate
 	}
+	if cfg.LockCheck <= 0 {
+		cfg.LockCheck = DefaultLockCheck
+	}
 	return &Executor{cfg: cfg}
+}
+
+// lockLost is why a pass stopped: its lock is no longer held.
+type lockLost struct{ err error }
+
+func (l *lockLost) Error() string { return "the lifecycle pass lock is lost: " + l.err.Error() }
+
+// stopped is the pass's error, for people.
+func (l *lockLost) stopped() error {
+	return slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The lifecycle pass stopped before its next action: %s. Another node may take the lock; the next pass finishes the work.", redact.Error(l.err))
 }
 
 // Seal is the kind of a pass's result for a day partition it sealed: a
@@ -390,7 +409,30 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer lease.Release()
+		// Between the checks before each step, a watcher: a lock lost
+		// during an action (a long backup) cancels it rather than let it
+		// run to its end unfenced. Every action is crash-safe, so one cut
+		// short is finished by the next pass.
+		lctx, cancel := context.WithCancelCause(ctx)
+		stop, watched := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(watched)
+			t := time.NewTicker(e.cfg.LockCheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					if err := lease.Check(lctx); err != nil && lctx.Err() == nil {
+						cancel(&lockLost{err})
+						return
+					}
+				}
+			}
+		}()
+		defer func() { close(stop); <-watched; cancel(nil); lease.Release() }()
+		ctx = lctx
 		if st := lease.Stale(); st.Node != "" {
 			started := st.Started.UTC().Format(time.RFC3339)
 			done(Result{Action: lifecycle.Action{Kind: PassLock, Class: "node", Day: st.Node, Reason: policy.Text{
@@ -399,11 +441,14 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 				Outcome: slokeeper.OutcomeOK, Detail: "took over a stale pass lock from node " + st.Node})
 		}
 		fence = func() error {
+			if lost := (*lockLost)(nil); errors.As(context.Cause(ctx), &lost) {
+				return lost.stopped()
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			if err := lease.Check(ctx); err != nil {
-				return slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The lifecycle pass stopped before its next action: %s. Another node may take the lock; the next pass finishes the work.", redact.Error(err))
+				return (&lockLost{err}).stopped()
 			}
 			return nil
 		}
