@@ -465,11 +465,11 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		first = err
 	}
 	actions, err := e.Plan(ctx, now)
+	if ferr := fence(); ferr != nil {
+		return out, ferr // a plan cut short by the lock's loss says that
+	}
 	if err != nil {
 		return out, fmt.Errorf("lifecycle: plan: %w", err)
-	}
-	if err := fence(); err != nil {
-		return out, err
 	}
 	if err := cmp.Or(e.removeLeftovers(ctx, now), e.mirrorAccounts(ctx, now)); err != nil && first == nil {
 		first = err
