@@ -563,6 +563,7 @@ type Store struct {
 	Accounts    slokeeper.AccountService
 	Grants      slokeeper.GrantService
 	Backups     slokeeper.BackupCatalog
+	PassLock    slokeeper.PassLock // one lifecycle pass at a time for the cluster
 	Components  slokeeper.ComponentService
 	Maintenance slokeeper.MaintenanceService
 	Incidents   slokeeper.IncidentService
@@ -607,7 +608,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 		return &Store{
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
-			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db),
+			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db), PassLock: sqlite.NewPassLock(db),
 			Components: sqlite.NewComponentService(db), Maintenance: sqlite.NewMaintenanceService(db),
 			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
@@ -624,7 +625,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			SyncReplication: db.SyncReplication,
 			LogCatalog:      postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
-			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
+			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db), PassLock: postgres.NewPassLock(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
 			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {

@@ -156,9 +156,11 @@ func newRunner[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Runner, er
 		river.AddWorker(workers, &lifecycleWorker{pass: cfg.Lifecycle, log: cfg.Logger.With("component", "lifecycle").Warn})
 	}
 	if cfg.Lifecycle != nil && cfg.LifecycleInterval > 0 {
-		// One pass at a time: a pass still running when the next is due
-		// makes the next one wait, not run beside it; a requested pass
-		// waits likewise.
+		// One pass at a time for the cluster is the pass's own database
+		// lock (reconcile.Config.Lock), whichever node works the job: a
+		// pass due while another runs waits for it briefly, then ends
+		// saying which node holds it. The queue's one worker per node only
+		// spares a node a second pass waiting on the first.
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.LifecycleInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return LifecycleArgs{}, &river.InsertOpts{Queue: lifecycleQueue, MaxAttempts: 1}

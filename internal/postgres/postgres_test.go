@@ -131,3 +131,17 @@ func TestKeyStoreRotationLock(t *testing.T) {
 	}
 	storetest.RunKeyStoreRotationLock(t, stores[0], stores[1])
 }
+
+func TestPassLock(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	var locks []slokeeper.PassLock
+	for range 2 { // two nodes on one database
+		db, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		locks = append(locks, postgres.NewPassLock(db))
+	}
+	storetest.RunPassLock(t, locks[0], locks[1])
+}

@@ -132,3 +132,17 @@ func TestKeyStoreRotationLock(t *testing.T) {
 	}
 	storetest.RunKeyStoreRotationLock(t, stores[0], stores[1])
 }
+
+func TestPassLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slokeeper.db")
+	var locks []slokeeper.PassLock
+	for range 2 { // two processes on one database
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		locks = append(locks, sqlite.NewPassLock(db))
+	}
+	storetest.RunPassLock(t, locks[0], locks[1])
+}
