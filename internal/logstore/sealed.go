@@ -293,71 +293,21 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 		return fail(err)
 	}
 	defer tmp.Close()
-	sum := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
+	w := bufio.NewWriterSize(tmp, 1<<20)
 	w.Write(sealedHeader(p.key))
-	var t trailer
-	// A small partition (its open file is size bytes, no record under
-	// about 64) does not need a full run's buffer; append grows it if so.
-	run := make([]slokeeper.LogRecord, 0, min(s.cfg.SealRunRecords, 1<<16, int(size/64)+1))
-	var block, scratch []byte
-	var order []int32
-	var sorted []slokeeper.LogRecord
-	flush := func() error {
-		// Sort indices, not the records: swapping int32s is far cheaper
-		// than swapping records; the index breaks ties, keeping it stable.
-		order = order[:0]
-		for i := range run {
-			order = append(order, int32(i))
-		}
-		slices.SortFunc(order, func(a, b int32) int {
-			ra, rb := &run[a], &run[b]
-			return cmp.Or(strings.Compare(ra.SourceID, rb.SourceID), ra.Received.Compare(rb.Received), cmp.Compare(a, b))
-		})
-		for len(order) > 0 {
-			n := min(len(order), sealedBlockRecords)
-			sorted = sorted[:0]
-			for _, i := range order[:n] {
-				sorted = append(sorted, run[i])
-			}
-			block, scratch = appendBlock(block[:0], sorted, "", s.compress, scratch)
-			if _, err := w.Write(block); err != nil {
-				return err
-			}
-			order = order[n:]
-		}
-		run = run[:0]
-		return nil
-	}
-	err = s.scan(p, size, openName, nil, func(r *slokeeper.LogRecord) error {
-		rt := r.Received.UnixNano()
-		if t.records == 0 {
-			t.minR, t.maxR = rt, rt
-		}
-		t.records++
-		t.minR, t.maxR = min(t.minR, rt), max(t.maxR, rt)
-		run = append(run, *r)
-		if len(run) == s.cfg.SealRunRecords {
-			return flush()
-		}
-		return nil
+	t, err := s.sealRecords(p.key, size, func(fn func(*slokeeper.LogRecord) error) error {
+		return s.scan(p, size, openName, nil, fn)
+	}, func(block []byte) error {
+		_, err := w.Write(block)
+		return err
 	})
-	if err == nil {
-		err = flush()
-	}
 	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
 		return fail(err)
 	}
-	copy(t.sum[:], sum.Sum(nil))
-	tb := make([]byte, 0, trailerLen)
-	tb = append(tb, trailerMagic[:]...)
-	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.records))
-	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.minR))
-	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.maxR))
-	tb = append(tb, t.sum[:]...)
+	tb := appendTrailer(nil, t)
 	if _, err := tmp.Write(tb); err != nil {
 		return fail(err)
 	}
@@ -682,4 +632,78 @@ func (s *Store) finishDrop(ctx context.Context, k partKey, dir string) error {
 		return fmt.Errorf("drop %s: %w", k, err)
 	}
 	return syncDir(filepath.Dir(dir))
+}
+
+// sealRecords is sealing, whatever the partition lives in: it reads every
+// record of partition k through scan (about sizeHint bytes of blocks), in
+// runs of SealRunRecords, each run sorted by source and received time, and
+// hands emit the sealed blocks, of at most sealedBlockRecords each, in
+// order. It returns the trailer: counts, received range and the SHA-256
+// of the sealed header and blocks.
+func (s *Store) sealRecords(k partKey, sizeHint int64, scan func(fn func(*slokeeper.LogRecord) error) error, emit func(block []byte) error) (trailer, error) {
+	sum := sha256.New()
+	sum.Write(sealedHeader(k))
+	var t trailer
+	// A small partition (its blocks are sizeHint bytes, no record under
+	// about 64) does not need a full run's buffer; append grows it if so.
+	run := make([]slokeeper.LogRecord, 0, min(s.cfg.SealRunRecords, 1<<16, int(sizeHint/64)+1))
+	var block, scratch []byte
+	var order []int32
+	var sorted []slokeeper.LogRecord
+	flush := func() error {
+		// Sort indices, not the records: swapping int32s is far cheaper
+		// than swapping records; the index breaks ties, keeping it stable.
+		order = order[:0]
+		for i := range run {
+			order = append(order, int32(i))
+		}
+		slices.SortFunc(order, func(a, b int32) int {
+			ra, rb := &run[a], &run[b]
+			return cmp.Or(strings.Compare(ra.SourceID, rb.SourceID), ra.Received.Compare(rb.Received), cmp.Compare(a, b))
+		})
+		for len(order) > 0 {
+			n := min(len(order), sealedBlockRecords)
+			sorted = sorted[:0]
+			for _, i := range order[:n] {
+				sorted = append(sorted, run[i])
+			}
+			block, scratch = appendBlock(block[:0], sorted, "", s.compress, scratch)
+			sum.Write(block)
+			if err := emit(block); err != nil {
+				return err
+			}
+			order = order[n:]
+		}
+		run = run[:0]
+		return nil
+	}
+	err := scan(func(r *slokeeper.LogRecord) error {
+		rt := r.Received.UnixNano()
+		if t.records == 0 {
+			t.minR, t.maxR = rt, rt
+		}
+		t.records++
+		t.minR, t.maxR = min(t.minR, rt), max(t.maxR, rt)
+		run = append(run, *r)
+		if len(run) == s.cfg.SealRunRecords {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return trailer{}, err
+	}
+	copy(t.sum[:], sum.Sum(nil))
+	return t, nil
+}
+
+func appendTrailer(tb []byte, t trailer) []byte {
+	tb = append(tb, trailerMagic[:]...)
+	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.records))
+	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.minR))
+	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.maxR))
+	return append(tb, t.sum[:]...)
 }
