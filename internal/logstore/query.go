@@ -98,6 +98,9 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 	if !q.To.IsZero() {
 		toDay = s.dayOf(q.To.Add(-time.Nanosecond))
 	}
+	if s.cfg.Blocks != nil {
+		return s.sharedQuery(ctx, q, fromDay, toDay, fn)
+	}
 	n := 0
 	infos, _ := s.LogPartitions(ctx)
 	for _, info := range infos {

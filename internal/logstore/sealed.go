@@ -242,6 +242,9 @@ func (s *Store) SealDue(ctx context.Context) ([]*slokeeper.LogPartition, error) 
 	if s.readOnly {
 		return nil, errReadOnly
 	}
+	if s.cfg.Blocks != nil {
+		return s.sharedSealDue(ctx)
+	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	var due []*partition
@@ -351,7 +354,10 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 }
 
 // LogPartitions lists the partitions on disk with their current counts.
-func (s *Store) LogPartitions(context.Context) ([]*slokeeper.LogPartition, error) {
+func (s *Store) LogPartitions(ctx context.Context) ([]*slokeeper.LogPartition, error) {
+	if s.cfg.Blocks != nil {
+		return s.sharedPartitions(ctx)
+	}
 	s.mu.Lock()
 	parts := make([]*partition, 0, len(s.parts))
 	for _, p := range s.parts {
@@ -383,6 +389,9 @@ func (s *Store) partition(class, day string) (*partition, error) {
 // Export writes a sealed partition in the sealed-file format, which carries
 // its own checksum: Verify or Import on the other end proves it whole.
 func (s *Store) Export(ctx context.Context, class, day string, w io.Writer) (*slokeeper.LogPartition, error) {
+	if s.cfg.Blocks != nil {
+		return s.sharedExport(ctx, class, day, w)
+	}
 	p, err := s.partition(class, day)
 	if err != nil {
 		return nil, err
@@ -535,6 +544,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (*slokeeper.LogPartitio
 	if s.readOnly {
 		return nil, errReadOnly
 	}
+	if s.cfg.Blocks != nil {
+		return s.sharedImport(ctx, r)
+	}
 	staging, err := os.MkdirTemp(s.cfg.Dir, ".import-")
 	if err != nil {
 		return nil, err
@@ -596,6 +608,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (*slokeeper.LogPartitio
 func (s *Store) Drop(ctx context.Context, class, day string) error {
 	if s.readOnly {
 		return errReadOnly
+	}
+	if s.cfg.Blocks != nil {
+		return s.cfg.Blocks.DropLogPartition(ctx, class, day)
 	}
 	p, err := s.partition(class, day)
 	if err != nil {

@@ -123,6 +123,7 @@ func ensureIn(ctx context.Context, tx pgx.Tx, class, day string) error {
 		for _, q := range []string{
 			`CREATE TABLE IF NOT EXISTS log_open_` + suffix + ` PARTITION OF log_open_blocks FOR VALUES IN (` + lit + `)`,
 			`CREATE TABLE IF NOT EXISTS log_sealed_` + suffix + ` PARTITION OF log_sealed_blocks FOR VALUES IN (` + lit + `)`,
+			`CREATE TABLE IF NOT EXISTS log_keys_` + suffix + ` PARTITION OF log_sealed_keys FOR VALUES IN (` + lit + `)`,
 		} {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
@@ -425,6 +426,10 @@ func (l *LogBlocks) SealLogPartition(ctx context.Context, class, day string, sea
 				return err
 			}
 		}
+		if _, err := tx.Exec(ctx, `INSERT INTO log_sealed_keys (part, key) SELECT part, key FROM log_open_blocks WHERE part = $1 AND key IS NOT NULL
+			ON CONFLICT DO NOTHING`, part); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM log_open_blocks WHERE part = $1`, part); err != nil {
 			return err
 		}
@@ -515,7 +520,9 @@ func (l *LogBlocks) MigrateLogBlocks(ctx context.Context, node, id string, block
 				return slokeeper.Errorf(slokeeper.EINVALID, "A migration moves one partition at a time.")
 			}
 			batch.Queue(`INSERT INTO log_open_blocks (part, records, bytes, min_received, max_received, sources, key, node, data)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (part, key) DO NOTHING`,
+				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+				WHERE NOT EXISTS (SELECT 1 FROM log_sealed_keys WHERE part = $1 AND key = $7)
+				ON CONFLICT (part, key) DO NOTHING`,
 				part, b.Records, len(b.Data), b.MinReceived, b.MaxReceived, b.Sources, nullKey(b.Key), node, b.Data)
 		}
 		batch.Queue(`INSERT INTO log_migrations (id, class, day, node, blocks) VALUES ($1, $2, $3::date, $4, $5)`, id, class, day, node, len(blocks))
@@ -544,7 +551,7 @@ func (l *LogBlocks) DropLogPartition(ctx context.Context, class, day string) err
 		if tag.RowsAffected() == 0 {
 			return slokeeper.Errorf(slokeeper.ENOTFOUND, "No log partition %s.", part)
 		}
-		for _, t := range []string{"log_open_" + suffix, "log_sealed_" + suffix} {
+		for _, t := range []string{"log_open_" + suffix, "log_sealed_" + suffix, "log_keys_" + suffix} {
 			if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+t); err != nil {
 				return err
 			}

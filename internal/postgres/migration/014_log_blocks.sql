@@ -34,6 +34,15 @@ CREATE TABLE log_sealed_blocks (
 	PRIMARY KEY (part, seq)
 ) PARTITION BY LIST (part);
 
+-- The idempotency keys of a sealed day's blocks, kept when its open blocks
+-- go: a migration adding a node's local copy of a chunk to a sealed day
+-- adds it once.
+CREATE TABLE log_sealed_keys (
+	part text NOT NULL,
+	key  text NOT NULL,
+	PRIMARY KEY (part, key)
+) PARTITION BY LIST (part);
+
 -- "This source or many": a query for one source reads only the blocks
 -- that may hold it.
 CREATE INDEX log_sealed_blocks_sources ON log_sealed_blocks USING gin (sources);
