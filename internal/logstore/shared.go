@@ -443,4 +443,3 @@ func (s *Store) migratePartition(ctx context.Context, dir string, k partKey, rep
 	}
 	return send()
 }
-
