@@ -252,7 +252,9 @@ func migrateLogs(ctx context.Context, m *Main, stdout io.Writer) error {
 	if m.Store.LogBlocks == nil {
 		return fmt.Errorf("logs migrate: the database is SQLite, so the log store already is %s; give --db postgres://… to move it into a shared store", filepath.Join(m.Config.Data, "logs"))
 	}
-	logs, err := logstore.Open(ctx, m.logstoreConfig())
+	lc := m.logstoreConfig()
+	lc.Dir = "" // no writer's lock: safe beside a server on this data directory
+	logs, err := logstore.Open(ctx, lc)
 	if err != nil {
 		return err
 	}

@@ -32,8 +32,9 @@ import (
 // Config configures a Store.
 type Config struct {
 	// Dir holds the partitions. Required unless Blocks is set; with
-	// Blocks, imports stage their stream there (default: the system's
-	// temporary directory).
+	// Blocks, a writer locks Dir/logstore.lock (none when Dir is "") and
+	// imports stage their stream there (default: the system's temporary
+	// directory).
 	Dir string
 	// Catalog records partitions in the database. Required unless Blocks
 	// is set.
@@ -93,6 +94,9 @@ type Store struct {
 	sealerDone chan struct{}
 	close      sync.Once
 }
+
+// sharedLockName is the writer's lock file in Dir on the shared backend.
+const sharedLockName = "logstore.lock"
 
 // errReadOnly is returned by AppendLogs on a store opened read-only.
 var errReadOnly = slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The log store is open read-only.")
@@ -195,10 +199,18 @@ func open(ctx context.Context, cfg Config, readOnly bool) (*Store, error) {
 		readOnly: readOnly,
 		reqs:     make(chan *request, 1024), closing: make(chan struct{}), done: make(chan struct{}), sealerDone: make(chan struct{}),
 	}
-	if cfg.Blocks != nil {
-		// Nothing local to lock or recover: the database's transactions
-		// are the recovery, its locks the one-writer rule.
-	} else if !readOnly {
+	if cfg.Blocks != nil && !readOnly && cfg.Dir != "" {
+		// The database's transactions are the recovery and its locks keep
+		// nodes apart; this lock only says a writer (a server) runs on
+		// this data directory, as the file store's does, so that
+		// administration commands beside it ask it rather than compete.
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("log store: %w", err)
+		}
+		if s.lock, err = lockFile(filepath.Join(cfg.Dir, sharedLockName), cfg.Dir); err != nil {
+			return nil, err
+		}
+	} else if cfg.Blocks == nil && !readOnly {
 		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("log store: %w", err)
 		}
@@ -261,6 +273,9 @@ func (s *Store) Close() error {
 			s.closeFiles()
 			s.enc.Close()
 			s.dec.Close()
+			if s.lock != nil {
+				s.lock.Close()
+			}
 			return
 		}
 		s.mu.Lock()
