@@ -34,6 +34,11 @@ CREATE TABLE log_sealed_blocks (
 	PRIMARY KEY (part, seq)
 ) PARTITION BY LIST (part);
 
+-- The blocks are zstd-compressed already: store them out of line as they
+-- are, without TOAST compressing them again (the day partitions inherit it).
+ALTER TABLE log_open_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE log_sealed_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+
 -- The idempotency keys of a sealed day's blocks, kept when its open blocks
 -- go: a migration adding a node's local copy of a chunk to a sealed day
 -- adds it once.
