@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,46 @@ func TestLogsMigrateNeedsPostgres(t *testing.T) {
 	_, stderr, code := cliRun(t, "logs", "migrate", "--data", t.TempDir())
 	if code == 0 || !strings.Contains(stderr, "postgres://") {
 		t.Errorf("logs migrate on SQLite: exit %d, %s", code, stderr)
+	}
+}
+
+// TestTwoNodesShareLogs: two servers on one PostgreSQL; a line ingested
+// over HTTP on one is in the other's query and partition counts.
+func TestTwoNodesShareLogs(t *testing.T) {
+	cfg := withPostgres(t)
+	cfgA, cfgB := cfg, cfg
+	cfgA.Node, cfgB.Node = "node-a", "node-b"
+	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
+	out, _, _ := cliRun(t, "source", "add", "--data", cfgA.Data, "--db", cfg.DB, "--kind", "agent", "--account", "acct-1", "--name", "gw")
+	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("source add:\n%s", out)
+	}
+	sourceID, token := m[1], m[2]
+	a, b := MustRunMain(t, cfgA), MustRunMain(t, cfgB)
+	if r := post(t, a.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", []byte("{\"message\":\"on a\"}\n{\"message\":\"also on a\"}\n")); r.status != 200 {
+		t.Fatalf("ingest on node a = %d %s", r.status, r.body)
+	}
+	if r := post(t, b.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", []byte(`{"message":"on b"}`)); r.status != 200 {
+		t.Fatalf("ingest on node b = %d %s", r.status, r.body)
+	}
+	for name, n := range map[string]*Main{"a": a, "b": b} {
+		r := get(t, signIn(t, n, "sre-"+name, "operator"), n.HTTP.URL()+"/api/v1/logs?source="+sourceID)
+		if r.status != 200 || strings.Count(r.body, "\n") != 3 || !strings.Contains(r.body, "on a") || !strings.Contains(r.body, "on b") {
+			t.Errorf("query on node %s = %d\n%s\nwant both nodes' 3 lines", name, r.status, r.body)
+		}
+		var exec int64
+		ps, err := n.Logs.LogPartitions(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.Class == slokeeper.LogClassExec {
+				exec += p.Records
+			}
+		}
+		if exec != 3 {
+			t.Errorf("node %s counts %d exec records, want the cluster's 3", name, exec)
+		}
 	}
 }
