@@ -268,9 +268,9 @@ func (s *Store) SealDue(ctx context.Context) ([]*slokeeper.LogPartition, error) 
 	return sealed, nil
 }
 
-// seal compacts an open partition into sealed.seg: records are read in
-// runs of SealRunRecords, each run sorted by source and received time and
-// written as blocks of at most sealedBlockRecords. The file is synced and
+// seal compacts an open partition into sealed.seg: its records sorted by
+// source and received time (sealRecords), as blocks of at most
+// sealedBlockRecords. The file is synced and
 // renamed into place, the catalog updated, and open.seg removed; a crash
 // at any point leaves either the open or the sealed partition whole.
 func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition, error) {

@@ -56,7 +56,8 @@ type Config struct {
 	// so that writes already under way land first. Default: 10m.
 	SealDelay time.Duration
 	// SealRunRecords bounds the records sealing holds in memory at once:
-	// each run of this many is sorted by source. Default: 131072.
+	// each run of this many is sorted by source, spilled to a temporary
+	// file in Dir, and the runs merged. Default: 131072.
 	SealRunRecords int
 	// MaxCommitBytes bounds what one group commit writes to one partition,
 	// and so one append. A crash can only damage the last, unacknowledged
