@@ -191,6 +191,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
 	}
+	if _, err := m.migrateLocalLogs(ctx); err != nil {
+		return fmt.Errorf("move this node's local log partitions into the shared log store (run `slokeeper logs migrate` to retry): %w", err)
+	}
 	// From here on slokeeper's own logs are system logs too.
 	m.selflog = selflog.New(m.Logger.Handler(), m.Logs, "slokeeper/"+m.node())
 	m.Logger = slog.New(redact.NewHandler(m.selflog)) // redacted before it is stored, too
@@ -543,13 +546,29 @@ func (m *Main) lifecyclePass() func(context.Context) (any, error) {
 	}
 }
 
-// logstoreConfig is where the log store lives: beside the database, in the
-// data directory, its days counted in the policy's time zone.
+// logstoreConfig is where the log store lives, its days counted in the
+// policy's time zone: with SQLite in the data directory's logs/; with
+// PostgreSQL in the database every node shares (the data directory only
+// stages imports), so that every node reads every record.
 func (m *Main) logstoreConfig() logstore.Config {
-	return logstore.Config{
+	cfg := logstore.Config{
 		Dir: filepath.Join(m.Config.Data, "logs"), Catalog: m.Store.LogCatalog, Location: m.Policy.Location(),
 		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"), WriteAt: m.logWriteAt,
 	}
+	if m.Store.LogBlocks != nil {
+		cfg.Dir, cfg.Blocks, cfg.Node = m.Config.Data, m.Store.LogBlocks, m.node()
+	}
+	return cfg
+}
+
+// migrateLocalLogs moves a node's local log partitions (DATA/logs, from
+// before its database was PostgreSQL) into the shared log store, then
+// moves the directory aside. Nothing to do without either.
+func (m *Main) migrateLocalLogs(ctx context.Context) (*logstore.MigrateReport, error) {
+	if m.Store.LogBlocks == nil {
+		return &logstore.MigrateReport{}, nil
+	}
+	return m.Logs.MigrateLocal(ctx, filepath.Join(m.Config.Data, "logs"))
 }
 
 // Store is the storage engine chosen by the configuration, with what the
@@ -569,6 +588,7 @@ type Store struct {
 	Incidents   slokeeper.IncidentService
 	Notices     slokeeper.NotificationService
 	LogCatalog  slokeeper.LogCatalog
+	LogBlocks   slokeeper.LogBlockStore // the shared log store; nil: logs in local files
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
 	// SyncReplication says whether commits wait for a standby (PostgreSQL
@@ -624,7 +644,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			SyncReplication: db.SyncReplication,
-			LogCatalog:      postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
+			LogCatalog:      postgres.NewLogCatalog(db), LogBlocks: postgres.NewLogBlocks(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db), PassLock: postgres.NewPassLock(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
 			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
