@@ -16,7 +16,7 @@ import (
 )
 
 // LogBlocks keeps the log store's blocks in PostgreSQL, shared by every
-// node (see migration 014_log_blocks.sql).
+// node (see migration 017_log_blocks.sql).
 //
 // Locks: each partition (class, day) has an advisory lock key. Appends
 // hold it shared for their transaction; seal, migration, import and drop
