@@ -161,6 +161,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store, err = OpenStore(ctx, m.Config); err != nil {
 		return err
 	}
+	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
+		return err
+	}
+	if err := checkMasterKey(ctx, m.Store.Nodes, m.Keys, masterKeyPath(m.Config)); err != nil {
+		return err
+	}
 	if m.Ledger, err = openLedger(m.Config, m.Store, m.Clock); err != nil {
 		return err
 	}
@@ -170,9 +176,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.startCheckpoints()
-	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
-		return err
-	}
 	if m.Store.Engine == "postgres" && m.Config.KeysDB == "" {
 		m.Logger.Warn("account keys are in this node's DATA/keys.db: with several nodes, give every node --keys-db, a PostgreSQL database of its own that backups never copy")
 	}
@@ -490,6 +493,7 @@ type Store struct {
 	Maintenance slokeeper.MaintenanceService
 	Incidents   slokeeper.IncidentService
 	Notices     slokeeper.NotificationService
+	Nodes       slokeeper.NodeService
 	LogCatalog  slokeeper.LogCatalog
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
@@ -525,7 +529,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
 			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db),
 			Components: sqlite.NewComponentService(db), Maintenance: sqlite.NewMaintenanceService(db),
-			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db),
+			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db), Nodes: sqlite.NewNodeService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -541,7 +545,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 			LogCatalog: postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
 			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
-			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
+			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db), Nodes: postgres.NewNodeService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},
