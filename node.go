@@ -54,3 +54,9 @@ type NodeService interface {
 	// value held afterwards and whether this call changed it.
 	SwapClusterValue(ctx context.Context, name string, old, new []byte) (current []byte, swapped bool, err error)
 }
+
+// Serving reports whether n serves at now: not marked stopped, and seen
+// within bound.
+func (n *Node) Serving(now time.Time, bound time.Duration) bool {
+	return n.StoppedAt.IsZero() && !n.LastSeen.Before(now.Add(-bound))
+}
