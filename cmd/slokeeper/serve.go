@@ -59,6 +59,8 @@ type Main struct {
 	MQTT   *mqtt.Subscriber
 	HTTP   *httpserver.Server
 	Jobs   *jobs.Runner
+	// Heartbeat is this node's own beat and self-check (nodes.go).
+	Heartbeat *jobs.Heartbeat
 	// Lifecycle carries out the policy's backups and erasures (a job).
 	Lifecycle *reconcile.Executor
 	Monitor   *monitor.Monitor
@@ -228,6 +230,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startNotify(ctx); err != nil {
 		return err
 	}
+	m.startHeartbeat(ctx)
 	if m.Config.MQTT != "" {
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
 			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), Logs: m.Logs, Sources: m.Store.Sources,
@@ -303,6 +306,9 @@ func (m *Main) close(ctx context.Context) error {
 	}
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
+	}
+	if m.Heartbeat != nil {
+		m.Heartbeat.Stop()
 	}
 	if m.stopProbes != nil {
 		m.stopProbes()
@@ -559,7 +565,7 @@ func OpenStore(ctx context.Context, cfg Config) (*Store, error) {
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
+		"log-level", "log-format", "self-check-interval", "heartbeat-interval", "node-timeout", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
 		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "min-free-space",
