@@ -145,6 +145,7 @@ type Server struct {
 	srv         *http.Server
 	pages       *template.Template
 	statusCache pageCache
+	lastGood    lastGood // what the public pages serve while the database is away
 	done        chan error
 }
 
