@@ -236,3 +236,11 @@ func Alert(ctx context.Context, nodes slokeeper.NodeService) (string, error) {
 	cur, _, err := nodes.SwapClusterValue(ctx, alertValue, []byte{}, []byte{})
 	return string(cur), err
 }
+
+// DatabaseDownSince is when this node's first beat failed, while the
+// database is away and its outage not yet recorded; zero otherwise.
+func (h *Heartbeat) DatabaseDownSince() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dbDown
+}
