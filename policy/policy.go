@@ -95,6 +95,12 @@ type Redundancy struct {
 	// ProbeConfirmations is how many nodes must see a probe fail before a
 	// component counts as down, when that many are running.
 	ProbeConfirmations int `yaml:"probe_confirmations" json:"probe_confirmations"`
+	// OpenOnFewerConfirmations opens a public incident from fewer nodes'
+	// view than ProbeConfirmations when nodes of the cluster have stopped
+	// (the failure is then marked "confirmed by 1 of 2 required"). Default
+	// false: such a failure is held for staff (evidence, console), since
+	// it may be one node's own network failing.
+	OpenOnFewerConfirmations bool `yaml:"open_on_fewer_confirmations,omitempty" json:"open_on_fewer_confirmations"`
 }
 
 // Incidents is the promise to announce failures.

@@ -185,6 +185,8 @@ func (r *renderer) render(p *Policy) {
 	r.para(rd.Text)
 	r.item("稼働ノード数", "Serving nodes", fmt.Sprintf("%d", rd.Nodes))
 	r.item("障害と判定する確認ノード数", "Nodes that confirm a failure", fmt.Sprintf("%d", rd.ProbeConfirmations))
+	r.item("確認ノードが不足する場合", "With fewer nodes to confirm", r.t(map[bool]string{true: "確認できたノードのみで障害を公開します", false: "公開せず、担当者に知らせます"}[rd.OpenOnFewerConfirmations],
+		map[bool]string{true: "the failure is published on the nodes that saw it", false: "the failure is held for staff, not published"}[rd.OpenOnFewerConfirmations]))
 
 	in := &p.Incidents
 	r.heading("障害時の対応", "Incidents", ClauseIncidents)

@@ -26,6 +26,8 @@ func heartbeatBound(cfg Config) (interval, bound time.Duration) {
 	return interval, bound
 }
 
+func nodeTimeout(cfg Config) time.Duration { _, bound := heartbeatBound(cfg); return bound }
+
 // startHeartbeat starts this node's own beat and self-check, until Close.
 func (m *Main) startHeartbeat(ctx context.Context) {
 	interval, bound := heartbeatBound(m.Config)

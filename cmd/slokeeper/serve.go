@@ -354,7 +354,8 @@ func (m *Main) startProbes() error {
 		return err
 	}
 	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil, targets), Clock: m.Clock,
-		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence, Logger: m.Logger})
+		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence, Logger: m.Logger,
+		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config)})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)
