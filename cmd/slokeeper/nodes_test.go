@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"slokeeper"
 )
 
 func copyFile(t *testing.T, from, to string) {
@@ -96,4 +101,77 @@ func testMasterKeyCheck(t *testing.T, base Config) {
 	if _, stderr, code := cliRun(t, cArgs...); code == 0 || !strings.Contains(stderr, "is not the cluster's") {
 		t.Fatalf("keys rotate with a foreign master key: exit %d, %s", code, stderr)
 	}
+}
+
+// TestNodesHeartbeats: two nodes serve on one PostgreSQL. Each beats and
+// checks itself; when b stops, a records "node b stopped" once, raises
+// the cluster's alert (the policy asks for 2), and staff see both in
+// GET /api/v1/nodes, the console and "slokeeper nodes". b's return is
+// evidence too.
+func TestNodesHeartbeats(t *testing.T) {
+	base := withPostgres(t)
+	base.HeartbeatInterval = duration(5 * time.Second)
+	clock := newTestClock(time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC))
+	a, b := base, base
+	a.Data, a.Node = t.TempDir(), "node-a"
+	b.Data, b.Node = t.TempDir(), "node-b"
+	start := func(cfg Config) *Main {
+		t.Helper()
+		m := NewMain(cfg, io.Discard)
+		m.Clock = clock
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	stop := func(m *Main) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Close(ctx)
+	}
+	ma := start(a)
+	defer stop(ma)
+	copyFile(t, filepath.Join(a.Data, "master.key"), filepath.Join(b.Data, "master.key"))
+	mb := start(b)
+	evidence := func(action string) []*slokeeper.Evidence {
+		es, _, err := ma.Store.Evidence.FindEvidence(context.Background(), slokeeper.EvidenceFilter{Action: action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	waitFor(t, "both nodes' self-checks", func() bool {
+		by := map[string]bool{}
+		for _, e := range evidence("self_check") {
+			by[e.Node] = true
+		}
+		return by["node-a"] && by["node-b"]
+	})
+	stop(mb)
+	clock.Add(time.Minute)
+	waitFor(t, "node b found stopped", func() bool { return len(evidence("node_stopped")) > 0 })
+	waitFor(t, "the cluster's alert", func() bool { return len(evidence("nodes_below_policy")) > 0 })
+	if es := evidence("node_stopped"); len(es) != 1 || es[0].Subject != "node:node-b" || es[0].Node != "node-a" {
+		t.Fatalf("node_stopped evidence = %+v", es)
+	}
+	staff := signIn(t, ma, "sre", "operator")
+	r := get(t, staff, ma.HTTP.URL()+"/api/v1/nodes")
+	if r.status != 200 || !strings.Contains(r.body, `"name": "node-b"`) || !strings.Contains(r.body, `"serving": 1,`) || !strings.Contains(r.body, `1 of 2 nodes serving (node-a)`) {
+		t.Errorf("GET /api/v1/nodes = %d %s", r.status, r.body)
+	}
+	if r := get(t, http.DefaultClient, ma.HTTP.URL()+"/api/v1/nodes"); r.status != 401 {
+		t.Errorf("GET /api/v1/nodes without signing in = %d, want 401", r.status)
+	}
+	con := get(t, staff, ma.HTTP.URL()+"/admin/status?lang=ja")
+	if !strings.Contains(con.body, "稼働中のノードは1台です。ポリシーでは2台での稼働が必要です(稼働中: node-a)。") || !strings.Contains(con.body, "停止したノード: node-b") {
+		t.Errorf("console lacks the cluster's alert:\n%s", con.body)
+	}
+	out, stderr, code := cliRun(t, "nodes", "--db", base.DB, "--data", a.Data)
+	if code != 0 || !regexp.MustCompile(`node-b\s+stopped`).MatchString(out) || !strings.Contains(out, "ALERT since") {
+		t.Errorf("slokeeper nodes: exit %d\n%s%s", code, out, stderr)
+	}
+	mb = start(b)
+	defer stop(mb)
+	waitFor(t, "node b back", func() bool { return len(evidence("node_back")) == 1 })
+	waitFor(t, "the alert cleared", func() bool { return len(evidence("nodes_restored")) == 1 })
 }

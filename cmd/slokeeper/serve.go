@@ -213,6 +213,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
 		Incidents: m.Store.Incidents, Node: m.node(),
+		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config), NodeAlert: func(ctx context.Context) (string, error) { return jobs.Alert(ctx, m.Store.Nodes) },
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 		HashConcurrency: m.Config.LoginHashConcurrency,
 	}
