@@ -25,7 +25,7 @@ func TestConfirmationsShort(t *testing.T) {
 	for _, open := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Held", true: "OpenedByPolicy"}[open], func(t *testing.T) {
 			ctx := context.Background()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) }))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }))
 			defer srv.Close()
 			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "slokeeper.db"))
 			if err != nil {
