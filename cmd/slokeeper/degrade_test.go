@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/browsertest"
 	"slokeeper/internal/storetest"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestStatusPageWhileDatabaseAway: with the network to PostgreSQL cut,
@@ -48,6 +51,20 @@ func TestStatusPageWhileDatabaseAway(t *testing.T) {
 		ja.header.Get("Cache-Control") != "no-store" || ja.header.Get("Slokeeper-Stale") == "" {
 		t.Errorf("ja page while the database is away = %d %v\n%s", ja.status, ja.header, ja.body)
 	}
+	// In a real browser the mark is the page's first banner, visible.
+	t.Run("Browser", func(t *testing.T) {
+		bctx := browsertest.Browser(t)
+		if err := chromedp.Do(bctx, chromedp.Navigate(base+"/?lang=ja"), chromedp.WaitVisible(css(`p.banner.stale[role=alert]`))); err != nil {
+			t.Fatal(err)
+		}
+		shown, err := chromedp.Run(bctx, chromedp.Text(css(`main > p.banner:first-of-type`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(shown, "最終更新: 2026年12月3日(木) 10:00 JST") {
+			t.Errorf("the browser's first banner = %q, want the stale mark", shown)
+		}
+	})
 	en := get(t, c, base+"/?lang=en")
 	if en.status != 200 || !strings.Contains(en.body, "Last updated: Thu 3 Dec 2026 10:00 JST (12 minutes ago). The database cannot be reached") {
 		t.Errorf("en page while the database is away = %d\n%s", en.status, en.body)
