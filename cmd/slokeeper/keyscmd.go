@@ -145,3 +145,18 @@ func masterKeyPath(cfg Config) string {
 	}
 	return filepath.Join(cfg.Data, "master.key")
 }
+
+// openClusterKeys is openKeys for a command on the cluster's store: it
+// refuses a master key that is not the cluster's (checkMasterKey) before
+// anything is wrapped under it.
+func openClusterKeys(ctx context.Context, cfg Config, store *Store) (*keys.Manager, func() error, error) {
+	km, closeKeys, err := openKeys(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkMasterKey(ctx, store.Nodes, km, masterKeyPath(cfg)); err != nil {
+		closeKeys()
+		return nil, nil, err
+	}
+	return km, closeKeys, nil
+}
