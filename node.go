@@ -42,17 +42,24 @@ func (n *Node) Validate() error {
 type NodeService interface {
 	// BeatNode records n's heartbeat, creating its row on the first, and
 	// clears a stopped mark: it returns the StoppedAt it cleared (zero
-	// when the node was not marked stopped), once.
-	BeatNode(ctx context.Context, n *Node) (wasStopped time.Time, err error)
+	// when the node was not marked stopped), once. When it clears one and
+	// back is not nil, the evidence back returns is stored in the same
+	// transaction: the return is recorded exactly once.
+	BeatNode(ctx context.Context, n *Node, back func(stoppedAt time.Time) *Evidence) (wasStopped time.Time, err error)
 	// MarkStoppedNodes marks stopped every node not yet marked whose last
-	// heartbeat is before cutoff, and returns those this call marked.
-	MarkStoppedNodes(ctx context.Context, cutoff time.Time) ([]*Node, error)
+	// heartbeat is before cutoff, and returns those this call marked,
+	// storing for each the evidence stopped returns (stopped may be nil)
+	// in the same transaction.
+	MarkStoppedNodes(ctx context.Context, cutoff time.Time, stopped func(*Node) *Evidence) ([]*Node, error)
 	// FindNodes returns every node by name.
 	FindNodes(ctx context.Context) ([]*Node, error)
 	// SwapClusterValue sets the cluster value name to new only if it is
 	// old (nil: the value is absent; new nil: remove it), and returns the
-	// value held afterwards and whether this call changed it.
-	SwapClusterValue(ctx context.Context, name string, old, new []byte) (current []byte, swapped bool, err error)
+	// value held afterwards and whether this call changed it. When it
+	// changes it and e is not nil, e is stored in the same transaction.
+	SwapClusterValue(ctx context.Context, name string, old, new []byte, e *Evidence) (current []byte, swapped bool, err error)
+	// ClusterValue returns the cluster value name, nil when absent.
+	ClusterValue(ctx context.Context, name string) ([]byte, error)
 }
 
 // Serving reports whether n serves at now: not marked stopped, and seen

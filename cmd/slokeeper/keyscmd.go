@@ -94,7 +94,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	n, err := km.RotateMaster(ctx)
 	if now, _, cerr := km.CheckValues(); cerr == nil && !bytes.Equal(now, old) {
-		if _, _, serr := store.Nodes.SwapClusterValue(ctx, masterKeyCheck, old, now); serr != nil && err == nil {
+		if _, _, serr := store.Nodes.SwapClusterValue(ctx, masterKeyCheck, old, now, nil); serr != nil && err == nil {
 			err = fmt.Errorf("record the new master key's check value: %w", serr)
 		}
 	}
@@ -120,12 +120,12 @@ func checkMasterKey(ctx context.Context, nodes slokeeper.NodeService, km *keys.M
 	if err != nil {
 		return err
 	}
-	cur, ok, err := nodes.SwapClusterValue(ctx, masterKeyCheck, nil, primary)
+	cur, ok, err := nodes.SwapClusterValue(ctx, masterKeyCheck, nil, primary, nil)
 	if err != nil || ok || bytes.Equal(cur, primary) {
 		return err
 	}
 	if slices.ContainsFunc(all, func(v []byte) bool { return bytes.Equal(v, cur) }) {
-		if _, _, err := nodes.SwapClusterValue(ctx, masterKeyCheck, cur, primary); err != nil {
+		if _, _, err := nodes.SwapClusterValue(ctx, masterKeyCheck, cur, primary, nil); err != nil {
 			return err
 		}
 		return checkMasterKey(ctx, nodes, km, path)

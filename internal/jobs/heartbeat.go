@@ -42,7 +42,8 @@ type HeartbeatConfig struct {
 // trail), marks the nodes that went silent, and raises or clears the
 // cluster's alert when fewer nodes serve than the policy asks. Whatever
 // several nodes notice alike is recorded by the one whose conditional
-// update wins, so it is recorded once.
+// update wins, with its evidence in that update's transaction, so it is
+// recorded exactly once.
 type Heartbeat struct {
 	cfg     HeartbeatConfig
 	started time.Time
@@ -121,12 +122,13 @@ func (h *Heartbeat) Stop() {
 	}
 }
 
-func (h *Heartbeat) record(ctx context.Context, e *slokeeper.Evidence) error {
+// evidence is redundancy evidence by this node.
+func (h *Heartbeat) evidence(e *slokeeper.Evidence) *slokeeper.Evidence {
 	e.Clause, e.Node = policy.ClauseRedundancy, h.cfg.Node
 	if e.Outcome == "" {
 		e.Outcome = slokeeper.OutcomeOK
 	}
-	return slokeeper.RecordEvidenceRetrying(ctx, h.cfg.Evidence, e)
+	return e
 }
 
 // RunOnce beats once: the heartbeat (and the evidence of this node's
@@ -134,7 +136,12 @@ func (h *Heartbeat) record(ctx context.Context, e *slokeeper.Evidence) error {
 // the nodes that stopped, and the alert.
 func (h *Heartbeat) RunOnce(ctx context.Context) error {
 	now := h.cfg.Clock.Now()
-	was, err := h.cfg.Nodes.BeatNode(ctx, &slokeeper.Node{Name: h.cfg.Node, StartedAt: h.started, LastSeen: now, Version: h.cfg.Version, Address: h.cfg.Address})
+	// The return is recorded in the beat's transaction: exactly once.
+	back := func(was time.Time) *slokeeper.Evidence {
+		return h.evidence(&slokeeper.Evidence{At: now, Action: "node_back", Subject: "node:" + h.cfg.Node,
+			Detail: fmt.Sprintf("node %s back at %s (stopped at ~%s)", h.cfg.Node, now.UTC().Format(time.RFC3339), was.UTC().Format(time.RFC3339))})
+	}
+	_, err := h.cfg.Nodes.BeatNode(ctx, &slokeeper.Node{Name: h.cfg.Node, StartedAt: h.started, LastSeen: now, Version: h.cfg.Version, Address: h.cfg.Address}, back)
 	h.mu.Lock()
 	down := h.dbDown
 	if err != nil && down.IsZero() {
@@ -156,12 +163,6 @@ func (h *Heartbeat) RunOnce(ctx context.Context) error {
 		h.dbDown = time.Time{}
 		h.mu.Unlock()
 	}
-	if !was.IsZero() {
-		if err := h.record(ctx, &slokeeper.Evidence{At: now, Action: "node_back", Subject: "node:" + h.cfg.Node,
-			Detail: fmt.Sprintf("node %s back at %s (stopped at ~%s)", h.cfg.Node, now.UTC().Format(time.RFC3339), was.UTC().Format(time.RFC3339))}); err != nil {
-			return err
-		}
-	}
 	h.mu.Lock()
 	due := h.nextCheck
 	h.mu.Unlock()
@@ -176,15 +177,15 @@ func (h *Heartbeat) RunOnce(ctx context.Context) error {
 		}
 		h.mu.Unlock()
 	}
-	stopped, err := h.cfg.Nodes.MarkStoppedNodes(ctx, now.Add(-h.cfg.Bound))
+	// Marked and recorded in one transaction: by one node, once.
+	stopped, err := h.cfg.Nodes.MarkStoppedNodes(ctx, now.Add(-h.cfg.Bound), func(n *slokeeper.Node) *slokeeper.Evidence {
+		return h.evidence(&slokeeper.Evidence{At: now, Action: "node_stopped", Subject: "node:" + n.Name, Outcome: slokeeper.OutcomeFailed,
+			Detail: fmt.Sprintf("node %s stopped at ~%s: no heartbeat since (noticed by %s)", n.Name, n.LastSeen.UTC().Format(time.RFC3339), h.cfg.Node)})
+	})
 	if err != nil {
 		return err
 	}
 	for _, n := range stopped {
-		if err := h.record(ctx, &slokeeper.Evidence{At: now, Action: "node_stopped", Subject: "node:" + n.Name, Outcome: slokeeper.OutcomeFailed,
-			Detail: fmt.Sprintf("node %s stopped at ~%s: no heartbeat since (noticed by %s)", n.Name, n.LastSeen.UTC().Format(time.RFC3339), h.cfg.Node)}); err != nil {
-			return err
-		}
 		h.log.Warn("a node stopped", "node", n.Name, "last_seen", n.LastSeen)
 	}
 	return h.alert(ctx, now)
@@ -207,25 +208,25 @@ func (h *Heartbeat) alert(ctx context.Context, now time.Time) error {
 			serving = append(serving, n.Name)
 		}
 	}
-	cur, _, err := h.cfg.Nodes.SwapClusterValue(ctx, alertValue, []byte{}, []byte{}) // a read: nothing holds the empty value
+	cur, err := h.cfg.Nodes.ClusterValue(ctx, alertValue)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(serving) < h.cfg.Want && cur == nil && now.Sub(h.started) >= h.cfg.Bound:
 		detail := fmt.Sprintf("%d of %d nodes serving (%s): the policy asks for %d", len(serving), h.cfg.Want, strings.Join(serving, ", "), h.cfg.Want)
-		if _, ok, err := h.cfg.Nodes.SwapClusterValue(ctx, alertValue, nil, []byte(now.UTC().Format(time.RFC3339Nano)+" "+detail)); err != nil || !ok {
+		e := h.evidence(&slokeeper.Evidence{At: now, Action: "nodes_below_policy", Subject: "cluster", Outcome: slokeeper.OutcomeViolated, Detail: detail})
+		if _, ok, err := h.cfg.Nodes.SwapClusterValue(ctx, alertValue, nil, []byte(now.UTC().Format(time.RFC3339Nano)+" "+detail), e); err != nil || !ok {
 			return err
 		}
 		h.log.Error("fewer nodes serve than the policy asks", "serving", len(serving), "want", h.cfg.Want, "nodes", serving)
-		return h.record(ctx, &slokeeper.Evidence{At: now, Action: "nodes_below_policy", Subject: "cluster", Outcome: slokeeper.OutcomeViolated, Detail: detail})
 	case len(serving) >= h.cfg.Want && cur != nil:
-		if _, ok, err := h.cfg.Nodes.SwapClusterValue(ctx, alertValue, cur, nil); err != nil || !ok {
+		e := h.evidence(&slokeeper.Evidence{At: now, Action: "nodes_restored", Subject: "cluster",
+			Detail: fmt.Sprintf("%d of %d nodes serving again (%s)", len(serving), h.cfg.Want, strings.Join(serving, ", "))})
+		if _, ok, err := h.cfg.Nodes.SwapClusterValue(ctx, alertValue, cur, nil, e); err != nil || !ok {
 			return err
 		}
 		h.log.Info("enough nodes serve again", "serving", len(serving), "want", h.cfg.Want)
-		return h.record(ctx, &slokeeper.Evidence{At: now, Action: "nodes_restored", Subject: "cluster",
-			Detail: fmt.Sprintf("%d of %d nodes serving again (%s)", len(serving), h.cfg.Want, strings.Join(serving, ", "))})
 	}
 	return nil
 }
@@ -233,7 +234,7 @@ func (h *Heartbeat) alert(ctx context.Context, now time.Time) error {
 // Alert returns the cluster's raised alert ("" when none): when it was
 // raised and why.
 func Alert(ctx context.Context, nodes slokeeper.NodeService) (string, error) {
-	cur, _, err := nodes.SwapClusterValue(ctx, alertValue, []byte{}, []byte{})
+	cur, err := nodes.ClusterValue(ctx, alertValue)
 	return string(cur), err
 }
 

@@ -35,7 +35,7 @@ func TestConfirmationsShort(t *testing.T) {
 			c := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
 			nodes := sqlite.NewNodeService(db)
 			for _, n := range []string{"n1", "n2", "n3"} {
-				if _, err := nodes.BeatNode(ctx, &slokeeper.Node{Name: n, StartedAt: c.Now(), LastSeen: c.Now()}); err != nil {
+				if _, err := nodes.BeatNode(ctx, &slokeeper.Node{Name: n, StartedAt: c.Now(), LastSeen: c.Now()}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -49,7 +49,7 @@ func TestConfirmationsShort(t *testing.T) {
 				Incidents: incidents, Evidence: evidence, Nodes: nodes, NodeTimeout: 30 * time.Second})
 			c.Add(time.Minute) // n2 and n3 are silent from now on
 			for range 5 {
-				if _, err := nodes.BeatNode(ctx, &slokeeper.Node{Name: "n1", StartedAt: c.Now(), LastSeen: c.Now()}); err != nil {
+				if _, err := nodes.BeatNode(ctx, &slokeeper.Node{Name: "n1", StartedAt: c.Now(), LastSeen: c.Now()}, nil); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := m.Tick(ctx); err != nil {

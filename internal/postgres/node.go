@@ -25,7 +25,7 @@ func NewNodeService(db *DB) *NodeService { return &NodeService{db: db} }
 // BeatNode records n's heartbeat. The row lock taken by the first
 // statement orders it against MarkStoppedNodes, so exactly one beat
 // reports the node back.
-func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node) (time.Time, error) {
+func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node, back func(time.Time) *slokeeper.Evidence) (time.Time, error) {
 	if err := n.Validate(); err != nil {
 		return time.Time{}, err
 	}
@@ -40,7 +40,10 @@ func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node) (time.Tim
 			ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, last_seen = excluded.last_seen,
 				version = excluded.version, address = excluded.address, stopped_at = NULL`,
 			n.Name, n.StartedAt, n.LastSeen, n.Version, n.Address)
-		return err
+		if err != nil || stopped == nil || back == nil {
+			return err
+		}
+		return recordIn(ctx, tx, back(stopped.UTC()))
 	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("node heartbeat: %w", interpretError(err))
@@ -53,15 +56,44 @@ func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node) (time.Tim
 }
 
 // MarkStoppedNodes marks the nodes silent since before cutoff; the
-// conditional UPDATE lets one caller only mark each.
-func (s *NodeService) MarkStoppedNodes(ctx context.Context, cutoff time.Time) ([]*slokeeper.Node, error) {
-	rows, err := s.db.pool.Query(ctx, `
-		UPDATE nodes SET stopped_at = last_seen WHERE stopped_at IS NULL AND last_seen < $1
-		RETURNING name, started_at, last_seen, version, address, stopped_at`, cutoff)
+// conditional UPDATE lets one caller only mark each, and the evidence
+// goes in its transaction.
+func (s *NodeService) MarkStoppedNodes(ctx context.Context, cutoff time.Time, stopped func(*slokeeper.Node) *slokeeper.Evidence) ([]*slokeeper.Node, error) {
+	var ns []*slokeeper.Node
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			UPDATE nodes SET stopped_at = last_seen WHERE stopped_at IS NULL AND last_seen < $1
+			RETURNING name, started_at, last_seen, version, address, stopped_at`, cutoff)
+		if err != nil {
+			return err
+		}
+		if ns, err = scanNodes(rows); err != nil {
+			return err
+		}
+		for _, n := range ns {
+			if stopped != nil {
+				if err := recordIn(ctx, tx, stopped(n)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("mark stopped nodes: %w", err)
 	}
-	return scanNodes(rows)
+	return ns, nil
+}
+
+// recordIn validates and stores e (nil: nothing) in tx.
+func recordIn(ctx context.Context, tx pgx.Tx, e *slokeeper.Evidence) error {
+	if e == nil {
+		return nil
+	}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	return insertEvidence(ctx, tx, e)
 }
 
 // FindNodes returns every node by name.
@@ -98,7 +130,7 @@ func scanNodes(rows pgx.Rows) ([]*slokeeper.Node, error) {
 // SwapClusterValue sets name to new if it holds old. A transaction-scoped
 // advisory lock on the name serializes swappers, the absent value too
 // (a row lock cannot lock a row that does not exist).
-func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, new []byte) ([]byte, bool, error) {
+func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, new []byte, e *slokeeper.Evidence) ([]byte, bool, error) {
 	var cur []byte
 	swapped := false
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
@@ -121,6 +153,9 @@ func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, ne
 		if err != nil {
 			return err
 		}
+		if err := recordIn(ctx, tx, e); err != nil {
+			return err
+		}
 		cur, swapped = new, true
 		return nil
 	})
@@ -128,4 +163,17 @@ func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, ne
 		return nil, false, fmt.Errorf("cluster value %s: %w", name, interpretError(err))
 	}
 	return cur, swapped, nil
+}
+
+// ClusterValue returns the cluster value name, nil when absent.
+func (s *NodeService) ClusterValue(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.db.pool.QueryRow(ctx, `SELECT value FROM cluster_values WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster value %s: %w", name, err)
+	}
+	return v, nil
 }

@@ -24,7 +24,7 @@ func NewNodeService(db *DB) *NodeService { return &NodeService{db: db} }
 // BeatNode records n's heartbeat. The immediate transaction holds the
 // write lock from reading the stopped mark to clearing it, so exactly one
 // beat reports the node back.
-func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node) (time.Time, error) {
+func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node, back func(time.Time) *slokeeper.Evidence) (time.Time, error) {
 	if err := n.Validate(); err != nil {
 		return time.Time{}, err
 	}
@@ -45,26 +45,70 @@ func (s *NodeService) BeatNode(ctx context.Context, n *slokeeper.Node) (time.Tim
 		n.Name, formatTime(n.StartedAt), formatTime(n.LastSeen), n.Version, n.Address); err != nil {
 		return time.Time{}, fmt.Errorf("node heartbeat: %w", interpretError(err))
 	}
+	var was time.Time
+	if stopped.Valid {
+		if was, err = parseTime(stopped.String); err != nil {
+			return time.Time{}, err
+		}
+		if err := recordIn(ctx, tx, backEvidence(back, was)); err != nil {
+			return time.Time{}, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return time.Time{}, fmt.Errorf("node heartbeat: %w", err)
 	}
 	n.StoppedAt = time.Time{}
-	if !stopped.Valid {
-		return time.Time{}, nil
+	return was, nil
+}
+
+func backEvidence(back func(time.Time) *slokeeper.Evidence, at time.Time) *slokeeper.Evidence {
+	if back == nil {
+		return nil
 	}
-	return parseTime(stopped.String)
+	return back(at)
+}
+
+// recordIn validates and stores e (nil: nothing) in tx.
+func recordIn(ctx context.Context, tx *sql.Tx, e *slokeeper.Evidence) error {
+	if e == nil {
+		return nil
+	}
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	return insertEvidence(ctx, tx, e)
 }
 
 // MarkStoppedNodes marks the nodes silent since before cutoff; the
-// conditional UPDATE lets one caller only mark each.
-func (s *NodeService) MarkStoppedNodes(ctx context.Context, cutoff time.Time) ([]*slokeeper.Node, error) {
-	rows, err := s.db.write.QueryContext(ctx, `
+// conditional UPDATE lets one caller only mark each, and the evidence
+// goes in its transaction.
+func (s *NodeService) MarkStoppedNodes(ctx context.Context, cutoff time.Time, stopped func(*slokeeper.Node) *slokeeper.Evidence) ([]*slokeeper.Node, error) {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mark stopped nodes: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `
 		UPDATE nodes SET stopped_at = last_seen WHERE stopped_at IS NULL AND last_seen < ?
 		RETURNING name, started_at, last_seen, version, address, stopped_at`, formatTime(cutoff))
 	if err != nil {
 		return nil, fmt.Errorf("mark stopped nodes: %w", err)
 	}
-	return scanNodes(rows)
+	ns, err := scanNodes(rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if stopped != nil {
+			if err := recordIn(ctx, tx, stopped(n)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("mark stopped nodes: %w", err)
+	}
+	return ns, nil
 }
 
 // FindNodes returns every node by name.
@@ -109,7 +153,7 @@ func scanNodes(rows *sql.Rows) ([]*slokeeper.Node, error) {
 
 // SwapClusterValue sets name to new if it holds old, in one immediate
 // transaction.
-func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, new []byte) ([]byte, bool, error) {
+func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, new []byte, e *slokeeper.Evidence) ([]byte, bool, error) {
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster value %s: %w", name, err)
@@ -133,8 +177,24 @@ func (s *NodeService) SwapClusterValue(ctx context.Context, name string, old, ne
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster value %s: %w", name, err)
 	}
+	if err := recordIn(ctx, tx, e); err != nil {
+		return nil, false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, false, fmt.Errorf("cluster value %s: %w", name, err)
 	}
 	return new, true, nil
+}
+
+// ClusterValue returns the cluster value name, nil when absent.
+func (s *NodeService) ClusterValue(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.db.read.QueryRowContext(ctx, `SELECT value FROM cluster_values WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster value %s: %w", name, err)
+	}
+	return v, nil
 }
