@@ -277,7 +277,7 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
 		return nil, err
 	}
-	if m.Keys, m.closeKeys, err = openKeys(ctx, cfg); err != nil {
+	if m.Keys, m.closeKeys, err = openClusterKeys(ctx, cfg, store); err != nil {
 		return nil, err
 	}
 	lt.close = append(lt.close, m.closeKeys)

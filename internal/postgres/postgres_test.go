@@ -46,6 +46,7 @@ func open(tb testing.TB) storetest.Store {
 		Maintenance: postgres.NewMaintenanceService(db),
 		Incidents:   postgres.NewIncidentService(db),
 		Notices:     postgres.NewNotificationService(db),
+		Nodes:       postgres.NewNodeService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

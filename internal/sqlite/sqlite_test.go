@@ -45,6 +45,7 @@ func open(tb testing.TB) storetest.Store {
 		Maintenance: sqlite.NewMaintenanceService(db),
 		Incidents:   sqlite.NewIncidentService(db),
 		Notices:     sqlite.NewNotificationService(db),
+		Nodes:       sqlite.NewNodeService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err
