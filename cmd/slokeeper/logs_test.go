@@ -98,6 +98,12 @@ func TestIngestEndToEnd(t *testing.T) {
 	if r := post(t, base+"/api/v1/logs", token, "application/x-ndjson", gz.Bytes(), "Content-Encoding", "gzip"); r.status != 200 || !strings.Contains(r.body, `"accepted": 1`) {
 		t.Errorf("gzip NDJSON post = %d %s", r.status, r.body)
 	}
+	// A batch sent again with its Idempotency-Key is stored once.
+	for i, want := range []string{`"accepted": 1`, `"duplicate": true`} {
+		if r := post(t, base+"/api/v1/logs", token, "application/x-ndjson", []byte(`{"message":"keyed"}`+"\n"), "Idempotency-Key", "k-1"); r.status != 200 || !strings.Contains(r.body, want) {
+			t.Errorf("keyed NDJSON post %d = %d %s, want %s", i+1, r.status, r.body, want)
+		}
+	}
 
 	// The agent's chunk: whole, and a resend is not stored twice.
 	chunk := []byte("[\n{\"level\":\"info\",\"message\":\"Agent starting...\",\"timestamp\":\"2026-12-03T01:00:00.000Z\",\"context\":\"internal\"},\n{\"level\":\"warn\",\"message\":\"retrying\",\"timestamp\":\"2026-12-03T01:00:01.000Z\"}\n]")
@@ -147,10 +153,10 @@ func TestIngestEndToEnd(t *testing.T) {
 		t.Errorf("query = %d %s (%v)", r.status, r.body, err)
 	}
 	out, stderr, code = cliRun(t, "logs", "query", "--data", cfg.Data, "--format", "text", "--source", sourceID)
-	if code != 0 || strings.Count(out, "\n") != 6 || !strings.Contains(out, "起動しました") || !strings.Contains(out, "2026-12-03 19:00:00.000") {
+	if code != 0 || strings.Count(out, "\n") != 7 || !strings.Contains(out, "起動しました") || !strings.Contains(out, "2026-12-03 19:00:00.000") {
 		t.Errorf("logs query while serving: exit %d\n%s\n%s", code, out, stderr)
 	}
-	if out, _, _ := cliRun(t, "logs", "partitions", "--data", cfg.Data); !regexp.MustCompile(`exec\s+2026-12-03\s+6\s+\d+\s+false`).MatchString(out) {
+	if out, _, _ := cliRun(t, "logs", "partitions", "--data", cfg.Data); !regexp.MustCompile(`exec\s+2026-12-03\s+7\s+\d+\s+false`).MatchString(out) {
 		t.Errorf("logs partitions:\n%s", out)
 	}
 

@@ -106,6 +106,7 @@ func TestTwoNodesShareLogs(t *testing.T) {
 	cfgA, cfgB := cfg, cfg
 	cfgA.Node, cfgB.Node = "node-a", "node-b"
 	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
+	cfgB.MasterKey = filepath.Join(cfgA.Data, "master.key") // the cluster's one key, created by node a
 	out, _, _ := cliRun(t, "source", "add", "--data", cfgA.Data, "--db", cfg.DB, "--kind", "agent", "--account", "acct-1", "--name", "gw")
 	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if m == nil {
@@ -137,5 +138,23 @@ func TestTwoNodesShareLogs(t *testing.T) {
 		if exec != 3 {
 			t.Errorf("node %s counts %d exec records, want the cluster's 3", name, exec)
 		}
+	}
+
+	// A client that sends a batch again with its Idempotency-Key (its first
+	// answer lost, say in a failover) has it stored once, whichever node
+	// the retry reaches; another key is another batch.
+	batch := []byte("{\"message\":\"retried 1\"}\n{\"message\":\"retried 2\"}\n")
+	if r := post(t, a.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", batch, "Idempotency-Key", "batch-7"); r.status != 200 || !strings.Contains(r.body, `"accepted": 2`) {
+		t.Fatalf("keyed batch on node a = %d %s", r.status, r.body)
+	}
+	if r := post(t, b.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", batch, "Idempotency-Key", "batch-7"); r.status != 200 || !strings.Contains(r.body, `"duplicate": true`) || !strings.Contains(r.body, `"accepted": 0`) {
+		t.Errorf("the same batch and key on node b = %d %s, want a duplicate", r.status, r.body)
+	}
+	if r := post(t, b.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", batch, "Idempotency-Key", strings.Repeat("k", 256)); r.status != 400 {
+		t.Errorf("a 256-byte Idempotency-Key = %d %s, want 400", r.status, r.body)
+	}
+	r := get(t, signIn(t, a, "sre-a2", "operator"), a.HTTP.URL()+"/api/v1/logs?source="+sourceID+"&q=retried")
+	if r.status != 200 || strings.Count(r.body, "\n") != 2 {
+		t.Errorf("the keyed batch is stored %d times over:\n%s\nwant its 2 lines once", strings.Count(r.body, "\n"), r.body)
 	}
 }

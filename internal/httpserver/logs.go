@@ -2,6 +2,8 @@ package httpserver
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,14 +162,51 @@ func (s *Server) handleLogsNDJSON(w http.ResponseWriter, r *http.Request, src *s
 		})
 		return
 	}
+	key, err := idempotencyKey(r, src)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
 	if s.rateLimited(w, r, src, len(recs)) {
 		return
 	}
-	if err := s.store(r, src, recs, ""); err != nil {
+	dup, err := s.Logs.AppendLogs(r.Context(), src.Class(), fill(recs, src), key)
+	if err != nil {
 		storeError(w, r, s.Logger, err)
 		return
 	}
+	if dup {
+		// Stored by an earlier request with this key: nothing added.
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": 0, "duplicate": true, "rejected": rejects})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"accepted": len(recs), "rejected": rejects})
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+// idempotencyKey returns the append key of a request that names one in
+// its Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header),
+// scoped to the source: a client that sends a batch again after an answer
+// it did not get (a timeout, a 503 while the database fails over, whose
+// commit may have landed) has it stored once, on whichever node it
+// reaches, while the day's partition holds the key. No header: no key.
+func idempotencyKey(r *http.Request, src *slokeeper.Source) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if k == "" {
+		return "", nil
+	}
+	if len(k) > maxIdempotencyKey {
+		return "", slokeeper.Errorf(slokeeper.EINVALID, "The Idempotency-Key header is longer than %d bytes; nothing was stored.", maxIdempotencyKey)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return "", slokeeper.Errorf(slokeeper.EINVALID, "The Idempotency-Key header holds a character that is not printable ASCII; nothing was stored.")
+		}
+	}
+	sum := sha256.Sum256([]byte("ndjson\x00" + src.ID + "\x00" + k))
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // handleOTLPLogs takes an OTLP/HTTP logs export, protobuf or JSON,
@@ -239,7 +278,7 @@ func storeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		logger.Error("log store: the disk is full; ingest refused until space is freed", "err", err)
 		w.Header().Set("Retry-After", diskFullRetry)
 	case slokeeper.EUNAVAILABLE:
-		logger.Warn("log store: unavailable; nothing of the request was stored", "err", err)
+		logger.Warn("log store: unavailable; the request was not acknowledged", "err", err)
 		w.Header().Set("Retry-After", unavailableRetry)
 	}
 	Error(w, r, logger, err)
