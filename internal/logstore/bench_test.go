@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,6 +193,67 @@ func BenchmarkSharedQueryOneSource(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("setup: %d records ingested in %v, sealed in %v", total, ingested.Round(time.Millisecond), (time.Since(setup) - ingested).Round(time.Millisecond))
+	source := g.Sources[500].ID
+	q := slokeeper.LogQuery{SourceID: source, From: time.Date(2026, 12, 3, 0, 0, 0, 0, tokyo), To: time.Date(2026, 12, 4, 0, 0, 0, 0, tokyo)}
+	var found int
+	b.ResetTimer()
+	for b.Loop() {
+		found = 0
+		if err := s.QueryLogs(context.Background(), q, func(*slokeeper.LogRecord) error { found++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(found), "records")
+}
+
+// BenchmarkSharedQueryOneSourceOpen: the same query on a day still open
+// (today's partition, not yet sealed), among 10 million records that came
+// in as sources send them: every append one source's batch (200 lines, an
+// NDJSON post or an agent's chunk), so every open block names its one
+// source and a query for one source reads only its blocks, whichever node
+// took them. SLOKEEPER_BENCH_RECORDS overrides the total.
+func BenchmarkSharedQueryOneSourceOpen(b *testing.B) {
+	total := 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("SLOKEEPER_BENCH_RECORDS")); err == nil && v > 0 {
+		total = v
+	}
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s := sharedBenchStore(b, clk)
+	g := loggen.New(1, 1000)
+	setup := time.Now()
+	const perAppend = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	sem := make(chan struct{}, 16) // appends in flight, as many clients send at once
+	for done, n := 0, 0; done < total; done, n = done+perAppend, n+1 {
+		batch := make([]slokeeper.LogRecord, perAppend)
+		src := g.Sources[n%len(g.Sources)].ID
+		for i := range batch {
+			batch[i] = g.Record()
+			batch[i].SourceID = src
+		}
+		if n%len(g.Sources) == 0 {
+			clk.Set(clk.Now().Add(time.Second))
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+				select {
+				case errs <- err:
+				default:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	b.Logf("setup: %d records ingested in %v", total, time.Since(setup).Round(time.Millisecond))
 	source := g.Sources[500].ID
 	q := slokeeper.LogQuery{SourceID: source, From: time.Date(2026, 12, 3, 0, 0, 0, 0, tokyo), To: time.Date(2026, 12, 4, 0, 0, 0, 0, tokyo)}
 	var found int
