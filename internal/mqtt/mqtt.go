@@ -359,15 +359,45 @@ func (s *Subscriber) handle(ctx context.Context, pr paho.PublishReceived) {
 	// The same payload from the same source is stored once a day: a
 	// redelivery after a crash between the write and the ack adds nothing.
 	sum := sha256.Sum256(append([]byte("mqtt\n"+src.ID+"\n"), pb.Payload...))
-	if _, err := s.cfg.Logs.AppendLogs(ctx, src.Class(), recs, hex.EncodeToString(sum[:])); err != nil {
-		// Not stored and not acknowledged: the broker redelivers it.
-		s.cfg.Logger.Error("mqtt: storing a message failed; it will be delivered again", "topic", pb.Topic, "err", err)
-		return
+	if !s.store(ctx, pb.Topic, src, recs, hex.EncodeToString(sum[:])) {
+		return // closing: not acknowledged, so delivered again
 	}
 	if reason != "" {
 		s.cfg.Logger.Warn("mqtt: some lines of a message were refused", "topic", pb.Topic, "reason", reason)
 	}
 	ack()
+}
+
+// store appends a message's records, trying again while the log store
+// cannot take them (its database away: a failover, a cut) until they are
+// stored or ctx ends (false: closing). It must not give up and leave the
+// message unacknowledged while the connection lives: an MQTT 5 broker
+// redelivers only on a new connection, and acks go out in order, so every
+// later message of this node's share would wait behind it, held at the
+// broker, until a reconnect. The payload key makes every retry safe. A
+// batch the store refuses as such (EINVALID) can never be stored: it is
+// dropped, logged, like an unreadable payload.
+func (s *Subscriber) store(ctx context.Context, topic string, src *slokeeper.Source, recs []slokeeper.LogRecord, key string) bool {
+	for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 5*time.Second) {
+		_, err := s.cfg.Logs.AppendLogs(ctx, src.Class(), recs, key)
+		switch {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			return false
+		case slokeeper.ErrorCode(err) == slokeeper.EINVALID:
+			s.cfg.Logger.Error("mqtt: dropping a message the log store refuses", "topic", topic, "err", err)
+			return true
+		}
+		s.cfg.Logger.Warn("mqtt: storing a message failed; trying again, unacknowledged", "topic", topic, "attempt", attempt, "retry_after", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
 }
 
 // awaitRate waits until the source's bucket has room for n lines, or ctx

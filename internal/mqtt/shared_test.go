@@ -352,3 +352,47 @@ func TestDrainARetiredNode(t *testing.T) {
 	waitFor(t, "node b to store every message", func() bool { s, _ := lb.count(); return s >= before+n })
 	checkOnce(t, f.waitDistinct(t, 2*n), "after", n)
 }
+
+// flakyLogs is the shared log store with its database away for a while:
+// the first fail appends are refused as the store refuses them then
+// (EUNAVAILABLE), and the rest go through.
+type flakyLogs struct {
+	slokeeper.LogService
+	mu      sync.Mutex
+	fail    int
+	refused int
+}
+
+func (l *flakyLogs) AppendLogs(ctx context.Context, class string, recs []slokeeper.LogRecord, key string) (bool, error) {
+	l.mu.Lock()
+	if l.refused < l.fail {
+		l.refused++
+		l.mu.Unlock()
+		return false, slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The log database is unreachable.")
+	}
+	l.mu.Unlock()
+	return l.LogService.AppendLogs(ctx, class, recs, key)
+}
+
+// TestStoreFailureRetriedOnTheConnection: while the log store refuses
+// writes (its database failing over), a node keeps the message and tries
+// again on the same connection. Giving up unacknowledged would strand it:
+// an MQTT 5 broker redelivers only on a new connection, and acks go out in
+// order, so the node's whole share would wait at the broker behind it.
+// Everything published is stored once, with no reconnect.
+func TestStoreFailureRetriedOnTheConnection(t *testing.T) {
+	f := setup(t)
+	logs := &flakyLogs{LogService: f.logs, fail: 5}
+	s := f.node(t, f.broker, "a", logs)
+	defer s.Close(context.Background())
+	dev := publisher(t, f.broker)
+	const n = 60 // past the broker's in-flight window (Mosquitto: 20)
+	publishN(t, dev, "m", n)
+	got := f.waitDistinct(t, n)
+	checkOnce(t, got, "m", n)
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if logs.refused != 5 {
+		t.Errorf("the store refused %d appends, want the 5 it was set to", logs.refused)
+	}
+}
