@@ -9,10 +9,16 @@ import (
 // engine plans from. The manifest on the backup target is the source of
 // truth; the catalog can be rebuilt from the target alone.
 type BackupRecord struct {
-	ID         string    `json:"id"`
-	Class      string    `json:"class"`             // "system", "exec" or "user"
-	Account    string    `json:"account,omitempty"` // user data: whose snapshot
-	Day        string    `json:"day"`
+	ID      string `json:"id"`
+	Class   string `json:"class"`             // "system", "exec" or "user"
+	Account string `json:"account,omitempty"` // user data: whose snapshot
+	Day     string `json:"day"`
+	// Checksum and Records name the content the backup holds, as its
+	// manifest has them: the partition's sealed checksum and record count
+	// (user data: the snapshot's). A backup covers a partition only while
+	// they are the partition's own.
+	Checksum   string    `json:"checksum"`
+	Records    int64     `json:"records"`
 	Created    time.Time `json:"created"`
 	VerifiedAt time.Time `json:"verified_at,omitzero"` // only a verified backup counts
 	ErasedAt   time.Time `json:"erased_at,omitzero"`

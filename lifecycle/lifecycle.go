@@ -5,16 +5,21 @@
 //
 // The rules, per data class, counted per day partition (the unit of backup
 // and erasure):
-//   - A sealed day with no verified backup is backed up; a backup not yet
-//     verified is verified. Only a verified backup counts.
+//   - A sealed day with no backup of its current content is backed up; a
+//     backup not yet verified is verified. Only a verified backup of the
+//     same content counts: its checksum and record count equal the sealed
+//     partition's. A day re-sealed with other content (a node's local
+//     files migrated in, late records) is due a new backup; its copies of
+//     older content are kept and erased under their own retention, and
+//     never count as covering it.
 //   - An original is due for erasure once the last record of its day has
 //     reached the ceiling (original.erase); the deadline is that plus the
 //     class's tolerance. (The day is the unit of erasure, so a day's first
 //     record outlives its own ceiling by up to a day more: the tolerance
 //     is how late the erase may run, not how long a record may outlive
 //     its ceiling.) The interlock holds the
-//     erase until a verified backup covers the day, unless the policy turns
-//     it off; a held erase is reported with its cause.
+//     erase until a verified backup of its current content exists, unless the
+//     policy turns it off; a held erase is reported with its cause.
 //   - A backup's clocks count from generation (its day) or from backup: the
 //     creation of the backup set, which is the period's close plus the
 //     grace period, or the copy itself if that came later.
@@ -32,6 +37,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"slokeeper/calendar"
@@ -49,12 +55,20 @@ const (
 	DestroyKey    = "destroy_key"    // destroy an account's key: every copy of its data becomes unreadable
 )
 
-// Partition is a day partition in the inventory.
+// Partition is a day partition in the inventory: one per class and day
+// for the whole cluster.
 type Partition struct {
 	Class  string // "system" or "exec"
 	Day    string // YYYY-MM-DD in the policy's time zone
 	Sealed bool
+	// Checksum and Records name the sealed content. The checksum changes
+	// when the day is sealed again with other content; empty while open.
+	Checksum string
+	Records  int64
 }
+
+// Content names the partition's content as people read it.
+func (p Partition) Content() policy.Text { return Content(p.Checksum, p.Records) }
 
 // BackupCopy is a backup of one day partition, or of one account's data
 // as of the end of a day.
@@ -65,6 +79,49 @@ type BackupCopy struct {
 	Day      string
 	Created  time.Time // when the copy was written
 	Verified bool      // read back and checked
+	// Checksum and Records name the content copied: the partition's as it
+	// was sealed when the copy was made (user data: the snapshot's).
+	Checksum string
+	Records  int64
+}
+
+// Content names the content the copy holds as people read it.
+func (b BackupCopy) Content() policy.Text { return Content(b.Checksum, b.Records) }
+
+// Holds reports whether b is a copy of p's current content: a log backup
+// of the same class and day whose checksum and record count are the
+// sealed partition's. Only such a copy, verified, covers p.
+func (b BackupCopy) Holds(p Partition) bool {
+	return b.Account == "" && b.Class == p.Class && b.Day == p.Day && p.Sealed && p.Checksum != "" &&
+		b.Checksum == p.Checksum && b.Records == p.Records
+}
+
+// Content names a partition's content in evidence and plans: its record
+// count and the first 12 hex digits of its checksum, "65 records,
+// sha256:1a2b3c4d5e6f" ("65 件、sha256:1a2b3c4d5e6f").
+func Content(checksum string, records int64) policy.Text {
+	if checksum == "" {
+		return policy.Text{JA: fmt.Sprintf("%d 件、未封印", records), EN: fmt.Sprintf("%d records, not sealed", records)}
+	}
+	short := checksum[:min(12, len(checksum))]
+	return policy.Text{JA: fmt.Sprintf("%d 件、sha256:%s", records, short), EN: fmt.Sprintf("%d records, sha256:%s", records, short)}
+}
+
+// Superseded returns the live log backups whose day's partition holds
+// other content now (re-sealed since): kept and erased under their own
+// retention, but no coverage of the partition.
+func Superseded(inv Inventory) []BackupCopy {
+	parts := make(map[[2]string]Partition, len(inv.Partitions))
+	for _, p := range inv.Partitions {
+		parts[[2]string{p.Class, p.Day}] = p
+	}
+	var out []BackupCopy
+	for _, b := range inv.Backups {
+		if p, ok := parts[[2]string{b.Class, b.Day}]; ok && b.Account == "" && p.Sealed && !b.Holds(p) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Account is an account in the inventory.
@@ -142,15 +199,12 @@ func origin(c *policy.Class, r *policy.Rule, g, created time.Time, loc *time.Loc
 // order: by deadline, then kind, class, day and backup.
 func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 	loc := p.Location()
-	verified := map[[2]string]bool{} // (class, day) → a verified backup exists
-	anyCopy := map[[2]string]*BackupCopy{}
-	for i := range inv.Backups {
-		b := &inv.Backups[i]
-		k := [2]string{b.Class, b.Day}
-		if b.Verified {
-			verified[k] = true
+	copies := map[[2]string][]BackupCopy{} // (class, day) → its log backups
+	for _, b := range inv.Backups {
+		if b.Account == "" {
+			k := [2]string{b.Class, b.Day}
+			copies[k] = append(copies[k], b)
 		}
-		anyCopy[k] = b
 	}
 	var out []Action
 	for _, part := range inv.Partitions {
@@ -163,13 +217,31 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 		if err != nil {
 			return nil, err
 		}
-		k := [2]string{part.Class, part.Day}
-		// Backups: a sealed day without a copy is copied, by the time its set
-		// must be complete.
-		if part.Sealed && anyCopy[k] == nil {
+		// Coverage is by content: a copy of what the day held when it was
+		// sealed before covers nothing of what it holds now.
+		var current, covered bool
+		var older, olderJA []string
+		for _, b := range copies[[2]string{part.Class, part.Day}] {
+			if b.Holds(part) {
+				current, covered = true, covered || b.Verified
+			} else {
+				older, olderJA = append(older, b.ID+" ("+b.Content().EN+")"), append(olderJA, b.ID+"("+b.Content().JA+")")
+			}
+		}
+		content := part.Content()
+		// Backups: a sealed day without a copy of its content is copied, by
+		// the time its set must be complete.
+		if part.Sealed && !current {
+			reason := policy.Text{JA: fmt.Sprintf("封印済みの日次パーティション(%s)にバックアップがありません。", content.JA),
+				EN: fmt.Sprintf("A sealed day partition (%s) has no backup.", content.EN)}
+			if len(older) > 0 {
+				reason = policy.Text{JA: fmt.Sprintf("日次パーティションが別の内容(%s)で封印し直されました。既存のバックアップ %s は以前の内容のものです。",
+					content.JA, strings.Join(olderJA, "、")),
+					EN: fmt.Sprintf("The day partition was sealed again with other content (%s); its backups %s hold older content.",
+						content.EN, strings.Join(older, ", "))}
+			}
 			out = append(out, Action{Kind: Backup, Class: part.Class, Day: part.Day, Clause: nc.Clause, Due: now,
-				Deadline: policy.BackupCreated(c.Backup, last, loc),
-				Reason:   policy.Text{JA: "封印済みの日次パーティションにバックアップがありません。", EN: "A sealed day partition has no backup."}})
+				Deadline: policy.BackupCreated(c.Backup, last, loc), Reason: reason})
 		}
 		// Originals.
 		if r := c.Original.Erase; r != nil {
@@ -179,10 +251,14 @@ func Plan(p *policy.Policy, inv Inventory, now time.Time) ([]Action, error) {
 					Deadline: c.Tolerance.AddTo(due),
 					Reason: policy.Text{JA: fmt.Sprintf("生成から%sを経過しました。", policy.Span(r.After, "ja")),
 						EN: fmt.Sprintf("%s have passed since generation.", policy.Span(r.After, "en"))}}
-				if c.Interlock && !verified[k] {
+				if c.Interlock && !covered {
 					a.Kind = Held
-					a.Reason = policy.Text{JA: "消去期限ですが、検証済みのバックアップがないためインターロックにより保持しています。",
-						EN: "Due for erasure, but held by the interlock: no verified backup covers it."}
+					a.Reason = policy.Text{JA: fmt.Sprintf("消去期限ですが、現在の内容(%s)の検証済みバックアップがないためインターロックにより保持しています。", content.JA),
+						EN: fmt.Sprintf("Due for erasure, but held by the interlock: no verified backup of its current content (%s) exists.", content.EN)}
+					if len(older) > 0 {
+						a.Reason.JA += fmt.Sprintf("以前の内容のバックアップ %s は対象外です。", strings.Join(olderJA, "、"))
+						a.Reason.EN += fmt.Sprintf(" The backups %s hold older content and do not count.", strings.Join(older, ", "))
+					}
 				}
 				out = append(out, a)
 			}

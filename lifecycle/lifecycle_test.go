@@ -59,15 +59,25 @@ func describe(as []lifecycle.Action, now time.Time) string {
 	return b.String()
 }
 
+// The checksums of two contents of one day: as first sealed with 5
+// records, and sealed again with 65 (another node's records migrated in).
+const (
+	sum5  = "5555555555555555555555555555555555555555555555555555555555555555"
+	sum65 = "6565656565656565656565656565656565656565656565656565656565656565"
+)
+
 func TestPlan(t *testing.T) {
 	def := policy.Default()
 	noInterlock := withPolicy(t, [2]string{"    interlock: true\n    on_account_deletion: null\n\naccess", "    interlock: false\n    on_account_deletion: null\n\naccess"})
 	keepWins := withPolicy(t, [2]string{"precedence: erase", "precedence: keep"})
 	sealed := func(class, day string) lifecycle.Partition {
-		return lifecycle.Partition{Class: class, Day: day, Sealed: true}
+		return lifecycle.Partition{Class: class, Day: day, Sealed: true, Checksum: sum65, Records: 65}
 	}
 	copyOf := func(class, day, id, created string, verified bool) lifecycle.BackupCopy {
-		return lifecycle.BackupCopy{ID: id, Class: class, Day: day, Created: at(created), Verified: verified}
+		return lifecycle.BackupCopy{ID: id, Class: class, Day: day, Created: at(created), Verified: verified, Checksum: sum65, Records: 65}
+	}
+	oldCopy := func(id, created string) lifecycle.BackupCopy {
+		return lifecycle.BackupCopy{ID: id, Class: "exec", Day: "2026-12-03", Created: at(created), Verified: true, Checksum: sum5, Records: 5}
 	}
 	tests := []struct {
 		name string
@@ -94,6 +104,35 @@ func TestPlan(t *testing.T) {
 			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-05 00:00; "},
 		{"FailedBackupIsLate", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("system", "2026-10-15")}},
 			"2026-11-05 00:00:00", "backup system/2026-10-15 by 2026-11-03 00:00 LATE; "},
+		// Content identity: the day was sealed with 5 records and backed
+		// up, then sealed again with 65 (another node's records migrated
+		// in). The old copy covers nothing of it: a new backup is due and
+		// the erase is held until that copy is verified.
+		{"ResealedIsDueABackup", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{oldCopy("b0", "2026-12-04 00:20:00")}},
+			"2026-12-05 00:00:00", "backup exec/2026-12-03 by 2027-01-03 00:00; "},
+		{"ResealedEraseHeld", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{oldCopy("b0", "2026-12-04 00:20:00")}},
+			"2027-01-04 00:00:00", "backup exec/2026-12-03 by 2027-01-03 00:00 LATE; held exec/2026-12-03 by 2027-01-05 00:00; "},
+		{"ResealedUnverifiedCopyHolds", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{oldCopy("b0", "2026-12-04 00:20:00"), copyOf("exec", "2026-12-03", "b1", "2027-01-03 12:00:00", false)}},
+			"2027-01-04 00:00:00", "verify exec/2026-12-03 b1 by 2027-01-03 00:00 LATE; held exec/2026-12-03 by 2027-01-05 00:00; "},
+		{"ResealedCoveredByNewCopy", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{oldCopy("b0", "2026-12-04 00:20:00"), copyOf("exec", "2026-12-03", "b1", "2027-01-03 12:00:00", true)}},
+			"2027-01-04 00:00:00", "erase_original exec/2026-12-03 by 2027-01-05 00:00; "},
+		// The old copy is kept, and erased under its own retention (1y from
+		// its set), not with the new content's.
+		{"OldContentCopyKept", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{oldCopy("b0", "2026-12-04 00:20:00"), copyOf("exec", "2026-12-03", "b1", "2027-02-10 00:00:00", true)}},
+			"2028-01-03 00:00:00", "erase_original exec/2026-12-03 by 2027-01-05 00:00 LATE; erase_backup exec/2026-12-03 b0 by 2028-01-04 00:00; "},
+		// The same checksum with another count is not the same content.
+		{"CountDiffersNoCoverage", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2026-12-03")},
+			Backups: []lifecycle.BackupCopy{{ID: "b1", Class: "exec", Day: "2026-12-03", Created: at("2026-12-04 00:20:00"), Verified: true, Checksum: sum65, Records: 64}}},
+			"2027-01-04 00:00:00", "backup exec/2026-12-03 by 2027-01-03 00:00 LATE; held exec/2026-12-03 by 2027-01-05 00:00; "},
+		// An open day has no content yet that any copy could hold.
+		{"OpenDayNotCovered", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{{Class: "exec", Day: "2026-12-03", Records: 65}},
+			Backups: []lifecycle.BackupCopy{copyOf("exec", "2026-12-03", "b1", "2026-12-04 00:20:00", true)}},
+			"2027-01-04 00:00:00", "held exec/2026-12-03 by 2027-01-05 00:00; "},
 		// January 31 plus one month is February 28, not March 3.
 		{"MonthEndClamps", def, lifecycle.Inventory{Partitions: []lifecycle.Partition{sealed("exec", "2027-01-31")},
 			Backups: []lifecycle.BackupCopy{copyOf("exec", "2027-01-31", "b1", "2027-02-01 00:20:00", true)}},
@@ -160,13 +199,15 @@ func TestPlanConflictReason(t *testing.T) {
 func TestSets(t *testing.T) {
 	inv := lifecycle.Inventory{
 		Partitions: []lifecycle.Partition{
-			{Class: "system", Day: "2026-11-29", Sealed: true}, {Class: "system", Day: "2026-11-30", Sealed: true},
-			{Class: "system", Day: "2026-12-01", Sealed: true}, {Class: "exec", Day: "2026-11-30", Sealed: true},
+			{Class: "system", Day: "2026-11-29", Sealed: true, Checksum: sum65, Records: 65}, {Class: "system", Day: "2026-11-30", Sealed: true, Checksum: sum65, Records: 65},
+			{Class: "system", Day: "2026-12-01", Sealed: true, Checksum: sum65, Records: 65}, {Class: "exec", Day: "2026-11-30", Sealed: true, Checksum: sum65, Records: 65},
+			{Class: "exec", Day: "2026-11-29", Sealed: true, Checksum: sum65, Records: 65},
 		},
 		Backups: []lifecycle.BackupCopy{
-			{ID: "b1", Class: "system", Day: "2026-11-29", Verified: true}, {ID: "b2", Class: "system", Day: "2026-11-30", Verified: true},
-			{ID: "b3", Class: "system", Day: "2026-12-01", Verified: true},
-			{ID: "u1", Class: "user", Account: "acme", Day: "2026-11-30", Verified: true}, // not a log set
+			{ID: "b1", Class: "system", Day: "2026-11-29", Verified: true, Checksum: sum65, Records: 65}, {ID: "b2", Class: "system", Day: "2026-11-30", Verified: true, Checksum: sum65, Records: 65},
+			{ID: "b3", Class: "system", Day: "2026-12-01", Verified: true, Checksum: sum65, Records: 65},
+			{ID: "b4", Class: "exec", Day: "2026-11-29", Verified: true, Checksum: sum5, Records: 5}, // older content: no coverage
+			{ID: "u1", Class: "user", Account: "acme", Day: "2026-11-30", Verified: true},            // not a log set
 		},
 	}
 	sets, err := lifecycle.Sets(policy.Default(), inv, at("2026-12-05 00:00:00"))
@@ -181,11 +222,37 @@ func TestSets(t *testing.T) {
 	// November's sets were created on December 3 (the close + 2 days):
 	// system's is complete, exec's lacks its one day. December's is open.
 	want := []string{
-		"exec/2026-11 0/1 incomplete created 12-03 erase 2027-12-03",
+		"exec/2026-11 0/2 incomplete created 12-03 erase 2027-12-03",
 		"system/2026-11 2/2 complete created 12-03 erase 2029-12-01",
 		"system/2026-12 1/1 open created 01-03 erase 2030-01-01",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sets:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPlanNamesContent: the backup and the held erase of a re-sealed day
+// name the content they are about and the older copies that do not count;
+// Superseded lists those copies.
+func TestPlanNamesContent(t *testing.T) {
+	inv := lifecycle.Inventory{
+		Partitions: []lifecycle.Partition{{Class: "exec", Day: "2026-12-03", Sealed: true, Checksum: sum65, Records: 65}},
+		Backups: []lifecycle.BackupCopy{{ID: "b0", Class: "exec", Day: "2026-12-03", Created: at("2026-12-04 00:20:00"), Verified: true, Checksum: sum5, Records: 5},
+			{ID: "u1", Class: "user", Account: "acme", Day: "2027-01-03", Created: at("2027-01-04 00:20:00"), Verified: true, Checksum: sum5, Records: 5}},
+	}
+	got, err := lifecycle.Plan(policy.Default(), inv, at("2027-01-04 00:00:00"))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("plan = %+v, %v", got, err)
+	}
+	for _, a := range got {
+		if s := a.Reason.EN; !strings.Contains(s, "65 records, sha256:656565656565") || !strings.Contains(s, "b0 (5 records, sha256:555555555555)") {
+			t.Errorf("%s: reason %q does not name the content and the older copy", a.Kind, s)
+		}
+		if s := a.Reason.JA; !strings.Contains(s, "65 件、sha256:656565656565") || !strings.Contains(s, "b0(5 件、sha256:555555555555)") {
+			t.Errorf("%s: reason %q does not name the content and the older copy", a.Kind, s)
+		}
+	}
+	if sup := lifecycle.Superseded(inv); len(sup) != 1 || sup[0].ID != "b0" {
+		t.Errorf("superseded = %+v", sup)
 	}
 }

@@ -12,7 +12,7 @@ import (
 // Set states.
 const (
 	SetOpen       = "open"       // its period has not ended, or its grace runs
-	SetComplete   = "complete"   // created, and every day with data has a verified backup
+	SetComplete   = "complete"   // created, and every day with data has a verified backup of its content
 	SetIncomplete = "incomplete" // past its creation, days still lack a verified backup
 )
 
@@ -62,9 +62,16 @@ func Sets(p *policy.Policy, inv Inventory, now time.Time) ([]Set, error) {
 			return nil, err
 		}
 	}
+	parts := make(map[[2]string]Partition, len(inv.Partitions))
+	for _, part := range inv.Partitions {
+		parts[[2]string{part.Class, part.Day}] = part
+	}
 	for _, b := range inv.Backups {
 		if b.Account == "" {
-			if err := add(b.Class, b.Day, b.Verified); err != nil {
+			// A day whose original is still here counts only with a copy
+			// of its current content; once erased, its verified copy is it.
+			part, here := parts[[2]string{b.Class, b.Day}]
+			if err := add(b.Class, b.Day, b.Verified && (!here || b.Holds(part))); err != nil {
 				return nil, err
 			}
 		}

@@ -101,6 +101,12 @@ type Redundancy struct {
 	// synchronous_commit at start and on /readyz and say when it is not in
 	// force. Default: false.
 	SynchronousReplication bool `yaml:"synchronous_replication,omitempty" json:"synchronous_replication"`
+	// OpenOnFewerConfirmations opens a public incident from fewer nodes'
+	// view than ProbeConfirmations when nodes of the cluster have stopped
+	// (the failure is then marked "confirmed by 1 of 2 required"). Default
+	// false: such a failure is held for staff (evidence, console), since
+	// it may be one node's own network failing.
+	OpenOnFewerConfirmations bool `yaml:"open_on_fewer_confirmations,omitempty" json:"open_on_fewer_confirmations"`
 }
 
 // Incidents is the promise to announce failures.

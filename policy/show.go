@@ -188,6 +188,8 @@ func (r *renderer) render(p *Policy) {
 	r.item("データベースの同期レプリケーション", "Synchronous database replication", r.yesNo(rd.SynchronousReplication,
 		"必須です（スタンバイへの書き込みが確認されてから受け付けます）", "required (a write is acknowledged once a standby has it)",
 		"求めません", "not required"))
+	r.item("確認ノードが不足する場合", "With fewer nodes to confirm", r.t(map[bool]string{true: "確認できたノードのみで障害を公開します", false: "公開せず、担当者に知らせます"}[rd.OpenOnFewerConfirmations],
+		map[bool]string{true: "the failure is published on the nodes that saw it", false: "the failure is held for staff, not published"}[rd.OpenOnFewerConfirmations]))
 
 	in := &p.Incidents
 	r.heading("障害時の対応", "Incidents", ClauseIncidents)

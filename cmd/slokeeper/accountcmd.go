@@ -76,7 +76,7 @@ func openCLIVault(ctx context.Context, cfg Config, getenv func(string) string, a
 		store.Close()
 		return nil, err
 	}
-	if m.Keys, m.closeKeys, err = openKeys(ctx, cfg); err != nil {
+	if m.Keys, m.closeKeys, err = openClusterKeys(ctx, cfg, store); err != nil {
 		store.Close()
 		return nil, err
 	}

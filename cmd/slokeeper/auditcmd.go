@@ -24,6 +24,10 @@ const auditUsage = `Usage:
 
 The ledger records every sensitive action; signed checkpoints (size and
 Merkle root) are made every security.checkpoint_every and at shutdown.
+Each node signs with its own key (DATA/audit/audit.key) and registers the
+verifier key in the ledger itself on first use (entry audit.key.register),
+so verify on any node checks every node's checkpoints; a checkpoint signed
+by a key never registered is reported forged.
 `
 
 // cliActor names who runs a direct-store command in the ledger:
@@ -61,7 +65,11 @@ by local:USER@HOST (the operating system's user on this host).
 `
 
 func openLedger(cfg Config, store *Store, clock slokeeper.Clock) (*ledger.Ledger, error) {
-	return ledger.Open(ledger.Config{Store: store.Audit, Dir: filepath.Join(cfg.Data, "audit"), Clock: clock})
+	node := cfg.Node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	return ledger.Open(ledger.Config{Store: store.Audit, Dir: filepath.Join(cfg.Data, "audit"), Clock: clock, Node: node})
 }
 
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -111,7 +119,12 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 			enc.SetIndent("", "  ")
 			enc.Encode(rep)
 		} else if rep.OK() {
-			fmt.Fprintf(stdout, "audit ledger verified: %d entries, %d signed checkpoints\n", rep.Entries, rep.Checkpoints)
+			fmt.Fprintf(stdout, "audit ledger verified: %d entries, %d signed checkpoints, %d trusted keys\n", rep.Entries, rep.Checkpoints, len(rep.Keys))
+			for _, k := range rep.Keys {
+				if k.Node != "" {
+					fmt.Fprintf(stdout, "  key of node %s (registered in entry %d): %s\n", termSafe(k.Node), k.Seq, termSafe(k.Key))
+				}
+			}
 		} else {
 			fmt.Fprintf(stdout, "audit ledger FAILED verification (%d entries, %d valid checkpoints):\n", rep.Entries, rep.Checkpoints)
 			for _, p := range rep.Problems {

@@ -277,7 +277,7 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
 		return nil, err
 	}
-	if m.Keys, m.closeKeys, err = openKeys(ctx, cfg); err != nil {
+	if m.Keys, m.closeKeys, err = openClusterKeys(ctx, cfg, store); err != nil {
 		return nil, err
 	}
 	lt.close = append(lt.close, m.closeKeys)
@@ -302,7 +302,7 @@ func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *re
 		Expiry: reconcile.Expiry(m.Policy), Clock: m.Clock})
 	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
 		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node(),
-		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout)})
+		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout), Lock: m.Store.PassLock, LockWait: passLockWait})
 }
 
 func (lt *lifecycleTools) Close() {

@@ -35,6 +35,8 @@ type Config struct {
 	LogLevel             string   `yaml:"log_level,omitempty"`              // debug, info, warn or error; default info
 	LogFormat            string   `yaml:"log_format,omitempty"`             // text or json; default text
 	SelfCheckInterval    duration `yaml:"self_check_interval,omitempty"`    // default 5m
+	HeartbeatInterval    duration `yaml:"heartbeat_interval,omitempty"`     // how often this node beats in the nodes table; default 5s
+	NodeTimeout          duration `yaml:"node_timeout,omitempty"`           // a node unseen this long counts as stopped; default 6 heartbeat intervals
 	LifecycleInterval    duration `yaml:"lifecycle_interval,omitempty"`     // default 5m
 	ShutdownTimeout      duration `yaml:"shutdown_timeout,omitempty"`       // default 30s
 	IngestRate           float64  `yaml:"ingest_rate,omitempty"`            // log lines a second per source; default 50000, -1 for no limit
@@ -165,7 +167,9 @@ func (c *Config) settings() []setting {
 		{"node", "this node's name in evidence (default: the host name)", &c.Node, false},
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel, false},
 		{"log-format", "log format: text or json", &c.LogFormat, false},
-		{"self-check-interval", "how often the self-check job runs", &c.SelfCheckInterval, false},
+		{"self-check-interval", "how often each node checks itself", &c.SelfCheckInterval, false},
+		{"heartbeat-interval", "how often this node records its heartbeat in the nodes table (default 5s)", &c.HeartbeatInterval, false},
+		{"node-timeout", "how long a node may go unseen before it counts as stopped (default 6 heartbeat intervals)", &c.NodeTimeout, false},
 		{"lifecycle-interval", "how often the lifecycle pass (backups, verification, erasure) runs; 0: only when \"slokeeper lifecycle run\" (from cron) asks", &c.LifecycleInterval, false},
 		{"lifecycle-action-timeout", "how long each lifecycle action may take before it fails and the pass goes on, plus a second per MiB it moves (default 5m)", &c.LifecycleActionTimeout, false},
 		{"shutdown-timeout", "how long to wait for requests and jobs on shutdown", &c.ShutdownTimeout, false},

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"slokeeper"
@@ -44,11 +46,7 @@ func openKeys(ctx context.Context, cfg Config) (*keys.Manager, func() error, err
 	if err != nil {
 		return nil, nil, err
 	}
-	master := cfg.MasterKey
-	if master == "" {
-		master = filepath.Join(cfg.Data, "master.key")
-	}
-	m, err := keys.Open(master, store)
+	m, err := keys.Open(masterKeyPath(cfg), store)
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -85,11 +83,80 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer closeKeys()
+	// Rotate only the cluster's key, and record the new one's check value
+	// once it is durable, even if rewrapping then fails.
+	if err := checkMasterKey(ctx, store.Nodes, km, masterKeyPath(cfg)); err != nil {
+		return err
+	}
+	old, _, err := km.CheckValues()
+	if err != nil {
+		return err
+	}
 	n, err := km.RotateMaster(ctx)
+	if now, _, cerr := km.CheckValues(); cerr == nil && !bytes.Equal(now, old) {
+		if _, _, serr := store.Nodes.SwapClusterValue(ctx, masterKeyCheck, old, now, nil); serr != nil && err == nil {
+			err = fmt.Errorf("record the new master key's check value: %w", serr)
+		}
+	}
 	if err != nil {
 		audit.Record(ctx, cliActor(), "keys.rotate.failed", "master-key", localDetail(err.Error()))
 		return err
 	}
 	fmt.Fprintf(stdout, "master key rotated; %d account keys rewrapped\n", n)
 	return nil
+}
+
+// masterKeyCheck names the cluster value holding the master key's check
+// value (keys.Manager.CheckValues).
+const masterKeyCheck = "master_key_check"
+
+// checkMasterKey makes sure this node's master key is the cluster's: the
+// first node records its check value, every later one must match it. A
+// node whose keyset holds the cluster's key as an older one (a rotation
+// whose record was interrupted) moves the record forward. Any other
+// master key is refused, before this node writes anything under it.
+func checkMasterKey(ctx context.Context, nodes slokeeper.NodeService, km *keys.Manager, path string) error {
+	primary, all, err := km.CheckValues()
+	if err != nil {
+		return err
+	}
+	cur, ok, err := nodes.SwapClusterValue(ctx, masterKeyCheck, nil, primary, nil)
+	if err != nil || ok || bytes.Equal(cur, primary) {
+		return err
+	}
+	if slices.ContainsFunc(all, func(v []byte) bool { return bytes.Equal(v, cur) }) {
+		if _, _, err := nodes.SwapClusterValue(ctx, masterKeyCheck, cur, primary, nil); err != nil {
+			return err
+		}
+		return checkMasterKey(ctx, nodes, km, path)
+	}
+	return slokeeper.Errorf(slokeeper.EINVALID, "this node's master key (%s) is not the cluster's: the database was set up with a different master key, "+
+		"so this node could not read what the others encrypt. Copy the master key file from a node already serving (every node needs the same --master-key; "+
+		"after \"keys rotate\", copy the rotated one), or point --db at this node's own database.\n"+
+		"このノードのマスターキー(%s)はクラスターのものと異なります。データベースは別のマスターキーで設定されているため、このノードでは他のノードが暗号化したデータを読めません。"+
+		"稼働中のノードからマスターキーファイルをコピーしてください(すべてのノードで同じ --master-key が必要です。keys rotate の後はローテーション後のファイルをコピーしてください)。"+
+		"または、--db をこのノード専用のデータベースに向けてください。", path, path)
+}
+
+// masterKeyPath is where the configuration keeps the master key.
+func masterKeyPath(cfg Config) string {
+	if cfg.MasterKey != "" {
+		return cfg.MasterKey
+	}
+	return filepath.Join(cfg.Data, "master.key")
+}
+
+// openClusterKeys is openKeys for a command on the cluster's store: it
+// refuses a master key that is not the cluster's (checkMasterKey) before
+// anything is wrapped under it.
+func openClusterKeys(ctx context.Context, cfg Config, store *Store) (*keys.Manager, func() error, error) {
+	km, closeKeys, err := openKeys(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkMasterKey(ctx, store.Nodes, km, masterKeyPath(cfg)); err != nil {
+		closeKeys()
+		return nil, nil, err
+	}
+	return km, closeKeys, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,7 +42,12 @@ var lifecycleKinds = map[string][2]string{
 	lifecycle.EraseAccount:  {"アカウントデータの消去", "erase account data"},
 	lifecycle.DestroyKey:    {"アカウント鍵の破棄", "destroy account key"},
 	reconcile.Seal:          {"封印", "seal"},
+	reconcile.PassLock:      {"パスのロック", "pass lock"},
 }
+
+// passLockWait is how long a pass waits for one under way on another node
+// (the cluster runs one at a time) before it reports that node.
+const passLockWait = 10 * time.Second
 
 // lifecycleStates names an action's state for people.
 var lifecycleStates = map[string][2]string{
@@ -105,11 +111,19 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 		}
 	}
 	if sub == "plan" {
-		actions, err := lt.exec.Plan(ctx, when)
+		inv, err := lt.exec.Inventory(ctx)
 		if err != nil {
 			return err
 		}
-		return printActions(stdout, actions, nil, when, loc, lang)
+		actions, err := lifecycle.Plan(lt.Policy, inv, when)
+		if err != nil {
+			return err
+		}
+		if err := printActions(stdout, actions, nil, when, loc, lang); err != nil {
+			return err
+		}
+		printSuperseded(stdout, inv, lang)
+		return nil
 	}
 	if _, err := lt.Ledger.Record(ctx, cliActor(), "lifecycle.run", "logs", localDetail("")); err != nil {
 		return err
@@ -120,6 +134,9 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 		}
 	}
 	res, runErr := lt.exec.Run(ctx)
+	if busy := (*slokeeper.PassBusyError)(nil); errors.As(runErr, &busy) {
+		return errors.New(busy.Text(lang))
+	}
 	if err := printActions(stdout, nil, res, when, loc, lang); err != nil {
 		return err
 	}
@@ -137,6 +154,25 @@ func parseAt(s string, loc *time.Location) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("--at %q is neither RFC 3339 nor YYYY-MM-DD", s)
+}
+
+// printSuperseded lists the backups of a day's older content: kept under
+// their own retention, never counted as covering the day as it is now.
+func printSuperseded(w io.Writer, inv lifecycle.Inventory, lang string) {
+	parts := map[[2]string]lifecycle.Partition{}
+	for _, p := range inv.Partitions {
+		parts[[2]string{p.Class, p.Day}] = p
+	}
+	for _, b := range lifecycle.Superseded(inv) {
+		now := parts[[2]string{b.Class, b.Day}].Content()
+		if lang == "en" {
+			fmt.Fprintf(w, "backup %s of %s/%s holds older content (%s); the day now holds %s: kept under its own retention, not counted as its backup\n",
+				b.ID, b.Class, b.Day, b.Content().EN, now.EN)
+		} else {
+			fmt.Fprintf(w, "バックアップ %s(%s/%s)は以前の内容(%s)を保持しています。現在の内容は %s です。自身の保存期間で保持し、この日のバックアップとはみなしません。\n",
+				b.ID, b.Class, b.Day, b.Content().JA, now.JA)
+		}
+	}
 }
 
 // printActions prints a plan (actions) or a pass's results, one line each.

@@ -22,6 +22,9 @@ type passReport struct {
 	Results []passResult `json:"results"`
 	More    int          `json:"more,omitempty"`  // results left out past maxReported
 	Error   string       `json:"error,omitempty"` // the pass's first failure, redacted
+	// Busy: the pass did not run, another node's pass held the cluster's
+	// pass lock.
+	Busy *slokeeper.PassHolder `json:"busy,omitempty"`
 }
 
 type passResult struct {
@@ -46,6 +49,9 @@ func newPassReport(res []reconcile.Result, err error) *passReport {
 	}
 	if err != nil {
 		rep.Error = passError(err)
+	}
+	if busy := (*slokeeper.PassBusyError)(nil); errors.As(err, &busy) {
+		rep.Busy = &busy.Holder
 	}
 	return rep
 }
@@ -147,6 +153,9 @@ func runLifecycleOnServer(ctx context.Context, cfg Config, store *Store, wait ti
 	if err := json.Unmarshal(job.Output, &rep); err != nil {
 		return fmt.Errorf("the server's lifecycle pass (job %d) ended but left no results; they are evidence: slokeeper evidence list --since %s",
 			job.ID, asked.Format(time.RFC3339))
+	}
+	if rep.Busy != nil {
+		return errors.New((&slokeeper.PassBusyError{Holder: *rep.Busy}).Text(lang))
 	}
 	results := make([]reconcile.Result, 0, len(rep.Results))
 	for _, r := range rep.Results {

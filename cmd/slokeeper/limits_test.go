@@ -319,10 +319,29 @@ func TestIngestInFlightBound(t *testing.T) {
 // are not.
 func TestDiskFull(t *testing.T) {
 	t.Run("SQLite", func(t *testing.T) { testDiskFull(t, testConfig()) })
+	// With PostgreSQL no log lands on the node's disk: a full data
+	// directory neither refuses ingest nor makes the node unready.
 	t.Run("Postgres", func(t *testing.T) {
 		cfg := testConfig()
 		cfg.DB = storetest.PostgresDSN(t)
-		testDiskFull(t, cfg)
+		cfg.Data = t.TempDir()
+		out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--db", cfg.DB, "--kind", "agent", "--account", "acct-1", "--name", "full")
+		token := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)[1]
+		m := NewMain(cfg, io.Discard)
+		m.logWriteAt = func(f *os.File, b []byte, off int64) (int, error) {
+			return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		}
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close(context.Background())
+		m.Config.MinFreeSpace = 1 << 50
+		if r := post(t, m.HTTP.URL()+"/api/v1/logs", token, "application/x-ndjson", []byte(`{"message":"stored"}`)); r.status != 200 {
+			t.Errorf("ingest with a full local disk = %d %s, want 200: the logs go to the database", r.status, r.body)
+		}
+		if r := get(t, http.DefaultClient, m.HTTP.URL()+"/readyz"); r.status != 200 {
+			t.Errorf("/readyz with a full local disk = %d %s, want ready", r.status, r.body)
+		}
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -130,9 +131,21 @@ const logsUsage = `Usage:
   slokeeper logs query [--class system|exec] [--account A] [--source ID] [--level L]
                        [--from TIME] [--to TIME] [--q TEXT] [--limit N] [--format ndjson|text]
   slokeeper logs partitions [--format text|json]
+  slokeeper logs migrate [--data DIR] --db postgres://…
 
-Reads the log store in the data directory without writing it: safe while a
-server runs. Times are RFC 3339, e.g. 2026-12-03T10:00:00+09:00.
+query and partitions read the log store without writing it: safe while a
+server runs. With SQLite the log store is DATA/logs; with PostgreSQL it is
+in the database, shared by every node, so any node answers for all. Times
+are RFC 3339, e.g. 2026-12-03T10:00:00+09:00.
+
+migrate moves the local log partitions in DATA/logs (a node that ran with
+its logs on its own disk, before its --db was PostgreSQL) into the shared
+log store, then renames DATA/logs to DATA/logs.migrated-<time>. serve does
+this by itself when it starts; run it by hand to retry a migration that
+failed, or to move a directory without starting a server. It is safe to
+run again, and beside running servers: nothing is added twice, and a day
+already sealed in the shared store is sealed again with the union (its
+checksum changes, so the next lifecycle pass backs it up anew).
 ` + directStoreHelp
 
 func runLogs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -159,6 +172,7 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 		fs.StringVar(&format, "format", "ndjson", "ndjson or text")
 	case "partitions":
 		fs.StringVar(&format, "format", "text", "text or json")
+	case "migrate":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, logsUsage)
 		return nil
@@ -185,6 +199,9 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer m.Store.Close()
+	if sub == "migrate" {
+		return migrateLogs(ctx, m, stdout)
+	}
 	logs, err := logstore.OpenReadOnly(ctx, m.logstoreConfig())
 	if err != nil {
 		return err
@@ -192,7 +209,10 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 	defer logs.Close()
 
 	if sub == "partitions" {
-		ps, _ := logs.LogPartitions(ctx)
+		ps, err := logs.LogPartitions(ctx)
+		if err != nil {
+			return err
+		}
 		if format == "json" {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
@@ -225,4 +245,37 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return enc.Encode(r)
 	})
+}
+
+// migrateLogs is `slokeeper logs migrate`.
+func migrateLogs(ctx context.Context, m *Main, stdout io.Writer) error {
+	if m.Store.LogBlocks == nil {
+		return fmt.Errorf("logs migrate: the database is SQLite, so the log store already is %s; give --db postgres://… to move it into a shared store", filepath.Join(m.Config.Data, "logs"))
+	}
+	lc := m.logstoreConfig()
+	lc.Dir = "" // no writer's lock: safe beside a server on this data directory
+	logs, err := logstore.Open(ctx, lc)
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	m.Logs = logs
+	rep, err := m.migrateLocalLogs(ctx)
+	if err != nil {
+		return err
+	}
+	if rep.MovedTo == "" {
+		fmt.Fprintf(stdout, "no local log partitions in %s: nothing to migrate\n", filepath.Join(m.Config.Data, "logs"))
+		return nil
+	}
+	audit, err := openLedger(m.Config, m.Store, slokeeper.SystemClock{})
+	if err != nil {
+		return err
+	}
+	if _, err := audit.Record(ctx, cliActor(), "logs.migrate", "logs", localDetail(fmt.Sprintf("%d partitions, %d records", rep.Partitions, rep.Records))); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "moved %d local partitions (%d blocks, %d records; %d chunks were moved by an earlier run) into the shared log store; the local copy is now %s\n",
+		rep.Partitions, rep.Blocks, rep.Records, rep.Skipped, rep.MovedTo)
+	return nil
 }

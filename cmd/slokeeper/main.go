@@ -68,6 +68,7 @@ Usage:
   slokeeper logs query|partitions     read the log store
   slokeeper audit verify|show|export|checkpoint   the tamper-evident audit ledger
   slokeeper keys rotate               rotate the master key without downtime
+  slokeeper nodes                     the cluster's nodes, from their heartbeats, and its alert
   slokeeper operator add|list|disable|passwd|totp|token   staff who sign in
   slokeeper account create|list|put|get|delete|cancel-deletion   accounts and their encrypted data
   slokeeper grant request|approve|revoke|list   just-in-time access to an account's data
@@ -131,6 +132,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "nodes":
+		return runNodes(ctx, rest, getenv, stdout, stderr)
 	case "operator":
 		return runOperator(ctx, rest, getenv, stdout, stderr)
 	case "backup":

@@ -468,15 +468,15 @@ func TestAuditLedger(t *testing.T) {
 	m.Close(context.Background()) // signs a last checkpoint
 
 	out, stderr, _ := cliRun(t, "audit", "show", "--data", cfg.Data)
-	for _, want := range []string{"source.add", "policy.load", "operator.bootstrap", "login", "logs.query"} {
+	for _, want := range []string{"audit.key.register", "source.add", "policy.load", "operator.bootstrap", "login", "logs.query"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit show lacks %s:\n%s%s", want, out, stderr)
 		}
 	}
-	if out, _, code := cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 5 entries, 1 signed checkpoints`).MatchString(out) {
+	if out, _, code := cliRun(t, "audit", "verify", "--data", cfg.Data); code != 0 || !regexp.MustCompile(`verified: 6 entries, 1 signed checkpoints, 1 trusted keys\n  key of node \S+ \(registered in entry 1\)`).MatchString(out) {
 		t.Fatalf("audit verify: exit %d\n%s", code, out)
 	}
-	if out, _, _ := cliRun(t, "audit", "export", "--data", cfg.Data); !strings.Contains(out, `"type":"verifier_key"`) || strings.Count(out, `"type":"entry"`) != 5 {
+	if out, _, _ := cliRun(t, "audit", "export", "--data", cfg.Data); !strings.Contains(out, `"type":"verifier_key"`) || strings.Count(out, `"type":"entry"`) != 6 {
 		t.Errorf("audit export:\n%s", out)
 	}
 

@@ -194,7 +194,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return err
 		}
-		km, closeKeys, err := openKeys(ctx, cfg)
+		km, closeKeys, err := openClusterKeys(ctx, cfg, store)
 		if err != nil {
 			return err
 		}

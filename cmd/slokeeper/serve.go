@@ -64,8 +64,11 @@ type Main struct {
 	syncMu      sync.Mutex // guards the synchronous replication check
 	syncChecked time.Time
 	syncState   string
-	HTTP        *httpserver.Server
-	Jobs        *jobs.Runner
+
+	HTTP *httpserver.Server
+	Jobs *jobs.Runner
+	// Heartbeat is this node's own beat and self-check (nodes.go).
+	Heartbeat *jobs.Heartbeat
 	// Lifecycle carries out the policy's backups and erasures (a job).
 	Lifecycle *reconcile.Executor
 	Monitor   *monitor.Monitor
@@ -169,6 +172,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.checkSyncReplication(ctx)
+	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
+		return err
+	}
+	if err := checkMasterKey(ctx, m.Store.Nodes, m.Keys, masterKeyPath(m.Config)); err != nil {
+		return err
+	}
 	if m.Ledger, err = openLedger(m.Config, m.Store, m.Clock); err != nil {
 		return err
 	}
@@ -178,9 +187,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.startCheckpoints()
-	if m.Keys, m.closeKeys, err = openKeys(ctx, m.Config); err != nil {
-		return err
-	}
 	if m.Store.Engine == "postgres" && m.Config.KeysDB == "" {
 		m.Logger.Warn("account keys are in this node's DATA/keys.db: with several nodes, give every node --keys-db, a PostgreSQL database of its own that backups never copy")
 	}
@@ -190,6 +196,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Vault = m.newVault()
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
+	}
+	if _, err := m.migrateLocalLogs(ctx); err != nil {
+		return fmt.Errorf("move this node's local log partitions into the shared log store (run `slokeeper logs migrate` to retry): %w", err)
 	}
 	// From here on slokeeper's own logs are system logs too.
 	m.selflog = selflog.New(m.Logger.Handler(), m.Logs, "slokeeper/"+m.node())
@@ -216,6 +225,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
 		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
 		Incidents: m.Store.Incidents, Node: m.node(),
+		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config), NodeAlert: func(ctx context.Context) (string, error) { return jobs.Alert(ctx, m.Store.Nodes) },
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 		HashConcurrency: m.Config.LoginHashConcurrency,
 	}
@@ -233,6 +243,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startNotify(ctx); err != nil {
 		return err
 	}
+	m.startHeartbeat(ctx)
 	if m.Config.MQTT != "" {
 		m.MQTT, err = mqtt.Open(ctx, mqtt.Config{
 			URL: m.Config.MQTT, ClientID: "slokeeper-" + m.node(), ShareGroup: m.Config.MQTTShareGroup, Logs: m.Logs, Sources: m.Store.Sources,
@@ -378,6 +389,9 @@ func (m *Main) close(ctx context.Context) error {
 	if m.Jobs != nil {
 		errs = append(errs, m.Jobs.Stop(ctx))
 	}
+	if m.Heartbeat != nil {
+		m.Heartbeat.Stop()
+	}
 	if m.stopProbes != nil {
 		m.stopProbes()
 	}
@@ -422,7 +436,8 @@ func (m *Main) startProbes() error {
 		return err
 	}
 	m.Monitor = monitor.New(monitor.Config{Components: m.Store.Components, Prober: probe.New(m.Clock, nil, targets), Clock: m.Clock,
-		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence, Logger: m.Logger})
+		Node: m.node(), Policy: m.Policy, Maintenance: m.Store.Maintenance, Incidents: m.Store.Incidents, Evidence: m.Store.Evidence, Logger: m.Logger,
+		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config)})
 	m.stopProbes = every(time.Second, func() {
 		if _, err := m.Monitor.Tick(context.Background()); err != nil {
 			m.Logger.Error("probes", "err", err)
@@ -543,13 +558,29 @@ func (m *Main) lifecyclePass() func(context.Context) (any, error) {
 	}
 }
 
-// logstoreConfig is where the log store lives: beside the database, in the
-// data directory, its days counted in the policy's time zone.
+// logstoreConfig is where the log store lives, its days counted in the
+// policy's time zone: with SQLite in the data directory's logs/; with
+// PostgreSQL in the database every node shares (the data directory only
+// stages imports), so that every node reads every record.
 func (m *Main) logstoreConfig() logstore.Config {
-	return logstore.Config{
+	cfg := logstore.Config{
 		Dir: filepath.Join(m.Config.Data, "logs"), Catalog: m.Store.LogCatalog, Location: m.Policy.Location(),
 		Clock: m.Clock, Logger: m.Logger.With("component", "logstore"), WriteAt: m.logWriteAt,
 	}
+	if m.Store.LogBlocks != nil {
+		cfg.Dir, cfg.Blocks, cfg.Node = m.Config.Data, m.Store.LogBlocks, m.node()
+	}
+	return cfg
+}
+
+// migrateLocalLogs moves a node's local log partitions (DATA/logs, from
+// before its database was PostgreSQL) into the shared log store, then
+// moves the directory aside. Nothing to do without either.
+func (m *Main) migrateLocalLogs(ctx context.Context) (*logstore.MigrateReport, error) {
+	if m.Store.LogBlocks == nil {
+		return &logstore.MigrateReport{}, nil
+	}
+	return m.Logs.MigrateLocal(ctx, filepath.Join(m.Config.Data, "logs"))
 }
 
 // Store is the storage engine chosen by the configuration, with what the
@@ -563,11 +594,14 @@ type Store struct {
 	Accounts    slokeeper.AccountService
 	Grants      slokeeper.GrantService
 	Backups     slokeeper.BackupCatalog
+	PassLock    slokeeper.PassLock // one lifecycle pass at a time for the cluster
 	Components  slokeeper.ComponentService
 	Maintenance slokeeper.MaintenanceService
 	Incidents   slokeeper.IncidentService
 	Notices     slokeeper.NotificationService
+	Nodes       slokeeper.NodeService
 	LogCatalog  slokeeper.LogCatalog
+	LogBlocks   slokeeper.LogBlockStore // the shared log store; nil: logs in local files
 	Sources     slokeeper.SourceService
 	Ready       func(context.Context) error
 	// SyncReplication says whether commits wait for a standby (PostgreSQL
@@ -607,9 +641,9 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 		return &Store{
 			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
-			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db),
+			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db), PassLock: sqlite.NewPassLock(db),
 			Components: sqlite.NewComponentService(db), Maintenance: sqlite.NewMaintenanceService(db),
-			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db),
+			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db), Nodes: sqlite.NewNodeService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -623,10 +657,10 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 		return &Store{
 			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
 			SyncReplication: db.SyncReplication,
-			LogCatalog:      postgres.NewLogCatalog(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
-			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db),
+			LogCatalog:      postgres.NewLogCatalog(db), LogBlocks: postgres.NewLogBlocks(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
+			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db), PassLock: postgres.NewPassLock(db),
 			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
-			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db),
+			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db), Nodes: postgres.NewNodeService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},
@@ -640,7 +674,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cf := newConfigFlags(fs, "data", "db", "listen", "policy", "tls-cert", "tls-key", "insecure-http", "node",
-		"log-level", "log-format", "self-check-interval", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
+		"log-level", "log-format", "self-check-interval", "heartbeat-interval", "node-timeout", "shutdown-timeout", "ingest-rate", "mqtt", "master-key", "keys-db",
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
 		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "mqtt-share-group", "mqtt-drain-nodes", "min-free-space",

@@ -25,6 +25,7 @@ type consolePage struct {
 	Components  []monitor.ComponentView
 	Open        []*slokeeper.Incident
 	Maintenance []consoleWindow
+	Cluster     []string                // alerts about the cluster's nodes and confirmations, for staff
 	Subscribers []*slokeeper.Subscriber // confirmed, or with Pending those waiting
 	Pending     bool                    // ?subscribers=pending: list those waiting for the opt-in
 	Emails      struct{ Confirmed, Waiting int }
@@ -86,6 +87,12 @@ func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *princi
 		}
 		pg.Components = v.Components
 	}
+	cluster, err := s.clusterAlerts(ctx, l)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	pg.Cluster = cluster
 	incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Open: true})
 	if err != nil {
 		Error(w, r, s.Logger, err)

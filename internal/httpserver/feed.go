@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/xml"
 	"net/http"
@@ -70,7 +71,7 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	var entries []dated
 	incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-slokeeper.History)})
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		s.serveStaleFeed(w, r, l, err)
 		return
 	}
 	for _, inc := range incs {
@@ -83,7 +84,7 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	}
 	ms, err := s.Schedule.Recent(ctx)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		s.serveStaleFeed(w, r, l, err)
 		return
 	}
 	loc := s.Policy.Location()
@@ -103,11 +104,37 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	for _, e := range entries {
 		feed.Entries = append(feed.Entries, e.e)
 	}
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("", "  ")
+	if err := enc.Encode(feed); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.lastGood.keepFeed(l, buf.Bytes(), now)
+	writeFeed(w, l, buf.Bytes())
+}
+
+func writeFeed(w http.ResponseWriter, l string, body []byte) {
 	w.Header().Set("Content-Type", "application/atom+xml; charset=utf-8")
 	w.Header().Set("Content-Language", l)
 	w.Header().Add("Vary", "Accept-Language")
-	w.Write([]byte(xml.Header))
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	enc.Encode(feed)
+	w.Write(body)
+}
+
+// serveStaleFeed answers the feed with its last good rendering after err
+// (its entries are what was announced; nothing in it is out of date but
+// what may have been added since), or a 503 when there is none.
+func (s *Server) serveStaleFeed(w http.ResponseWriter, r *http.Request, l string, err error) {
+	good, ok := s.lastGood.feed(l)
+	if !ok {
+		s.Logger.Warn("feed: the database is away and nothing was rendered yet", "err", err)
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The feed cannot be shown: the database cannot be reached."))
+		return
+	}
+	s.Logger.Warn("feed: the database is away; serving the last good feed", "err", err)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Slokeeper-Stale", good.at.UTC().Format(time.RFC3339))
+	writeFeed(w, l, good.body)
 }

@@ -24,6 +24,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
 	mux.HandleFunc("GET /api/v1/evidence", s.requireOperator(nil, s.handleEvidenceIndex))
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
+	mux.HandleFunc("GET /api/v1/nodes", s.requireOperator(nil, s.handleNodeIndex))
 	mux.HandleFunc("GET /api/v1/components", s.requireOperator(nil, s.handleComponentIndex))
 	mux.HandleFunc("GET /api/v1/maintenances", s.handleMaintenanceIndex)
 	mux.HandleFunc("GET /api/v1/incidents", s.handleIncidentIndex)

@@ -226,12 +226,21 @@ func fill(recs []slokeeper.LogRecord, src *slokeeper.Source) []slokeeper.LogReco
 // operator, not a moment, to clear.
 const diskFullRetry = "60"
 
+// unavailableRetry is the Retry-After of a 503 from the log store: the
+// shared log database away (a restart, a failover) is back in seconds.
+const unavailableRetry = "5"
+
 // storeError answers a failed append: a full disk with 507 and
-// Retry-After, anything else through Error.
+// Retry-After, the log store unavailable (its database unreachable) with
+// 503 and Retry-After, anything else through Error.
 func storeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	if slokeeper.ErrorCode(err) == slokeeper.EFULL {
+	switch slokeeper.ErrorCode(err) {
+	case slokeeper.EFULL:
 		logger.Error("log store: the disk is full; ingest refused until space is freed", "err", err)
 		w.Header().Set("Retry-After", diskFullRetry)
+	case slokeeper.EUNAVAILABLE:
+		logger.Warn("log store: unavailable; nothing of the request was stored", "err", err)
+		w.Header().Set("Retry-After", unavailableRetry)
 	}
 	Error(w, r, logger, err)
 }

@@ -58,6 +58,9 @@ type statusPage struct {
 	Active, Past            []incidentRow
 	Maintenance             []maintenanceRow
 	Subscribe               bool // notices by e-mail can be subscribed to
+	// Stale, when set, says the page is the last good rendering, and how
+	// old it is: the database is away.
+	Stale string
 }
 
 type componentRow struct {
@@ -161,7 +164,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	if s.Monitor != nil {
 		v, err := s.Monitor.View(ctx, 90, false)
 		if err != nil {
-			Error(w, r, s.Logger, err)
+			s.serveStale(w, r, l, err)
 			return
 		}
 		data.Status = v.Status
@@ -195,7 +198,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	if s.Incidents != nil {
 		incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-slokeeper.History)})
 		if err != nil {
-			Error(w, r, s.Logger, err)
+			s.serveStale(w, r, l, err)
 			return
 		}
 		for _, inc := range incs {
@@ -215,7 +218,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	if s.Schedule != nil {
 		ms, err := s.Schedule.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now, To: now.Add(90 * 24 * time.Hour)})
 		if err != nil {
-			Error(w, r, s.Logger, err)
+			s.serveStale(w, r, l, err)
 			return
 		}
 		for _, m := range ms {
@@ -229,6 +232,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.statusCache.put(l, buf.Bytes(), now)
+	s.lastGood.keepPage(l, data, now)
 	writePage(w, l, buf.Bytes())
 }
 

@@ -64,6 +64,12 @@ type Server struct {
 	// Vault keeps the accounts' data. Required.
 	Vault   *vault.Vault
 	Sources slokeeper.SourceService // required
+	// Nodes lists the cluster's nodes (GET /api/v1/nodes, the console's
+	// alerts); nil: none. A node unseen for NodeTimeout (default 30s) is
+	// not serving; NodeAlert returns the cluster's raised alert ("" none).
+	Nodes       slokeeper.NodeService
+	NodeTimeout time.Duration
+	NodeAlert   func(context.Context) (string, error)
 	// Monitor gives the components' status (GET /api/v1/status); nil: none.
 	Monitor    *monitor.Monitor
 	Components slokeeper.ComponentService // required
@@ -145,6 +151,7 @@ type Server struct {
 	srv         *http.Server
 	pages       *template.Template
 	statusCache pageCache
+	lastGood    lastGood // what the public pages serve while the database is away
 	done        chan error
 }
 

@@ -25,11 +25,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.Monitor.View(r.Context(), days, false)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		s.serveStaleStatus(w, r, days, err)
 		return
 	}
+	s.lastGood.keepView(days, v, s.Clock.Now())
 	w.Header().Set("Cache-Control", "public, max-age=10")
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, statusJSON{View: v})
 }
 
 // statusEditors change components and maintenance windows.

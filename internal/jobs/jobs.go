@@ -33,7 +33,8 @@ type Config struct {
 	Clock slokeeper.Clock
 	// Node names this node in evidence. Default: the host name.
 	Node string
-	// SelfCheckInterval is how often the self-check runs. Default: 5m.
+	// SelfCheckInterval is the schedule a queued self-check job is judged
+	// against. Default: 5m. (Nodes check themselves: Heartbeat.)
 	SelfCheckInterval time.Duration
 	// Lifecycle, if set, is one lifecycle pass; what it returns besides
 	// the error is the job's output (JSON), for the command that asked
@@ -146,19 +147,20 @@ func newRunner[TTx any](driver riverdriver.Driver[TTx], cfg Config) (*Runner, er
 	cfg.defaults()
 	check := &SelfCheck{Evidence: cfg.Evidence, Ready: cfg.Ready, Clock: cfg.Clock, Node: cfg.Node, Interval: cfg.SelfCheckInterval}
 	workers := river.NewWorkers()
+	// The self-check is each node's own now (Heartbeat), not a periodic
+	// job the leader schedules for the cluster; the worker stays for the
+	// self-check jobs an older version queued.
 	river.AddWorker(workers, &selfCheckWorker{check: check})
-	periodic := []*river.PeriodicJob{
-		river.NewPeriodicJob(river.PeriodicInterval(cfg.SelfCheckInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return SelfCheckArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true}),
-	}
+	var periodic []*river.PeriodicJob
 	if cfg.Lifecycle != nil {
 		river.AddWorker(workers, &lifecycleWorker{pass: cfg.Lifecycle, log: cfg.Logger.With("component", "lifecycle").Warn})
 	}
 	if cfg.Lifecycle != nil && cfg.LifecycleInterval > 0 {
-		// One pass at a time: a pass still running when the next is due
-		// makes the next one wait, not run beside it; a requested pass
-		// waits likewise.
+		// One pass at a time for the cluster is the pass's own database
+		// lock (reconcile.Config.Lock), whichever node works the job: a
+		// pass due while another runs waits for it briefly, then ends
+		// saying which node holds it. The queue's one worker per node only
+		// spares a node a second pass waiting on the first.
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.LifecycleInterval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return LifecycleArgs{}, &river.InsertOpts{Queue: lifecycleQueue, MaxAttempts: 1}

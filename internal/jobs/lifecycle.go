@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"slokeeper"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -24,7 +26,7 @@ type LifecycleArgs struct{}
 func (LifecycleArgs) Kind() string { return "lifecycle" }
 
 // lifecycleQueue is the queue lifecycle passes run on, one at a time on
-// each node.
+// each node; the pass lock makes it one at a time for the cluster.
 const lifecycleQueue = "lifecycle"
 
 type lifecycleWorker struct {
@@ -38,7 +40,11 @@ type lifecycleWorker struct {
 // next pass retries them, so the job itself does not fail for them.
 func (w *lifecycleWorker) Work(ctx context.Context, job *river.Job[LifecycleArgs]) error {
 	out, err := w.pass(ctx)
-	if err != nil {
+	var busy *slokeeper.PassBusyError
+	switch {
+	case errors.As(err, &busy):
+		w.log("lifecycle pass: not run here: "+busy.Text("en"), "holder", busy.Holder.Node)
+	case err != nil:
 		w.log("lifecycle pass: some actions failed; the next pass retries them", "err", err)
 	}
 	if out != nil {

@@ -10,6 +10,9 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -474,3 +477,45 @@ func (m *Manager) DestroyBackupKey(ctx context.Context, backup string) error {
 
 // BackupKeys lists the backups that have a key.
 func (m *Manager) BackupKeys(ctx context.Context) ([]string, error) { return m.store.BackupKeys(ctx) }
+
+// checkLabel is what a master key's check value authenticates.
+const checkLabel = "slokeeper cluster master key check v1"
+
+// CheckValues returns the check value of the master keyset's primary key
+// and of each of its keys (the primary's included): an HMAC-SHA256 of a
+// fixed label under a key derived (HKDF-SHA256) from the key's material.
+// It tells whether two nodes hold the same master key without revealing
+// the key, and is no plain hash of it.
+func (m *Manager) CheckValues() (primary []byte, all [][]byte, err error) {
+	m.mu.RLock()
+	h := m.master
+	m.mu.RUnlock()
+	ks := insecurecleartextkeyset.KeysetMaterial(h)
+	for _, k := range ks.GetKey() {
+		v, err := checkValue(k.GetKeyData().GetValue())
+		if err != nil {
+			return nil, nil, err
+		}
+		all = append(all, v)
+		if k.GetKeyId() == ks.GetPrimaryKeyId() {
+			primary = v
+		}
+	}
+	if primary == nil {
+		return nil, nil, errors.New("master key: the keyset has no primary key")
+	}
+	return primary, all, nil
+}
+
+func checkValue(material []byte) ([]byte, error) {
+	if len(material) == 0 {
+		return nil, errors.New("master key: a key has no material")
+	}
+	k, err := hkdf.Key(sha256.New, material, nil, checkLabel, 32)
+	if err != nil {
+		return nil, err
+	}
+	mac := hmac.New(sha256.New, k)
+	mac.Write([]byte(checkLabel))
+	return mac.Sum(nil), nil
+}

@@ -31,10 +31,16 @@ const origin = "slokeeper audit ledger"
 
 // File names in the ledger's directory.
 const (
-	privateKeyFile = "audit.key"       // the signer, 0600
-	publicKeyFile  = "audit.pub"       // the verifier key, for auditors
-	witnessFile    = "checkpoint.note" // the latest checkpoint, outside the database
+	privateKeyFile = "audit.key"        // the signer, 0600
+	publicKeyFile  = "audit.pub"        // the verifier key, for auditors
+	witnessFile    = "checkpoint.note"  // the latest checkpoint, outside the database
+	registeredFile = "audit.registered" // the verifier key this directory registered
 )
+
+// ActionRegisterKey is the action of the entry that registers a node's
+// verifier key (its Detail) in the ledger: Verify trusts the checkpoints
+// of every key so registered, on every node.
+const ActionRegisterKey = "audit.key.register"
 
 // Config configures a Ledger.
 type Config struct {
@@ -45,6 +51,11 @@ type Config struct {
 	Clock slokeeper.Clock
 	// KeyName names the signing key in checkpoints. Default: "slokeeper-audit".
 	KeyName string
+	// Node, when set, names this node: Open then registers the node's
+	// verifier key in the ledger (once per Dir), so that every node's
+	// Verify trusts the checkpoints this one signs. Without it only this
+	// directory's own key is trusted besides keys registered by others.
+	Node string
 }
 
 // Ledger appends to and checks the audit ledger.
@@ -84,7 +95,55 @@ func Open(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit ledger key %s: %w", filepath.Join(cfg.Dir, publicKeyFile), err)
 	}
-	return &Ledger{cfg: cfg, signer: signer, verifier: verifier}, nil
+	l := &Ledger{cfg: cfg, signer: signer, verifier: verifier}
+	if cfg.Node != "" {
+		if err := l.register(context.Background(), strings.TrimSpace(string(vkey))); err != nil {
+			return nil, fmt.Errorf("audit ledger: register this node's verifier key: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// register records this directory's verifier key in the ledger unless it
+// is there already. The marker file remembers the key and the ledger it
+// registered it in (the first entry's chain hash), so a ledger is scanned
+// once, and a directory used with another database registers there too.
+// Registering twice is harmless: the key is one key.
+func (l *Ledger) register(ctx context.Context, vkey string) error {
+	marker := filepath.Join(l.cfg.Dir, registeredFile)
+	var first []byte
+	errFirst := errors.New("first")
+	if err := l.cfg.Store.EachAuditEntry(ctx, 1, 1, func(e *slokeeper.AuditEntry) error { first = e.ChainHash; return errFirst }); err != nil && !errors.Is(err, errFirst) {
+		return err
+	}
+	want := vkey + "\n" + base64.StdEncoding.EncodeToString(first) + "\n"
+	if b, err := os.ReadFile(marker); err == nil && string(b) == want && first != nil {
+		return nil
+	}
+	found := false
+	errFound := errors.New("found")
+	err := l.cfg.Store.EachAuditEntry(ctx, 1, 0, func(e *slokeeper.AuditEntry) error {
+		if e.Action == ActionRegisterKey && e.Detail == vkey {
+			found = true
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return err
+	}
+	if !found {
+		if _, err := l.Record(ctx, "system:"+l.cfg.Node, ActionRegisterKey, "node:"+l.cfg.Node, vkey); err != nil {
+			return err
+		}
+	}
+	if first == nil { // this registration is the ledger's first entry
+		if err := l.cfg.Store.EachAuditEntry(ctx, 1, 1, func(e *slokeeper.AuditEntry) error { first = e.ChainHash; return nil }); err != nil {
+			return err
+		}
+		want = vkey + "\n" + base64.StdEncoding.EncodeToString(first) + "\n"
+	}
+	return writeFileAtomic(marker, []byte(want), 0o644)
 }
 
 func createKey(dir, name string) ([]byte, error) {
@@ -234,8 +293,8 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 }
 
 // parseCheckpoint opens a signed checkpoint note and reads its size and root.
-func parseCheckpoint(signed []byte, v note.Verifier) (size int64, root []byte, err error) {
-	n, err := note.Open(signed, note.VerifierList(v))
+func parseCheckpoint(signed []byte, v note.Verifiers) (size int64, root []byte, err error) {
+	n, err := note.Open(signed, v)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"slokeeper"
 
@@ -25,9 +26,17 @@ type Problem struct {
 
 // Report is what Verify found.
 type Report struct {
-	Entries     int64     `json:"entries"`
-	Checkpoints int       `json:"checkpoints"` // valid signed checkpoints
-	Problems    []Problem `json:"problems"`
+	Entries     int64        `json:"entries"`
+	Checkpoints int          `json:"checkpoints"` // valid signed checkpoints
+	Keys        []TrustedKey `json:"keys"`        // the verifier keys checkpoints were checked against
+	Problems    []Problem    `json:"problems"`
+}
+
+// TrustedKey is a verifier key Verify trusted.
+type TrustedKey struct {
+	Key  string `json:"key"`
+	Node string `json:"node,omitempty"` // who registered it ("" for a key given to Verify)
+	Seq  int64  `json:"seq,omitempty"`  // the entry that registered it
 }
 
 // OK reports whether the ledger verified.
@@ -35,17 +44,29 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
 // Verify checks the ledger against its own hashes and the signed
 // checkpoints, and the latest checkpoint against the witness file kept
-// outside the database.
+// outside the database. Checkpoints verify with this directory's key and
+// every node's key registered in the ledger.
 func (l *Ledger) Verify(ctx context.Context) (*Report, error) {
-	return Verify(ctx, l.cfg.Store, l.verifier, filepath.Join(l.cfg.Dir, witnessFile))
+	key, err := l.VerifierKey()
+	if err != nil {
+		return nil, err
+	}
+	return Verify(ctx, l.cfg.Store, []string{key}, filepath.Join(l.cfg.Dir, witnessFile))
 }
 
-// Verify checks a ledger with a verifier key alone: what an auditor holding
-// audit.pub can do. witness may be "" when there is none.
-func Verify(ctx context.Context, store slokeeper.AuditStore, v note.Verifier, witness string) (*Report, error) {
+// Verify checks a ledger with verifier keys alone: what an auditor holding
+// audit.pub can do. Besides the keys given, it trusts every key registered
+// in the ledger (ActionRegisterKey) by an entry whose hash holds; a
+// checkpoint signed by any other key is forged. witness may be "" when
+// there is none.
+func Verify(ctx context.Context, store slokeeper.AuditStore, keys []string, witness string) (*Report, error) {
 	rep := &Report{}
 	add := func(seq int64, format string, args ...any) {
 		rep.Problems = append(rep.Problems, Problem{seq, fmt.Sprintf(format, args...)})
+	}
+	v, err := trustedKeys(ctx, store, keys, rep, add)
+	if err != nil {
+		return nil, err
 	}
 	cps, err := store.FindAuditCheckpoints(ctx)
 	if err != nil {
@@ -135,4 +156,44 @@ func Verify(ctx context.Context, store slokeeper.AuditStore, v note.Verifier, wi
 	}
 	slices.SortStableFunc(rep.Problems, func(a, b Problem) int { return cmp.Compare(a.Seq, b.Seq) })
 	return rep, nil
+}
+
+// trustedKeys gathers the keys given and those registered in the ledger,
+// one verifier per key (note.VerifierList refuses two alike).
+func trustedKeys(ctx context.Context, store slokeeper.AuditStore, keys []string, rep *Report, add func(int64, string, ...any)) (note.Verifiers, error) {
+	var vs []note.Verifier
+	seen := map[string]bool{}
+	trust := func(key, node string, seq int64) {
+		if seen[key] {
+			for i := range rep.Keys {
+				if k := &rep.Keys[i]; k.Key == key && k.Node == "" {
+					k.Node, k.Seq = node, seq // a key given that is registered too
+				}
+			}
+			return
+		}
+		v, err := note.NewVerifier(key)
+		if err != nil {
+			add(seq, "entry %d registers a verifier key that is not one (%v)", seq, err)
+			return
+		}
+		seen[key] = true
+		vs = append(vs, v)
+		rep.Keys = append(rep.Keys, TrustedKey{Key: key, Node: node, Seq: seq})
+	}
+	for _, k := range keys {
+		trust(k, "", 0)
+	}
+	err := store.EachAuditEntry(ctx, 1, 0, func(e *slokeeper.AuditEntry) error {
+		// An entry whose hash does not hold is reported by the main pass;
+		// the key it names is not trusted.
+		if e.Action == ActionRegisterKey && bytes.Equal(leafHash(e), e.LeafHash) {
+			trust(e.Detail, strings.TrimPrefix(e.Target, "node:"), e.Seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return note.VerifierList(vs...), nil
 }

@@ -21,6 +21,7 @@ type request struct {
 	records  int64
 	key      string
 	received int64
+	meta     *slokeeper.LogBlock // the block and its index, for Config.Blocks
 	dup      bool
 	err      error
 	done     chan struct{}
@@ -61,6 +62,12 @@ func (s *Store) AppendLogs(ctx context.Context, class string, recs []slokeeper.L
 		return false, slokeeper.Errorf(slokeeper.EINVALID, "The batch is too large to store at once (%d bytes compressed).", len(block))
 	}
 	req := &request{part: partKey{class, s.dayOf(now)}, block: block, records: int64(len(recs)), key: key, received: now.UnixNano(), done: make(chan struct{})}
+	if s.cfg.Blocks != nil {
+		var err error
+		if req.meta, err = logBlock(req.part, block); err != nil {
+			return false, err
+		}
+	}
 	select {
 	case s.reqs <- req:
 	case <-ctx.Done():
@@ -113,6 +120,10 @@ func (s *Store) run() {
 // commit writes a batch of appends and syncs every file it touched once:
 // the group commit. Then it acknowledges them all.
 func (s *Store) commit(batch []*request) {
+	if s.cfg.Blocks != nil {
+		s.commitShared(batch)
+		return
+	}
 	type pending struct {
 		p     *partition
 		reqs  []*request

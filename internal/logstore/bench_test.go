@@ -12,7 +12,9 @@ import (
 	"slokeeper"
 	"slokeeper/internal/loggen"
 	"slokeeper/internal/logstore"
+	"slokeeper/internal/postgres"
 	"slokeeper/internal/sqlite"
+	"slokeeper/internal/storetest"
 )
 
 func benchStore(b *testing.B, clock *clock) (*logstore.Store, string) {
@@ -103,6 +105,94 @@ func BenchmarkQueryOneSource(b *testing.B) {
 		b.Fatal(err)
 	}
 	source := g.Sources[500].ID // a quiet one, as most are
+	q := slokeeper.LogQuery{SourceID: source, From: time.Date(2026, 12, 3, 0, 0, 0, 0, tokyo), To: time.Date(2026, 12, 4, 0, 0, 0, 0, tokyo)}
+	var found int
+	b.ResetTimer()
+	for b.Loop() {
+		found = 0
+		if err := s.QueryLogs(context.Background(), q, func(*slokeeper.LogRecord) error { found++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(found), "records")
+}
+
+// sharedBenchStore is a store on the shared backend, on a fresh schema of
+// the local PostgreSQL (skipped without one).
+func sharedBenchStore(b *testing.B, clock *clock) *logstore.Store {
+	b.Helper()
+	db, err := postgres.Open(context.Background(), storetest.PostgresDSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s, err := logstore.Open(context.Background(), logstore.Config{Blocks: postgres.NewLogBlocks(db), Node: "bench", Location: tokyo, Clock: clock})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkSharedAppend: BenchmarkAppend's workload (appends of 1000
+// generated records, as NDJSON posts and loadgen send them) through one
+// store on the shared backend, 8 appends in flight per core.
+func BenchmarkSharedAppend(b *testing.B) {
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s := sharedBenchStore(b, clk)
+	var seed atomic.Uint64
+	var lines atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		g := loggen.New(seed.Add(1), 1000)
+		batch := make([]slokeeper.LogRecord, 1000)
+		for pb.Next() {
+			for i := range batch {
+				batch[i] = g.Record()
+			}
+			if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+				b.Error(err)
+				return
+			}
+			lines.Add(int64(len(batch)))
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(lines.Load())/elapsed.Seconds(), "lines/s")
+}
+
+// BenchmarkSharedQueryOneSource: BenchmarkQueryOneSource on the shared
+// backend: one source over one sealed day among SLOKEEPER_BENCH_RECORDS
+// records (default 10 million) from 1000 sources, read from PostgreSQL.
+func BenchmarkSharedQueryOneSource(b *testing.B) {
+	total := 10_000_000
+	if v, err := strconv.Atoi(os.Getenv("SLOKEEPER_BENCH_RECORDS")); err == nil && v > 0 {
+		total = v
+	}
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s := sharedBenchStore(b, clk)
+	g := loggen.New(1, 1000)
+	setup := time.Now()
+	batch := make([]slokeeper.LogRecord, 10000)
+	for done := 0; done < total; done += len(batch) {
+		for i := range batch {
+			batch[i] = g.Record()
+		}
+		clk.Set(clk.Now().Add(time.Millisecond))
+		if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ingested := time.Since(setup)
+	clk.Set(time.Date(2026, 12, 4, 1, 0, 0, 0, tokyo))
+	if _, err := s.SealDue(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("setup: %d records ingested in %v, sealed in %v", total, ingested.Round(time.Millisecond), (time.Since(setup) - ingested).Round(time.Millisecond))
+	source := g.Sources[500].ID
 	q := slokeeper.LogQuery{SourceID: source, From: time.Date(2026, 12, 3, 0, 0, 0, 0, tokyo), To: time.Date(2026, 12, 4, 0, 0, 0, 0, tokyo)}
 	var found int
 	b.ResetTimer()

@@ -190,8 +190,8 @@ func appendBlock(dst []byte, recs []slokeeper.LogRecord, key string, compress fu
 // blockReader reads blocks one by one from a segment.
 type blockReader struct {
 	r   *bufio.Reader
-	off int64 // offset of the next block
-	buf []byte
+	off int64  // offset of the next block
+	buf []byte // the last block read, whole
 }
 
 func newBlockReader(r io.Reader, off int64) *blockReader {
@@ -204,7 +204,8 @@ var errTorn = errors.New("torn block")
 
 // next reads the next block's header and raw payload. It returns io.EOF at
 // a clean end, errTorn when the data ends inside a block, and errCorrupt
-// when a whole block does not check out.
+// when a whole block does not check out. The payload, and the whole block
+// (raw), stay valid until the next call.
 func (br *blockReader) next() (*blockHeader, []byte, error) {
 	var fixed [8]byte
 	if n, err := io.ReadFull(br.r, fixed[:]); err != nil {
@@ -220,7 +221,9 @@ func (br *blockReader) next() (*blockHeader, []byte, error) {
 	if hlen < 29 || hlen > maxHeaderLen {
 		return nil, nil, fmt.Errorf("%w: header length %d at offset %d", errCorrupt, hlen, br.off)
 	}
-	hdr := make([]byte, hlen+4)
+	buf := append(br.buf[:0], fixed[:]...)
+	buf = slices.Grow(buf, int(hlen)+4)[:8+hlen+4]
+	hdr := buf[8:]
 	if _, err := io.ReadFull(br.r, hdr); err != nil {
 		return nil, nil, errTorn
 	}
@@ -231,18 +234,33 @@ func (br *blockReader) next() (*blockHeader, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w at offset %d", err, br.off)
 	}
-	if cap(br.buf) < int(h.payloadLen) {
-		br.buf = make([]byte, h.payloadLen)
-	}
-	payload := br.buf[:h.payloadLen]
+	start := len(buf)
+	buf = slices.Grow(buf, int(h.payloadLen))[:start+int(h.payloadLen)]
+	br.buf = buf
+	payload := buf[start:]
 	if _, err := io.ReadFull(br.r, payload); err != nil {
 		return nil, nil, errTorn
 	}
 	if crc32.Checksum(payload, castagnoli) != h.payloadCRC {
 		return nil, nil, fmt.Errorf("%w: payload checksum at offset %d", errCorrupt, br.off)
 	}
-	br.off += int64(8 + len(hdr) + len(payload))
+	br.off += int64(len(buf))
 	return h, payload, nil
+}
+
+// raw is the whole of the last block next returned.
+func (br *blockReader) raw() []byte { return br.buf }
+
+// peekHeader parses the header of a whole block made by appendBlock.
+func peekHeader(block []byte) (*blockHeader, error) {
+	if len(block) < 8 || [4]byte(block[:4]) != blockMagic {
+		return nil, errCorrupt
+	}
+	hlen := binary.LittleEndian.Uint32(block[4:])
+	if hlen < 29 || uint64(len(block)) < 8+uint64(hlen) {
+		return nil, errCorrupt
+	}
+	return parseHeader(block[8 : 8+hlen])
 }
 
 func parseHeader(b []byte) (*blockHeader, error) {

@@ -14,7 +14,9 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/logstore"
+	"slokeeper/internal/postgres"
 	"slokeeper/internal/sqlite"
+	"slokeeper/internal/storetest"
 )
 
 // TestMain lets the test binary act as a crash victim: with
@@ -30,14 +32,29 @@ func TestMain(m *testing.M) {
 
 const crashBatch = 20
 
-func crashChild(dir, run string) {
+// crashStore opens the store in dir, or on the shared backend when dsn is
+// set.
+func crashStore(dir, dsn string) (*logstore.Store, func(), error) {
 	ctx := context.Background()
+	if dsn != "" {
+		db, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := logstore.Open(ctx, logstore.Config{Blocks: postgres.NewLogBlocks(db), Location: tokyo})
+		return s, func() { s.Close(); db.Close() }, err
+	}
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "slokeeper.db"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return nil, nil, err
 	}
 	s, err := logstore.Open(ctx, logstore.Config{Dir: filepath.Join(dir, "logs"), Catalog: sqlite.NewLogCatalog(db), Location: tokyo})
+	return s, func() { s.Close(); db.Close() }, err
+}
+
+func crashChild(dir, run string) {
+	ctx := context.Background()
+	s, _, err := crashStore(dir, os.Getenv("LOGSTORE_CRASH_DSN"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -65,16 +82,22 @@ func crashChild(dir, run string) {
 // TestCrashKillNine kills a process appending to the store at random
 // moments, again and again, and checks after each kill that every
 // acknowledged batch is there, whole and once, and no batch is in part.
-func TestCrashKillNine(t *testing.T) {
+func TestCrashKillNine(t *testing.T) { testCrashKillNine(t, "", 10) }
+
+// TestCrashKillNineShared: the same on the shared backend, where an
+// acknowledgement means a COMMIT.
+func TestCrashKillNineShared(t *testing.T) { testCrashKillNine(t, storetest.PostgresDSN(t), 5) }
+
+func testCrashKillNine(t *testing.T, dsn string, runs int) {
 	if testing.Short() {
 		t.Skip("crash test")
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
 	acked := map[string]bool{}
-	for run := range 10 {
+	for run := range runs {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "LOGSTORE_CRASH_DIR="+dir, fmt.Sprintf("LOGSTORE_CRASH_RUN=r%d", run))
+		cmd.Env = append(os.Environ(), "LOGSTORE_CRASH_DIR="+dir, "LOGSTORE_CRASH_DSN="+dsn, fmt.Sprintf("LOGSTORE_CRASH_RUN=r%d", run))
 		stdout, _ := cmd.StdoutPipe()
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
@@ -104,12 +127,7 @@ func TestCrashKillNine(t *testing.T) {
 		}
 
 		// Open as the next process would and check.
-		e := &env{dir: filepath.Join(dir, "logs")}
-		db, err := sqlite.Open(context.Background(), filepath.Join(dir, "slokeeper.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := logstore.Open(context.Background(), logstore.Config{Dir: e.dir, Catalog: sqlite.NewLogCatalog(db), Location: tokyo})
+		s, closeStore, err := crashStore(dir, dsn)
 		if err != nil {
 			t.Fatalf("run %d: reopen after kill: %v", run, err)
 		}
@@ -119,8 +137,7 @@ func TestCrashKillNine(t *testing.T) {
 			counts[batch]++
 			return nil
 		})
-		s.Close()
-		db.Close()
+		closeStore()
 		for batch := range acked {
 			if counts[batch] != crashBatch {
 				t.Fatalf("run %d: acknowledged batch %s has %d of %d records", run, batch, counts[batch], crashBatch)

@@ -14,7 +14,12 @@ import (
 // per store. The kernel drops it when the process dies, so a crash never
 // leaves a stale lock.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
+	return lockFile(filepath.Join(dir, "LOCK"), dir)
+}
+
+// lockFile takes the lock on path, for the store in dir.
+func lockFile(path, dir string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("log store lock: %w", err)
 	}

@@ -83,9 +83,21 @@ func messages(rs []slokeeper.LogRecord) string {
 	return b.String()
 }
 
-func TestAppendQueryRoundTrip(t *testing.T) {
-	e := newEnv(t)
-	s := e.open(t)
+// forBackends runs a behaviour test on both backends: open opens the store
+// (again, after a Close: on the same files or database), c is its clock.
+func forBackends(t *testing.T, test func(t *testing.T, open func() *logstore.Store, c *clock)) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			mk, c := be.new(t), newClock()
+			test(t, func() *logstore.Store { return openCfg(t, mk(t, "node-1", c)) }, c)
+		})
+	}
+}
+
+func TestAppendQueryRoundTrip(t *testing.T) { forBackends(t, testAppendQueryRoundTrip) }
+
+func testAppendQueryRoundTrip(t *testing.T, open func() *logstore.Store, c *clock) {
+	s := open()
 	sender := time.Date(2026, 12, 3, 0, 59, 58, 123000000, time.UTC)
 	in := []slokeeper.LogRecord{
 		{Account: "acct-1", SourceKind: slokeeper.SourceAgent, SourceID: "gw-1", Level: "error", Message: "フローの実行に失敗しました: timeout",
@@ -100,7 +112,7 @@ func TestAppendQueryRoundTrip(t *testing.T) {
 		t.Fatalf("got %d records, want 2", len(got))
 	}
 	want0 := in[0]
-	want0.Received, want0.Class = e.clock.Now().UTC(), slokeeper.LogClassExec
+	want0.Received, want0.Class = c.Now().UTC(), slokeeper.LogClassExec
 	g := got[0]
 	if !g.Received.Equal(want0.Received) || g.Class != "exec" || g.Account != want0.Account || g.SourceKind != want0.SourceKind ||
 		g.SourceID != want0.SourceID || g.Level != want0.Level || g.Message != want0.Message || string(g.Attrs) != string(want0.Attrs) ||
@@ -112,7 +124,7 @@ func TestAppendQueryRoundTrip(t *testing.T) {
 	}
 	// Reopening reads the same from disk.
 	s.Close()
-	s = e.open(t)
+	s = open()
 	if again := query(t, s, slokeeper.LogQuery{}); messages(again) != messages(got) || string(again[0].Attrs) != string(got[0].Attrs) {
 		t.Errorf("after reopen: %v", again)
 	}
@@ -144,9 +156,10 @@ func TestPartitionByDayInPolicyZone(t *testing.T) {
 	}
 }
 
-func TestIdempotentAppend(t *testing.T) {
-	e := newEnv(t)
-	s := e.open(t)
+func TestIdempotentAppend(t *testing.T) { forBackends(t, testIdempotentAppend) }
+
+func testIdempotentAppend(t *testing.T, open func() *logstore.Store, _ *clock) {
+	s := open()
 	ctx := context.Background()
 	dup, err := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1")
 	if err != nil || dup {
@@ -157,7 +170,7 @@ func TestIdempotentAppend(t *testing.T) {
 		t.Fatalf("second append = %v %v, want a duplicate", dup, err)
 	}
 	s.Close()
-	s = e.open(t) // keys survive a restart: they are in the block headers
+	s = open() // keys survive a restart: they are in the block headers (or the database)
 	if dup, _ := s.AppendLogs(ctx, slokeeper.LogClassExec, recs("gw", 3, "chunk"), "chunk-key-1"); !dup {
 		t.Error("after restart the same key was stored again")
 	}
@@ -166,9 +179,10 @@ func TestIdempotentAppend(t *testing.T) {
 	}
 }
 
-func TestConcurrentAppendsGroupCommit(t *testing.T) {
-	e := newEnv(t)
-	s := e.open(t)
+func TestConcurrentAppendsGroupCommit(t *testing.T) { forBackends(t, testConcurrentAppendsGroupCommit) }
+
+func testConcurrentAppendsGroupCommit(t *testing.T, open func() *logstore.Store, _ *clock) {
+	s := open()
 	const writers, each = 16, 50
 	var wg sync.WaitGroup
 	for w := range writers {

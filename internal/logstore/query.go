@@ -59,23 +59,30 @@ func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuer
 		if err != nil {
 			return fmt.Errorf("log partition %s: %w", p.key, err)
 		}
-		if q != nil && !h.mayHold(q) {
-			continue
-		}
-		if buf, err = s.dec.DecodeAll(payload, buf[:0]); err != nil {
-			return fmt.Errorf("log partition %s: %w", p.key, err)
-		}
-		err = decodeRaw(buf, h.records, h.minReceived, func(rr *rawRecord) error {
-			if q != nil && !matchesRaw(q, rr) {
-				return nil // rejected on the bytes: nothing allocated
-			}
-			r := rr.record(p.key.class)
-			return fn(&r)
-		})
-		if err != nil {
+		if err := s.decodeBlock(p.key, h, payload, &buf, q, fn); err != nil {
 			return err
 		}
 	}
+}
+
+// decodeBlock calls fn for each record of a block that matches q (nil:
+// every record), skipping the block when its header rules it out. buf is
+// the decompression buffer, reused.
+func (s *Store) decodeBlock(k partKey, h *blockHeader, payload []byte, buf *[]byte, q *slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+	if q != nil && !h.mayHold(q) {
+		return nil
+	}
+	var err error
+	if *buf, err = s.dec.DecodeAll(payload, (*buf)[:0]); err != nil {
+		return fmt.Errorf("log partition %s: %w", k, err)
+	}
+	return decodeRaw(*buf, h.records, h.minReceived, func(rr *rawRecord) error {
+		if q != nil && !matchesRaw(q, rr) {
+			return nil // rejected on the bytes: nothing allocated
+		}
+		r := rr.record(k.class)
+		return fn(&r)
+	})
 }
 
 // QueryLogs calls fn for each record matching q, partition by partition in day
@@ -90,6 +97,9 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 	}
 	if !q.To.IsZero() {
 		toDay = s.dayOf(q.To.Add(-time.Nanosecond))
+	}
+	if s.cfg.Blocks != nil {
+		return s.sharedQuery(ctx, q, fromDay, toDay, fn)
 	}
 	n := 0
 	infos, _ := s.LogPartitions(ctx)

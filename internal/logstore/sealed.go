@@ -242,6 +242,9 @@ func (s *Store) SealDue(ctx context.Context) ([]*slokeeper.LogPartition, error) 
 	if s.readOnly {
 		return nil, errReadOnly
 	}
+	if s.cfg.Blocks != nil {
+		return s.sharedSealDue(ctx)
+	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	var due []*partition
@@ -265,9 +268,9 @@ func (s *Store) SealDue(ctx context.Context) ([]*slokeeper.LogPartition, error) 
 	return sealed, nil
 }
 
-// seal compacts an open partition into sealed.seg: records are read in
-// runs of SealRunRecords, each run sorted by source and received time and
-// written as blocks of at most sealedBlockRecords. The file is synced and
+// seal compacts an open partition into sealed.seg: its records sorted by
+// source and received time (sealRecords), as blocks of at most
+// sealedBlockRecords. The file is synced and
 // renamed into place, the catalog updated, and open.seg removed; a crash
 // at any point leaves either the open or the sealed partition whole.
 func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition, error) {
@@ -293,71 +296,21 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 		return fail(err)
 	}
 	defer tmp.Close()
-	sum := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, sum), 1<<20)
+	w := bufio.NewWriterSize(tmp, 1<<20)
 	w.Write(sealedHeader(p.key))
-	var t trailer
-	// A small partition (its open file is size bytes, no record under
-	// about 64) does not need a full run's buffer; append grows it if so.
-	run := make([]slokeeper.LogRecord, 0, min(s.cfg.SealRunRecords, 1<<16, int(size/64)+1))
-	var block, scratch []byte
-	var order []int32
-	var sorted []slokeeper.LogRecord
-	flush := func() error {
-		// Sort indices, not the records: swapping int32s is far cheaper
-		// than swapping records; the index breaks ties, keeping it stable.
-		order = order[:0]
-		for i := range run {
-			order = append(order, int32(i))
-		}
-		slices.SortFunc(order, func(a, b int32) int {
-			ra, rb := &run[a], &run[b]
-			return cmp.Or(strings.Compare(ra.SourceID, rb.SourceID), ra.Received.Compare(rb.Received), cmp.Compare(a, b))
-		})
-		for len(order) > 0 {
-			n := min(len(order), sealedBlockRecords)
-			sorted = sorted[:0]
-			for _, i := range order[:n] {
-				sorted = append(sorted, run[i])
-			}
-			block, scratch = appendBlock(block[:0], sorted, "", s.compress, scratch)
-			if _, err := w.Write(block); err != nil {
-				return err
-			}
-			order = order[n:]
-		}
-		run = run[:0]
-		return nil
-	}
-	err = s.scan(p, size, openName, nil, func(r *slokeeper.LogRecord) error {
-		rt := r.Received.UnixNano()
-		if t.records == 0 {
-			t.minR, t.maxR = rt, rt
-		}
-		t.records++
-		t.minR, t.maxR = min(t.minR, rt), max(t.maxR, rt)
-		run = append(run, *r)
-		if len(run) == s.cfg.SealRunRecords {
-			return flush()
-		}
-		return nil
+	t, err := s.sealRecords(p.key, size, func(fn func(*slokeeper.LogRecord) error) error {
+		return s.scan(p, size, openName, nil, fn)
+	}, func(block []byte) error {
+		_, err := w.Write(block)
+		return err
 	})
-	if err == nil {
-		err = flush()
-	}
 	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {
 		return fail(err)
 	}
-	copy(t.sum[:], sum.Sum(nil))
-	tb := make([]byte, 0, trailerLen)
-	tb = append(tb, trailerMagic[:]...)
-	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.records))
-	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.minR))
-	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.maxR))
-	tb = append(tb, t.sum[:]...)
+	tb := appendTrailer(nil, t)
 	if _, err := tmp.Write(tb); err != nil {
 		return fail(err)
 	}
@@ -401,7 +354,10 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 }
 
 // LogPartitions lists the partitions on disk with their current counts.
-func (s *Store) LogPartitions(context.Context) ([]*slokeeper.LogPartition, error) {
+func (s *Store) LogPartitions(ctx context.Context) ([]*slokeeper.LogPartition, error) {
+	if s.cfg.Blocks != nil {
+		return s.sharedPartitions(ctx)
+	}
 	s.mu.Lock()
 	parts := make([]*partition, 0, len(s.parts))
 	for _, p := range s.parts {
@@ -433,6 +389,9 @@ func (s *Store) partition(class, day string) (*partition, error) {
 // Export writes a sealed partition in the sealed-file format, which carries
 // its own checksum: Verify or Import on the other end proves it whole.
 func (s *Store) Export(ctx context.Context, class, day string, w io.Writer) (*slokeeper.LogPartition, error) {
+	if s.cfg.Blocks != nil {
+		return s.sharedExport(ctx, class, day, w)
+	}
 	p, err := s.partition(class, day)
 	if err != nil {
 		return nil, err
@@ -585,6 +544,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (*slokeeper.LogPartitio
 	if s.readOnly {
 		return nil, errReadOnly
 	}
+	if s.cfg.Blocks != nil {
+		return s.sharedImport(ctx, r)
+	}
 	staging, err := os.MkdirTemp(s.cfg.Dir, ".import-")
 	if err != nil {
 		return nil, err
@@ -647,6 +609,9 @@ func (s *Store) Drop(ctx context.Context, class, day string) error {
 	if s.readOnly {
 		return errReadOnly
 	}
+	if s.cfg.Blocks != nil {
+		return s.cfg.Blocks.DropLogPartition(ctx, class, day)
+	}
 	p, err := s.partition(class, day)
 	if err != nil {
 		return err
@@ -682,4 +647,238 @@ func (s *Store) finishDrop(ctx context.Context, k partKey, dir string) error {
 		return fmt.Errorf("drop %s: %w", k, err)
 	}
 	return syncDir(filepath.Dir(dir))
+}
+
+// sealRecords is sealing, whatever the partition lives in: it reads every
+// record of partition k through scan (about sizeHint bytes of blocks) and
+// hands emit the sealed blocks, of at most sealedBlockRecords each, in
+// order: all records sorted by source, then received time, then the order
+// scan gave them. A partition of more than SealRunRecords is sorted
+// externally: runs of SealRunRecords are sorted in memory and spilled to
+// an unlinked temporary file in Dir, then merged; so memory stays bounded
+// and a source's records sit in a few adjacent blocks, which is what lets a
+// query for one source read little. It returns the trailer: counts,
+// received range and the SHA-256 of the sealed header and blocks.
+func (s *Store) sealRecords(k partKey, sizeHint int64, scan func(fn func(*slokeeper.LogRecord) error) error, emit func(block []byte) error) (trailer, error) {
+	sum := sha256.New()
+	sum.Write(sealedHeader(k))
+	var t trailer
+	// A small partition (its blocks are sizeHint bytes, no record under
+	// about 64) does not need a full run's buffer; append grows it if so.
+	run := make([]slokeeper.LogRecord, 0, min(s.cfg.SealRunRecords, 1<<16, int(sizeHint/64)+1))
+	var block, scratch []byte
+	var order []int32
+	var sorted []slokeeper.LogRecord
+	out := func(recs []slokeeper.LogRecord) error {
+		block, scratch = appendBlock(block[:0], recs, "", s.compress, scratch)
+		sum.Write(block)
+		return emit(block)
+	}
+	// writeRun sorts the run and writes it as blocks of per records.
+	writeRun := func(per int, write func(block []byte) error) error {
+		// Sort indices, not the records: swapping int32s is far cheaper
+		// than swapping records; the index breaks ties, keeping it stable.
+		order = order[:0]
+		for i := range run {
+			order = append(order, int32(i))
+		}
+		slices.SortFunc(order, func(a, b int32) int {
+			ra, rb := &run[a], &run[b]
+			return cmp.Or(strings.Compare(ra.SourceID, rb.SourceID), ra.Received.Compare(rb.Received), cmp.Compare(a, b))
+		})
+		for len(order) > 0 {
+			n := min(len(order), per)
+			sorted = sorted[:0]
+			for _, i := range order[:n] {
+				sorted = append(sorted, run[i])
+			}
+			block, scratch = appendBlock(block[:0], sorted, "", s.compress, scratch)
+			if err := write(block); err != nil {
+				return err
+			}
+			order = order[n:]
+		}
+		run = run[:0]
+		return nil
+	}
+	var spill *os.File
+	var spillW *bufio.Writer
+	var spilled int64
+	var runs [][2]int64 // each run's byte range in spill
+	defer func() {
+		if spill != nil {
+			spill.Close()
+		}
+	}()
+	spillRun := func() error {
+		if spill == nil {
+			f, err := os.CreateTemp(s.cfg.Dir, ".seal-*")
+			if err != nil {
+				return err
+			}
+			os.Remove(f.Name()) // unlinked: a crash leaves nothing behind
+			spill, spillW = f, bufio.NewWriterSize(f, 1<<20)
+		}
+		start := spilled
+		err := writeRun(spillBlockRecords, func(b []byte) error {
+			spilled += int64(len(b))
+			_, err := spillW.Write(b)
+			return err
+		})
+		runs = append(runs, [2]int64{start, spilled})
+		return err
+	}
+	err := scan(func(r *slokeeper.LogRecord) error {
+		rt := r.Received.UnixNano()
+		if t.records == 0 {
+			t.minR, t.maxR = rt, rt
+		}
+		t.records++
+		t.minR, t.maxR = min(t.minR, rt), max(t.maxR, rt)
+		run = append(run, *r)
+		if len(run) == s.cfg.SealRunRecords {
+			return spillRun()
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+	case spill == nil: // one run: sorted in memory
+		err = writeRun(sealedBlockRecords, func(b []byte) error {
+			sum.Write(b)
+			return emit(b)
+		})
+	default:
+		if len(run) > 0 {
+			err = spillRun()
+		}
+		if err == nil {
+			err = spillW.Flush()
+		}
+		if err == nil {
+			run = nil // what the merge holds instead
+			err = s.mergeRuns(k, spill, runs, out)
+		}
+	}
+	if err != nil {
+		return trailer{}, err
+	}
+	copy(t.sum[:], sum.Sum(nil))
+	return t, nil
+}
+
+// spillBlockRecords is the size of a spilled run's blocks: the merge holds
+// one decoded block per run.
+const spillBlockRecords = 1024
+
+// runCursor is a merge's place in one sorted run.
+type runCursor struct {
+	br   *blockReader
+	recs []slokeeper.LogRecord
+	i    int
+	run  int
+	pos  int // records of the run before recs[i]
+}
+
+func (c *runCursor) less(d *runCursor) bool {
+	a, b := &c.recs[c.i], &d.recs[d.i]
+	return cmp.Or(strings.Compare(a.SourceID, b.SourceID), a.Received.Compare(b.Received), cmp.Compare(c.run, d.run), cmp.Compare(c.pos, d.pos)) < 0
+}
+
+// fill decodes the cursor's next block; false at the run's end.
+func (s *Store) fillCursor(k partKey, c *runCursor, buf *[]byte) (bool, error) {
+	h, payload, err := c.br.next()
+	if err == io.EOF {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	c.recs, c.i = c.recs[:0], 0
+	err = s.decodeBlock(k, h, payload, buf, nil, func(r *slokeeper.LogRecord) error {
+		c.recs = append(c.recs, *r)
+		return nil
+	})
+	return len(c.recs) > 0, err
+}
+
+// mergeRuns merges the sorted runs in spill into blocks of
+// sealedBlockRecords, handed to out in order.
+func (s *Store) mergeRuns(k partKey, spill *os.File, runs [][2]int64, out func([]slokeeper.LogRecord) error) error {
+	var buf []byte
+	var heap []*runCursor // a binary min-heap by less
+	up := func(i int) {
+		for i > 0 {
+			p := (i - 1) / 2
+			if !heap[i].less(heap[p]) {
+				return
+			}
+			heap[i], heap[p] = heap[p], heap[i]
+			i = p
+		}
+	}
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < len(heap) && heap[l].less(heap[m]) {
+				m = l
+			}
+			if l+1 < len(heap) && heap[l+1].less(heap[m]) {
+				m = l + 1
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for i, r := range runs {
+		c := &runCursor{br: newBlockReader(io.NewSectionReader(spill, r[0], r[1]-r[0]), 0), run: i}
+		ok, err := s.fillCursor(k, c, &buf)
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap = append(heap, c)
+			up(len(heap) - 1)
+		}
+	}
+	batch := make([]slokeeper.LogRecord, 0, sealedBlockRecords)
+	for len(heap) > 0 {
+		c := heap[0]
+		batch = append(batch, c.recs[c.i])
+		c.i++
+		c.pos++
+		if c.i == len(c.recs) {
+			ok, err := s.fillCursor(k, c, &buf)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				heap[0] = heap[len(heap)-1]
+				heap = heap[:len(heap)-1]
+			}
+		}
+		if len(heap) > 0 {
+			down(0)
+		}
+		if len(batch) == sealedBlockRecords {
+			if err := out(batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		return out(batch)
+	}
+	return nil
+}
+
+func appendTrailer(tb []byte, t trailer) []byte {
+	tb = append(tb, trailerMagic[:]...)
+	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.records))
+	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.minR))
+	tb = binary.LittleEndian.AppendUint64(tb, uint64(t.maxR))
+	return append(tb, t.sum[:]...)
 }

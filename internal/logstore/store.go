@@ -8,6 +8,10 @@
 // count recorded in the database catalog.
 //
 // Layout: DIR/<class>/<YYYY-MM-DD>/{open.seg | sealed.seg}.
+//
+// With Config.Blocks (a database shared by several nodes, PostgreSQL) the
+// same blocks live there instead (shared.go): an append is acknowledged
+// once the database committed it, and every node reads every record.
 package logstore
 
 import (
@@ -27,10 +31,22 @@ import (
 
 // Config configures a Store.
 type Config struct {
-	// Dir holds the partitions. Required.
+	// Dir holds the partitions. Required unless Blocks is set; with
+	// Blocks, a writer locks Dir/logstore.lock (none when Dir is "") and
+	// imports stage their stream there (default: the system's temporary
+	// directory).
 	Dir string
-	// Catalog records partitions in the database. Required.
+	// Catalog records partitions in the database. Required unless Blocks
+	// is set.
 	Catalog slokeeper.LogCatalog
+	// Blocks, when set, is where the partitions live instead of Dir: a
+	// database every node shares. Default: nil, local files.
+	Blocks slokeeper.LogBlockStore
+	// Node names this node in the blocks it writes to Blocks. Default: "".
+	Node string
+	// CommitTimeout bounds one group commit to Blocks; past it the appends
+	// fail as unavailable. Default: 30s.
+	CommitTimeout time.Duration
 	// Location is the time zone whose calendar days partition the logs.
 	// Default: UTC.
 	Location *time.Location
@@ -40,7 +56,8 @@ type Config struct {
 	// so that writes already under way land first. Default: 10m.
 	SealDelay time.Duration
 	// SealRunRecords bounds the records sealing holds in memory at once:
-	// each run of this many is sorted by source. Default: 131072.
+	// each run of this many is sorted by source, spilled to a temporary
+	// file in Dir, and the runs merged. Default: 131072.
 	SealRunRecords int
 	// MaxCommitBytes bounds what one group commit writes to one partition,
 	// and so one append. A crash can only damage the last, unacknowledged
@@ -78,6 +95,9 @@ type Store struct {
 	sealerDone chan struct{}
 	close      sync.Once
 }
+
+// sharedLockName is the writer's lock file in Dir on the shared backend.
+const sharedLockName = "logstore.lock"
 
 // errReadOnly is returned by AppendLogs on a store opened read-only.
 var errReadOnly = slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The log store is open read-only.")
@@ -163,6 +183,9 @@ func open(ctx context.Context, cfg Config, readOnly bool) (*Store, error) {
 	if cfg.WriteAt == nil {
 		cfg.WriteAt = (*os.File).WriteAt
 	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 30 * time.Second
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, err
@@ -177,7 +200,18 @@ func open(ctx context.Context, cfg Config, readOnly bool) (*Store, error) {
 		readOnly: readOnly,
 		reqs:     make(chan *request, 1024), closing: make(chan struct{}), done: make(chan struct{}), sealerDone: make(chan struct{}),
 	}
-	if !readOnly {
+	if cfg.Blocks != nil && !readOnly && cfg.Dir != "" {
+		// The database's transactions are the recovery and its locks keep
+		// nodes apart; this lock only says a writer (a server) runs on
+		// this data directory, as the file store's does, so that
+		// administration commands beside it ask it rather than compete.
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("log store: %w", err)
+		}
+		if s.lock, err = lockFile(filepath.Join(cfg.Dir, sharedLockName), cfg.Dir); err != nil {
+			return nil, err
+		}
+	} else if cfg.Blocks == nil && !readOnly {
 		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("log store: %w", err)
 		}
@@ -185,7 +219,9 @@ func open(ctx context.Context, cfg Config, readOnly bool) (*Store, error) {
 			return nil, err
 		}
 	}
-	if err := s.recover(ctx); err != nil {
+	if cfg.Blocks != nil {
+		// nothing to recover
+	} else if err := s.recover(ctx); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
@@ -234,10 +270,13 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.done
 		<-s.sealerDone
-		if s.readOnly {
+		if s.readOnly || s.cfg.Blocks != nil {
 			s.closeFiles()
 			s.enc.Close()
 			s.dec.Close()
+			if s.lock != nil {
+				s.lock.Close()
+			}
 			return
 		}
 		s.mu.Lock()

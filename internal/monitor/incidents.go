@@ -32,6 +32,9 @@ func (m *Monitor) incidents(ctx context.Context, checked []*slokeeper.Component)
 		m.mu.Lock()
 		wasDown, known := m.down[c.ID]
 		m.down[c.ID] = st.Down
+		if !st.Down {
+			delete(m.short, c.ID)
+		}
 		m.mu.Unlock()
 		if !st.Down && known && !wasDown {
 			continue // up, as at its last check: nothing to open or note
@@ -41,7 +44,17 @@ func (m *Monitor) incidents(ctx context.Context, checked []*slokeeper.Component)
 			return err
 		}
 		inMaintenance := slices.ContainsFunc(windows, func(w *slokeeper.Maintenance) bool { return w.Covers(c.ID) })
-		switch incident.Next(st.Down, st.Since, open, inMaintenance) {
+		next := incident.Next(st.Down, st.Since, open, inMaintenance)
+		if m.cfg.Evidence != nil {
+			hold, err := m.confirmations(ctx, c, st, now)
+			if err != nil {
+				return err
+			}
+			if hold && next == incident.OpenOne {
+				next = incident.Nothing
+			}
+		}
+		switch next {
 		case incident.OpenOne:
 			if err := m.open(ctx, c, st, now); err != nil {
 				return err // still down at the next pass, which tries again

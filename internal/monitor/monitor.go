@@ -7,6 +7,7 @@ package monitor
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,12 @@ type Config struct {
 	// from detection to the first notice recorded as Evidence.
 	Incidents slokeeper.IncidentService
 	Evidence  slokeeper.EvidenceService
+	// Nodes, if set, tells how many nodes serve (seen within NodeTimeout,
+	// default 30s) and how many the cluster has: a failure seen by fewer
+	// nodes than the policy's probe_confirmations, because nodes stopped,
+	// opens no public incident unless the policy allows it.
+	Nodes       slokeeper.NodeService
+	NodeTimeout time.Duration
 	// Logger hears of burn-rate alerts. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -52,6 +59,7 @@ type Monitor struct {
 	tallied time.Time            // when the days were last tallied
 	down    map[string]bool      // component → down at its last check
 	alerts  map[string][]BurnAlert
+	short   map[string]Shortfall // component → its failure seen by too few nodes
 	log     *slog.Logger
 }
 
@@ -69,7 +77,10 @@ func New(cfg Config) *Monitor {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Monitor{cfg: cfg, next: map[string]time.Time{}, down: map[string]bool{}, log: cfg.Logger.With("component", "monitor")}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 30 * time.Second
+	}
+	return &Monitor{cfg: cfg, next: map[string]time.Time{}, down: map[string]bool{}, short: map[string]Shortfall{}, log: cfg.Logger.With("component", "monitor")}
 }
 
 // CheckTarget refuses a probe whose target the prober may not reach
@@ -162,6 +173,11 @@ type State struct {
 	Down      bool
 	Since     time.Time // when it entered this state, or the oldest result read (zero: never checked)
 	Detail    string    // the latest result's
+	// confirmers is how many nodes the state was confirmed by (the
+	// policy's probe_confirmations, or fewer when fewer probed); nodes
+	// are those with results at hand.
+	confirmers int
+	nodes      []string
 }
 
 // State returns c's confirmed state at now, from the results of the last
@@ -174,7 +190,14 @@ func (m *Monitor) State(ctx context.Context, c *slokeeper.Component) (State, err
 		return State{Component: c.ID}, err
 	}
 	last := spans[len(spans)-1]
-	return State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail}, nil
+	st := State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail}
+	for _, r := range rs {
+		if !slices.Contains(st.nodes, r.Node) {
+			st.nodes = append(st.nodes, r.Node)
+		}
+	}
+	st.confirmers = min(max(m.cfg.Policy.Redundancy.ProbeConfirmations, 1), len(st.nodes))
+	return st, nil
 }
 
 // timeline returns c's confirmed states over [from, end), from its
@@ -191,7 +214,8 @@ func (m *Monitor) timeline(ctx context.Context, c *slokeeper.Component, from, en
 		nodes[r.Node] = true
 	}
 	// No more confirmations than there are nodes probing: one node alone
-	// must be able to see an outage.
+	// must be able to see an outage. Never silently: a failure confirmed
+	// by fewer is evidence and held from the public (confirmations).
 	return uptime.Timeline(in, uptime.Rule{Consecutive: c.Failures, Nodes: min(max(m.cfg.Policy.Redundancy.ProbeConfirmations, 1), len(nodes))}, end), rs, nil
 }
 

@@ -23,8 +23,8 @@ func NewBackupCatalog(db *DB) *BackupCatalog { return &BackupCatalog{db: db} }
 
 // AddBackup records a backup.
 func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord) error {
-	_, err := c.db.pool.Exec(ctx, `INSERT INTO backups (id, class, account, day, created_at, verified_at, erased_at, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		b.ID, b.Class, b.Account, b.Day, b.Created, nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
+	_, err := c.db.pool.Exec(ctx, `INSERT INTO backups (id, class, account, day, checksum, records, created_at, verified_at, erased_at, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		b.ID, b.Class, b.Account, b.Day, b.Checksum, b.Records, b.Created, nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
 	if err != nil {
 		return fmt.Errorf("add backup: %w", interpretError(err))
 	}
@@ -41,7 +41,7 @@ func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilte
 	if f.SkipManifest {
 		manifest = "NULL"
 	}
-	rows, err := c.db.pool.Query(ctx, `SELECT id, class, account, day, created_at, verified_at, erased_at, `+manifest+` FROM backups
+	rows, err := c.db.pool.Query(ctx, `SELECT id, class, account, day, checksum, records, created_at, verified_at, erased_at, `+manifest+` FROM backups
 		WHERE `+where.String()+` ORDER BY class, account, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)
@@ -49,7 +49,7 @@ func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilte
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*slokeeper.BackupRecord, error) {
 		var b slokeeper.BackupRecord
 		var verified, erased *time.Time
-		err := row.Scan(&b.ID, &b.Class, &b.Account, &b.Day, &b.Created, &verified, &erased, &b.Manifest)
+		err := row.Scan(&b.ID, &b.Class, &b.Account, &b.Day, &b.Checksum, &b.Records, &b.Created, &verified, &erased, &b.Manifest)
 		b.Created, b.VerifiedAt, b.ErasedAt = b.Created.UTC(), fromNull(verified), fromNull(erased)
 		return &b, err
 	})

@@ -46,6 +46,7 @@ func open(tb testing.TB) storetest.Store {
 		Maintenance: postgres.NewMaintenanceService(db),
 		Incidents:   postgres.NewIncidentService(db),
 		Notices:     postgres.NewNotificationService(db),
+		Nodes:       postgres.NewNodeService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err
@@ -130,4 +131,18 @@ func TestKeyStoreRotationLock(t *testing.T) {
 		stores = append(stores, s)
 	}
 	storetest.RunKeyStoreRotationLock(t, stores[0], stores[1])
+}
+
+func TestPassLock(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	var locks []slokeeper.PassLock
+	for range 2 { // two nodes on one database
+		db, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		locks = append(locks, postgres.NewPassLock(db))
+	}
+	storetest.RunPassLock(t, locks[0], locks[1])
 }

@@ -13,9 +13,10 @@
 //     version of the object, then of the manifest, then the catalog mark.
 //     A crash before the mark leaves the row, and the next pass erases
 //     again; the evidence says what the target kept.
-//   - erase original: only after the catalog shows a verified backup
-//     (unless the interlock is off); the log store's drop is itself
-//     crash-safe.
+//   - erase original: only after the catalog shows a verified backup of
+//     the partition's current content, its checksum and record count,
+//     checked again just before the drop (unless the interlock is off);
+//     the log store's drop is itself crash-safe.
 //   - account snapshot: as a backup; the snapshot is one consistent read.
 //   - erase account / destroy key: the vault checks again that the
 //     deletion can no longer be cancelled; the account is marked deleted
@@ -73,7 +74,19 @@ type Config struct {
 	// moves a backup's bytes is given time for beyond ActionTimeout.
 	// Default 1 MiB/s.
 	MinRate int64
+	// Lock, if set, keeps passes to one at a time for the cluster: Run
+	// takes it first, waiting up to LockWait for a pass under way on
+	// another node, and checks it still holds it before every step and
+	// action (fencing: nothing is done once it is lost).
+	Lock     slokeeper.PassLock
+	LockWait time.Duration
+	// LockCheck is how often, during an action, the lock is checked; a
+	// lock lost cancels the action. Default 5 s.
+	LockCheck time.Duration
 }
+
+// DefaultLockCheck is Config.LockCheck's default.
+const DefaultLockCheck = 5 * time.Second
 
 // DefaultLeftoverAge is Config.LeftoverAge's default.
 const DefaultLeftoverAge = 24 * time.Hour
@@ -195,13 +208,30 @@ func New(cfg Config) *Executor {
 	if cfg.MinRate <= 0 {
 		cfg.MinRate = DefaultMinRate
 	}
+	if cfg.LockCheck <= 0 {
+		cfg.LockCheck = DefaultLockCheck
+	}
 	return &Executor{cfg: cfg}
+}
+
+// lockLost is why a pass stopped: its lock is no longer held.
+type lockLost struct{ err error }
+
+func (l *lockLost) Error() string { return "the lifecycle pass lock is lost: " + l.err.Error() }
+
+// stopped is the pass's error, for people.
+func (l *lockLost) stopped() error {
+	return slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The lifecycle pass stopped before its next action: %s. Another node may take the lock; the next pass finishes the work.", redact.Error(l.err))
 }
 
 // Seal is the kind of a pass's result for a day partition it sealed: a
 // pass seals the closed days before it plans, so a deployment that runs
 // passes from cron, with no server, backs every closed day up.
 const Seal = "seal"
+
+// PassLock is the kind of a pass's result that says it took the cluster's
+// pass lock over from a pass that died holding it.
+const PassLock = "pass_lock"
 
 // bounded returns ctx bounded by the action timeout, and more for an
 // action that moves size bytes: a target that hangs ends the action with
@@ -245,7 +275,7 @@ func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
 	}
 	sizes := make(map[string]int64, len(parts))
 	for _, p := range parts {
-		inv.Partitions = append(inv.Partitions, lifecycle.Partition{Class: p.Class, Day: p.Day, Sealed: p.Sealed})
+		inv.Partitions = append(inv.Partitions, lifecycle.Partition{Class: p.Class, Day: p.Day, Sealed: p.Sealed, Checksum: p.Checksum, Records: p.Records})
 		sizes[p.Class+"/"+p.Day] = p.Bytes
 	}
 	e.mu.Lock()
@@ -273,7 +303,8 @@ func (e *Executor) Inventory(ctx context.Context) (lifecycle.Inventory, error) {
 		return inv, err
 	}
 	for _, r := range recs {
-		inv.Backups = append(inv.Backups, lifecycle.BackupCopy{ID: r.ID, Class: r.Class, Account: r.Account, Day: r.Day, Created: r.Created, Verified: !r.VerifiedAt.IsZero()})
+		inv.Backups = append(inv.Backups, lifecycle.BackupCopy{ID: r.ID, Class: r.Class, Account: r.Account, Day: r.Day, Created: r.Created, Verified: !r.VerifiedAt.IsZero(),
+			Checksum: r.Checksum, Records: r.Records})
 	}
 	return inv, nil
 }
@@ -345,7 +376,8 @@ func (e *Executor) stray(ctx context.Context, key string, err error) {
 
 func record(man *backup.Manifest) *slokeeper.BackupRecord {
 	body, _ := json.Marshal(man)
-	return &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Account: man.Account, Day: man.Day, Created: man.Created, Manifest: body}
+	return &slokeeper.BackupRecord{ID: man.ID, Class: man.Class, Account: man.Account, Day: man.Day, Checksum: man.Checksum, Records: man.Records,
+		Created: man.Created, Manifest: body}
 }
 
 // Run does one pass: seal the closed days (when this process writes the
@@ -358,6 +390,11 @@ func record(man *backup.Manifest) *slokeeper.BackupRecord {
 // finishes what it can. An action that fails is evidence with its cause
 // and tried again with backoff (see retry); the pass goes on with the
 // others. The error is the first failure.
+//
+// With a Lock, the pass runs only while it holds the cluster's pass lock:
+// another node's pass under way is waited for up to LockWait, then the
+// error is a *slokeeper.PassBusyError naming its node; a lock lost mid-pass
+// (its database connection cut) stops the pass before its next step.
 func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 	var out []Result
 	done := func(r Result) {
@@ -366,12 +403,71 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 			e.Progress(r)
 		}
 	}
+	fence := func() error { return ctx.Err() }
+	if e.cfg.Lock != nil {
+		lease, err := e.cfg.Lock.LockPass(ctx, e.cfg.Node, e.cfg.Clock.Now(), e.cfg.LockWait)
+		if err != nil {
+			return nil, err
+		}
+		// Between the checks before each step, a watcher: a lock lost
+		// during an action (a long backup) cancels it rather than let it
+		// run to its end unfenced. Every action is crash-safe, so one cut
+		// short is finished by the next pass.
+		lctx, cancel := context.WithCancelCause(ctx)
+		stop, watched := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(watched)
+			t := time.NewTicker(e.cfg.LockCheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					if err := lease.Check(lctx); err != nil && lctx.Err() == nil {
+						cancel(&lockLost{err})
+						return
+					}
+				}
+			}
+		}()
+		defer func() { close(stop); <-watched; cancel(nil); lease.Release() }()
+		ctx = lctx
+		if st := lease.Stale(); st.Node != "" {
+			started := st.Started.UTC().Format(time.RFC3339)
+			done(Result{Action: lifecycle.Action{Kind: PassLock, Class: "node", Day: st.Node, Reason: policy.Text{
+				JA: fmt.Sprintf("ノード %s のパス(%s 開始)はロックを解放せずに終了していました。データベースが接続とともにロックを解放したため、このパスが引き継ぎます。", st.Node, started),
+				EN: fmt.Sprintf("The pass of node %s (started %s) ended without releasing the lock; the database dropped it with its connection, and this pass takes over.", st.Node, started)}},
+				Outcome: slokeeper.OutcomeOK, Detail: "took over a stale pass lock from node " + st.Node})
+		}
+		fence = func() error {
+			if lost := (*lockLost)(nil); errors.As(context.Cause(ctx), &lost) {
+				return lost.stopped()
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := lease.Check(ctx); err != nil {
+				return (&lockLost{err}).stopped()
+			}
+			return nil
+		}
+	}
+	if err := fence(); err != nil {
+		return out, err
+	}
 	first := e.seal(ctx, done)
 	now := e.cfg.Clock.Now()
+	if err := fence(); err != nil {
+		return out, err
+	}
 	if err := e.adopt(ctx, now); err != nil && first == nil {
 		first = err
 	}
 	actions, err := e.Plan(ctx, now)
+	if ferr := fence(); ferr != nil {
+		return out, ferr // a plan cut short by the lock's loss says that
+	}
 	if err != nil {
 		return out, fmt.Errorf("lifecycle: plan: %w", err)
 	}
@@ -382,12 +478,12 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		var held []lifecycle.Action
 		covered := false // a backup was made or verified
 		for _, a := range actions {
-			if err := ctx.Err(); err != nil {
-				return out, err
-			}
 			if a.Kind == lifecycle.Held {
 				held = append(held, a)
 				continue
+			}
+			if err := fence(); err != nil {
+				return out, err
 			}
 			if rt, wait := e.deferred(a, now); wait {
 				done(Result{Action: a, Outcome: Deferred, Detail: fmt.Sprintf("failed %d times; next try at %s", rt.failures, rt.next.Format(time.RFC3339))})
@@ -403,6 +499,9 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 		}
 		if len(held) == 0 || !covered || round == 1 {
 			for _, a := range held {
+				if err := fence(); err != nil {
+					return out, err
+				}
 				if _, wait := e.deferred(a, now); wait {
 					done(Result{Action: a, Outcome: "held", Detail: a.Reason.EN}) // reported, as evidence already
 					continue
@@ -497,7 +596,7 @@ func backupDetail(man *backup.Manifest) string {
 	if man.Account != "" {
 		return fmt.Sprintf("a point-in-time snapshot of %d items, %d bytes", man.Records, man.ObjectSize)
 	}
-	return fmt.Sprintf("%d records, %d bytes", man.Records, man.ObjectSize)
+	return fmt.Sprintf("%s, %d bytes", lifecycle.Content(man.Checksum, man.Records).EN, man.ObjectSize)
 }
 
 // backupOwed records the evidence of man's making if it has none: a
@@ -529,17 +628,75 @@ func (e *Executor) Verify(ctx context.Context, man *backup.Manifest, deadline ti
 	if err := e.backupOwed(ctx, man, deadline); err != nil {
 		return err
 	}
-	if err := e.cfg.Backups.Verify(ctx, man); err != nil {
+	err := e.cfg.Backups.Verify(ctx, man)
+	if err == nil {
+		err = e.sameContent(ctx, man)
+	}
+	if err != nil {
 		return errors.Join(err, e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeFailed, failure(ctx, err)))
 	}
 	if err := e.cfg.Catalog.MarkBackupVerified(ctx, man.ID, e.cfg.Clock.Now()); err != nil {
 		return err
 	}
-	detail := "read back, decrypted, every block and the count checked"
+	detail := "read back, decrypted, every block, the checksum and the count checked: holds " + lifecycle.Content(man.Checksum, man.Records).EN
 	if man.Account != "" {
 		detail = "read back, decrypted, every item decrypted under the account's key, the count checked"
 	}
 	return e.evidence(ctx, "verify", e.clauseOf(man.Class), subject, deadline, slokeeper.OutcomeOK, detail)
+}
+
+// sameContent checks that the catalog says the backup holds what its
+// manifest (and so, verified, its object) holds: the planner counts
+// coverage by the catalog's checksum and record count.
+func (e *Executor) sameContent(ctx context.Context, man *backup.Manifest) error {
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{ID: man.ID, IncludeErased: true, SkipManifest: true})
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No backup %q in the catalog (try: slokeeper backup catalog rebuild).", man.ID)
+	}
+	if r := recs[0]; r.Checksum != man.Checksum || r.Records != man.Records {
+		return slokeeper.Errorf(slokeeper.EINVALID, "Backup %s holds %s; the catalog says %s.", man.ID,
+			lifecycle.Content(man.Checksum, man.Records).EN, lifecycle.Content(r.Checksum, r.Records).EN)
+	}
+	return nil
+}
+
+// stillCovered checks, just before an original is erased, that the
+// partition as it is now has a verified backup of its content: the plan
+// was made from an inventory that a re-seal (records migrated in) may
+// have changed since. With the interlock off there is nothing to check.
+func (e *Executor) stillCovered(ctx context.Context, a lifecycle.Action) error {
+	nc, ok := e.cfg.Policy.Data.LogClass(a.Class)
+	if !ok || !nc.Interlock {
+		return nil
+	}
+	parts, err := e.cfg.Logs.LogPartitions(ctx)
+	if err != nil {
+		return err
+	}
+	var part *lifecycle.Partition
+	for _, p := range parts {
+		if p.Class == a.Class && p.Day == a.Day {
+			part = &lifecycle.Partition{Class: p.Class, Day: p.Day, Sealed: p.Sealed, Checksum: p.Checksum, Records: p.Records}
+		}
+	}
+	if part == nil {
+		return nil // gone already: the drop is a no-op
+	}
+	recs, err := e.cfg.Catalog.FindBackups(ctx, slokeeper.BackupFilter{Class: a.Class, Day: a.Day, SkipManifest: true})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		b := lifecycle.BackupCopy{ID: r.ID, Class: r.Class, Account: r.Account, Day: r.Day, Checksum: r.Checksum, Records: r.Records}
+		if !r.VerifiedAt.IsZero() && b.Holds(*part) {
+			return nil
+		}
+	}
+	return slokeeper.Errorf(slokeeper.ECONFLICT, "Not erased: %s/%s now holds %s, and no verified backup holds that content (the interlock holds it until one does).",
+		a.Class, a.Day, part.Content().EN)
 }
 
 // Restore restores a backup into a log store and records it as evidence.
@@ -770,7 +927,7 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) (r Result) {
 	switch a.Kind {
 	case lifecycle.Held:
 		r.Outcome, r.Detail = "held", a.Reason.EN
-		rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), "held by the interlock: no verified backup covers it")
+		rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeFailed), a.Reason.EN)
 		return r
 	case lifecycle.Backup:
 		_, r.Err = e.Backup(actx, a.Class, a.Account, a.Day, a.Deadline)
@@ -784,7 +941,10 @@ func (e *Executor) do(ctx context.Context, a lifecycle.Action) (r Result) {
 			r.Err = e.Verify(actx, man, a.Deadline)
 		}
 	case lifecycle.EraseOriginal:
-		if r.Err = e.cfg.Logs.Drop(actx, a.Class, a.Day); r.Err == nil {
+		if r.Err = e.stillCovered(actx, a); r.Err == nil {
+			r.Err = e.cfg.Logs.Drop(actx, a.Class, a.Day)
+		}
+		if r.Err == nil {
 			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, e.onTime(a, slokeeper.OutcomeOK), "the day partition was erased from the service")
 		} else {
 			rec(ctx, "erase_original", a.Clause, subject, a.Deadline, slokeeper.OutcomeFailed, why(r.Err))

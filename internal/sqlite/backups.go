@@ -22,8 +22,8 @@ func NewBackupCatalog(db *DB) *BackupCatalog { return &BackupCatalog{db: db} }
 
 // AddBackup records a backup.
 func (c *BackupCatalog) AddBackup(ctx context.Context, b *slokeeper.BackupRecord) error {
-	_, err := c.db.write.ExecContext(ctx, `INSERT INTO backups (id, class, account, day, created_at, verified_at, erased_at, manifest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		b.ID, b.Class, b.Account, b.Day, formatTime(b.Created), nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
+	_, err := c.db.write.ExecContext(ctx, `INSERT INTO backups (id, class, account, day, checksum, records, created_at, verified_at, erased_at, manifest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.ID, b.Class, b.Account, b.Day, b.Checksum, b.Records, formatTime(b.Created), nullTime(b.VerifiedAt), nullTime(b.ErasedAt), b.Manifest)
 	if err != nil {
 		return fmt.Errorf("add backup: %w", interpretError(err))
 	}
@@ -40,7 +40,7 @@ func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilte
 	if f.SkipManifest {
 		manifest = "NULL"
 	}
-	rows, err := c.db.read.QueryContext(ctx, `SELECT id, class, account, day, created_at, verified_at, erased_at, `+manifest+` FROM backups
+	rows, err := c.db.read.QueryContext(ctx, `SELECT id, class, account, day, checksum, records, created_at, verified_at, erased_at, `+manifest+` FROM backups
 		WHERE `+where.String()+` ORDER BY class, account, day, created_at, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find backups: %w", err)
@@ -51,7 +51,7 @@ func (c *BackupCatalog) FindBackups(ctx context.Context, f slokeeper.BackupFilte
 		var b slokeeper.BackupRecord
 		var created string
 		var verified, erased sql.NullString
-		if err := rows.Scan(&b.ID, &b.Class, &b.Account, &b.Day, &created, &verified, &erased, &b.Manifest); err != nil {
+		if err := rows.Scan(&b.ID, &b.Class, &b.Account, &b.Day, &b.Checksum, &b.Records, &created, &verified, &erased, &b.Manifest); err != nil {
 			return nil, fmt.Errorf("find backups: %w", err)
 		}
 		if b.Created, err = parseTime(created); err != nil {

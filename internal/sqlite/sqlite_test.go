@@ -45,6 +45,7 @@ func open(tb testing.TB) storetest.Store {
 		Maintenance: sqlite.NewMaintenanceService(db),
 		Incidents:   sqlite.NewIncidentService(db),
 		Notices:     sqlite.NewNotificationService(db),
+		Nodes:       sqlite.NewNodeService(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err
@@ -131,4 +132,18 @@ func TestKeyStoreRotationLock(t *testing.T) {
 		stores = append(stores, s)
 	}
 	storetest.RunKeyStoreRotationLock(t, stores[0], stores[1])
+}
+
+func TestPassLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slokeeper.db")
+	var locks []slokeeper.PassLock
+	for range 2 { // two processes on one database
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		locks = append(locks, sqlite.NewPassLock(db))
+	}
+	storetest.RunPassLock(t, locks[0], locks[1])
 }

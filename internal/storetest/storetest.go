@@ -28,6 +28,7 @@ type Store struct {
 	Maintenance slokeeper.MaintenanceService
 	Incidents   slokeeper.IncidentService
 	Notices     slokeeper.NotificationService
+	Nodes       slokeeper.NodeService
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
@@ -67,6 +68,8 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DeliveryClaims", func(t *testing.T) { t.Parallel(); testDeliveryClaims(t, open(t)) })
 	t.Run("DeliveryFencing", func(t *testing.T) { t.Parallel(); testDeliveryFencing(t, open(t)) })
 	t.Run("HandOverRace", func(t *testing.T) { t.Parallel(); testHandOverRace(t, open(t)) })
+	t.Run("Nodes", func(t *testing.T) { t.Parallel(); testNodes(t, open(t)) })
+	t.Run("ClusterValues", func(t *testing.T) { t.Parallel(); testClusterValues(t, open(t)) })
 }
 
 var tokyo = time.FixedZone("JST", 9*3600)

@@ -1,0 +1,11 @@
+-- The node running the cluster's lifecycle pass, beside the lock that
+-- makes it the only one (an advisory lock on PostgreSQL, a file lock
+-- beside the database on SQLite). The holder writes it after taking the
+-- lock and clears it at the end; a row whose holder died is stale, and
+-- the next holder replaces it (and says so).
+CREATE TABLE lifecycle_pass (
+	id          INTEGER PRIMARY KEY CHECK (id = 1),
+	node        TEXT NOT NULL,
+	started_at  TEXT NOT NULL,
+	backend_pid INTEGER NOT NULL DEFAULT 0
+);
