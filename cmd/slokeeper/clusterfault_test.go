@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -116,7 +117,7 @@ func TestClusterFaults(t *testing.T) {
 
 	// Subscribers, through the status page's form on random nodes.
 	subscribers := map[string]string{"hanako@example.jp": "ja", "taro@example.jp": "ja", "alice@example.com": "en", "bob@example.com": "en"}
-	for _, addr := range slices.Sorted(mapKeys(subscribers)) {
+	for _, addr := range slices.Sorted(maps.Keys(subscribers)) {
 		subscribeOnNode(t, c.Nodes[rng.IntN(3)], c.SMTP, addr, subscribers[addr])
 	}
 
@@ -286,16 +287,6 @@ func TestClusterFaults(t *testing.T) {
 	if t.Failed() || os.Getenv("SLOKEEPER_TEST_CLUSTER_LOGS") != "" {
 		for _, n := range c.Nodes {
 			t.Logf("%s:\n%s", n.Name, tail(n.Logs(), 40))
-		}
-	}
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }
@@ -720,7 +711,7 @@ func checkBackups(t *testing.T, c *Cluster, seeded map[string]int64) {
 		}
 		want[k], sums[k] = p.Records, p.Checksum
 	}
-	for _, k := range slices.Sorted(mapKeys(want)) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		ok := false
 		var seen []string
 		for _, m := range verified[k] {
