@@ -124,9 +124,9 @@ func syncPolicy(t *testing.T) string {
 // standby ingests while the primary crashes and the standby is promoted.
 // Ingest pauses (refusals, never an acknowledgement that is later lost)
 // and resumes on the promoted server; every acknowledged line is stored
-// once (while records live on the node's disk, ingest only needs the
-// database for a source it has not cached, so it may not pause at all;
-// with the shared log store every line goes through the database); the log names the server in use at start and after the failover;
+// once (every line goes through the shared log store in the database, so
+// ingest must pause, answering 503, while no server takes writes); the log
+// names the server in use at start and after the failover;
 // the node says that synchronous replication, which the policy asks for,
 // is in force.
 func TestDatabaseFailover(t *testing.T) {
@@ -173,6 +173,14 @@ func TestDatabaseFailover(t *testing.T) {
 	t.Logf("%d lines acknowledged; refused while the database was away: %v; /readyz: %v", len(acked), refused, ready)
 	if ready[503] == 0 {
 		t.Errorf("/readyz never said 503 while the primary was down: %v", ready)
+	}
+	if len(refused) == 0 {
+		t.Errorf("ingest never paused while no server took writes: the shared log store acknowledged lines with no database")
+	}
+	for status, n := range refused {
+		if status != "connection" && !strings.HasPrefix(status, "503") {
+			t.Errorf("%d ingest requests were answered %s while the database was away; want 503 (send again)", n, status)
+		}
 	}
 	waitFor(t, "the log to name the promoted server", func() bool {
 		return strings.Contains(node.logs(), `"msg":"postgres: reconnected to another server","component":"postgres","host":"`+c.Standby.Addr()+`","primary":true`)
