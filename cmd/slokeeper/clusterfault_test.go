@@ -60,10 +60,11 @@ const (
 // Days: the nodes run on the real clock, so no day closes during the
 // test. Two closed days are made the way a node made them before it
 // joined the cluster: node 1 is stopped, records are written into its
-// data directory's log store on a clock set to those days (yesterday,
-// and a day past the exec-log ceiling), and node 1 is started again. The
-// lifecycle pass, asked for beside the servers (lifecycle run), must
-// seal, back up and verify both, and erase the old one's original.
+// data directory's log store on a clock set to those days (two days
+// ago, and a day past the exec-log ceiling), and node 1 is started again,
+// moving them into the shared log store. The lifecycle pass, asked for
+// beside the servers (lifecycle run), must seal, back up and verify
+// both, and erase the old one's original.
 func TestClusterFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cluster test runs a minute of faults")
@@ -105,14 +106,15 @@ func TestClusterFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	today := time.Now().In(loc)
-	yesterday := time.Date(today.Year(), today.Month(), today.Day()-1, 12, 0, 0, 0, loc)
+	// Two days back, not one: a day is sealed 10 minutes after it closes.
+	closed := time.Date(today.Year(), today.Month(), today.Day()-2, 12, 0, 0, 0, loc)
 	old := time.Date(today.Year(), today.Month()-1, today.Day()-10, 12, 0, 0, 0, loc)
 	if old.Day() > 28 { // clear of month-end clamping, so the ceiling below is plain AddDate
 		old = old.AddDate(0, 0, -3)
 	}
-	seeded := map[string]int64{"exec/" + yesterday.Format(time.DateOnly): 40, "exec/" + old.Format(time.DateOnly): 30}
+	seeded := map[string]int64{"exec/" + closed.Format(time.DateOnly): 40, "exec/" + old.Format(time.DateOnly): 30}
 	c.Nodes[0].Stop(t)
-	seedDays(t, c, sourceID, map[time.Time]int64{yesterday: 40, old: 30})
+	seedDays(t, c, sourceID, map[time.Time]int64{closed: 40, old: 30})
 	c.Nodes[0].Start(t)
 	c.WaitReady(t)
 
@@ -255,7 +257,7 @@ func TestClusterFaults(t *testing.T) {
 			t.Errorf("%s: the log query after the passes: %v", n.Name, err)
 			continue
 		}
-		for day, want := range map[time.Time]int64{yesterday: 40, old: 0} {
+		for day, want := range map[time.Time]int64{closed: 40, old: 0} {
 			var once, other []string
 			for i := range 40 {
 				id := fmt.Sprintf("seed %s %d", day.Format(time.DateOnly), i)
