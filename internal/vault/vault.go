@@ -137,8 +137,20 @@ func (v *Vault) grantFor(ctx context.Context, by Actor, account, kind string) (*
 			return g, nil
 		}
 	}
-	return nil, forbidden("Reading account %s's %s data needs an access grant. Request one with a reason "+
-		"(POST /api/v1/grants or slokeeper grant request); %s approves it.", account, kind, v.approverText())
+	return nil, forbidden("Reading %s of account %s needs an access grant. Request one with a reason "+
+		"(POST /api/v1/grants or slokeeper grant request); %s approves it.", itemsText(kind), account, v.approverText())
+}
+
+// itemsText names the items of a kind (or of every kind, for the scope
+// all) in a sentence, so that no message says "data data".
+func itemsText(kind string) string {
+	switch kind {
+	case slokeeper.GrantAll:
+		return "the items"
+	case slokeeper.ItemData:
+		return "the data items"
+	}
+	return "the " + kind + "s"
 }
 
 func (v *Vault) approverText() string {

@@ -312,6 +312,35 @@ func TestPutItemRefusesInvalidDocument(t *testing.T) {
 	}
 }
 
+// TestGrantRefusalReads: the refusal without a grant names what was
+// asked for in plain words, whatever the kind (once "data data").
+func TestGrantRefusalReads(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	alice, sam := f.actors["alice"], f.actors["sam"]
+	if _, err := f.v.CreateAccount(ctx, alice, "acct-r", "Shop R"); err != nil {
+		t.Fatal(err)
+	}
+	for kind, want := range map[string]string{
+		slokeeper.ItemData:       "Reading the data items of account acct-r needs an access grant.",
+		slokeeper.ItemDocument:   "Reading the documents of account acct-r needs an access grant.",
+		slokeeper.ItemCredential: "Reading the credentials of account acct-r needs an access grant.",
+		"":                       "Reading the items of account acct-r needs an access grant.",
+	} {
+		_, err := f.v.ListItems(ctx, sam, "acct-r", kind)
+		msg := slokeeper.ErrorMessage(err)
+		if code(err) != slokeeper.EFORBIDDEN || !strings.HasPrefix(msg, want) {
+			t.Errorf("ListItems(%q) without a grant = %v, want EFORBIDDEN starting %q", kind, err, want)
+		}
+		words := strings.Fields(msg)
+		for i := 1; i < len(words); i++ {
+			if strings.EqualFold(words[i-1], words[i]) {
+				t.Errorf("ListItems(%q): %q says %q twice", kind, msg, words[i])
+			}
+		}
+	}
+}
+
 // TestDeletionEvidenceNeverLost: while the evidence store refuses
 // inserts, a deletion request (or its cancellation) fails visibly and
 // leaves the account as it was; once the store is back it succeeds with
