@@ -133,14 +133,19 @@ func testAccessGrants(t *testing.T, cfg Config) {
 	}
 }
 
+// grantID returns the grant ID that grant request printed (its first
+// line ends with it) or that an API response holds.
 func grantID(t *testing.T, body string) string {
 	t.Helper()
-	i := strings.Index(body, `"id": "`)
-	if i < 0 {
+	if i := strings.Index(body, `"id": "`); i >= 0 {
+		rest := body[i+7:]
+		return rest[:strings.Index(rest, `"`)]
+	}
+	m := regexp.MustCompile(`\bgr_[A-Za-z0-9_-]+`).FindString(body)
+	if m == "" {
 		t.Fatalf("no grant in %s", body)
 	}
-	rest := body[i+7:]
-	return rest[:strings.Index(rest, `"`)]
+	return m
 }
 
 // TestAccessCLI: the same rules from the command line, and the review.
@@ -164,17 +169,29 @@ func TestAccessCLI(t *testing.T) {
 	if _, stderr, code := runAs("sam", "account", "get", "acct-7", "--kind", "data", "--key", "threshold"); code != 1 || !strings.Contains(stderr, "needs an access grant") {
 		t.Errorf("get without a grant: exit %d %s", code, stderr)
 	}
-	out, _, _ := runAs("sam", "grant", "request", "--account", "acct-7", "--scope", "data", "--reason", "sensor question", "--duration", "1h")
+	out, _, _ := runAs("sam", "grant", "request", "--account", "acct-7", "--scope", "data", "--reason", "sensor question", "--duration", "1h30m")
 	id := grantID(t, out)
+	// Names and durations as people say them, never operator IDs or
+	// nanoseconds.
+	for _, want := range []string{`アクセス権を申請しました: ` + id + `\n`, `申請者:\s+sam\n`, `アカウント:\s+Farm D（acct-7）\n`, `期間:\s+1時間30分\n`, `状態:\s+承認待ち\n`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("grant request output lacks %s:\n%s", want, out)
+		}
+	}
 	if _, stderr, code := runAs("sam", "grant", "approve", id); code != 1 || !strings.Contains(stderr, "Only an admin") {
 		t.Errorf("support approving: exit %d %s", code, stderr)
 	}
-	runAs("bob", "grant", "approve", id)
+	if out, stderr, code := runAs("bob", "grant", "approve", id, "--lang", "en"); code != 0 || !regexp.MustCompile(`grant approved: `+id+`\n(?s:.*)operator:\s+sam\n(?s:.*)duration:\s+1h30m\n\s+state:\s+active\n\s+approver:\s+bob\n`).MatchString(out) {
+		t.Errorf("grant approve --lang en: exit %d %s\n%s", code, stderr, out)
+	}
+	if out, _, code := run("grant", "list", "--lang", "en"); code != 0 || !regexp.MustCompile(id+`\s+sam\s+Farm D \(acct-7\)\s+data\s+1h30m\s+active\s+bob\s`).MatchString(out) || strings.Contains(out, "op_") {
+		t.Errorf("grant list --lang en:\n%s", out)
+	}
 	if out, stderr, code := runAs("sam", "account", "get", "acct-7", "--kind", "data", "--key", "threshold"); code != 0 || out != "42" {
 		t.Errorf("get with a grant: exit %d %q %s", code, out, stderr)
 	}
 	out, _, code := run("access", "review")
-	if code != 0 || !strings.Contains(out, "Access review") || !strings.Contains(out, id) || !regexp.MustCompile(id+`\s+op_\S+\s+acct-7\s+data\s+active\s+\S+\s+\S+\s+1\s+sensor question`).MatchString(out) {
+	if code != 0 || !strings.Contains(out, "Access review") || !strings.Contains(out, id) || !regexp.MustCompile(id+`\s+sam\s+Farm D（acct-7）\s+data\s+1時間30分\s+有効\s+bob\s+\S+\s+1\s+sensor question`).MatchString(out) {
 		t.Errorf("access review:\n%s", out)
 	}
 }

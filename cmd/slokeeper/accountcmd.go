@@ -26,7 +26,7 @@ const accountUsage = `Usage:
   slokeeper grant request --account ID --scope document|data|credential|all --reason WHY --duration 2h
   slokeeper grant approve GRANT                        an admin, not the requester when the policy wants two people
   slokeeper grant revoke GRANT
-  slokeeper grant list [--account ID]
+  slokeeper grant list [--account ID] [--lang ja|en]
   slokeeper access review [--format text|json]        who holds which role and grant, and what each grant was used for
 
 create, put, get, delete, cancel-deletion, request, approve and revoke act
@@ -122,10 +122,13 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, accountUsage, "\nFlags:\n"); fs.PrintDefaults() }
 	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy")
-	var id, name, kind, key, value, file, account, scope, reason, format string
+	var id, name, kind, key, value, file, account, scope, reason, format, lang string
 	var duration time.Duration
 	var positional string
 	asOperator := true
+	if strings.HasPrefix(sub, "grant ") || sub == "access review" {
+		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
+	}
 	switch sub {
 	case "account create":
 		fs.StringVar(&id, "id", "", "account ID")
@@ -205,10 +208,10 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		return show("deletion cancelled:", a, err)
 	case "grant request":
 		g, err := v.RequestGrant(ctx, by, account, scope, reason, duration)
-		return show("grant requested:", g, err)
+		return showGrant(ctx, cv.store, stdout, "アクセス権を申請しました", "grant requested", g, err, lang)
 	case "grant approve":
 		g, err := v.ApproveGrant(ctx, by, positional)
-		return show("grant approved:", g, err)
+		return showGrant(ctx, cv.store, stdout, "アクセス権を承認しました", "grant approved", g, err, lang)
 	case "grant revoke":
 		if err := v.RevokeGrant(ctx, by, positional); err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
@@ -235,9 +238,13 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		if err != nil {
 			return err
 		}
-		return writeGrants(stdout, gs, nil, time.Now())
+		names, err := loadGrantNames(ctx, cv.store)
+		if err != nil {
+			return err
+		}
+		return writeGrants(stdout, gs, nil, names, lang, time.Now())
 	}
-	return accessReview(ctx, cv, format, stdout)
+	return accessReview(ctx, cv, format, lang, stdout)
 }
 
 func grantState(g *slokeeper.Grant, now time.Time) string {
@@ -252,22 +259,43 @@ func grantState(g *slokeeper.Grant, now time.Time) string {
 	return "expired"
 }
 
-func writeGrants(w io.Writer, gs []*slokeeper.Grant, uses map[string]int, now time.Time) error {
+// showGrant writes a grant a command just requested or approved, or
+// returns the error that refused it.
+func showGrant(ctx context.Context, store *Store, w io.Writer, labelJA, labelEN string, g *slokeeper.Grant, err error, lang string) error {
+	if err != nil {
+		return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+	}
+	names, err := loadGrantNames(ctx, store)
+	if err != nil {
+		return err
+	}
+	writeGrant(w, labelJA, labelEN, g, names, lang, time.Now())
+	return nil
+}
+
+// writeGrants lists grants with operator and account names and durations
+// a person reads ("2h", 「2時間」); the grant ID stays, for approve and revoke.
+func writeGrants(w io.Writer, gs []*slokeeper.Grant, uses map[string]int, names grantNames, lang string, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GRANT\tOPERATOR\tACCOUNT\tSCOPE\tSTATE\tAPPROVER\tEXPIRES\tREADS\tREASON")
+	fmt.Fprintln(tw, "GRANT\tOPERATOR\tACCOUNT\tSCOPE\tDURATION\tSTATE\tAPPROVER\tEXPIRES\tREADS\tREASON")
 	for _, g := range gs {
 		exp := ""
 		if !g.ExpiresAt.IsZero() {
 			exp = g.ExpiresAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.ID, g.OperatorID, g.Account, g.Scope, grantState(g, now), g.ApproverID, exp, uses[g.ID], termSafe(g.Reason))
+		approver := ""
+		if g.ApproverID != "" {
+			approver = names.operator(g.ApproverID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.ID, names.operator(g.OperatorID), names.account(g.Account, lang), g.Scope,
+			grantSpan(g.Duration, lang), grantStateText(grantState(g, now), lang), approver, exp, uses[g.ID], termSafe(g.Reason))
 	}
 	return tw.Flush()
 }
 
 // accessReview lists every operator with their role, and every grant with
 // its state and how many reads it was used for, from the audit ledger.
-func accessReview(ctx context.Context, cv *cliVault, format string, w io.Writer) error {
+func accessReview(ctx context.Context, cv *cliVault, format, lang string, w io.Writer) error {
 	ops, err := cv.store.Operators.FindOperators(ctx, slokeeper.OperatorFilter{IncludeDisabled: true})
 	if err != nil {
 		return err
@@ -315,5 +343,9 @@ func accessReview(ctx context.Context, cv *cliVault, format string, w io.Writer)
 	}
 	tw.Flush()
 	fmt.Fprint(w, "\nGrants\n")
-	return writeGrants(w, gs, uses, now)
+	names, err := loadGrantNames(ctx, cv.store)
+	if err != nil {
+		return err
+	}
+	return writeGrants(w, gs, uses, names, lang, now)
 }
