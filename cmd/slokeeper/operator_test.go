@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"regexp"
@@ -47,6 +48,45 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func newJarClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar}
+}
+
+// TestBootstrapAfterBind: a first start that cannot bind its address
+// creates no administrator and shows no password; the next start, on a
+// free address, creates the administrator and shows the password that
+// signs in.
+func TestBootstrapAfterBind(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	cfg.Listen = busy.Addr().String()
+	var console syncBuffer
+	m := NewMain(cfg, &console)
+	if err := m.Run(context.Background()); err == nil {
+		m.Close(context.Background())
+		t.Fatalf("Run on a busy address %s succeeded", cfg.Listen)
+	}
+	if strings.Contains(console.String(), "password:") {
+		t.Errorf("a start that failed to bind showed a password:\n%s", console.String())
+	}
+
+	cfg.Listen = "127.0.0.1:0"
+	var console2 syncBuffer
+	m = NewMain(cfg, &console2)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	match := regexp.MustCompile(`name:     admin\n  password: (\S+)\n`).FindStringSubmatch(console2.String())
+	if match == nil {
+		t.Fatalf("the start after a failed bind showed no bootstrap password:\n%s", console2.String())
+	}
+	if r := postJSON(t, newJarClient(), m.HTTP.URL()+"/api/v1/auth/login", `{"name":"admin","password":"`+match[1]+`"}`); r.status != 200 {
+		t.Fatalf("sign-in with the shown password = %d %s", r.status, r.body)
+	}
 }
 
 func TestOperatorSignIn(t *testing.T) {

@@ -190,9 +190,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Store.Engine == "postgres" && m.Config.KeysDB == "" {
 		m.Logger.Warn("account keys are in this node's DATA/keys.db: with several nodes, give every node --keys-db, a PostgreSQL database of its own that backups never copy")
 	}
-	if err := m.bootstrapAdmin(ctx); err != nil {
-		return err
-	}
 	m.Vault = m.newVault()
 	if m.Logs, err = logstore.Open(ctx, m.logstoreConfig()); err != nil {
 		return err
@@ -239,6 +236,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	if m.Config.SiteURL == "" {
 		m.Notifier.SetSite(m.HTTP.URL() + "/")
+	}
+	// Only once the listener is bound: a start that fails to bind must
+	// leave no administrator whose one-time password nobody saw.
+	if err := m.bootstrapAdmin(ctx); err != nil {
+		return err
 	}
 	if err := m.startNotify(ctx); err != nil {
 		return err
@@ -524,7 +526,8 @@ func (m *Main) newVault() *vault.Vault {
 
 // bootstrapAdmin creates the first administrator when there is no
 // operator, and shows the one-time password on the console. It must be
-// changed at the first sign-in.
+// changed at the first sign-in. Run calls it once the listener is bound,
+// so the password is shown by a server that can be signed in to.
 func (m *Main) bootstrapAdmin(ctx context.Context) error {
 	if n, err := m.Store.Operators.CountOperators(ctx); err != nil || n > 0 {
 		return err
