@@ -142,6 +142,7 @@ func testAgentTransport(t *testing.T, dsn string) {
 	cfg.DB = dsn
 	cfg.IngestRate = -1
 	cfg.AgentManagerPrefix = "/agent-manager"
+	mustAccount(t, cfg.Data, cfg.DB, "acct-1")
 	args := []string{"source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "工場A ゲートウェイ"}
 	if dsn != "" {
 		args = append(args, "--db", dsn)

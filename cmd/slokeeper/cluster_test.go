@@ -276,6 +276,7 @@ func (n *ClusterNode) WaitReady(t testing.TB) {
 // returns its ID and ingest token.
 func (c *Cluster) AddSource(t testing.TB, name string) (id, token string) {
 	t.Helper()
+	mustAccount(t, c.Nodes[0].Data, c.DSN, "acct-1")
 	out, errOut, code := cliRunTB(t, "source", "add", "--data", c.Nodes[0].Data, "--db", c.DSN, "--kind", "device", "--account", "acct-1", "--name", name)
 	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if code != 0 || m == nil {

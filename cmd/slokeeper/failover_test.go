@@ -133,6 +133,7 @@ func TestDatabaseFailover(t *testing.T) {
 	c := pgcluster.Start(t, pgcluster.Options{Synchronous: true})
 	dsn := c.DSN()
 	data := t.TempDir()
+	mustAccount(t, data, dsn, "acct-1")
 	out, stderr, code := cliRun(t, "source", "add", "--data", data, "--db", dsn, "--kind", "device", "--account", "acct-1", "--name", "failover")
 	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if code != 0 || m == nil {

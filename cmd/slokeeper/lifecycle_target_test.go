@@ -30,6 +30,7 @@ func testServeTargetUnreachable(t *testing.T, cfg Config) {
 	if cfg.DB != "" {
 		args = append(args, "--db", cfg.DB)
 	}
+	mustAccount(t, cfg.Data, cfg.DB, "acct-1")
 	out, stderr, code := cliRun(t, append([]string{"source", "add", "--kind", "agent", "--account", "acct-1", "--name", "gw"}, args...)...)
 	m := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if code != 0 || m == nil {

@@ -148,6 +148,7 @@ func rssBound() int64 {
 func TestIngestBombsStayUnderRSS(t *testing.T) {
 	dir := t.TempDir()
 	broker := mqtttest.Broker(t)
+	mustAccount(t, dir, "", "acct-1")
 	out, _, _ := cliRun(t, "source", "add", "--data", dir, "--kind", "device", "--account", "acct-1", "--name", "bomb")
 	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if m == nil {
@@ -239,6 +240,7 @@ func closedWithin(t *testing.T, conn net.Conn, bound time.Duration, what string)
 func TestSlowClientsAreCutOff(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	mustAccount(t, cfg.Data, "", "acct-1")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "slow")
 	token := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)[1]
 	cfg.ReadHeaderTimeout = duration(200 * time.Millisecond)
@@ -286,6 +288,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 func TestIngestInFlightBound(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	mustAccount(t, cfg.Data, "", "acct-1")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "busy")
 	token := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)[1]
 	cfg.IngestInFlight = 1
@@ -325,6 +328,7 @@ func TestDiskFull(t *testing.T) {
 		cfg := testConfig()
 		cfg.DB = storetest.PostgresDSN(t)
 		cfg.Data = t.TempDir()
+		mustAccount(t, cfg.Data, cfg.DB, "acct-1")
 		out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--db", cfg.DB, "--kind", "agent", "--account", "acct-1", "--name", "full")
 		token := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)[1]
 		m := NewMain(cfg, io.Discard)
@@ -347,6 +351,7 @@ func TestDiskFull(t *testing.T) {
 
 func testDiskFull(t *testing.T, cfg Config) {
 	cfg.Data = t.TempDir()
+	mustAccount(t, cfg.Data, cfg.DB, "acct-1")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--db", cfg.DB, "--kind", "agent", "--account", "acct-1", "--name", "full")
 	m1 := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	sourceID, token := m1[1], m1[2]

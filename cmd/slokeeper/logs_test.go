@@ -66,6 +66,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	clock := newTestClock(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC))
 
 	// The operator registers a device agent; the token is shown once.
+	mustAccount(t, cfg.Data, "", "acct-1")
 	out, stderr, code := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "工場A ゲートウェイ")
 	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if code != 0 || m == nil || !strings.Contains(stderr, "not be shown again") {
@@ -175,6 +176,7 @@ func TestServeMQTT(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
 	cfg.MQTT = mqtttest.Broker(t)
+	mustAccount(t, cfg.Data, "", "acct-9")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "device", "--account", "acct-9", "--name", "meter")
 	sourceID := regexp.MustCompile(`source: (src_\w+)`).FindStringSubmatch(out)[1]
 	m := MustRunMain(t, cfg)
@@ -204,6 +206,7 @@ func TestLoadgen(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
 	cfg.IngestRate = -1
+	mustAccount(t, cfg.Data, "", "a")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "device", "--account", "a", "--name", "load")
 	token := regexp.MustCompile(`token:  (\S+)`).FindStringSubmatch(out)[1]
 	m := MustRunMain(t, cfg)

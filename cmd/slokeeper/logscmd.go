@@ -88,6 +88,9 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	switch sub {
 	case "add":
+		if err := checkSourceAccount(ctx, store.Accounts, kind, account); err != nil {
+			return err
+		}
 		sid, token := newSourceCredentials()
 		if _, err := audit.Record(ctx, cliActor(), "source.add", "source:"+sid, localDetail(fmt.Sprintf("kind %s, account %q, name %q", kind, account, name))); err != nil {
 			return err
@@ -125,6 +128,35 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, termSafe(s.Account), termSafe(s.Name), s.CreatedAt.Format(time.RFC3339), revoked)
 	}
 	return tw.Flush()
+}
+
+// checkSourceAccount refuses a source for an account that does not exist
+// or is being deleted: its logs would belong to no one, or outlive the
+// account's erasure. app sources belong to no account.
+func checkSourceAccount(ctx context.Context, accounts slokeeper.AccountService, kind, account string) error {
+	if kind == slokeeper.SourceApp {
+		if account != "" {
+			return slokeeper.Errorf(slokeeper.EINVALID, "An app source sends the service's own system logs and belongs to no account: leave out --account.\n"+
+				"app のソースはサービス自身のシステムログを送るもので、アカウントには属しません。--account を外してください。")
+		}
+		return nil
+	}
+	if account == "" {
+		return nil // Validate says the account is needed
+	}
+	as, err := accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: account})
+	if err != nil {
+		return err
+	}
+	if len(as) == 0 {
+		return slokeeper.Errorf(slokeeper.EINVALID, "There is no account %q: create it first (slokeeper account create), or check the ID with slokeeper account list.\n"+
+			"アカウント「%s」はありません。先に作成するか（slokeeper account create）、slokeeper account list で ID をご確認ください。", account, account)
+	}
+	if st := as[0].Status; st != slokeeper.AccountActive {
+		return slokeeper.Errorf(slokeeper.EINVALID, "Account %q is %s: it takes no new sources.\n"+
+			"アカウント「%s」は削除中または削除済みのため、新しいソースを追加できません。", account, st, account)
+	}
+	return nil
 }
 
 const logsUsage = `Usage:

@@ -107,6 +107,7 @@ func TestTwoNodesShareLogs(t *testing.T) {
 	cfgA.Node, cfgB.Node = "node-a", "node-b"
 	cfgA.Data, cfgB.Data = t.TempDir(), t.TempDir()
 	cfgB.MasterKey = filepath.Join(cfgA.Data, "master.key") // the cluster's one key, created by node a
+	mustAccount(t, cfgA.Data, cfg.DB, "acct-1")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfgA.Data, "--db", cfg.DB, "--kind", "agent", "--account", "acct-1", "--name", "gw")
 	m := regexp.MustCompile(`source: (src_\w+)\ntoken:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if m == nil {

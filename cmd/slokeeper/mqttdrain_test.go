@@ -21,6 +21,7 @@ func TestServeDrainsRetiredNodes(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
 	cfg.MQTT = mqtttest.Broker(t)
+	mustAccount(t, cfg.Data, "", "acct-9")
 	out, _, _ := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "device", "--account", "acct-9", "--name", "meter")
 	sourceID := regexp.MustCompile(`source: (src_\w+)`).FindStringSubmatch(out)[1]
 	u, _ := url.Parse(cfg.MQTT)
