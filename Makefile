@@ -7,9 +7,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: run test lint bench build fuzz
 
-## run: start slokeeper serve on the embedded default (SQLite in ./slokeeper-data, http://127.0.0.1:8080)
+## run: start slokeeper serve on the embedded default (SQLite in ./slokeeper-data, http://127.0.0.1:8080);
+## ARGS are serve's flags, e.g. make run ARGS='--listen 127.0.0.1:9090'
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/slokeeper serve
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/slokeeper serve $(ARGS)
 
 ## test: all tests with the race detector; starts a local PostgreSQL if one is installed
 test:

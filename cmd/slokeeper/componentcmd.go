@@ -31,7 +31,7 @@ the outside by its probe. FILE is YAML:
       group: cloud                 # optional: components of a group show together
       name_ja: クラウド実行環境
       name_en: Cloud runtime
-      target: 99.95%               # optional: the uptime objective; default the policy's
+      target: 99.95%               # optional: the uptime target; default the policy's availability.target
       interval: 30s                # optional: between checks (default 60s, at least 5s)
       failures: 3                  # optional: failed checks in a row before it counts as down
       probe:
