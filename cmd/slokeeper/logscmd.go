@@ -26,7 +26,7 @@ const sourceUsage = `Usage:
 A source sends logs with a bearer token, printed once by "source add" and
 never stored: only its hash is. app sources send system logs (the service's
 own application and servers); the others send execution-environment logs
-and belong to an account.
+and belong to an account, which must exist ("slokeeper account create").
 ` + directStoreHelp
 
 // newSourceCredentials returns a source ID and a bearer token of 256
