@@ -591,22 +591,10 @@ func (m *Main) migrateLocalLogs(ctx context.Context) (*logstore.MigrateReport, e
 type Store struct {
 	Engine      string // "sqlite" or "postgres"
 	Description string // where it is, without credentials
-	Evidence    slokeeper.EvidenceService
-	Audit       slokeeper.AuditStore
-	Operators   slokeeper.OperatorService
-	Accounts    slokeeper.AccountService
-	Grants      slokeeper.GrantService
-	Backups     slokeeper.BackupCatalog
-	PassLock    slokeeper.PassLock // one lifecycle pass at a time for the cluster
-	Components  slokeeper.ComponentService
-	Maintenance slokeeper.MaintenanceService
-	Incidents   slokeeper.IncidentService
-	Notices     slokeeper.NotificationService
-	Nodes       slokeeper.NodeService
-	LogCatalog  slokeeper.LogCatalog
-	LogBlocks   slokeeper.LogBlockStore // the shared log store; nil: logs in local files
-	Sources     slokeeper.SourceService
-	Ready       func(context.Context) error
+	// Services are the storage services, as the engine's NewServices
+	// builds them (the conformance suite runs the same bundle).
+	slokeeper.Services
+	Ready func(context.Context) error
 	// SyncReplication says whether commits wait for a standby (PostgreSQL
 	// only; nil on SQLite).
 	SyncReplication func(context.Context) (inForce bool, detail string, err error)
@@ -642,11 +630,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 			return nil, err
 		}
 		return &Store{
-			Engine: "sqlite", Description: path, Evidence: sqlite.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
-			LogCatalog: sqlite.NewLogCatalog(db), Sources: sqlite.NewSourceService(db), Audit: sqlite.NewAuditStore(db), Operators: sqlite.NewOperatorService(db),
-			Accounts: sqlite.NewAccountService(db), Grants: sqlite.NewAccountService(db), Backups: sqlite.NewBackupCatalog(db), PassLock: sqlite.NewPassLock(db),
-			Components: sqlite.NewComponentService(db), Maintenance: sqlite.NewMaintenanceService(db),
-			Incidents: sqlite.NewIncidentService(db), Notices: sqlite.NewNotificationService(db), Nodes: sqlite.NewNodeService(db),
+			Engine: "sqlite", Description: path, Services: sqlite.NewServices(db), Ready: db.Ready, Close: db.Close,
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewSQLite(ctx, db.Writer(), c)
 			},
@@ -658,12 +642,8 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, er
 			return nil, err
 		}
 		return &Store{
-			Engine: "postgres", Description: db.Describe(), Evidence: postgres.NewEvidenceService(db), Ready: db.Ready, Close: db.Close,
+			Engine: "postgres", Description: db.Describe(), Services: postgres.NewServices(db), Ready: db.Ready, Close: db.Close,
 			SyncReplication: db.SyncReplication,
-			LogCatalog:      postgres.NewLogCatalog(db), LogBlocks: postgres.NewLogBlocks(db), Sources: postgres.NewSourceService(db), Audit: postgres.NewAuditStore(db), Operators: postgres.NewOperatorService(db),
-			Accounts: postgres.NewAccountService(db), Grants: postgres.NewAccountService(db), Backups: postgres.NewBackupCatalog(db), PassLock: postgres.NewPassLock(db),
-			Components: postgres.NewComponentService(db), Maintenance: postgres.NewMaintenanceService(db),
-			Incidents: postgres.NewIncidentService(db), Notices: postgres.NewNotificationService(db), Nodes: postgres.NewNodeService(db),
 			NewRunner: func(ctx context.Context, c jobs.Config) (*jobs.Runner, error) {
 				return jobs.NewPostgres(ctx, db.Pool(), c)
 			},

@@ -34,19 +34,7 @@ func BenchmarkStore(b *testing.B) {
 func open(tb testing.TB) storetest.Store {
 	db := MustOpen(tb)
 	return storetest.Store{
-		Evidence:    postgres.NewEvidenceService(db),
-		LogCatalog:  postgres.NewLogCatalog(db),
-		Sources:     postgres.NewSourceService(db),
-		Audit:       postgres.NewAuditStore(db),
-		Operators:   postgres.NewOperatorService(db),
-		Accounts:    postgres.NewAccountService(db),
-		Grants:      postgres.NewAccountService(db),
-		Backups:     postgres.NewBackupCatalog(db),
-		Components:  postgres.NewComponentService(db),
-		Maintenance: postgres.NewMaintenanceService(db),
-		Incidents:   postgres.NewIncidentService(db),
-		Notices:     postgres.NewNotificationService(db),
-		Nodes:       postgres.NewNodeService(db),
+		Services: postgres.NewServices(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Pool().Exec(ctx, sql)
 			return err

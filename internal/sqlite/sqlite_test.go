@@ -33,19 +33,7 @@ func BenchmarkStore(b *testing.B) {
 func open(tb testing.TB) storetest.Store {
 	db := MustOpen(tb)
 	return storetest.Store{
-		Evidence:    sqlite.NewEvidenceService(db),
-		LogCatalog:  sqlite.NewLogCatalog(db),
-		Sources:     sqlite.NewSourceService(db),
-		Audit:       sqlite.NewAuditStore(db),
-		Operators:   sqlite.NewOperatorService(db),
-		Accounts:    sqlite.NewAccountService(db),
-		Grants:      sqlite.NewAccountService(db),
-		Backups:     sqlite.NewBackupCatalog(db),
-		Components:  sqlite.NewComponentService(db),
-		Maintenance: sqlite.NewMaintenanceService(db),
-		Incidents:   sqlite.NewIncidentService(db),
-		Notices:     sqlite.NewNotificationService(db),
-		Nodes:       sqlite.NewNodeService(db),
+		Services: sqlite.NewServices(db),
 		Exec: func(ctx context.Context, sql string) error {
 			_, err := db.Writer().ExecContext(ctx, sql)
 			return err

@@ -16,19 +16,9 @@ import (
 
 // Store is what one engine offers the suite.
 type Store struct {
-	Evidence    slokeeper.EvidenceService
-	LogCatalog  slokeeper.LogCatalog
-	Sources     slokeeper.SourceService
-	Audit       slokeeper.AuditStore
-	Operators   slokeeper.OperatorService
-	Accounts    slokeeper.AccountService
-	Grants      slokeeper.GrantService
-	Backups     slokeeper.BackupCatalog
-	Components  slokeeper.ComponentService
-	Maintenance slokeeper.MaintenanceService
-	Incidents   slokeeper.IncidentService
-	Notices     slokeeper.NotificationService
-	Nodes       slokeeper.NodeService
+	// Services are the engine's storage services, from its NewServices:
+	// the bundle the server runs on.
+	slokeeper.Services
 	// Exec runs raw SQL on the engine, for tests that must go around the
 	// services (tampering with append-only tables).
 	Exec func(ctx context.Context, sql string) error
