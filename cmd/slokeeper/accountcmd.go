@@ -67,23 +67,12 @@ func openCLIVault(ctx context.Context, cfg Config, getenv func(string) string, a
 		}
 		actor = vault.Actor{Operator: op, Label: "operator:" + op.Name + " token:" + tok.ID + " via " + cliActor()}
 	}
-	m := &Main{Config: cfg, Store: store, Clock: slokeeper.SystemClock{}}
-	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
+	m, err := openLocalMain(ctx, cfg, store)
+	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
-		store.Close()
-		return nil, err
-	}
-	if m.Keys, m.closeKeys, err = openClusterKeys(ctx, cfg, store); err != nil {
-		store.Close()
-		return nil, err
-	}
-	cv := &cliVault{store: store, actor: actor, close: func() { m.closeKeys(); store.Close() }}
-	cv.v = vault.New(vault.Config{Accounts: store.Accounts, Grants: store.Grants, Operators: store.Operators, Evidence: store.Evidence,
-		Crypto: m.Keys, Audit: m.audit, Policy: m.Policy, Clock: m.Clock, Node: m.node()})
-	return cv, nil
+	return &cliVault{v: m.Vault, store: store, actor: actor, close: func() { m.closeKeys(); store.Close() }}, nil
 }
 
 // cliOperator is the operator a command acts as, proven by their own API

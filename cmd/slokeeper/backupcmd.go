@@ -258,12 +258,12 @@ type lifecycleTools struct {
 // openLifecycle opens the log store (read-only unless writable), the keys,
 // the ledger and the backup target.
 func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool) (*lifecycleTools, error) {
-	m := &Main{Config: cfg, Store: store, Clock: slokeeper.SystemClock{}, Logger: discardLogger()}
-	lt := &lifecycleTools{Main: m}
-	var err error
-	if m.Policy, err = loadPolicy(cfg.Policy, discardLogger()); err != nil {
+	m, err := openLocalMain(ctx, cfg, store)
+	if err != nil {
 		return nil, err
 	}
+	lt := &lifecycleTools{Main: m}
+	lt.close = append(lt.close, m.closeKeys)
 	openT := openTarget
 	if writable { // lifecycle run: it erases what needs no target, target down or not
 		openT = func(ctx context.Context, cfg Config) (slokeeper.BlobStore, error) {
@@ -272,16 +272,9 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 	}
 	target, err := openT(ctx, cfg)
 	if err != nil {
+		lt.Close()
 		return nil, err
 	}
-	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
-		return nil, err
-	}
-	if m.Keys, m.closeKeys, err = openClusterKeys(ctx, cfg, store); err != nil {
-		return nil, err
-	}
-	lt.close = append(lt.close, m.closeKeys)
-	m.Vault = m.newVault()
 	open := logstore.OpenReadOnly
 	if writable {
 		open = logstore.Open
@@ -293,16 +286,6 @@ func openLifecycle(ctx context.Context, cfg Config, store *Store, writable bool)
 	lt.close = append(lt.close, lt.logs.Close)
 	lt.exec, lt.target = m.newExecutor(lt.logs, target), target
 	return lt, nil
-}
-
-// newExecutor returns the lifecycle executor over this log store and
-// backup target, with Main's keys, catalog and evidence.
-func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *reconcile.Executor {
-	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Accounts: m.Store.Accounts, Crypto: m.Keys,
-		Expiry: reconcile.Expiry(m.Policy), Clock: m.Clock})
-	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
-		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node(),
-		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout), Lock: m.Store.PassLock, LockWait: passLockWait})
 }
 
 func (lt *lifecycleTools) Close() {

@@ -17,6 +17,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/auth"
+	"slokeeper/internal/backup"
 	"slokeeper/internal/httpserver"
 	"slokeeper/internal/ingest"
 	"slokeeper/internal/jobs"
@@ -136,6 +137,26 @@ func (m *Main) node() string {
 // NewMain returns a Main with defaults, logging to stderr.
 func NewMain(cfg Config, stderr io.Writer) *Main {
 	return &Main{Config: cfg, Logger: newLogger(cfg, stderr), Clock: slokeeper.SystemClock{}, Console: stderr}
+}
+
+// openLocalMain returns the part of a Main that commands working on a
+// store without a server need: the policy, the ledger, the cluster's keys
+// and the vault; no listener, jobs or probes. Its logger discards. Close
+// it with m.closeKeys, then the store.
+func openLocalMain(ctx context.Context, cfg Config, store *Store) (*Main, error) {
+	m := &Main{Config: cfg, Store: store, Clock: slokeeper.SystemClock{}, Logger: discardLogger(), Console: io.Discard}
+	var err error
+	if m.Policy, err = loadPolicy(cfg.Policy, m.Logger); err != nil {
+		return nil, err
+	}
+	if m.Ledger, err = openLedger(cfg, store, m.Clock); err != nil {
+		return nil, err
+	}
+	if m.Keys, m.closeKeys, err = openClusterKeys(ctx, cfg, store); err != nil {
+		return nil, err
+	}
+	m.Vault = m.newVault()
+	return m, nil
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -522,6 +543,16 @@ func (m *Main) newVault() *vault.Vault {
 		Accounts: m.Store.Accounts, Grants: m.Store.Grants, Operators: m.Store.Operators, Evidence: m.Store.Evidence,
 		Crypto: m.Keys, Audit: m.audit, Policy: m.Policy, Clock: m.Clock, Node: m.node(),
 	})
+}
+
+// newExecutor returns the lifecycle executor over this log store and
+// backup target, with Main's keys, catalog and evidence.
+func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *reconcile.Executor {
+	bk := backup.New(backup.Config{Target: target, Logs: logs, Sealer: m.Keys, Accounts: m.Store.Accounts, Crypto: m.Keys,
+		Expiry: reconcile.Expiry(m.Policy), Clock: m.Clock})
+	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
+		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node(),
+		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout), Lock: m.Store.PassLock, LockWait: passLockWait})
 }
 
 // bootstrapAdmin creates the first administrator when there is no
