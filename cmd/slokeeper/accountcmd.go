@@ -115,7 +115,7 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	var duration time.Duration
 	var positional string
 	asOperator := true
-	if strings.HasPrefix(sub, "grant ") || sub == "access review" {
+	if slices.Contains([]string{"grant request", "grant approve", "grant list", "access review"}, sub) {
 		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
 	}
 	switch sub {
