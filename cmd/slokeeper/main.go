@@ -59,6 +59,8 @@ func main() {
 const usage = `slokeeper runs a service's service-level objectives.
 
 Usage:
+  slokeeper login --server URL        sign in to a server; later commands act as you through it
+  slokeeper logout | whoami           revoke the stored sign-in; who it signs you in as
   slokeeper serve [flags]             run the server (HTTP, jobs) on the store
   slokeeper policy show [flags]       show the SLO policy (--lang ja|en, --format text|json)
   slokeeper policy check [flags]      check a policy file; exit 1 if it has errors
@@ -91,7 +93,13 @@ var errUsage = errors.New("usage")
 // run runs one command and returns the process exit status: 0 success, 1
 // failure (or an invalid policy), 2 a command-line mistake.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	err := dispatch(ctx, args, getenv, stdout, stderr)
+	return runWith(ctx, args, getenv, os.Stdin, stdout, stderr)
+}
+
+// runWith is run with the input that login reads secrets from when it is
+// not a terminal.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -111,13 +119,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 1
 }
 
-func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "login":
+		return runLogin(ctx, rest, getenv, stdin, stdout, stderr)
+	case "logout":
+		return runLogout(ctx, rest, getenv, stdout, stderr)
+	case "whoami":
+		return runWhoami(ctx, rest, getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, rest, getenv, stderr)
 	case "policy":

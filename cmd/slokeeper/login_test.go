@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/auth"
+)
+
+// cliEnv runs a command with an environment of its own (a home directory
+// for credentials.json) and what it reads from standard input.
+func cliEnv(t *testing.T, env map[string]string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runWith(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestLogin: login against a real server with a password and a TOTP code
+// stores a 0600 token in a 0700 directory; whoami and the token-proven
+// commands act as that operator (the ledger names them, not local:); a
+// file others can read is refused; an expired or revoked token says to
+// sign in again; logout revokes the token and deletes the file.
+func TestLogin(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	clock := newTestClock(time.Now().UTC().Truncate(time.Second))
+	var console syncBuffer
+	m := NewMain(cfg, &console)
+	m.Clock = clock
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	base := m.HTTP.URL()
+
+	op, err := newOperator("carol", slokeeper.RoleAdmin, "a long test password", clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.MustChangePassword = false
+	if err := m.Store.Operators.CreateOperator(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := cliRun(t, "operator", "totp", "carol", "--data", cfg.Data)
+	match := regexp.MustCompile(`secret: (\S+)`).FindStringSubmatch(out)
+	if code != 0 || match == nil {
+		t.Fatalf("operator totp: %d %s %s", code, out, stderr)
+	}
+	secret := match[1]
+
+	home := t.TempDir()
+	env := map[string]string{"HOME": home}
+	credPath := filepath.Join(home, ".config", "slokeeper", "credentials.json")
+
+	// Not signed in yet.
+	if _, stderr, code := cliEnv(t, env, "", "whoami"); code != 1 || !strings.Contains(stderr, "slokeeper login --server") {
+		t.Errorf("whoami before login = %d %q", code, stderr)
+	}
+	// A wrong code is refused, and nothing is stored.
+	if _, stderr, code := cliEnv(t, env, "a long test password\n000000\n", "login", "--server", base, "--name", "carol"); code != 1 || !strings.Contains(stderr, "The name, password or code is wrong.") {
+		t.Errorf("login with a wrong code = %d %q", code, stderr)
+	}
+	if _, err := os.Stat(credPath); err == nil {
+		t.Error("a failed login stored credentials")
+	}
+	// Plain HTTP to another machine is refused before any password is sent.
+	if _, stderr, code := cliEnv(t, env, "x\n\n", "login", "--server", "http://slo.example.com", "--name", "carol"); code != 1 || !strings.Contains(stderr, "https://") {
+		t.Errorf("login over plain HTTP = %d %q", code, stderr)
+	}
+
+	totp, _ := auth.TOTPCode(secret, clock.Now())
+	out, stderr, code = cliEnv(t, env, "a long test password\n"+totp+"\n", "login", "--server", base, "--name", "carol", "--expires", "2h")
+	if code != 0 || !strings.Contains(out, "Signed in to "+base+" as carol (admin)") {
+		t.Fatalf("login = %d %q %q", code, out, stderr)
+	}
+	if strings.Contains(out+stderr, "a long test password") || strings.Contains(out+stderr, "sko_") {
+		t.Errorf("login shows a secret: %q %q", out, stderr)
+	}
+	fi, err := os.Stat(credPath)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", fi, err)
+	}
+	if di, err := os.Stat(filepath.Dir(credPath)); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("credentials directory: %v %v", di, err)
+	}
+	c, err := readCredentials(func(k string) string { return env[k] })
+	if err != nil || c.Server != base || !strings.HasPrefix(c.Token, "sko_") || c.Operator != "carol" {
+		t.Fatalf("stored credentials = %+v, %v", c, err)
+	}
+	if want := clock.Now().Add(2 * time.Hour); !c.ExpiresAt.Equal(want) {
+		t.Errorf("token expires %s, want %s", c.ExpiresAt, want)
+	}
+
+	if out, stderr, code := cliEnv(t, env, "", "whoami"); code != 0 || out != "carol (admin) on "+base+"\n" {
+		t.Errorf("whoami = %d %q %q", code, out, stderr)
+	}
+	// A command proven by the stored token is in the ledger as carol.
+	if out, stderr, code := cliEnv(t, env, "", "account", "create", "--id", "acme", "--name", "ACME", "--data", cfg.Data); code != 0 {
+		t.Fatalf("account create = %d %q %q", code, out, stderr)
+	}
+	var created *slokeeper.AuditEntry
+	for _, e := range auditEntries(t, m) {
+		if e.Action == "account.create" {
+			created = e
+		}
+	}
+	if created == nil || !strings.HasPrefix(created.Actor, "operator:carol token:"+c.TokenID) {
+		t.Errorf("account.create in the ledger as %+v, want operator:carol with the login's token", created)
+	}
+	var loggedIn bool
+	for _, e := range auditEntries(t, m) {
+		if e.Action == "token.create" && strings.HasPrefix(e.Actor, "operator:carol@") && strings.Contains(e.Detail, c.TokenID) {
+			loggedIn = true
+		}
+	}
+	if !loggedIn {
+		t.Error("no token.create by carol for the login in the ledger")
+	}
+
+	// The environment overrides the file: a bad SLOKEEPER_TOKEN is used, and refused.
+	envTok := map[string]string{"HOME": home, "SLOKEEPER_TOKEN": "sko_not-a-token"}
+	if _, stderr, code := cliEnv(t, envTok, "", "whoami"); code != 1 || !strings.Contains(stderr, "sign in again") {
+		t.Errorf("whoami with a bad SLOKEEPER_TOKEN = %d %q", code, stderr)
+	}
+
+	// A file others may read is refused, like ssh's keys.
+	if err := os.Chmod(credPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := cliEnv(t, env, "", "whoami"); code != 1 || !strings.Contains(stderr, "may be read by others") {
+		t.Errorf("whoami with a 0644 file = %d %q", code, stderr)
+	}
+	os.Chmod(credPath, 0o600)
+
+	// Past its expiry the token is refused with the way out.
+	clock.Add(3 * time.Hour)
+	if _, stderr, code := cliEnv(t, env, "", "whoami"); code != 1 || !strings.Contains(stderr, "has expired") || !strings.Contains(stderr, "slokeeper login --server "+base) {
+		t.Errorf("whoami after expiry = %d %q", code, stderr)
+	}
+
+	// Sign in again, then out: the token is revoked and the file gone.
+	totp, _ = auth.TOTPCode(secret, clock.Now())
+	if _, stderr, code := cliEnv(t, env, "a long test password\n"+totp+"\n", "login", "--server", base, "--name", "carol"); code != 0 {
+		t.Fatalf("second login = %d %q", code, stderr)
+	}
+	c2, _ := readCredentials(func(k string) string { return env[k] })
+	if out, stderr, code := cliEnv(t, env, "", "logout"); code != 0 || !strings.Contains(out, "Signed out") {
+		t.Fatalf("logout = %d %q %q", code, out, stderr)
+	}
+	if _, err := os.Stat(credPath); err == nil {
+		t.Error("logout left the credentials file")
+	}
+	envRevoked := map[string]string{"HOME": home, "SLOKEEPER_TOKEN": c2.Token, "SLOKEEPER_SERVER": base}
+	if _, stderr, code := cliEnv(t, envRevoked, "", "whoami"); code != 1 || !strings.Contains(stderr, "revoked") || !strings.Contains(stderr, "sign in again") {
+		t.Errorf("whoami with the revoked token = %d %q", code, stderr)
+	}
+	var revoked bool
+	for _, e := range auditEntries(t, m) {
+		if e.Action == "token.revoke" && e.Target == "token:"+c2.TokenID && strings.HasPrefix(e.Actor, "operator:carol") {
+			revoked = true
+		}
+	}
+	if !revoked {
+		t.Error("no token.revoke by carol in the ledger")
+	}
+}
