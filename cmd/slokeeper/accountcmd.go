@@ -173,6 +173,20 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	if slices.Contains(accountAPICommands, sub) {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return runAccountAPI(ctx, c, sub, accountArgs{id: id, name: name, kind: kind, key: key, value: value, file: file,
+				account: account, scope: scope, reason: reason, duration: duration, positional: positional}, stdout)
+		}
+	}
 	cfg, err := cf.load(getenv)
 	if err != nil {
 		return err

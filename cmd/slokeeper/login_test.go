@@ -172,3 +172,82 @@ func TestLogin(t *testing.T) {
 		t.Error("no token.revoke by carol in the ledger")
 	}
 }
+
+// loginCLI makes an admin without TOTP and signs them in from a home
+// directory of their own; it returns that environment and the token's ID.
+func loginCLI(t *testing.T, m *Main, name string) (map[string]string, string) {
+	t.Helper()
+	op, err := newOperator(name, slokeeper.RoleAdmin, "a long test password", m.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.MustChangePassword = false
+	if err := m.Store.Operators.CreateOperator(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": t.TempDir()}
+	if _, stderr, code := cliEnv(t, env, "a long test password\n\n", "login", "--server", m.HTTP.URL(), "--name", name); code != 0 {
+		t.Fatalf("login as %s = %d %q", name, code, stderr)
+	}
+	c, err := readCredentials(func(k string) string { return env[k] })
+	if err != nil || c == nil {
+		t.Fatalf("credentials of %s: %v", name, err)
+	}
+	return env, c.TokenID
+}
+
+// TestLoginGrantsThroughAPI: after login, account and grant commands go
+// through the server as the signed-in operator: the ledger names the
+// operator and the token (no local: actor), the requester's own approval
+// is refused as in the browser, a second admin's goes through, and the
+// requester then reads the account's data.
+func TestLoginGrantsThroughAPI(t *testing.T) {
+	m := MustRunMain(t, testConfig())
+	carol, carolTok := loginCLI(t, m, "carol")
+	dave, daveTok := loginCLI(t, m, "dave")
+
+	// No --data: the commands never open the store.
+	if out, stderr, code := cliEnv(t, carol, "", "account", "create", "--id", "acme", "--name", "ACME"); code != 0 || !strings.Contains(out, `"id": "acme"`) {
+		t.Fatalf("account create = %d %q %q", code, out, stderr)
+	}
+	out, stderr, code := cliEnv(t, carol, "", "grant", "request", "--account", "acme", "--scope", "all", "--reason", "ticket 42", "--duration", "1h")
+	id := regexp.MustCompile(`"id": "([^"]+)"`).FindStringSubmatch(out)
+	if code != 0 || id == nil {
+		t.Fatalf("grant request = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := cliEnv(t, carol, "", "grant", "approve", id[1]); code != 1 || !strings.Contains(stderr, "You cannot approve your own access grant") {
+		t.Errorf("the requester's own approval = %d %q", code, stderr)
+	}
+	if _, stderr, code := cliEnv(t, carol, "", "account", "get", "acme", "--kind", "data", "--key", "k"); code != 1 || !strings.Contains(stderr, "grant") {
+		t.Errorf("a read before approval = %d %q", code, stderr)
+	}
+	if out, stderr, code := cliEnv(t, dave, "", "grant", "approve", id[1]); code != 0 || !strings.Contains(out, "grant approved:") {
+		t.Fatalf("a second admin's approval = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := cliEnv(t, carol, "", "account", "put", "acme", "--kind", "data", "--key", "k", "--value", "秘密の値"); code != 0 {
+		t.Fatalf("account put = %d %q", code, stderr)
+	}
+	if out, stderr, code := cliEnv(t, carol, "", "account", "get", "acme", "--kind", "data", "--key", "k"); code != 0 || out != "秘密の値" {
+		t.Errorf("account get = %d %q %q", code, out, stderr)
+	}
+	if out, _, code := cliEnv(t, carol, "", "grant", "list", "--account", "acme"); code != 0 || !strings.Contains(out, id[1]) || !strings.Contains(out, "active") {
+		t.Errorf("grant list = %d %q", code, out)
+	}
+
+	want := map[string]string{"account.create": "operator:carol token:" + carolTok, "grant.request": "operator:carol token:" + carolTok,
+		"grant.approve": "operator:dave token:" + daveTok}
+	for _, e := range auditEntries(t, m) {
+		if strings.HasPrefix(e.Actor, "local:") || strings.Contains(e.Actor, " via ") {
+			t.Errorf("ledger entry %s by %q: a CLI command after login acted on the store directly", e.Action, e.Actor)
+		}
+		if w, ok := want[e.Action]; ok {
+			if e.Actor != w {
+				t.Errorf("%s by %q, want %q", e.Action, e.Actor, w)
+			}
+			delete(want, e.Action)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not in the ledger: %v", want)
+	}
+}

@@ -197,52 +197,73 @@ func newAPIClient(getenv func(string) string) (*apiClient, error) {
 }
 
 // do sends in as JSON (when not nil) and decodes the answer into out
-// (when not nil). The server's errors come back as slokeeper errors with
-// its message; a refused token says to sign in again.
+// (when not nil).
 func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
-	if err != nil {
+	b, err := c.send(ctx, method, path, "application/json", body)
+	if err != nil || out == nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: the answer is not JSON: %w", method, path, err)
+	}
+	return nil
+}
+
+// raw sends body as it is and returns the answer's body.
+func (c *apiClient) raw(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	return c.send(ctx, method, path, "application/octet-stream", body)
+}
+
+// maxAPIAnswer bounds what the CLI reads of one answer.
+const maxAPIAnswer = 64 << 20
+
+// send makes one request. The server's errors come back as slokeeper
+// errors with its message; a refused token says to sign in again.
+func (c *apiClient) send(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The server %s did not answer: %v", c.server, err)
+		return nil, slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The server %s did not answer: %v", c.server, err)
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIAnswer))
+	if err != nil {
+		return nil, err
+	}
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
-		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+		json.Unmarshal(b, &e)
 		if e.Error.Code == "" {
-			return slokeeper.Errorf(slokeeper.EINTERNAL, "%s %s: HTTP %d", method, path, resp.StatusCode)
+			return nil, slokeeper.Errorf(slokeeper.EINTERNAL, "%s %s: HTTP %d", method, path, resp.StatusCode)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && c.token != "" {
-			return slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server %s to sign in again.", e.Error.Message, c.server)
+			return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server %s to sign in again.", e.Error.Message, c.server)
 		}
-		return slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)
+		return nil, slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: the answer is not JSON: %w", method, path, err)
-	}
-	return nil
+	return b, nil
 }
 
 // prompter asks for secrets: on a terminal without echo, else one line
