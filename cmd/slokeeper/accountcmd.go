@@ -132,6 +132,10 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		fmt.Fprint(stderr, accountUsage)
 		return errUsage
 	}
+	if helpFlag(args[0]) || args[0] == "help" {
+		fmt.Fprint(stdout, accountUsage)
+		return nil
+	}
 	sub, args := cmd+" "+args[0], args[1:]
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(stderr, accountUsage, "\nFlags:\n"); fs.PrintDefaults() }
@@ -164,11 +168,12 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		return errUsage
 	}
 	if slices.Contains([]string{"account put", "account get", "account delete", "account cancel-deletion", "grant approve", "grant revoke"}, sub) {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprintf(stderr, "%s: name the account or grant first\n", sub)
 			return errUsage
 		}
-		positional, args = args[0], args[1:]
+		positional, args = p, rest
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err

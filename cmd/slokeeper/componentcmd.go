@@ -143,11 +143,12 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 	var arg string
 	switch sub {
 	case "apply", "remove":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprintf(stderr, "component %s: name the %s first\n", sub, map[string]string{"apply": "file", "remove": "component"}[sub])
 			return errUsage
 		}
-		arg, args = args[0], args[1:]
+		arg, args = p, rest
 		if sub == "apply" {
 			fs.BoolVar(&prune, "prune", false, "remove the components the file does not describe")
 		}

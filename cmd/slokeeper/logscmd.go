@@ -69,11 +69,12 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	var id string
 	if sub == "revoke" {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprint(stderr, "source revoke: name the source ID first: slokeeper source revoke ID\n")
 			return errUsage
 		}
-		id, args = args[0], args[1:]
+		id, args = p, rest
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {

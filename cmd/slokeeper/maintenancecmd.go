@@ -42,11 +42,12 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 	switch sub {
 	case "schedule", "reschedule":
 		if sub == "reschedule" {
-			if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			p, rest, ok := positionalArg(args)
+			if !ok {
 				fmt.Fprint(stderr, "maintenance reschedule: name the window first\n")
 				return errUsage
 			}
-			id, args = args[0], args[1:]
+			id, args = p, rest
 		}
 		fs.StringVar(&start, "start", "", "when it starts (RFC 3339)")
 		fs.StringVar(&end, "end", "", "when it ends (RFC 3339)")
@@ -60,11 +61,12 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 			fs.StringVar(&m.Reason, "reason", "", "why an emergency window could not be announced in time")
 		}
 	case "cancel":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprint(stderr, "maintenance cancel: name the window first\n")
 			return errUsage
 		}
-		id, args = args[0], args[1:]
+		id, args = p, rest
 	case "list":
 		fs.BoolVar(&all, "all", false, "cancelled and long past windows too")
 		fs.StringVar(&lang, "lang", "ja", "language: ja or en")

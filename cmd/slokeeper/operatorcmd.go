@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -65,11 +64,12 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 	case "list":
 		fs.BoolVar(&all, "all", false, "include disabled operators")
 	case "disable", "passwd", "totp", "unlock", "token revoke":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprintf(stderr, "operator %s: name the %s first\n", sub, map[bool]string{true: "token ID", false: "operator"}[sub == "token revoke"])
 			return errUsage
 		}
-		positional, args = args[0], args[1:]
+		positional, args = p, rest
 	case "token create":
 		fs.StringVar(&opName, "operator", "", "the operator the token acts as")
 		fs.StringVar(&name, "name", "", "what the token is for")
