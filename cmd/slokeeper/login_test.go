@@ -251,3 +251,81 @@ func TestLoginGrantsThroughAPI(t *testing.T) {
 		t.Errorf("not in the ledger: %v", want)
 	}
 }
+
+// TestLoginOperatorsThroughAPI: after login the operator commands go
+// through the API as the signed-in admin (the ledger names them), show
+// passwords and tokens once, and a non-admin is refused.
+func TestLoginOperatorsThroughAPI(t *testing.T) {
+	m := MustRunMain(t, testConfig())
+	carol, carolTok := loginCLI(t, m, "carol")
+	run := func(args ...string) (string, string, int) { return cliEnv(t, carol, "", args...) }
+
+	out, stderr, code := run("operator", "add", "--name", "bob", "--role", "support")
+	pw := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out)
+	if code != 0 || pw == nil || !strings.Contains(out, "operator: bob (support)") {
+		t.Fatalf("operator add = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := run("operator", "add", "--name", "bad", "--role", "boss"); code != 1 || !strings.Contains(stderr, "boss") {
+		t.Errorf("operator add with a bad role = %d %q", code, stderr)
+	}
+	if _, stderr, code := run("operator", "role", "bob", "--role", "operator"); code != 0 {
+		t.Errorf("operator role = %d %q", code, stderr)
+	}
+	if out, _, code := run("operator", "list"); code != 0 || !regexp.MustCompile(`bob\s+operator`).MatchString(out) {
+		t.Errorf("operator list = %d %q", code, out)
+	}
+	out, stderr, code = run("operator", "token", "create", "--operator", "bob", "--name", "ci", "--scope", "read", "--expires", "30d")
+	tok := regexp.MustCompile(`id:\s+(tok_\S+)`).FindStringSubmatch(out)
+	if code != 0 || tok == nil || !strings.Contains(out, "token:   sko_") || !strings.Contains(out, "scope:   read") {
+		t.Fatalf("token create = %d %q %q", code, out, stderr)
+	}
+	if out, _, code := run("operator", "token", "list", "--operator", "bob"); code != 0 || !strings.Contains(out, tok[1]) || strings.Contains(out, "sko_") {
+		t.Errorf("token list = %d %q", code, out)
+	}
+	if _, stderr, code := run("operator", "token", "revoke", tok[1]); code != 0 {
+		t.Errorf("token revoke = %d %q", code, stderr)
+	}
+	if out, stderr, code := run("operator", "passwd", "bob"); code != 0 || !strings.HasPrefix(out, "password: ") {
+		t.Errorf("operator passwd = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := run("operator", "unlock", "bob"); code != 0 {
+		t.Errorf("operator unlock = %d %q", code, stderr)
+	}
+	if _, stderr, code := run("operator", "disable", "carol"); code != 1 || !strings.Contains(stderr, "cannot disable yourself") {
+		t.Errorf("disabling oneself = %d %q", code, stderr)
+	}
+	if _, stderr, code := run("operator", "disable", "bob"); code != 0 {
+		t.Errorf("operator disable = %d %q", code, stderr)
+	}
+
+	// A support operator signed in is refused the admin's commands.
+	sup, err := newOperator("sam", slokeeper.RoleSupport, "a long test password", m.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.MustChangePassword = false
+	if err := m.Store.Operators.CreateOperator(context.Background(), sup); err != nil {
+		t.Fatal(err)
+	}
+	sam := map[string]string{"HOME": t.TempDir()}
+	if _, stderr, code := cliEnv(t, sam, "a long test password\n\n", "login", "--server", m.HTTP.URL(), "--name", "sam"); code != 0 {
+		t.Fatalf("login as sam = %d %q", code, stderr)
+	}
+	if _, stderr, code := cliEnv(t, sam, "", "operator", "add", "--name", "eve", "--role", "admin"); code != 1 || !strings.Contains(stderr, "needs the role admin") {
+		t.Errorf("operator add by support = %d %q", code, stderr)
+	}
+
+	want := map[string]bool{"operator.add": true, "operator.role": true, "token.create": true, "token.revoke": true,
+		"operator.passwd": true, "operator.unlock": true, "operator.disable": true}
+	for _, e := range auditEntries(t, m) {
+		if want[e.Action] && e.Target != "operator:carol" {
+			if e.Actor != "operator:carol token:"+carolTok {
+				t.Errorf("%s %s by %q, want carol's token", e.Action, e.Target, e.Actor)
+			}
+			delete(want, e.Action)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not in the ledger: %v", want)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -51,23 +52,32 @@ type credentials struct {
 }
 
 // credentialsPath is where login stores its token: the user's
-// configuration directory (XDG_CONFIG_HOME, else ~/.config on Unix, as
-// os.UserConfigDir), under slokeeper/.
+// configuration directory as os.UserConfigDir finds it (XDG_CONFIG_HOME,
+// else ~/.config on Unix; ~/Library/Application Support on macOS;
+// %AppData% on Windows), under slokeeper/, read through getenv so that an
+// environment without a home (tests, services) has no stored sign-in.
 func credentialsPath(getenv func(string) string) (string, error) {
-	dir := getenv("XDG_CONFIG_HOME")
-	if dir == "" {
-		if home := getenv("HOME"); home != "" {
+	var dir string
+	switch home := getenv("HOME"); {
+	case runtime.GOOS == "windows":
+		dir = getenv("AppData")
+	case runtime.GOOS == "darwin" || runtime.GOOS == "ios":
+		if home != "" {
+			dir = filepath.Join(home, "Library", "Application Support")
+		}
+	default:
+		dir = getenv("XDG_CONFIG_HOME")
+		if dir == "" && home != "" {
 			dir = filepath.Join(home, ".config")
 		}
 	}
-	if dir == "" {
-		var err error
-		if dir, err = os.UserConfigDir(); err != nil {
-			return "", slokeeper.Errorf(slokeeper.EINVALID, "No configuration directory to keep the sign-in in: %v", err)
-		}
+	if dir == "" || !filepath.IsAbs(dir) {
+		return "", errNoConfigDir
 	}
 	return filepath.Join(dir, "slokeeper", "credentials.json"), nil
 }
+
+var errNoConfigDir = slokeeper.Errorf(slokeeper.EINVALID, "No configuration directory to keep the sign-in in: set HOME (or XDG_CONFIG_HOME), or use SLOKEEPER_TOKEN and SLOKEEPER_SERVER.")
 
 var errNotLoggedIn = slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "You are not signed in: run slokeeper login --server URL (or set SLOKEEPER_TOKEN and SLOKEEPER_SERVER).")
 
@@ -76,7 +86,9 @@ var errNotLoggedIn = slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "You are not sign
 // write.
 func readCredentials(getenv func(string) string) (*credentials, error) {
 	path, err := credentialsPath(getenv)
-	if err != nil {
+	if err == errNoConfigDir {
+		return nil, nil // nowhere a sign-in could be stored
+	} else if err != nil {
 		return nil, err
 	}
 	fi, err := os.Lstat(path)
@@ -368,10 +380,14 @@ func runLogout(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	revokeErr := c.do(ctx, http.MethodDelete, "/api/v1/auth/token", nil, nil)
 	path, err := credentialsPath(getenv)
-	if err != nil {
+	if err == errNoConfigDir {
+		path = ""
+	} else if err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if path == "" {
+		// only SLOKEEPER_TOKEN to revoke
+	} else if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	// A token the server no longer takes is as good as revoked.

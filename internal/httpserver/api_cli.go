@@ -22,6 +22,7 @@ const (
 func (s *Server) registerCLIRoutes(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/auth/tokens", s.handleTokenLogin)
 	mux.HandleFunc("DELETE /api/v1/auth/token", s.handleTokenLogout)
+	s.registerOperatorRoutes(mux)
 }
 
 type tokenLoginRequest struct {
