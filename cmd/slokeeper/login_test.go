@@ -329,3 +329,40 @@ func TestLoginOperatorsThroughAPI(t *testing.T) {
 		t.Errorf("not in the ledger: %v", want)
 	}
 }
+
+// TestLoginMaintenanceThroughAPI: after login, maintenance windows are
+// scheduled, moved and cancelled through the API, as the signed-in
+// operator, with the server's validation.
+func TestLoginMaintenanceThroughAPI(t *testing.T) {
+	m := MustRunMain(t, testConfig())
+	carol, carolTok := loginCLI(t, m, "carol")
+	run := func(args ...string) (string, string, int) { return cliEnv(t, carol, "", args...) }
+	at := func(d time.Duration) string { return m.Clock.Now().Add(d).UTC().Format(time.RFC3339) }
+
+	if _, stderr, code := run("maintenance", "schedule", "--start", at(time.Hour), "--end", at(2*time.Hour), "--title-ja", "作業", "--title-en", "Work"); code != 1 || !strings.Contains(stderr, "notice") {
+		t.Errorf("a window without the notice = %d %q", code, stderr)
+	}
+	out, stderr, code := run("maintenance", "schedule", "--start", at(8*24*time.Hour), "--end", at(8*24*time.Hour+time.Hour), "--title-ja", "作業", "--title-en", "Work")
+	id := regexp.MustCompile(`scheduled (\S+):`).FindStringSubmatch(out)
+	if code != 0 || id == nil {
+		t.Fatalf("maintenance schedule = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := run("maintenance", "reschedule", id[1], "--start", at(9*24*time.Hour), "--end", at(9*24*time.Hour+time.Hour)); code != 0 {
+		t.Errorf("maintenance reschedule = %d %q", code, stderr)
+	}
+	if out, stderr, code := run("maintenance", "cancel", id[1]); code != 0 || !strings.Contains(out, "cancelled "+id[1]) {
+		t.Errorf("maintenance cancel = %d %q %q", code, out, stderr)
+	}
+	n := 0
+	for _, e := range auditEntries(t, m) {
+		if strings.HasPrefix(e.Action, "maintenance.") {
+			n++
+			if e.Actor != "operator:carol token:"+carolTok {
+				t.Errorf("%s by %q, want carol's token", e.Action, e.Actor)
+			}
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d maintenance entries in the ledger, want schedule, reschedule and cancel", n)
+	}
+}
