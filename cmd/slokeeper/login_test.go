@@ -366,3 +366,51 @@ func TestLoginMaintenanceThroughAPI(t *testing.T) {
 		t.Errorf("%d maintenance entries in the ledger, want schedule, reschedule and cancel", n)
 	}
 }
+
+// TestLoginLogsThroughAPI: after login, logs query streams through the API
+// as the signed-in support operator, and the ledger names them.
+func TestLoginLogsThroughAPI(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	out, stderr, code := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "gw")
+	src := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)
+	if code != 0 || src == nil {
+		t.Fatalf("source add = %d %q %q", code, out, stderr)
+	}
+	m := MustRunMain(t, cfg)
+	if r := post(t, m.HTTP.URL()+"/api/v1/logs", src[1], "application/x-ndjson", []byte(`{"level":"error","message":"ディスクがいっぱいです"}`+"\n")); r.status != 200 {
+		t.Fatalf("ingest = %d %s", r.status, r.body)
+	}
+	sup, err := newOperator("sam", slokeeper.RoleSupport, "a long test password", m.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.MustChangePassword = false
+	if err := m.Store.Operators.CreateOperator(context.Background(), sup); err != nil {
+		t.Fatal(err)
+	}
+	sam := map[string]string{"HOME": t.TempDir()}
+	if _, stderr, code := cliEnv(t, sam, "a long test password\n\n", "login", "--server", m.HTTP.URL(), "--name", "sam"); code != 0 {
+		t.Fatalf("login = %d %q", code, stderr)
+	}
+	c, _ := readCredentials(func(k string) string { return sam[k] })
+	out, stderr, code = cliEnv(t, sam, "", "logs", "query", "--account", "acct-1", "--format", "text")
+	if code != 0 || !strings.Contains(out, "error ") || !strings.Contains(out, "ディスクがいっぱいです") {
+		t.Fatalf("logs query = %d %q %q", code, out, stderr)
+	}
+	if out, _, code := cliEnv(t, sam, "", "logs", "query", "--q", "ディスク"); code != 0 || !strings.Contains(out, `"message":"ディスクがいっぱいです"`) {
+		t.Errorf("logs query as NDJSON = %d %q", code, out)
+	}
+	var n int
+	for _, e := range auditEntries(t, m) {
+		if e.Action == "logs.query" {
+			n++
+			if e.Actor != "operator:sam token:"+c.TokenID {
+				t.Errorf("logs.query by %q, want sam's token", e.Actor)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d logs.query entries, want 2", n)
+	}
+}

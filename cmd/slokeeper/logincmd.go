@@ -236,16 +236,28 @@ func (c *apiClient) raw(ctx context.Context, method, path string, body []byte) (
 // maxAPIAnswer bounds what the CLI reads of one answer.
 const maxAPIAnswer = 64 << 20
 
-// send makes one request. The server's errors come back as slokeeper
-// errors with its message; a refused token says to sign in again.
+// send makes one request and returns the answer's body.
 func (c *apiClient) send(ctx context.Context, method, path, contentType string, body []byte) ([]byte, error) {
+	var out []byte
+	err := c.stream(ctx, method, path, contentType, body, func(r io.Reader) error {
+		var err error
+		out, err = io.ReadAll(io.LimitReader(r, maxAPIAnswer))
+		return err
+	})
+	return out, err
+}
+
+// stream makes one request and hands a successful answer's body to read.
+// The server's errors come back as slokeeper errors with its message; a
+// refused token says to sign in again.
+func (c *apiClient) stream(ctx context.Context, method, path, contentType string, body []byte, read func(io.Reader) error) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -255,27 +267,23 @@ func (c *apiClient) send(ctx context.Context, method, path, contentType string, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The server %s did not answer: %v", c.server, err)
+		return slokeeper.Errorf(slokeeper.EUNAVAILABLE, "The server %s did not answer: %v", c.server, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIAnswer))
-	if err != nil {
-		return nil, err
-	}
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
-		json.Unmarshal(b, &e)
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
 		if e.Error.Code == "" {
-			return nil, slokeeper.Errorf(slokeeper.EINTERNAL, "%s %s: HTTP %d", method, path, resp.StatusCode)
+			return slokeeper.Errorf(slokeeper.EINTERNAL, "%s %s: HTTP %d", method, path, resp.StatusCode)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && c.token != "" {
-			return nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server %s to sign in again.", e.Error.Message, c.server)
+			return slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server %s to sign in again.", e.Error.Message, c.server)
 		}
-		return nil, slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)
+		return slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)
 	}
-	return b, nil
+	return read(resp.Body)
 }
 
 // prompter asks for secrets: on a terminal without echo, else one line
