@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -232,6 +233,16 @@ func TestLoginGrantsThroughAPI(t *testing.T) {
 	}
 	if out, _, code := cliEnv(t, carol, "", "grant", "list", "--account", "acme"); code != 0 || !strings.Contains(out, id[1]) || !strings.Contains(out, "active") {
 		t.Errorf("grant list = %d %q", code, out)
+	}
+
+	// Evidence through the API: the same as the store has.
+	_, total, err := m.Store.Evidence.FindEvidence(context.Background(), slokeeper.EvidenceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = cliEnv(t, dave, "", "evidence", "list", "--limit", "0", "--format", "json")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf(`"n": %d`, total)) {
+		t.Errorf("evidence list = %d %q %q, want n %d", code, out, stderr, total)
 	}
 
 	want := map[string]string{"account.create": "operator:carol token:" + carolTok, "grant.request": "operator:carol token:" + carolTok,
