@@ -425,3 +425,37 @@ func TestLoginLogsThroughAPI(t *testing.T) {
 		t.Errorf("%d logs.query entries, want 2", n)
 	}
 }
+
+// TestLoginComponentsThroughAPI: after login, component apply and remove
+// go through the API as the signed-in operator; the server checks the
+// probe's target with its own rules.
+func TestLoginComponentsThroughAPI(t *testing.T) {
+	cfg := testConfig()
+	cfg.ProbeAllowTargets = "loopback"
+	m := MustRunMain(t, cfg)
+	carol, carolTok := loginCLI(t, m, "carol")
+	file := filepath.Join(t.TempDir(), "components.yaml")
+	os.WriteFile(file, []byte("components:\n  - id: api\n    name_ja: API\n    name_en: API\n    probe: {kind: tcp, target: \"127.0.0.1:9\"}\n  - id: web\n    name_ja: ウェブ\n    name_en: Web\n    probe: {kind: tcp, target: \"127.0.0.1:9\"}\n"), 0o600)
+	if out, stderr, code := cliEnv(t, carol, "", "component", "apply", file, "--probe-allow-targets", "loopback"); code != 0 || !strings.Contains(out, "2 components applied") {
+		t.Fatalf("component apply = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := cliEnv(t, carol, "", "component", "remove", "web"); code != 0 {
+		t.Errorf("component remove = %d %q", code, stderr)
+	}
+	cs, err := m.Store.Components.FindComponents(context.Background(), slokeeper.ComponentFilter{})
+	if err != nil || len(cs) != 1 || cs[0].ID != "api" {
+		t.Errorf("components after apply and remove: %v %v", cs, err)
+	}
+	n := 0
+	for _, e := range auditEntries(t, m) {
+		if strings.HasPrefix(e.Action, "component.") {
+			n++
+			if e.Actor != "operator:carol token:"+carolTok {
+				t.Errorf("%s by %q, want carol's token", e.Action, e.Actor)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d component entries in the ledger, want 3", n)
+	}
+}
