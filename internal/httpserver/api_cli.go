@@ -104,12 +104,12 @@ func (s *Server) handleTokenLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleTokenLogout revokes the bearer token the request carries:
-// DELETE /api/v1/auth/token, for `slokeeper logout`. A read-scoped token
-// may revoke itself (the one change it may make), so this route checks the
-// token without authenticate's read-only rule.
+// DELETE /api/v1/auth/token, for `slokeeper logout`. Like every change, it
+// takes a write-scoped token (authenticate); a read token is revoked by an
+// admin (POST /api/v1/tokens/{id}/revoke) or runs out.
 func (s *Server) handleTokenLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	p, err := s.findPrincipal(r)
+	p, err := s.authenticate(r)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
