@@ -297,9 +297,26 @@ type prompter struct {
 func (p *prompter) secret(ctx context.Context, label string) (string, error) {
 	fmt.Fprint(p.stderr, label)
 	if f, ok := p.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(p.stderr)
-		return string(b), err
+		fd := int(f.Fd())
+		state, err := term.GetState(fd)
+		if err != nil {
+			return "", err
+		}
+		type result struct {
+			b   []byte
+			err error
+		}
+		done := make(chan result, 1)
+		go func() { b, err := term.ReadPassword(fd); done <- result{b, err} }()
+		select {
+		case r := <-done:
+			fmt.Fprintln(p.stderr)
+			return string(r.b), r.err
+		case <-ctx.Done(): // Ctrl-C: echo back on before leaving
+			term.Restore(fd, state)
+			fmt.Fprintln(p.stderr)
+			return "", ctx.Err()
+		}
 	}
 	if p.lines == nil {
 		p.lines = bufio.NewReader(p.in)
