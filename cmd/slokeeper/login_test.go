@@ -197,13 +197,16 @@ func loginCLI(t *testing.T, m *Main, name string) (map[string]string, string) {
 	return env, c.TokenID
 }
 
-// TestLoginGrantsThroughAPI: after login, account and grant commands go
+// testLoginGrantsThroughAPI: after login, account and grant commands go
 // through the server as the signed-in operator: the ledger names the
 // operator and the token (no local: actor), the requester's own approval
 // is refused as in the browser, a second admin's goes through, and the
 // requester then reads the account's data.
-func TestLoginGrantsThroughAPI(t *testing.T) {
-	m := MustRunMain(t, testConfig())
+func TestLoginGrantsThroughAPISQLite(t *testing.T)   { testLoginGrantsThroughAPI(t, testConfig()) }
+func TestLoginGrantsThroughAPIPostgres(t *testing.T) { testLoginGrantsThroughAPI(t, withPostgres(t)) }
+
+func testLoginGrantsThroughAPI(t *testing.T, cfg Config) {
+	m := MustRunMain(t, cfg)
 	carol, carolTok := loginCLI(t, m, "carol")
 	dave, daveTok := loginCLI(t, m, "dave")
 
