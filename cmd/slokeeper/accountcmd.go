@@ -81,12 +81,18 @@ func openCLIVault(ctx context.Context, cfg Config, getenv func(string) string, a
 // line. Like the API, it lets an operator who must change their password
 // do nothing else first.
 func cliOperator(ctx context.Context, store *Store, getenv func(string) string) (*slokeeper.Operator, *slokeeper.APIToken, error) {
-	token := cliToken(getenv)
+	token, err := cliToken(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
 	if token == "" {
-		return nil, nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "This command acts as you: set SLOKEEPER_TOKEN to your own API token (slokeeper operator token create).")
+		return nil, nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "This command acts as you: run slokeeper login --server URL, or set SLOKEEPER_TOKEN to your own API token.")
 	}
 	op, tok, err := slokeeper.AuthenticateToken(ctx, store.Operators, token, time.Now())
 	if err != nil {
+		if slokeeper.ErrorCode(err) == slokeeper.EUNAUTHORIZED {
+			return nil, nil, slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server URL to sign in again.", slokeeper.ErrorMessage(err))
+		}
 		return nil, nil, err
 	}
 	if op.MustChangePassword {
@@ -96,16 +102,28 @@ func cliOperator(ctx context.Context, store *Store, getenv func(string) string) 
 }
 
 // cliToken is the API token of the person running a command: the
-// environment's SLOKEEPER_TOKEN (a flag would show in ps). A token stored
-// by a sign-in command would be read here too.
-func cliToken(getenv func(string) string) string {
-	return strings.TrimSpace(getenv("SLOKEEPER_TOKEN"))
+// environment's SLOKEEPER_TOKEN (a flag would show in ps), else the one
+// slokeeper login stored (credentials.json). A stored file others may
+// read is refused, not used.
+func cliToken(getenv func(string) string) (string, error) {
+	if t := strings.TrimSpace(getenv("SLOKEEPER_TOKEN")); t != "" {
+		return t, nil
+	}
+	c, err := readCredentials(getenv)
+	if err != nil || c == nil {
+		return "", err
+	}
+	return c.Token, nil
 }
 
 func runAccount(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, accountUsage)
 		return errUsage
+	}
+	if helpFlag(args[0]) || args[0] == "help" {
+		fmt.Fprint(stdout, accountUsage)
+		return nil
 	}
 	sub, args := cmd+" "+args[0], args[1:]
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
@@ -142,14 +160,29 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		return errUsage
 	}
 	if slices.Contains([]string{"account put", "account get", "account delete", "account cancel-deletion", "grant approve", "grant revoke"}, sub) {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprintf(stderr, "%s: name the account or grant first\n", sub)
 			return errUsage
 		}
-		positional, args = args[0], args[1:]
+		positional, args = p, rest
 	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	if slices.Contains(accountAPICommands, sub) {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return runAccountAPI(ctx, c, sub, accountArgs{id: id, name: name, kind: kind, key: key, value: value, file: file,
+				account: account, scope: scope, reason: reason, duration: duration, positional: positional}, stdout)
+		}
 	}
 	cfg, err := cf.load(getenv)
 	if err != nil {

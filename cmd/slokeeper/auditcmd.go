@@ -61,7 +61,11 @@ const directStore = "direct-store command (local administration)"
 const directStoreHelp = `
 This is a direct-store command: it works on the store itself, with no
 operator's token, and the audit ledger records it as local administration
-by local:USER@HOST (the operating system's user on this host).
+by local:USER@HOST (the operating system's user on this host). It works on
+a stopped server's data directory too, and needs what the store needs:
+read access to the data directory or the database, and the master key file
+(--master-key) for anything encrypted. It does not go through slokeeper
+login's server.
 `
 
 func openLedger(cfg Config, store *Store, clock slokeeper.Clock) (*ledger.Ledger, error) {

@@ -112,7 +112,9 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 			fs.BoolVar(&all, "all", false, "restore the newest verified backup of every log day and every account")
 			fs.StringVar(&at, "at", "", "with --all: the newest made by this time (RFC 3339 or YYYY-MM-DD)")
 		}
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && helpFlag(args[0]) {
+			// parseFlags shows the usage
+		} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 			id, args = args[0], args[1:]
 		} else if sub == "verify" || !slices.Contains(args, "--all") && !slices.Contains(args, "-all") {
 			fmt.Fprintf(stderr, "backup %s: name the backup first\n", sub)

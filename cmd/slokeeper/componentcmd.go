@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -47,6 +49,11 @@ loopback, link-local or private address is refused here and at every
 check unless probe_allow_targets (--probe-allow-targets,
 SLOKEEPER_PROBE_ALLOW_TARGETS) allows it, e.g. "private" or
 "10.0.0.0/8,fd00::/8". The server reads the same setting.
+
+After slokeeper login (or with SLOKEEPER_SERVER), apply and remove go
+through the server's API as you (admin or operator): the server checks
+each component and its probe's target by its own rules, and the ledger
+records you. Without a sign-in, and always for list:
 ` + directStoreHelp
 
 // componentsFile is a components file as written.
@@ -143,11 +150,12 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 	var arg string
 	switch sub {
 	case "apply", "remove":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprintf(stderr, "component %s: name the %s first\n", sub, map[string]string{"apply": "file", "remove": "component"}[sub])
 			return errUsage
 		}
-		arg, args = args[0], args[1:]
+		arg, args = p, rest
 		if sub == "apply" {
 			fs.BoolVar(&prune, "prune", false, "remove the components the file does not describe")
 		}
@@ -158,6 +166,26 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 	default:
 		fmt.Fprintf(stderr, "slokeeper component: unknown command %q\n\n%s", sub, componentUsage)
 		return errUsage
+	}
+	if sub != "list" {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			if err := parseFlags(fs, args, stderr); err != nil {
+				return err
+			}
+			cfg, err := cf.load(getenv)
+			if err != nil {
+				return err
+			}
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return componentAPI(ctx, c, cfg, sub, arg, prune, stdout)
+		}
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -227,4 +255,51 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target)
 	}
 	return tw.Flush()
+}
+
+// componentAPI applies a components file or removes a component through
+// the server's API as the signed-in operator; the server validates each
+// component and its probe's target as it would a file, and records the
+// operator.
+func componentAPI(ctx context.Context, c *apiClient, cfg Config, sub, arg string, prune bool, stdout io.Writer) error {
+	if sub == "remove" {
+		if err := c.do(ctx, http.MethodDelete, "/api/v1/components/"+url.PathEscape(arg), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s\n", termSafe(arg))
+		return nil
+	}
+	_, targets, err := cfg.targetPolicies()
+	if err != nil {
+		return err
+	}
+	cs, err := loadComponents(arg, time.Now(), probe.New(nil, nil, targets))
+	if err != nil {
+		return err
+	}
+	for _, comp := range cs {
+		if err := c.do(ctx, http.MethodPut, "/api/v1/components/"+url.PathEscape(comp.ID), comp, nil); err != nil {
+			return fmt.Errorf("component %s: %w", comp.ID, err)
+		}
+	}
+	removed := 0
+	if prune {
+		var have struct {
+			Components []*slokeeper.Component `json:"components"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/api/v1/components", nil, &have); err != nil {
+			return err
+		}
+		for _, h := range have.Components {
+			if slices.ContainsFunc(cs, func(x *slokeeper.Component) bool { return x.ID == h.ID }) {
+				continue
+			}
+			if err := c.do(ctx, http.MethodDelete, "/api/v1/components/"+url.PathEscape(h.ID), nil, nil); err != nil {
+				return err
+			}
+			removed++
+		}
+	}
+	fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
+	return nil
 }

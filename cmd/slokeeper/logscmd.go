@@ -9,7 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -69,11 +72,12 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	var id string
 	if sub == "revoke" {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprint(stderr, "source revoke: name the source ID first: slokeeper source revoke ID\n")
 			return errUsage
 		}
-		id, args = args[0], args[1:]
+		id, args = p, rest
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -165,8 +169,11 @@ const logsUsage = `Usage:
   slokeeper logs partitions [--format text|json]
   slokeeper logs migrate [--data DIR] --db postgres://…
 
-query and partitions read the log store without writing it: safe while a
-server runs. With SQLite the log store is DATA/logs; with PostgreSQL it is
+After slokeeper login (or with SLOKEEPER_SERVER), query goes through the
+server's API as you (support, operator or admin), streamed, and the ledger
+records you; without a sign-in it reads the store directly, as local
+administration. query and partitions read the log store without writing
+it: safe while a server runs. With SQLite the log store is DATA/logs; with PostgreSQL it is
 in the database, shared by every node, so any node answers for all. Times
 are RFC 3339, e.g. 2026-12-03T10:00:00+09:00.
 
@@ -217,6 +224,19 @@ func runLogs(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err := parseTimeFlags("logs query", stderr, timeFlag{"from", from, &q.From}, timeFlag{"to", to, &q.To}); err != nil {
 		return err
+	}
+	if sub == "query" {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return queryLogsAPI(ctx, c, q, format, stdout)
+		}
 	}
 	cfg, err := cf.load(getenv)
 	if err != nil {
@@ -310,4 +330,45 @@ func migrateLogs(ctx context.Context, m *Main, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "moved %d local partitions (%d blocks, %d records; %d chunks were moved by an earlier run) into the shared log store; the local copy is now %s\n",
 		rep.Partitions, rep.Blocks, rep.Records, rep.Skipped, rep.MovedTo)
 	return nil
+}
+
+// queryLogsAPI is logs query through the server's API as the signed-in
+// operator (support, operator or admin): the server records the query in
+// the ledger, and the records stream through as they come.
+func queryLogsAPI(ctx context.Context, c *apiClient, q slokeeper.LogQuery, format string, stdout io.Writer) error {
+	v := url.Values{}
+	for k, x := range map[string]string{"class": q.Class, "account": q.Account, "source": q.SourceID, "level": q.Level, "q": q.Contains} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	if !q.From.IsZero() {
+		v.Set("from", q.From.Format(time.RFC3339Nano))
+	}
+	if !q.To.IsZero() {
+		v.Set("to", q.To.Format(time.RFC3339Nano))
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 1000000 {
+		limit = 1000000 // the API's most
+	}
+	v.Set("limit", strconv.Itoa(limit))
+	return c.stream(ctx, http.MethodGet, "/api/v1/logs?"+v.Encode(), "", nil, func(r io.Reader) error {
+		if format != "text" {
+			_, err := io.Copy(stdout, r)
+			return err
+		}
+		dec := json.NewDecoder(r)
+		for {
+			var rec slokeeper.LogRecord
+			if err := dec.Decode(&rec); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(stdout, "%s %-5s %s %s\n", rec.Received.Format("2006-01-02 15:04:05.000Z07:00"), termSafe(rec.Level), termSafe(rec.SourceID), termSafe(rec.Message)); err != nil {
+				return err
+			}
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,9 @@ func main() {
 const usage = `slokeeper runs a service's service-level objectives.
 
 Usage:
+  slokeeper login --server URL        sign in to a server; later commands act as you through it
+  slokeeper logout                    revoke the stored sign-in and delete it
+  slokeeper whoami                    who the stored sign-in (or SLOKEEPER_TOKEN) acts as
   slokeeper serve [flags]             run the server (HTTP, jobs) on the store
   slokeeper policy show [flags]       show the SLO policy (--lang ja|en, --format text|json)
   slokeeper policy check [flags]      check a policy file; exit 1 if it has errors
@@ -91,7 +95,13 @@ var errUsage = errors.New("usage")
 // run runs one command and returns the process exit status: 0 success, 1
 // failure (or an invalid policy), 2 a command-line mistake.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	err := dispatch(ctx, args, getenv, stdout, stderr)
+	return runWith(ctx, args, getenv, os.Stdin, stdout, stderr)
+}
+
+// runWith is run with the input that login reads secrets from when it is
+// not a terminal.
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -111,13 +121,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 1
 }
 
-func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "login":
+		return runLogin(ctx, rest, getenv, stdin, stdout, stderr)
+	case "logout":
+		return runLogout(ctx, rest, getenv, stdout, stderr)
+	case "whoami":
+		return runWhoami(ctx, rest, getenv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, rest, getenv, stderr)
 	case "policy":
@@ -151,6 +167,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "loadgen":
 		return runLoadgen(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version", "-v":
+		if len(rest) > 0 && helpFlag(rest[0]) {
+			fmt.Fprintln(stdout, "Usage: slokeeper version (also --version): print the version")
+			return nil
+		}
 		fmt.Fprintln(stdout, "slokeeper", Version())
 		return nil
 	case "help", "--help", "-help", "-h":
@@ -159,6 +179,24 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stderr, "slokeeper: unknown command %q\n\n%s", cmd, usage)
 	return errUsage
+}
+
+// helpFlag reports whether arg asks for help.
+func helpFlag(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+// positionalArg takes a command's leading argument (an ID, a file). ok is
+// false when there is none; a request for help is left for parseFlags, so
+// that "slokeeper operator disable --help" shows the usage.
+func positionalArg(args []string) (arg string, rest []string, ok bool) {
+	switch {
+	case len(args) > 0 && helpFlag(args[0]):
+		return "", args, true
+	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
+		return "", args, false
+	}
+	return args[0], args[1:], true
 }
 
 // parseFlags parses a command's flags; mistakes print the usage and

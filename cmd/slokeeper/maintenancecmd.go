@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +27,10 @@ TIME is RFC 3339 (2026-12-03T10:00:00+09:00). A planned window must be
 announced the policy's notice ahead (maintenance.notice, 7 days by default):
 one with less is refused, with the earliest start allowed. An announced
 window is not downtime. Without --components it covers every component.
+
+After slokeeper login (or with SLOKEEPER_SERVER), schedule, reschedule and
+cancel go through the server's API as you (admin or operator), and the
+ledger records you. Without a sign-in, and always for list:
 ` + directStoreHelp
 
 func runMaintenance(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -42,11 +48,12 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 	switch sub {
 	case "schedule", "reschedule":
 		if sub == "reschedule" {
-			if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			p, rest, ok := positionalArg(args)
+			if !ok {
 				fmt.Fprint(stderr, "maintenance reschedule: name the window first\n")
 				return errUsage
 			}
-			id, args = args[0], args[1:]
+			id, args = p, rest
 		}
 		fs.StringVar(&start, "start", "", "when it starts (RFC 3339)")
 		fs.StringVar(&end, "end", "", "when it ends (RFC 3339)")
@@ -60,11 +67,12 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 			fs.StringVar(&m.Reason, "reason", "", "why an emergency window could not be announced in time")
 		}
 	case "cancel":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprint(stderr, "maintenance cancel: name the window first\n")
 			return errUsage
 		}
-		id, args = args[0], args[1:]
+		id, args = p, rest
 	case "list":
 		fs.BoolVar(&all, "all", false, "cancelled and long past windows too")
 		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
@@ -74,6 +82,22 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 	default:
 		fmt.Fprintf(stderr, "slokeeper maintenance: unknown command %q\n\n%s", sub, maintenanceUsage)
 		return errUsage
+	}
+	if sub != "list" {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			if err := parseFlags(fs, args, stderr); err != nil {
+				return err
+			}
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return maintenanceAPI(ctx, c, sub, id, start, end, components, &m, stdout)
+		}
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -160,4 +184,46 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 			strings.Join(append([]string{}, m.Components...), ","), title)
 	}
 	return tw.Flush()
+}
+
+// maintenanceAPI schedules, moves or cancels a window through the
+// server's API as the signed-in operator.
+func maintenanceAPI(ctx context.Context, c *apiClient, sub, id, start, end, components string, m *slokeeper.Maintenance, stdout io.Writer) error {
+	var s, e time.Time
+	if sub != "cancel" {
+		var err1, err2 error
+		s, err1 = time.Parse(time.RFC3339, start)
+		e, err2 = time.Parse(time.RFC3339, end)
+		if err1 != nil || err2 != nil {
+			return slokeeper.Errorf(slokeeper.EINVALID, "--start and --end are RFC 3339 times, e.g. 2026-12-03T10:00:00+09:00.")
+		}
+	}
+	var out struct {
+		Maintenance slokeeper.Maintenance `json:"maintenance"`
+	}
+	path := "/api/v1/maintenances/" + url.PathEscape(id)
+	var err error
+	switch sub {
+	case "schedule":
+		m.Start, m.End = s, e
+		if components != "" {
+			m.Components = strings.Split(components, ",")
+		}
+		err = c.do(ctx, http.MethodPost, "/api/v1/maintenances", m, &out)
+	case "reschedule":
+		err = c.do(ctx, http.MethodPost, path+"/reschedule", map[string]time.Time{"start": s, "end": e}, &out)
+	case "cancel":
+		err = c.do(ctx, http.MethodPost, path+"/cancel", nil, &out)
+	}
+	if err != nil {
+		return err
+	}
+	w := out.Maintenance
+	switch sub {
+	case "cancel":
+		fmt.Fprintf(stdout, "cancelled %s\n", w.ID)
+	default:
+		fmt.Fprintf(stdout, "%sd %s: %s – %s\n", sub, w.ID, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 const operatorUsage = `Usage:
   slokeeper operator add --name NAME --role admin|operator|support|auditor [--email E]
   slokeeper operator list [--all]
+  slokeeper operator role NAME --role admin|operator|support|auditor
   slokeeper operator disable NAME
   slokeeper operator passwd NAME           a new one-time password, to be changed at sign-in
   slokeeper operator totp NAME             turn on two-factor sign-in; shows the secret once
@@ -27,6 +27,11 @@ const operatorUsage = `Usage:
 
 Passwords, TOTP secrets and tokens are shown once and stored only as
 hashes (or, for TOTP, encrypted). Every change is in the audit ledger.
+
+After slokeeper login (or with SLOKEEPER_SERVER and SLOKEEPER_TOKEN set),
+every command but totp goes through the server's API as you, an admin, and
+the ledger records you. Without a sign-in they work on the store directly,
+as local administration:
 ` + directStoreHelp
 
 func newOperator(name, role, password string, now time.Time) (*slokeeper.Operator, error) {
@@ -64,12 +69,16 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		fs.StringVar(&email, "email", "", "e-mail address")
 	case "list":
 		fs.BoolVar(&all, "all", false, "include disabled operators")
-	case "disable", "passwd", "totp", "unlock", "token revoke":
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+	case "disable", "passwd", "totp", "unlock", "token revoke", "role":
+		p, rest, ok := positionalArg(args)
+		if !ok {
 			fmt.Fprintf(stderr, "operator %s: name the %s first\n", sub, map[bool]string{true: "token ID", false: "operator"}[sub == "token revoke"])
 			return errUsage
 		}
-		positional, args = args[0], args[1:]
+		positional, args = p, rest
+		if sub == "role" {
+			fs.StringVar(&role, "role", "", "admin, operator, support or auditor")
+		}
 	case "token create":
 		fs.StringVar(&opName, "operator", "", "the operator the token acts as")
 		fs.StringVar(&name, "name", "", "what the token is for")
@@ -83,6 +92,23 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 	default:
 		fmt.Fprintf(stderr, "slokeeper operator: unknown command %q\n\n%s", sub, operatorUsage)
 		return errUsage
+	}
+	if sub != "totp" {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			if err := parseFlags(fs, args, stderr); err != nil {
+				return err
+			}
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return runOperatorAPI(ctx, c, sub, operatorArgs{name: name, role: role, email: email, opName: opName,
+				scope: scope, expires: expires, all: all, positional: positional}, stdout, stderr)
+		}
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -178,6 +204,24 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		}
 		ops.DeleteOperatorSessions(ctx, op.ID)
 		fmt.Fprintf(stdout, "password: %s\n", password)
+		return nil
+	case "role":
+		op, err := find(positional)
+		if err != nil {
+			return err
+		}
+		changed := *op
+		changed.Role = role
+		if err := changed.Validate(); err != nil {
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
+		if err := record("operator.role", "operator:"+op.Name, op.Role+" → "+role); err != nil {
+			return err
+		}
+		if err := ops.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{Role: &role}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s is now %s\n", op.Name, role)
 		return nil
 	case "unlock":
 		if err := record("operator.unlock", "operator:"+positional, ""); err != nil {

@@ -55,7 +55,7 @@ func createToken(t *testing.T, cfg Config, operator, scope string) (token, id st
 // operator: sign-in itself, subscribers' own links, log ingestion (source
 // tokens). Every other unsafe route needs a write-scoped principal.
 var publicWrites = map[string]bool{
-	"POST /api/v1/auth/login": true, "POST /api/v1/auth/logout": true, "POST /admin/login": true, "POST /admin/logout": true,
+	"POST /api/v1/auth/login": true, "POST /api/v1/auth/tokens": true, "POST /api/v1/auth/logout": true, "POST /admin/login": true, "POST /admin/logout": true,
 	"POST /subscribe": true, "POST /subscribe/confirm": true, "POST /unsubscribe": true,
 	"POST /api/v1/logs": true, "POST /api/v1/agent/logs": true, "POST /v1/logs": true,
 	"POST /record-logs": true, "POST /device/device-state/get": true, "POST /device/device-state/update": true,

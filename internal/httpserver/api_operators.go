@@ -1,0 +1,247 @@
+package httpserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"slokeeper"
+	"slokeeper/internal/auth"
+)
+
+// The operators API, for admins (the command line's operator commands go
+// through it as the signed-in admin): the same validation and ledger
+// entries as the direct-store commands had, with the admin as the actor.
+func (s *Server) registerOperatorRoutes(mux *routeMux) {
+	admins := []string{slokeeper.RoleAdmin}
+	mux.HandleFunc("GET /api/v1/operators", s.requireOperator(admins, s.handleOperatorIndex))
+	mux.HandleFunc("POST /api/v1/operators", s.requireOperator(admins, s.handleOperatorAdd))
+	mux.HandleFunc("POST /api/v1/operators/{name}/role", s.requireOperator(admins, s.handleOperatorRole))
+	mux.HandleFunc("POST /api/v1/operators/{name}/disable", s.requireOperator(admins, s.handleOperatorDisable))
+	mux.HandleFunc("POST /api/v1/operators/{name}/password-reset", s.requireOperator(admins, s.handleOperatorReset))
+	mux.HandleFunc("GET /api/v1/operators/{name}/tokens", s.requireOperator(admins, s.handleTokenIndex))
+	mux.HandleFunc("POST /api/v1/operators/{name}/tokens", s.requireOperator(admins, s.handleTokenCreate))
+	mux.HandleFunc("POST /api/v1/tokens/{id}/revoke", s.requireOperator(admins, s.handleTokenRevoke))
+}
+
+func (s *Server) findOperator(ctx context.Context, name string) (*slokeeper.Operator, error) {
+	list, err := s.Operators.FindOperators(ctx, slokeeper.OperatorFilter{Name: name, IncludeDisabled: true})
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, slokeeper.Errorf(slokeeper.ENOTFOUND, "No operator %q.", name)
+	}
+	return list[0], nil
+}
+
+func (s *Server) handleOperatorIndex(w http.ResponseWriter, r *http.Request, p *principal) {
+	list, err := s.Operators.FindOperators(r.Context(), slokeeper.OperatorFilter{IncludeDisabled: r.URL.Query().Get("all") == "true"})
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	type row struct {
+		*slokeeper.Operator
+		TOTP bool `json:"totp"`
+	}
+	out := []row{}
+	for _, o := range list {
+		out = append(out, row{o, o.TOTPSecret != nil})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"operators": out})
+}
+
+// handleOperatorAdd: POST /api/v1/operators {"name", "role", "email"}
+// answers the operator and a one-time password, shown this once.
+func (s *Server) handleOperatorAdd(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct{ Name, Role, Email string }
+	if err := decode(w, r, &req); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	password := auth.NewPassword()
+	h, err := s.hashPassword(password)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	op := &slokeeper.Operator{ID: "op_" + auth.NewToken("")[:12], Name: req.Name, Role: req.Role, Email: req.Email,
+		PasswordHash: h, MustChangePassword: true, CreatedAt: s.Clock.Now()}
+	if err := op.Validate(); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "operator.add", "operator:"+op.Name, "role "+op.Role); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.CreateOperator(r.Context(), op); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"operator": op, "password": password})
+}
+
+// handleOperatorRole: POST /api/v1/operators/{name}/role {"role"}.
+func (s *Server) handleOperatorRole(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct{ Role string }
+	if err := decode(w, r, &req); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	changed := *op
+	changed.Role = req.Role
+	if err := changed.Validate(); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if op.ID == p.op.ID && req.Role != slokeeper.RoleAdmin {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "You cannot take the admin role from yourself; another admin can."))
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "operator.role", "operator:"+op.Name, op.Role+" → "+req.Role); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{Role: &req.Role}); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"operator": &changed})
+}
+
+func (s *Server) handleOperatorDisable(w http.ResponseWriter, r *http.Request, p *principal) {
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if op.ID == p.op.ID {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "You cannot disable yourself; another admin can."))
+		return
+	}
+	now := s.Clock.Now()
+	if err := s.Audit(r.Context(), p.actor(), "operator.disable", "operator:"+op.Name, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{DisabledAt: &now}); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.DeleteOperatorSessions(r.Context(), op.ID); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": op.Name, "disabled_at": now})
+}
+
+// handleOperatorReset gives an operator a new one-time password, to be
+// changed at sign-in, and ends their sessions.
+func (s *Server) handleOperatorReset(w http.ResponseWriter, r *http.Request, p *principal) {
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	password := auth.NewPassword()
+	h, err := s.hashPassword(password)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Audit(r.Context(), p.actor(), "operator.passwd", "operator:"+op.Name, "reset to a one-time password"); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	yes := true
+	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &yes}); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.DeleteOperatorSessions(r.Context(), op.ID); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": op.Name, "password": password})
+}
+
+func (s *Server) handleTokenIndex(w http.ResponseWriter, r *http.Request, p *principal) {
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	list, err := s.Operators.FindAPITokens(r.Context(), op.ID)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if list == nil {
+		list = []*slokeeper.APIToken{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": list})
+}
+
+// handleTokenCreate: POST /api/v1/operators/{name}/tokens {"name",
+// "scope", "expires"} (expires a Go duration, such as 720h) answers the
+// token, shown this once.
+func (s *Server) handleTokenCreate(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req struct{ Name, Scope, Expires string }
+	if err := decode(w, r, &req); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := slokeeper.ValidTokenScope(req.Scope); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	d, err := time.ParseDuration(req.Expires)
+	if err != nil || d <= 0 {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "expires %q is not a positive duration such as 720h.", req.Expires))
+		return
+	}
+	if req.Name == "" || len([]rune(req.Name)) > 100 {
+		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "Name the token (at most 100 characters): what it is for."))
+		return
+	}
+	now := s.Clock.Now()
+	token := auth.NewToken(slokeeper.OperatorTokenPrefix)
+	t := &slokeeper.APIToken{ID: "tok_" + auth.NewToken("")[:12], OperatorID: op.ID, Name: req.Name, Scope: req.Scope,
+		TokenHash: slokeeper.HashToken(token), CreatedAt: now, ExpiresAt: now.Add(d)}
+	if err := s.Audit(r.Context(), p.actor(), "token.create", "operator:"+op.Name,
+		fmt.Sprintf("%s (%s scope, until %s)", t.ID, t.Scope, t.ExpiresAt.Format(time.RFC3339))); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.CreateAPIToken(r.Context(), t); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "api_token": t})
+}
+
+func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, p *principal) {
+	id := r.PathValue("id")
+	if err := s.Audit(r.Context(), p.actor(), "token.revoke", "token:"+id, ""); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.Operators.RevokeAPIToken(r.Context(), id, s.Clock.Now()); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
