@@ -23,6 +23,7 @@ var accountAPICommands = []string{"account create", "account put", "account get"
 // accountArgs are an account or grant command's flags and argument.
 type accountArgs struct {
 	id, name, kind, key, value, file, account, scope, reason string
+	lang                                                     string // of grant output: ja or en
 	duration                                                 time.Duration
 	positional                                               string
 }
@@ -109,12 +110,14 @@ func runAccountAPI(ctx context.Context, c *apiClient, sub string, a accountArgs,
 		if err := c.do(ctx, http.MethodPost, "/api/v1/grants", req, &out); err != nil {
 			return err
 		}
-		return show("grant requested:", out.Grant)
+		writeGrant(stdout, "アクセス権を申請しました", "grant requested", out.Grant, grantNames{}, a.lang, time.Now())
+		return nil
 	case "grant approve":
 		if err := c.do(ctx, http.MethodPost, grant+"/approve", nil, &out); err != nil {
 			return err
 		}
-		return show("grant approved:", out.Grant)
+		writeGrant(stdout, "アクセス権を承認しました", "grant approved", out.Grant, grantNames{}, a.lang, time.Now())
+		return nil
 	case "grant revoke":
 		if err := c.do(ctx, http.MethodPost, grant+"/revoke", nil, nil); err != nil {
 			return err
@@ -129,7 +132,7 @@ func runAccountAPI(ctx context.Context, c *apiClient, sub string, a accountArgs,
 		if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
 			return err
 		}
-		return writeGrants(stdout, out.Grants, nil, time.Now())
+		return writeGrants(stdout, out.Grants, nil, grantNames{}, a.lang, time.Now())
 	}
 	return fmt.Errorf("%s has no API path", sub)
 }

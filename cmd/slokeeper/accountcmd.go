@@ -180,7 +180,7 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 			if err != nil {
 				return err
 			}
-			return runAccountAPI(ctx, c, sub, accountArgs{id: id, name: name, kind: kind, key: key, value: value, file: file,
+			return runAccountAPI(ctx, c, sub, accountArgs{lang: lang, id: id, name: name, kind: kind, key: key, value: value, file: file,
 				account: account, scope: scope, reason: reason, duration: duration, positional: positional}, stdout)
 		}
 	}

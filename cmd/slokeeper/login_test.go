@@ -215,17 +215,17 @@ func testLoginGrantsThroughAPI(t *testing.T, cfg Config) {
 		t.Fatalf("account create = %d %q %q", code, out, stderr)
 	}
 	out, stderr, code := cliEnv(t, carol, "", "grant", "request", "--account", "acme", "--scope", "all", "--reason", "ticket 42", "--duration", "1h")
-	id := regexp.MustCompile(`"id": "([^"]+)"`).FindStringSubmatch(out)
-	if code != 0 || id == nil {
+	if code != 0 || !strings.Contains(out, "アクセス権を申請しました") {
 		t.Fatalf("grant request = %d %q %q", code, out, stderr)
 	}
+	id := []string{"", grantID(t, out)}
 	if _, stderr, code := cliEnv(t, carol, "", "grant", "approve", id[1]); code != 1 || !strings.Contains(stderr, "You cannot approve your own access grant") {
 		t.Errorf("the requester's own approval = %d %q", code, stderr)
 	}
 	if _, stderr, code := cliEnv(t, carol, "", "account", "get", "acme", "--kind", "data", "--key", "k"); code != 1 || !strings.Contains(stderr, "grant") {
 		t.Errorf("a read before approval = %d %q", code, stderr)
 	}
-	if out, stderr, code := cliEnv(t, dave, "", "grant", "approve", id[1]); code != 0 || !strings.Contains(out, "grant approved:") {
+	if out, stderr, code := cliEnv(t, dave, "", "grant", "approve", id[1], "--lang", "en"); code != 0 || !strings.Contains(out, "grant approved") {
 		t.Fatalf("a second admin's approval = %d %q %q", code, out, stderr)
 	}
 	if _, stderr, code := cliEnv(t, carol, "", "account", "put", "acme", "--kind", "data", "--key", "k", "--value", "秘密の値"); code != 0 {
@@ -234,7 +234,7 @@ func testLoginGrantsThroughAPI(t *testing.T, cfg Config) {
 	if out, stderr, code := cliEnv(t, carol, "", "account", "get", "acme", "--kind", "data", "--key", "k"); code != 0 || out != "秘密の値" {
 		t.Errorf("account get = %d %q %q", code, out, stderr)
 	}
-	if out, _, code := cliEnv(t, carol, "", "grant", "list", "--account", "acme"); code != 0 || !strings.Contains(out, id[1]) || !strings.Contains(out, "active") {
+	if out, _, code := cliEnv(t, carol, "", "grant", "list", "--account", "acme", "--lang", "en"); code != 0 || !strings.Contains(out, id[1]) || !strings.Contains(out, "active") {
 		t.Errorf("grant list = %d %q", code, out)
 	}
 
@@ -386,6 +386,7 @@ func TestLoginMaintenanceThroughAPI(t *testing.T) {
 func TestLoginLogsThroughAPI(t *testing.T) {
 	cfg := testConfig()
 	cfg.Data = t.TempDir()
+	mustAccount(t, cfg.Data, "", "acct-1")
 	out, stderr, code := cliRun(t, "source", "add", "--data", cfg.Data, "--kind", "agent", "--account", "acct-1", "--name", "gw")
 	src := regexp.MustCompile(`token:  (slk_\S+)\n`).FindStringSubmatch(out)
 	if code != 0 || src == nil {
