@@ -29,6 +29,8 @@ the outside by its probe. FILE is YAML:
   components:
     - id: api
       group: cloud                 # optional: components of a group show together
+      group_ja: クラウド           # optional: the group's heading on the status page
+      group_en: Cloud
       name_ja: クラウド実行環境
       name_en: Cloud runtime
       target: 99.95%               # optional: the uptime objective; default the policy's
@@ -57,6 +59,8 @@ type componentsFile struct {
 type componentYAML struct {
 	ID       string          `yaml:"id"`
 	Group    string          `yaml:"group,omitempty"`
+	GroupJA  string          `yaml:"group_ja,omitempty"`
+	GroupEN  string          `yaml:"group_en,omitempty"`
 	NameJA   string          `yaml:"name_ja"`
 	NameEN   string          `yaml:"name_en"`
 	Order    int             `yaml:"order,omitempty"`
@@ -102,7 +106,7 @@ func loadComponents(path string, now time.Time, prober *probe.Prober) ([]*slokee
 	var out []*slokeeper.Component
 	seen := map[string]bool{}
 	for i, y := range f.Components {
-		c := &slokeeper.Component{ID: y.ID, Group: y.Group, NameJA: y.NameJA, NameEN: y.NameEN, Order: y.Order, Hidden: y.Hidden,
+		c := &slokeeper.Component{ID: y.ID, Group: y.Group, GroupJA: y.GroupJA, GroupEN: y.GroupEN, NameJA: y.NameJA, NameEN: y.NameEN, Order: y.Order, Hidden: y.Hidden,
 			Interval: slokeeper.Duration(y.Interval), Failures: y.Failures, UpdatedAt: now,
 			Probe: slokeeper.Probe{Kind: y.Probe.Kind, Target: y.Probe.Target, Timeout: slokeeper.Duration(y.Probe.Timeout), Status: y.Probe.Status,
 				Body: y.Probe.Body, MaxLatency: slokeeper.Duration(y.Probe.MaxLatency), CertExpiry: slokeeper.Duration(y.Probe.CertExpiry),
