@@ -143,7 +143,7 @@ func (w *writer) incident() {
 		w.line("下記の障害が発生しております。ご迷惑をおかけしており、誠に申し訳ございません。",
 			"We are experiencing the incident below. We apologize for the inconvenience.")
 	case slokeeper.AnnounceIncidentResolved:
-		w.subject = w.t("【障害復旧のお知らせ】", "[Resolved] ") + title
+		w.subject = w.t("【復旧】", "[Resolved] ") + title
 		w.line("下記の障害は復旧いたしました。ご迷惑をおかけしましたことを深くお詫び申し上げます。",
 			"The incident below has been resolved. We apologize for the inconvenience it caused.")
 	default:

@@ -219,7 +219,7 @@ func (s *Server) Open() error {
 	}
 	useTLS := s.TLSCert != ""
 	s.tls = useTLS
-	pages, err := template.ParseFS(templateFS, "templates/*.html")
+	pages, err := template.New("").Funcs(pageFuncs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"slokeeper"
+	"slokeeper/incident"
 )
 
 // handleStatus serves the service's status as JSON: every public
@@ -27,6 +28,15 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.serveStaleStatus(w, r, days, err)
 		return
+	}
+	if s.Incidents != nil {
+		// The service's state follows its worst open incident too.
+		open, err := s.Incidents.FindIncidents(r.Context(), slokeeper.IncidentFilter{Open: true})
+		if err != nil {
+			s.serveStaleStatus(w, r, days, err)
+			return
+		}
+		v.Status = incident.ServiceState(v.Status, open)
 	}
 	s.lastGood.keepView(days, v, s.Clock.Now())
 	w.Header().Set("Cache-Control", "public, max-age=10")
