@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/incident"
 	"slokeeper/internal/browsertest"
 
 	"github.com/chromedp/chromedp"
@@ -136,8 +137,10 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files")
 
 // TestStatusPageGolden pins the rendered status page, in Japanese and in
 // English, against golden files (go test -run StatusPageGolden -update
-// rewrites them): a component up, one down with its incident, and a
-// maintenance notice, all on a fixed clock.
+// rewrites them), on a fixed clock: a group with a heading ("クラウド")
+// holding a component with 30 days of data and a new one, down, whose
+// uptime is "not enough data yet"; its open incident under the degraded
+// banner; an incident that recovered yesterday; and a maintenance notice.
 func TestStatusPageGolden(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer up.Close()
@@ -156,10 +159,43 @@ func TestStatusPageGolden(t *testing.T) {
 	}
 	defer m.Close(context.Background())
 	bg := context.Background()
-	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "editor", NameJA: "エディタ", NameEN: "Editor", Order: 1,
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "editor", Group: "cloud", GroupJA: "クラウド", GroupEN: "Cloud", NameJA: "エディタ", NameEN: "Editor", Order: 1,
 		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: up.URL}})
-	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Order: 2,
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "runtime", Group: "cloud", GroupJA: "クラウド", GroupEN: "Cloud", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Order: 2,
 		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: down.URL}})
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "mqtt", NameJA: "MQTT ブローカー", NameEN: "MQTT broker", Order: 3,
+		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: up.URL}})
+	// The editor has been watched for 30 days, 20 minutes down on one of them.
+	var days []slokeeper.ComponentDay
+	for i := 30; i >= 1; i-- {
+		d := slokeeper.ComponentDay{Component: "editor", Day: clock.Now().AddDate(0, 0, -i).In(m.Policy.Location()).Format(time.DateOnly), Observed: 24 * time.Hour}
+		if i == 10 {
+			d.Down = 20 * time.Minute
+		}
+		days = append(days, d)
+	}
+	if err := m.Store.Components.PutComponentDays(bg, days); err != nil {
+		t.Fatal(err)
+	}
+	// Yesterday's incident, resolved after 40 minutes.
+	yesterday := clock.Now().Add(-24 * time.Hour)
+	past := &slokeeper.Incident{Components: []string{"editor"}, TitleJA: "エディタに接続しにくい状態", TitleEN: "Editor slow to connect", Impact: slokeeper.ImpactMinor}
+	first, ev, err := incident.Open(m.Policy, past, "調査しています。", "We are investigating.", "operator:golden", "n1", yesterday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past.ID, first.Incident = "in_golden", "in_golden"
+	ev = incident.NoticeEvidence(m.Policy, past, yesterday, "n1")
+	if err := m.Store.Incidents.OpenIncident(bg, past, first, ev); err != nil {
+		t.Fatal(err)
+	}
+	fixed := &slokeeper.IncidentUpdate{Incident: "in_golden", Status: slokeeper.IncidentResolved, BodyJA: "復旧いたしました。", BodyEN: "It has recovered."}
+	if err := incident.Stamp(fixed, "operator:golden", yesterday.Add(40*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Store.Incidents.AddIncidentUpdate(bg, fixed); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Date(2026, 12, 12, 1, 0, 0, 0, time.UTC)
 	m.Store.Maintenance.CreateMaintenance(bg, &slokeeper.Maintenance{ID: "mt_golden", Components: []string{"editor"},
 		TitleJA: "データベースの更新", TitleEN: "Database upgrade", BodyJA: "約2時間、エディタをご利用いただけません。", BodyEN: "The editor is unavailable for about two hours.",
@@ -170,8 +206,10 @@ func TestStatusPageGolden(t *testing.T) {
 	})
 	m.Monitor.Tally(bg, clock.Now())
 	version := regexp.MustCompile(`slokeeper <code>[^<]*</code>`)
+	autoID := regexp.MustCompile(`/incidents/in_[0-9a-zA-Z_-]{12}\?`)
 	for _, lang := range []string{"ja", "en"} {
 		got := version.ReplaceAllString(get(t, http.DefaultClient, m.HTTP.URL()+"/?lang="+lang).body, "slokeeper <code>VERSION</code>")
+		got = autoID.ReplaceAllString(got, "/incidents/ID?")
 		path := filepath.Join("testdata", "status."+lang+".html")
 		if *updateGolden {
 			os.MkdirAll("testdata", 0o755)
