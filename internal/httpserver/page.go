@@ -77,11 +77,11 @@ type componentRow struct {
 	ID, Name, Status string
 	// NotEnough says too little was observed yet for an uptime or an
 	// error budget (uptime.MinObserved): the page says so instead.
-	NotEnough bool
-	Uptime           string // "99.95%", or "" when nothing was observed
-	Target           string // the objective, "99.5%"
-	BudgetLeft       string // share of the 30-day error budget left, "87%"
-	Bars             []bar
+	NotEnough  bool
+	Uptime     string // "99.95%", or "" when nothing was observed
+	Target     string // the objective, "99.5%"
+	BudgetLeft string // share of the 30-day error budget left, "87%"
+	Bars       []bar
 }
 
 // bar is one day of a component's uptime bar.
