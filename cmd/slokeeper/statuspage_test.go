@@ -71,8 +71,20 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		return len(nodes)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(m.HTTP.URL()+"/?lang=ja"), chromedp.WaitVisible(css(`.banner`))); err != nil {
+	// A phone's width: the page fits without sideways scrolling.
+	overflows := func() bool {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(m.HTTP.URL()+"/?lang=ja"), chromedp.WaitVisible(css(`.banner`))); err != nil {
 		t.Fatal(err)
+	}
+	if overflows() {
+		t.Error("at 390 px the status page scrolls sideways")
 	}
 	if b := text(`.banner`); b != "一部のサービスで障害が発生しています" {
 		t.Errorf("banner (ja) = %q", b)
@@ -98,6 +110,24 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	if s := text(`.component .state-outage`); !strings.Contains(s, "Outage") {
 		t.Errorf("runtime's state = %q", s)
+	}
+
+	// The incident's permalink: its own page, with what it affects.
+	if err := chromedp.Do(ctx, chromedp.Click(css(`section[aria-labelledby=active] h3 a`)), chromedp.WaitVisible(css(`main h1`))); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, c, overflow := text(`main h1`), text(`main .components`), overflows(); !strings.Contains(loc, "/incidents/in_") || h != "Incident" || c != "Affected: Cloud runtime" || overflow {
+		t.Errorf("permalink %s: heading %q, components %q, overflows %v", loc, h, c, overflow)
+	}
+	if a := text(`main article h3`); a != "Cloud runtime is unavailable" {
+		t.Errorf("permalink's incident = %q", a)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(m.HTTP.URL()+"/?lang=en"), chromedp.WaitVisible(css(`#email`))); err != nil {
+		t.Fatal(err)
 	}
 
 	// Subscribing through the form, on the English page, to Japanese
