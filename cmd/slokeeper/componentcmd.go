@@ -222,13 +222,33 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET")
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET\tLAST CHECK")
+	now := time.Now()
 	for _, c := range cs {
 		target := "policy"
 		if c.Target > 0 {
 			target = fmt.Sprintf("%g%%", c.Target*100)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target)
+		last, err := lastCheck(ctx, store.Components, c, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target, termSafe(last))
 	}
 	return tw.Flush()
+}
+
+// lastCheck says how c's latest check (within its last ten intervals)
+// went, and why it failed ("failed: status 503"): for staff, the public
+// page never says why.
+func lastCheck(ctx context.Context, cs slokeeper.ComponentService, c *slokeeper.Component, now time.Time) (string, error) {
+	rs, err := cs.FindCheckResults(ctx, c.ID, now.Add(-10*time.Duration(c.Interval)), now.Add(time.Millisecond))
+	if err != nil || len(rs) == 0 {
+		return "-", err
+	}
+	r := rs[len(rs)-1]
+	if r.OK {
+		return "ok", nil
+	}
+	return "failed: " + cmp.Or(r.Detail, "no detail"), nil
 }

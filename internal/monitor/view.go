@@ -52,6 +52,10 @@ type ComponentView struct {
 	Observed   float64 `json:"observed_seconds"`
 	EnoughData bool    `json:"enough_data"`
 	Budget     Budget  `json:"error_budget"`
+	// Reason is why the latest check failed ("status 503", "connection
+	// refused"): for staff only, so set only in a View with hidden, the
+	// staff's view; never on the public page or GET /api/v1/status.
+	Reason string `json:"reason,omitempty"`
 	// Alerts are the burn-rate alerts firing (at the last tally).
 	Alerts []BurnAlert `json:"burn_alerts,omitempty"`
 	Days   []DayView   `json:"days"`
@@ -74,8 +78,9 @@ type DayView struct {
 	Maintenance float64  `json:"maintenance_seconds"`
 }
 
-// View returns the status of every public component (with hidden, of all)
-// and the bars of the last days days, today included.
+// View returns the status of every public component (with hidden, of all,
+// and why their latest check failed: the staff's view) and the bars of the
+// last days days, today included.
 func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error) {
 	now, loc := m.cfg.Clock.Now(), m.cfg.Policy.Location()
 	cs, err := m.cfg.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
@@ -113,6 +118,9 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 			down++
 		}
 		shown++
+		if hidden && (st.Failing || st.Down) {
+			cv.Reason = st.Detail
+		}
 		tallies, err := m.cfg.Components.FindComponentDays(ctx, c.ID, first.Format(time.DateOnly), today.Format(time.DateOnly))
 		if err != nil {
 			return nil, err

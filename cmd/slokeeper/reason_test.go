@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"slokeeper"
+)
+
+// TestProbeFailureReason: why a probe failed ("status 503") is shown to
+// staff in the API, the console and the CLI, and never on the public page
+// or the public status API.
+func TestProbeFailureReason(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	cfg.ProbeAllowTargets = "loopback"
+	m := MustRunMain(t, cfg)
+	bg := context.Background()
+	if err := m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime",
+		Interval: slokeeper.Duration(5 * time.Second), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: down.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a failed check", func() bool {
+		rs, err := m.Store.Components.FindCheckResults(bg, "runtime", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		return err == nil && len(rs) > 0 && !rs[len(rs)-1].OK
+	})
+	sam := signIn(t, m, "sam", "support")
+	if r := get(t, sam, m.HTTP.URL()+"/api/v1/components"); r.status != 200 || !strings.Contains(r.body, `"reason": "`) || !strings.Contains(r.body, "503") {
+		t.Errorf("staff's GET /api/v1/components = %d %s", r.status, r.body)
+	}
+	if r := get(t, sam, m.HTTP.URL()+"/admin/status?lang=en"); r.status != 200 || !strings.Contains(r.body, "Why it failed") || !strings.Contains(r.body, "503") {
+		t.Errorf("the console = %d, no reason:\n%s", r.status, r.body)
+	}
+	for _, path := range []string{"/api/v1/status", "/?lang=en", "/?lang=ja"} {
+		if r := get(t, http.DefaultClient, m.HTTP.URL()+path); r.status != 200 || strings.Contains(r.body, "503") || strings.Contains(r.body, "reason") {
+			t.Errorf("public %s shows why the probe failed: %d %s", path, r.status, r.body)
+		}
+	}
+	m.Close(bg)
+	if out, stderr, code := cliRun(t, "component", "list", "--data", cfg.Data); code != 0 || !strings.Contains(out, "failed: ") || !strings.Contains(out, "503") {
+		t.Errorf("component list: exit %d\n%s%s", code, out, stderr)
+	}
+}
