@@ -256,6 +256,37 @@ func TestStatusPageGolden(t *testing.T) {
 			t.Errorf("the %s status page differs from %s (-update rewrites it):\n%s", lang, path, got)
 		}
 	}
+
+	// The permalinks of the recovered incident and of the window.
+	if r := get(t, http.DefaultClient, m.HTTP.URL()+"/incidents/in_golden?lang=ja"); r.status != 200 || !strings.Contains(r.body, "影響範囲: エディタ") ||
+		!strings.Contains(r.body, "復旧: 2026年12月2日(水) 10:40 JST") || !strings.Contains(r.body, `hreflang="en"`) {
+		t.Errorf("incident permalink = %d %s", r.status, r.body)
+	}
+	if r := get(t, http.DefaultClient, m.HTTP.URL()+"/maintenance/mt_golden?lang=en"); r.status != 200 || !strings.Contains(r.body, "Database upgrade") || !strings.Contains(r.body, "Affected: Editor") {
+		t.Errorf("maintenance permalink = %d %s", r.status, r.body)
+	}
+	for _, path := range []string{"/incidents/in_nope", "/maintenance/mt_nope"} {
+		if r := get(t, http.DefaultClient, m.HTTP.URL()+path); r.status != 404 {
+			t.Errorf("%s = %d", path, r.status)
+		}
+	}
+	// The history by month: November has the editor's 28 observed days
+	// (1 and 2 November: no data), December the recovered incident.
+	nov := get(t, http.DefaultClient, m.HTTP.URL()+"/history?month=2026-11&lang=en")
+	if nov.status != 200 || !strings.Contains(nov.body, "Status history: November 2026") || !strings.Contains(nov.body, "Uptime 99.95%") ||
+		!strings.Contains(nov.body, "2026-11-01: no data") || !strings.Contains(nov.body, "2026-11-23: 98.611%") || !strings.Contains(nov.body, "No incidents this month.") ||
+		!strings.Contains(nov.body, `href="/history?month=2026-12&amp;lang=en"`) {
+		t.Errorf("history of November = %d %s", nov.status, nov.body)
+	}
+	dec := get(t, http.DefaultClient, m.HTTP.URL()+"/history?lang=ja")
+	if dec.status != 200 || !strings.Contains(dec.body, "稼働状況の履歴: 2026年12月") || !strings.Contains(dec.body, "/incidents/in_golden?lang=ja") || strings.Contains(dec.body, `rel="next"`) {
+		t.Errorf("history of this month = %d %s", dec.status, dec.body)
+	}
+	for _, month := range []string{"2026-13", "december", "2027-01"} {
+		if r := get(t, http.DefaultClient, m.HTTP.URL()+"/history?month="+month); r.status != 400 {
+			t.Errorf("history of %q = %d %s", month, r.status, r.body)
+		}
+	}
 }
 
 // BenchmarkStatusPage is one request of the status page over loopback

@@ -18,6 +18,8 @@ var pageFuncs = map[string]any{
 			pg = v.page
 		case itemPage:
 			pg = v.page
+		case historyPage:
+			pg = v.page
 		}
 		return cardData{Page: pg, Item: item}
 	},
