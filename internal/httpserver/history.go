@@ -16,6 +16,8 @@ import (
 type historyPage struct {
 	page
 	Name, Document, Version string
+	Logo                    string
+	Branded                 bool
 	Subscribe               bool
 	Path                    string
 	Month                   string // "2026-12"
@@ -56,7 +58,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	end := start.AddDate(0, 1, 0)
-	data := historyPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version,
+	data := historyPage{page: pg, Name: s.pageName(l), Logo: s.Brand.logoURL(), Branded: s.Brand.Color != "", Document: svc.Document.In(l), Version: s.Version,
 		Subscribe: s.Subscriptions != nil && s.EmailNotices, Path: r.URL.Path, Month: start.Format("2006-01"),
 		Title: pg.T(fmt.Sprintf("%d年%d月", start.Year(), start.Month()), start.Format("January 2006")),
 		Prev:  start.AddDate(0, -1, 0).Format("2006-01")}

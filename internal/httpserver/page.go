@@ -55,6 +55,8 @@ func (p page) T(ja, en string) string {
 type statusPage struct {
 	page
 	Name, Document, Version string
+	Logo                    string // the operator's logo, or ""
+	Branded                 bool   // /brand.css has the operator's colours
 	Status                  string // operational, degraded, outage
 	Components              []componentRow
 	Groups                  []componentGroup // the components under their group's heading
@@ -175,7 +177,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := page{Lang: l}
 	svc := s.Policy.Service
-	data := statusPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version, Status: "operational", Subscribe: s.Subscriptions != nil && s.EmailNotices}
+	data := statusPage{page: pg, Name: s.pageName(l), Logo: s.Brand.logoURL(), Branded: s.Brand.Color != "", Document: svc.Document.In(l), Version: s.Version, Status: "operational", Subscribe: s.Subscriptions != nil && s.EmailNotices}
 	ctx, now, loc := r.Context(), s.Clock.Now(), s.Policy.Location()
 	when := func(t time.Time) string { return maintenance.JST(t, loc, l) }
 	names := map[string]string{}

@@ -34,6 +34,8 @@ type cardData struct {
 type itemPage struct {
 	page
 	Name, Document, Version string
+	Logo                    string
+	Branded                 bool
 	Subscribe               bool
 	Path                    string // the permalink's path, for the language switch
 	Incident                *incidentRow
@@ -61,7 +63,7 @@ func (s *Server) componentNameMap(r *http.Request, pg page) (map[string]string, 
 func (s *Server) itemPage(r *http.Request) itemPage {
 	l := lang(r)
 	svc := s.Policy.Service
-	return itemPage{page: page{Lang: l}, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version,
+	return itemPage{page: page{Lang: l}, Name: s.pageName(l), Logo: s.Brand.logoURL(), Branded: s.Brand.Color != "", Document: svc.Document.In(l), Version: s.Version,
 		Subscribe: s.Subscriptions != nil && s.EmailNotices, Path: r.URL.Path}
 }
 
