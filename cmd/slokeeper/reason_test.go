@@ -49,3 +49,40 @@ func TestProbeFailureReason(t *testing.T) {
 		t.Errorf("component list: exit %d\n%s%s", code, out, stderr)
 	}
 }
+
+// TestOpenIncidentBanner: with every component up (here: none at all), an
+// open incident makes the banner and the status API say degraded; the
+// console's update form starts from the incident's current status; once
+// resolved, all is well again.
+func TestOpenIncidentBanner(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	m := MustRunMain(t, cfg)
+	sam := signIn(t, m, "sam", "support")
+	r := postJSON(t, sam, m.HTTP.URL()+"/api/v1/incidents", `{"title_ja":"一部のお客様でログインできません","title_en":"Some customers cannot sign in",
+		"impact":"minor","body_ja":"調査しています。","body_en":"We are investigating."}`)
+	if r.status != 201 {
+		t.Fatalf("open = %d %s", r.status, r.body)
+	}
+	incs, _ := m.Store.Incidents.FindIncidents(context.Background(), slokeeper.IncidentFilter{Open: true})
+	id := incs[0].ID
+	if p := get(t, http.DefaultClient, m.HTTP.URL()+"/?lang=ja"); !strings.Contains(p.body, `<p class="banner degraded" role="status">一部のサービスで障害が発生しています</p>`) {
+		t.Errorf("banner under an open incident:\n%s", p.body)
+	}
+	if s := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/status"); !strings.Contains(s.body, `"status": "degraded"`) {
+		t.Errorf("status API under an open incident: %s", s.body)
+	}
+	if r := postJSON(t, sam, m.HTTP.URL()+"/api/v1/incidents/"+id+"/updates", `{"status":"monitoring","body_ja":"復旧を確認しています。","body_en":"We are watching the fix."}`); r.status != 201 {
+		t.Fatalf("update = %d %s", r.status, r.body)
+	}
+	console := get(t, sam, m.HTTP.URL()+"/admin/status?lang=ja").body
+	if !strings.Contains(console, `<option value="monitoring" selected>`) || strings.Contains(console, `<option value="investigating" selected>`) {
+		t.Errorf("the update form does not start from monitoring:\n%s", console)
+	}
+	if r := postJSON(t, sam, m.HTTP.URL()+"/api/v1/incidents/"+id+"/updates", `{"status":"resolved","body_ja":"復旧しました。","body_en":"Resolved."}`); r.status != 201 {
+		t.Fatalf("resolve = %d %s", r.status, r.body)
+	}
+	if p := get(t, http.DefaultClient, m.HTTP.URL()+"/?lang=en"); !strings.Contains(p.body, `<p class="banner operational" role="status">All systems operational</p>`) {
+		t.Errorf("banner after the incident was resolved:\n%s", p.body)
+	}
+}
