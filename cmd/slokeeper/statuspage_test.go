@@ -210,12 +210,12 @@ func TestStatusPageGolden(t *testing.T) {
 	// Yesterday's incident, resolved after 40 minutes.
 	yesterday := clock.Now().Add(-24 * time.Hour)
 	past := &slokeeper.Incident{Components: []string{"editor"}, TitleJA: "エディタに接続しにくい状態", TitleEN: "Editor slow to connect", Impact: slokeeper.ImpactMinor}
-	first, ev, err := incident.Open(m.Policy, past, "調査しています。", "We are investigating.", "operator:golden", "n1", yesterday)
+	first, _, err := incident.Open(m.Policy, past, "調査しています。", "We are investigating.", "operator:golden", "n1", yesterday)
 	if err != nil {
 		t.Fatal(err)
 	}
 	past.ID, first.Incident = "in_golden", "in_golden"
-	ev = incident.NoticeEvidence(m.Policy, past, yesterday, "n1")
+	ev := incident.NoticeEvidence(m.Policy, past, yesterday, "n1")
 	if err := m.Store.Incidents.OpenIncident(bg, past, first, ev); err != nil {
 		t.Fatal(err)
 	}
