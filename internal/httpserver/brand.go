@@ -108,7 +108,6 @@ func (s *Server) pageName(l string) string {
 
 func (s *Server) handleBrandCSS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=300")
 	fmt.Fprint(w, s.Brand.css())
 }
 
@@ -118,7 +117,6 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", logoTypes[strings.ToLower(filepath.Ext(s.Brand.Logo))])
-	w.Header().Set("Cache-Control", "public, max-age=300")
 	if strings.HasSuffix(strings.ToLower(s.Brand.Logo), ".svg") {
 		// An SVG runs no script as an <img>; opened on its own, the CSP
 		// of every response (no script) holds it too.

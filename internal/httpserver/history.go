@@ -133,6 +133,5 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 			data.Maintenance = append(data.Maintenance, maintenanceCard(pg, m, names, when, now))
 		}
 	}
-	w.Header().Set("Cache-Control", "public, max-age=60")
 	s.render(w, r, "history.html", l, data)
 }

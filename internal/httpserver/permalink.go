@@ -92,7 +92,6 @@ func (s *Server) handleIncidentPage(w http.ResponseWriter, r *http.Request) {
 	loc := s.Policy.Location()
 	row := incidentCard(data.page, incs[0].Public(), names, func(t time.Time) string { return maintenance.JST(t, loc, data.Lang) })
 	data.Incident = &row
-	w.Header().Set("Cache-Control", "public, max-age=10")
 	s.render(w, r, "item.html", data.Lang, data)
 }
 
@@ -120,6 +119,5 @@ func (s *Server) handleMaintenancePage(w http.ResponseWriter, r *http.Request) {
 	loc := s.Policy.Location()
 	row := maintenanceCard(data.page, ms[0], names, func(t time.Time) string { return maintenance.JST(t, loc, data.Lang) }, s.Clock.Now())
 	data.Maintenance = &row
-	w.Header().Set("Cache-Control", "public, max-age=10")
 	s.render(w, r, "item.html", data.Lang, data)
 }
