@@ -72,6 +72,10 @@ func TestOpenIncidentBanner(t *testing.T) {
 	if s := get(t, http.DefaultClient, m.HTTP.URL()+"/api/v1/status"); !strings.Contains(s.body, `"status": "degraded"`) {
 		t.Errorf("status API under an open incident: %s", s.body)
 	}
+	// The feed's entries link to the incident's permalink.
+	if f := get(t, http.DefaultClient, m.HTTP.URL()+"/feed.atom?lang=en"); !strings.Contains(f.body, "/incidents/"+id+"?lang=en") {
+		t.Errorf("feed without the permalink:\n%s", f.body)
+	}
 	if r := postJSON(t, sam, m.HTTP.URL()+"/api/v1/incidents/"+id+"/updates", `{"status":"monitoring","body_ja":"復旧を確認しています。","body_en":"We are watching the fix."}`); r.status != 201 {
 		t.Fatalf("update = %d %s", r.status, r.body)
 	}
