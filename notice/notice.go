@@ -121,10 +121,15 @@ func (w *writer) greeting() {
 	w.b.WriteString("\n")
 }
 
-func (w *writer) closing() {
+// closing points to the status page and, when path is set, to the
+// incident's or window's own page there (its permalink).
+func (w *writer) closing(path string) {
 	w.b.WriteString("\n")
 	w.line("最新の情報は次のページでご確認いただけます。", "The latest information is on our status page:")
 	w.b.WriteString(w.e.Site + "\n")
+	if path != "" && !strings.HasSuffix(path, "/") && w.e.Site != "" {
+		w.b.WriteString(strings.TrimSuffix(w.e.Site, "/") + path + "?lang=" + w.lang + "\n")
+	}
 }
 
 func (w *writer) incident() {
@@ -164,7 +169,7 @@ func (w *writer) incident() {
 	if u != nil {
 		w.field("詳細", "Details", w.t(u.BodyJA, u.BodyEN))
 	}
-	w.closing()
+	w.closing("/incidents/" + inc.ID)
 }
 
 func (w *writer) maintenance() {
@@ -213,7 +218,7 @@ func (w *writer) maintenance() {
 	if m.Emergency {
 		w.field("緊急実施の理由", "Why at short notice", m.Reason)
 	}
-	w.closing()
+	w.closing("/maintenance/" + m.ID)
 }
 
 // Confirm is the message asking an e-mail subscriber to confirm.
