@@ -9,14 +9,18 @@ import (
 // Component is a part of the service the status page shows: checked from
 // the outside by its probe, with its own uptime and objective.
 type Component struct {
-	ID     string  `json:"id" yaml:"id"`                   // lower-case letters, digits and dashes
-	Group  string  `json:"group,omitempty" yaml:"group"`   // components of a group show together
-	NameJA string  `json:"name_ja" yaml:"name_ja"`         // as the status page shows it in Japanese
-	NameEN string  `json:"name_en" yaml:"name_en"`         // …and in English
-	Probe  Probe   `json:"probe" yaml:"probe"`             // how it is checked
-	Order  int     `json:"order,omitempty" yaml:"order"`   // place on the status page
-	Hidden bool    `json:"hidden,omitempty" yaml:"hidden"` // checked, but not on the public page
-	Target float64 `json:"target,omitempty" yaml:"target"` // uptime objective as a fraction (0.999); 0: the policy's
+	ID    string `json:"id" yaml:"id"`                 // lower-case letters, digits and dashes
+	Group string `json:"group,omitempty" yaml:"group"` // components of a group show together
+	// GroupJA and GroupEN name the group as the status page's heading
+	// (the group's ID when unset).
+	GroupJA string  `json:"group_ja,omitempty" yaml:"group_ja"`
+	GroupEN string  `json:"group_en,omitempty" yaml:"group_en"`
+	NameJA  string  `json:"name_ja" yaml:"name_ja"`         // as the status page shows it in Japanese
+	NameEN  string  `json:"name_en" yaml:"name_en"`         // …and in English
+	Probe   Probe   `json:"probe" yaml:"probe"`             // how it is checked
+	Order   int     `json:"order,omitempty" yaml:"order"`   // place on the status page
+	Hidden  bool    `json:"hidden,omitempty" yaml:"hidden"` // checked, but not on the public page
+	Target  float64 `json:"target,omitempty" yaml:"target"` // uptime objective as a fraction (0.999); 0: the policy's
 	// Interval is the time between checks (default 60s, at least 5s).
 	Interval Duration `json:"interval,omitempty" yaml:"interval"`
 	// Failures is how many checks in a row must fail before it counts as
@@ -45,6 +49,10 @@ func (c *Component) Validate() error {
 		return Errorf(EINVALID, "Component ID %q must be 1 to 63 lower-case letters, digits or dashes.", c.ID)
 	case c.Group != "" && !componentID.MatchString(c.Group):
 		return Errorf(EINVALID, "Group %q must be 1 to 63 lower-case letters, digits or dashes.", c.Group)
+	case (c.GroupJA != "" || c.GroupEN != "") && c.Group == "":
+		return Errorf(EINVALID, "Component %s names a group (group_ja, group_en) but is in none; set group too.", c.ID)
+	case len(c.GroupJA) > 200 || len(c.GroupEN) > 200:
+		return Errorf(EINVALID, "Component %s: a group's name is at most 200 bytes.", c.ID)
 	case c.NameJA == "" || c.NameEN == "":
 		return Errorf(EINVALID, "Component %s needs a name in Japanese and in English (name_ja, name_en).", c.ID)
 	case c.Interval < Duration(5*time.Second):

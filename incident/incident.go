@@ -75,3 +75,37 @@ func Next(down bool, since time.Time, open []*slokeeper.Incident, inMaintenance 
 	}
 	return Nothing
 }
+
+// Service states, as the status page's banner and GET /api/v1/status
+// name them, from best to worst.
+const (
+	ServiceOperational = "operational"
+	ServiceDegraded    = "degraded"
+	ServiceOutage      = "outage"
+)
+
+// ServiceState is the state of the service: the worst of what its
+// components say (operational, degraded or outage) and of its open
+// incidents, so the page never says all is well under an open incident.
+// A minor or major incident makes the service degraded at least; a
+// critical one, an outage.
+func ServiceState(components string, open []*slokeeper.Incident) string {
+	rank := map[string]int{ServiceOperational: 0, ServiceDegraded: 1, ServiceOutage: 2}
+	worst := components
+	if _, ok := rank[worst]; !ok {
+		worst = ServiceOperational
+	}
+	for _, inc := range open {
+		if inc == nil || !inc.ResolvedAt.IsZero() || inc.Status == slokeeper.IncidentResolved {
+			continue
+		}
+		s := ServiceDegraded
+		if inc.Impact == slokeeper.ImpactCritical {
+			s = ServiceOutage
+		}
+		if rank[s] > rank[worst] {
+			worst = s
+		}
+	}
+	return worst
+}

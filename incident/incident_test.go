@@ -101,3 +101,29 @@ func TestNext(t *testing.T) {
 		})
 	}
 }
+
+// The banner never says all is well while an incident is open: the
+// service's state is the worst of its components and its open incidents.
+func TestServiceState(t *testing.T) {
+	at := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	minor := &slokeeper.Incident{Impact: slokeeper.ImpactMinor, Status: slokeeper.IncidentInvestigating}
+	critical := &slokeeper.Incident{Impact: slokeeper.ImpactCritical, Status: slokeeper.IncidentIdentified}
+	resolved := &slokeeper.Incident{Impact: slokeeper.ImpactCritical, Status: slokeeper.IncidentResolved, ResolvedAt: at}
+	for _, c := range []struct {
+		components string
+		open       []*slokeeper.Incident
+		want       string
+	}{
+		{"operational", nil, "operational"},
+		{"operational", []*slokeeper.Incident{resolved}, "operational"},
+		{"operational", []*slokeeper.Incident{minor}, "degraded"},
+		{"operational", []*slokeeper.Incident{minor, critical}, "outage"},
+		{"outage", []*slokeeper.Incident{minor}, "outage"},
+		{"degraded", nil, "degraded"},
+		{"", []*slokeeper.Incident{minor}, "degraded"},
+	} {
+		if got := incident.ServiceState(c.components, c.open); got != c.want {
+			t.Errorf("ServiceState(%q, %d open) = %q, want %q", c.components, len(c.open), got, c.want)
+		}
+	}
+}

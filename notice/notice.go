@@ -121,10 +121,15 @@ func (w *writer) greeting() {
 	w.b.WriteString("\n")
 }
 
-func (w *writer) closing() {
+// closing points to the status page and, when path is set, to the
+// incident's or window's own page there (its permalink).
+func (w *writer) closing(path string) {
 	w.b.WriteString("\n")
 	w.line("最新の情報は次のページでご確認いただけます。", "The latest information is on our status page:")
 	w.b.WriteString(w.e.Site + "\n")
+	if path != "" && !strings.HasSuffix(path, "/") && w.e.Site != "" {
+		w.b.WriteString(strings.TrimSuffix(w.e.Site, "/") + path + "?lang=" + w.lang + "\n")
+	}
 }
 
 func (w *writer) incident() {
@@ -143,7 +148,7 @@ func (w *writer) incident() {
 		w.line("下記の障害が発生しております。ご迷惑をおかけしており、誠に申し訳ございません。",
 			"We are experiencing the incident below. We apologize for the inconvenience.")
 	case slokeeper.AnnounceIncidentResolved:
-		w.subject = w.t("【障害復旧のお知らせ】", "[Resolved] ") + title
+		w.subject = w.t("【復旧】", "[Resolved] ") + title
 		w.line("下記の障害は復旧いたしました。ご迷惑をおかけしましたことを深くお詫び申し上げます。",
 			"The incident below has been resolved. We apologize for the inconvenience it caused.")
 	default:
@@ -164,7 +169,7 @@ func (w *writer) incident() {
 	if u != nil {
 		w.field("詳細", "Details", w.t(u.BodyJA, u.BodyEN))
 	}
-	w.closing()
+	w.closing("/incidents/" + inc.ID)
 }
 
 func (w *writer) maintenance() {
@@ -213,7 +218,7 @@ func (w *writer) maintenance() {
 	if m.Emergency {
 		w.field("緊急実施の理由", "Why at short notice", m.Reason)
 	}
-	w.closing()
+	w.closing("/maintenance/" + m.ID)
 }
 
 // Confirm is the message asking an e-mail subscriber to confirm.

@@ -92,6 +92,10 @@ func TestRenderIncident(t *testing.T) {
 		!strings.Contains(en.Body, "Affected: Cloud runtime") {
 		t.Errorf("resolved, en:\n%s\n%s", en.Subject, en.Body)
 	}
+	if ja := notice.Render(e, "ja"); ja.Subject != "【復旧】クラウド実行環境の障害" || !strings.Contains(ja.Body, "■ 復旧日時：2026年12月3日(木) 11:00 JST") ||
+		!strings.Contains(ja.Body, "\nhttps://status.example.jp/incidents/in_1?lang=ja\n") {
+		t.Errorf("resolved, ja:\n%s\n%s", ja.Subject, ja.Body)
+	}
 }
 
 func TestConfirmAndFooter(t *testing.T) {

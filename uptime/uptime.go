@@ -295,10 +295,33 @@ type Alert struct {
 	LongRate, ShortRate float64
 }
 
-// BurnAlerts returns the rows of table that fire at now.
+// MinObserved is the observed time (outside maintenance) below which a
+// component's uptime and error budget are "not enough data yet" rather
+// than a figure: a component checked for ten minutes, one of them down,
+// is not "90% up", and its budget is not "−99900% left".
+const MinObserved = 24 * time.Hour
+
+// Enough reports whether observed is enough to state an uptime or an
+// error budget.
+func Enough(observed time.Duration) bool { return observed >= MinObserved }
+
+// MinBurnCoverage is the share of each of a burn-rate row's windows that
+// must have been observed for the row to fire: a component first checked
+// five minutes ago, with one failure, does not page anyone.
+const MinBurnCoverage = 0.5
+
+// BurnAlerts returns the rows of table that fire at now. A row fires only
+// when at least MinBurnCoverage of both its windows was observed.
 func BurnAlerts(spans []Span, maintenance []Interval, target float64, now time.Time, table []BurnWindow, excludeMaintenance bool) []Alert {
 	var out []Alert
+	covered := func(window time.Duration) bool {
+		t := Count(spans, maintenance, now.Add(-window), now, excludeMaintenance)
+		return float64(t.Observed) >= MinBurnCoverage*float64(window)
+	}
 	for _, w := range table {
+		if !covered(w.Long) || !covered(w.Short) {
+			continue
+		}
 		long := BurnRate(spans, maintenance, target, now, w.Long, excludeMaintenance)
 		short := BurnRate(spans, maintenance, target, now, w.Short, excludeMaintenance)
 		if long >= w.Factor && short >= w.Factor {

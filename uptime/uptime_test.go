@@ -163,3 +163,23 @@ func FuzzTimeline(f *testing.F) {
 		}
 	})
 }
+
+// A component first checked a few minutes ago, failing since, pages no
+// one and states no uptime: too little of each window was observed.
+func TestBurnAlertsNeedData(t *testing.T) {
+	end := m(30 * 24 * 60)
+	fresh := []uptime.Span{{From: end.Add(-10 * time.Minute), To: end.Add(-4 * time.Minute)}, {From: end.Add(-4 * time.Minute), To: end, Down: true}}
+	if alerts := uptime.BurnAlerts(fresh, nil, 0.999, end, uptime.Workbook, true); len(alerts) != 0 {
+		t.Errorf("a component observed for 10 minutes fires %+v", alerts)
+	}
+	// Observed for the last 40 minutes, down for all of it: more than half
+	// of the hour and all of the 5 minutes, so the fast page fires.
+	longer := []uptime.Span{{From: end.Add(-40 * time.Minute), To: end, Down: true}}
+	alerts := uptime.BurnAlerts(longer, nil, 0.999, end, uptime.Workbook, true)
+	if len(alerts) != 1 || alerts[0].Long != time.Hour {
+		t.Errorf("40 minutes down fires %+v, want the 1 h page only", alerts)
+	}
+	if uptime.Enough(10*time.Minute) || uptime.Enough(uptime.MinObserved-time.Second) || !uptime.Enough(uptime.MinObserved) {
+		t.Error("Enough does not follow MinObserved")
+	}
+}

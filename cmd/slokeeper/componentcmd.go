@@ -31,6 +31,8 @@ the outside by its probe. FILE is YAML:
   components:
     - id: api
       group: cloud                 # optional: components of a group show together
+      group_ja: クラウド           # optional: the group's heading on the status page
+      group_en: Cloud
       name_ja: クラウド実行環境
       name_en: Cloud runtime
       target: 99.95%               # optional: the uptime target; default the policy's availability.target
@@ -64,6 +66,8 @@ type componentsFile struct {
 type componentYAML struct {
 	ID       string          `yaml:"id"`
 	Group    string          `yaml:"group,omitempty"`
+	GroupJA  string          `yaml:"group_ja,omitempty"`
+	GroupEN  string          `yaml:"group_en,omitempty"`
 	NameJA   string          `yaml:"name_ja"`
 	NameEN   string          `yaml:"name_en"`
 	Order    int             `yaml:"order,omitempty"`
@@ -109,7 +113,7 @@ func loadComponents(path string, now time.Time, prober *probe.Prober) ([]*slokee
 	var out []*slokeeper.Component
 	seen := map[string]bool{}
 	for i, y := range f.Components {
-		c := &slokeeper.Component{ID: y.ID, Group: y.Group, NameJA: y.NameJA, NameEN: y.NameEN, Order: y.Order, Hidden: y.Hidden,
+		c := &slokeeper.Component{ID: y.ID, Group: y.Group, GroupJA: y.GroupJA, GroupEN: y.GroupEN, NameJA: y.NameJA, NameEN: y.NameEN, Order: y.Order, Hidden: y.Hidden,
 			Interval: slokeeper.Duration(y.Interval), Failures: y.Failures, UpdatedAt: now,
 			Probe: slokeeper.Probe{Kind: y.Probe.Kind, Target: y.Probe.Target, Timeout: slokeeper.Duration(y.Probe.Timeout), Status: y.Probe.Status,
 				Body: y.Probe.Body, MaxLatency: slokeeper.Duration(y.Probe.MaxLatency), CertExpiry: slokeeper.Duration(y.Probe.CertExpiry),
@@ -246,13 +250,18 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET")
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET\tLAST CHECK")
+	now := time.Now()
 	for _, c := range cs {
 		target := "policy"
 		if c.Target > 0 {
 			target = fmt.Sprintf("%g%%", c.Target*100)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target)
+		last, err := lastCheck(ctx, store.Components, c, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target, termSafe(last))
 	}
 	return tw.Flush()
 }
@@ -302,4 +311,19 @@ func componentAPI(ctx context.Context, c *apiClient, cfg Config, sub, arg string
 	}
 	fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
 	return nil
+}
+
+// lastCheck says how c's latest check (within its last ten intervals)
+// went, and why it failed ("failed: status 503"): for staff, the public
+// page never says why.
+func lastCheck(ctx context.Context, cs slokeeper.ComponentService, c *slokeeper.Component, now time.Time) (string, error) {
+	rs, err := cs.FindCheckResults(ctx, c.ID, now.Add(-10*time.Duration(c.Interval)), now.Add(time.Millisecond))
+	if err != nil || len(rs) == 0 {
+		return "-", err
+	}
+	r := rs[len(rs)-1]
+	if r.OK {
+		return "ok", nil
+	}
+	return "failed: " + cmp.Or(r.Detail, "no detail"), nil
 }

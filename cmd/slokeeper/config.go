@@ -79,6 +79,13 @@ type Config struct {
 	// LifecycleActionTimeout bounds each lifecycle action and each listing
 	// of the backup target, plus a second per MiB the action moves; default 5m.
 	LifecycleActionTimeout duration `yaml:"lifecycle_action_timeout,omitempty"`
+	// The status page as the operator's own (README "Status page"):
+	// its name in place of the policy's service name, a logo (an https://
+	// URL or an image file slokeeper serves) and an accent colour (CSS hex).
+	StatusNameJA string `yaml:"status_name_ja,omitempty"`
+	StatusNameEN string `yaml:"status_name_en,omitempty"`
+	StatusLogo   string `yaml:"status_logo,omitempty"`
+	StatusColor  string `yaml:"status_color,omitempty"`
 	// SMTPPassword comes from SLOKEEPER_SMTP_PASSWORD only: never from a
 	// file or a flag, which end up on disk or in a process list.
 	SMTPPassword string `yaml:"-"`
@@ -199,6 +206,10 @@ func (c *Config) settings() []setting {
 		{"min-free-space", "free space the data directory needs for /readyz to say ready, e.g. 256MiB (0: 256MiB)", &c.MinFreeSpace, false},
 		{"webhook-allow-targets", "addresses webhooks may be posted to besides the public internet: CIDR prefixes or loopback, private, link-local, e.g. 10.1.0.0/16 (default: none)", &c.WebhookAllowTargets, false},
 		{"probe-allow-targets", "addresses probes may connect to besides the public internet: CIDR prefixes or loopback, private, link-local, e.g. private or 10.0.0.0/8,fd00::/8 (default: none)", &c.ProbeAllowTargets, false},
+		{"status-name-ja", "the status page's name in Japanese (default: the policy's service name)", &c.StatusNameJA, false},
+		{"status-name-en", "the status page's name in English (default: the policy's service name)", &c.StatusNameEN, false},
+		{"status-logo", "the status page's logo: an https:// URL, or a .png, .jpg, .svg or .webp file (at most 512 KiB) served at /logo", &c.StatusLogo, true},
+		{"status-color", "the status page's accent colour, a CSS hex colour such as #0b57d0", &c.StatusColor, false},
 		{"agent-manager-prefix", "the path enebular-agents reach slokeeper's agent-manager calls under, as in their agentManagerBaseUrl, e.g. /agent-manager (default: the root, /record-logs)", &c.AgentManagerPrefix, false},
 	}
 }
@@ -317,7 +328,7 @@ func (c *Config) loadFile(path string) error {
 		if v.IsZero() {
 			continue
 		}
-		if s.path && !filepath.IsAbs(v.String()) {
+		if s.path && !filepath.IsAbs(v.String()) && !strings.Contains(v.String(), "://") {
 			v.SetString(filepath.Join(filepath.Dir(path), v.String()))
 		}
 		reflect.ValueOf(s.ptr).Elem().Set(v)
@@ -342,6 +353,9 @@ func (c *Config) validate() error {
 	}
 	if c.Data == "" {
 		return fmt.Errorf("the data directory must not be empty")
+	}
+	if err := c.brand().Validate(); err != nil {
+		return err
 	}
 	if _, err := httpserver.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return err
@@ -398,4 +412,9 @@ func (c *Config) targetPolicies() (webhooks, probes *netguard.Policy, err error)
 		return nil, nil, err
 	}
 	return webhooks, probes, nil
+}
+
+// brand is the status page's look from the status_* settings.
+func (c *Config) brand() httpserver.Brand {
+	return httpserver.Brand{NameJA: c.StatusNameJA, NameEN: c.StatusNameEN, Logo: c.StatusLogo, Color: c.StatusColor}
 }

@@ -241,7 +241,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Policy: m.Policy, Evidence: m.Store.Evidence, Ready: m.ready, Registry: registry,
 		Version: Version(), Logger: m.Logger.With("component", "http"),
 		Logs: m.Logs, Sources: m.Store.Sources, Clock: m.Clock, IngestRate: m.Config.IngestRate,
-		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(),
+		Operators: m.Store.Operators, Secrets: m.Keys, Vault: m.Vault, Audit: m.audit, Monitor: m.Monitor, Components: m.Store.Components, Schedule: m.schedule(), Brand: m.Config.brand(),
 		Incidents: m.Store.Incidents, Node: m.node(),
 		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config), NodeAlert: func(ctx context.Context) (string, error) { return jobs.Alert(ctx, m.Store.Nodes) },
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
@@ -692,6 +692,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		"smtp", "smtp-ca", "site-url", "lifecycle-interval", "backup-target", "backup-target-ca",
 		"ingest-max-body", "ingest-max-decoded", "ingest-max-records", "ingest-in-flight", "ingest-min-rate", "ingest-rate-window",
 		"body-timeout", "read-header-timeout", "idle-timeout", "mqtt-max-payload", "mqtt-share-group", "mqtt-drain-nodes", "min-free-space",
+		"status-name-ja", "status-name-en", "status-logo", "status-color",
 		"agent-manager-prefix")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: slokeeper serve [flags]\n\nRuns the server: HTTP API and pages, background jobs, on the configured store.\nSIGTERM or SIGINT stops it gracefully.\n\nFlags:")

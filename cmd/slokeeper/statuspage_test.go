@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/incident"
 	"slokeeper/internal/browsertest"
 
 	"github.com/chromedp/chromedp"
@@ -70,8 +71,20 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 		return len(nodes)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(m.HTTP.URL()+"/?lang=ja"), chromedp.WaitVisible(css(`.banner`))); err != nil {
+	// A phone's width: the page fits without sideways scrolling.
+	overflows := func() bool {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(m.HTTP.URL()+"/?lang=ja"), chromedp.WaitVisible(css(`.banner`))); err != nil {
 		t.Fatal(err)
+	}
+	if overflows() {
+		t.Error("at 390 px the status page scrolls sideways")
 	}
 	if b := text(`.banner`); b != "一部のサービスで障害が発生しています" {
 		t.Errorf("banner (ja) = %q", b)
@@ -97,6 +110,24 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	if s := text(`.component .state-outage`); !strings.Contains(s, "Outage") {
 		t.Errorf("runtime's state = %q", s)
+	}
+
+	// The incident's permalink: its own page, with what it affects.
+	if err := chromedp.Do(ctx, chromedp.Click(css(`section[aria-labelledby=active] h3 a`)), chromedp.WaitVisible(css(`main h1`))); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, c, overflow := text(`main h1`), text(`main .components`), overflows(); !strings.Contains(loc, "/incidents/in_") || h != "Incident" || c != "Affected: Cloud runtime" || overflow {
+		t.Errorf("permalink %s: heading %q, components %q, overflows %v", loc, h, c, overflow)
+	}
+	if a := text(`main article h3`); a != "Cloud runtime is unavailable" {
+		t.Errorf("permalink's incident = %q", a)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(m.HTTP.URL()+"/?lang=en"), chromedp.WaitVisible(css(`#email`))); err != nil {
+		t.Fatal(err)
 	}
 
 	// Subscribing through the form, on the English page, to Japanese
@@ -136,8 +167,10 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files")
 
 // TestStatusPageGolden pins the rendered status page, in Japanese and in
 // English, against golden files (go test -run StatusPageGolden -update
-// rewrites them): a component up, one down with its incident, and a
-// maintenance notice, all on a fixed clock.
+// rewrites them), on a fixed clock: a group with a heading ("クラウド")
+// holding a component with 30 days of data and a new one, down, whose
+// uptime is "not enough data yet"; its open incident under the degraded
+// banner; an incident that recovered yesterday; and a maintenance notice.
 func TestStatusPageGolden(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer up.Close()
@@ -156,10 +189,43 @@ func TestStatusPageGolden(t *testing.T) {
 	}
 	defer m.Close(context.Background())
 	bg := context.Background()
-	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "editor", NameJA: "エディタ", NameEN: "Editor", Order: 1,
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "editor", Group: "cloud", GroupJA: "クラウド", GroupEN: "Cloud", NameJA: "エディタ", NameEN: "Editor", Order: 1,
 		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: up.URL}})
-	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "runtime", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Order: 2,
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "runtime", Group: "cloud", GroupJA: "クラウド", GroupEN: "Cloud", NameJA: "クラウド実行環境", NameEN: "Cloud runtime", Order: 2,
 		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: down.URL}})
+	m.Store.Components.PutComponent(bg, &slokeeper.Component{ID: "mqtt", NameJA: "MQTT ブローカー", NameEN: "MQTT broker", Order: 3,
+		Interval: slokeeper.Duration(time.Hour), Failures: 1, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: up.URL}})
+	// The editor has been watched for 30 days, 20 minutes down on one of them.
+	var days []slokeeper.ComponentDay
+	for i := 30; i >= 1; i-- {
+		d := slokeeper.ComponentDay{Component: "editor", Day: clock.Now().AddDate(0, 0, -i).In(m.Policy.Location()).Format(time.DateOnly), Observed: 24 * time.Hour}
+		if i == 10 {
+			d.Down = 20 * time.Minute
+		}
+		days = append(days, d)
+	}
+	if err := m.Store.Components.PutComponentDays(bg, days); err != nil {
+		t.Fatal(err)
+	}
+	// Yesterday's incident, resolved after 40 minutes.
+	yesterday := clock.Now().Add(-24 * time.Hour)
+	past := &slokeeper.Incident{Components: []string{"editor"}, TitleJA: "エディタに接続しにくい状態", TitleEN: "Editor slow to connect", Impact: slokeeper.ImpactMinor}
+	first, _, err := incident.Open(m.Policy, past, "調査しています。", "We are investigating.", "operator:golden", "n1", yesterday)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past.ID, first.Incident = "in_golden", "in_golden"
+	ev := incident.NoticeEvidence(m.Policy, past, yesterday, "n1")
+	if err := m.Store.Incidents.OpenIncident(bg, past, first, ev); err != nil {
+		t.Fatal(err)
+	}
+	fixed := &slokeeper.IncidentUpdate{Incident: "in_golden", Status: slokeeper.IncidentResolved, BodyJA: "復旧いたしました。", BodyEN: "It has recovered."}
+	if err := incident.Stamp(fixed, "operator:golden", yesterday.Add(40*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Store.Incidents.AddIncidentUpdate(bg, fixed); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Date(2026, 12, 12, 1, 0, 0, 0, time.UTC)
 	m.Store.Maintenance.CreateMaintenance(bg, &slokeeper.Maintenance{ID: "mt_golden", Components: []string{"editor"},
 		TitleJA: "データベースの更新", TitleEN: "Database upgrade", BodyJA: "約2時間、エディタをご利用いただけません。", BodyEN: "The editor is unavailable for about two hours.",
@@ -170,8 +236,10 @@ func TestStatusPageGolden(t *testing.T) {
 	})
 	m.Monitor.Tally(bg, clock.Now())
 	version := regexp.MustCompile(`slokeeper <code>[^<]*</code>`)
+	autoID := regexp.MustCompile(`/incidents/in_[0-9a-zA-Z_-]{12}\?`)
 	for _, lang := range []string{"ja", "en"} {
 		got := version.ReplaceAllString(get(t, http.DefaultClient, m.HTTP.URL()+"/?lang="+lang).body, "slokeeper <code>VERSION</code>")
+		got = autoID.ReplaceAllString(got, "/incidents/ID?")
 		path := filepath.Join("testdata", "status."+lang+".html")
 		if *updateGolden {
 			os.MkdirAll("testdata", 0o755)
@@ -186,6 +254,37 @@ func TestStatusPageGolden(t *testing.T) {
 		}
 		if got != string(want) {
 			t.Errorf("the %s status page differs from %s (-update rewrites it):\n%s", lang, path, got)
+		}
+	}
+
+	// The permalinks of the recovered incident and of the window.
+	if r := get(t, http.DefaultClient, m.HTTP.URL()+"/incidents/in_golden?lang=ja"); r.status != 200 || !strings.Contains(r.body, "影響範囲: エディタ") ||
+		!strings.Contains(r.body, "復旧: 2026年12月2日(水) 10:40 JST") || !strings.Contains(r.body, `hreflang="en"`) {
+		t.Errorf("incident permalink = %d %s", r.status, r.body)
+	}
+	if r := get(t, http.DefaultClient, m.HTTP.URL()+"/maintenance/mt_golden?lang=en"); r.status != 200 || !strings.Contains(r.body, "Database upgrade") || !strings.Contains(r.body, "Affected: Editor") {
+		t.Errorf("maintenance permalink = %d %s", r.status, r.body)
+	}
+	for _, path := range []string{"/incidents/in_nope", "/maintenance/mt_nope"} {
+		if r := get(t, http.DefaultClient, m.HTTP.URL()+path); r.status != 404 {
+			t.Errorf("%s = %d", path, r.status)
+		}
+	}
+	// The history by month: November has the editor's 28 observed days
+	// (1 and 2 November: no data), December the recovered incident.
+	nov := get(t, http.DefaultClient, m.HTTP.URL()+"/history?month=2026-11&lang=en")
+	if nov.status != 200 || !strings.Contains(nov.body, "Status history: November 2026") || !strings.Contains(nov.body, "Uptime 99.95%") ||
+		!strings.Contains(nov.body, "2026-11-01: no data") || !strings.Contains(nov.body, "2026-11-23: 98.611%") || !strings.Contains(nov.body, "No incidents this month.") ||
+		!strings.Contains(nov.body, `href="/history?month=2026-12&amp;lang=en"`) {
+		t.Errorf("history of November = %d %s", nov.status, nov.body)
+	}
+	dec := get(t, http.DefaultClient, m.HTTP.URL()+"/history?lang=ja")
+	if dec.status != 200 || !strings.Contains(dec.body, "稼働状況の履歴: 2026年12月") || !strings.Contains(dec.body, "/incidents/in_golden?lang=ja") || strings.Contains(dec.body, `rel="next"`) {
+		t.Errorf("history of this month = %d %s", dec.status, dec.body)
+	}
+	for _, month := range []string{"2026-13", "december", "2027-01"} {
+		if r := get(t, http.DefaultClient, m.HTTP.URL()+"/history?month="+month); r.status != 400 {
+			t.Errorf("history of %q = %d %s", month, r.status, r.body)
 		}
 	}
 }

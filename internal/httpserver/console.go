@@ -260,3 +260,10 @@ func (s *Server) consoleWebhookAdd(r *http.Request, p *principal) (string, strin
 
 // Percent writes an uptime as the status page does.
 func (p consolePage) Percent(u float64) string { return percent(u) }
+
+// UpdateStatuses are the statuses an incident update can set, in order;
+// the form preselects the incident's current one, so an update does not
+// send it back to investigating.
+func (consolePage) UpdateStatuses() []string {
+	return []string{slokeeper.IncidentInvestigating, slokeeper.IncidentIdentified, slokeeper.IncidentMonitoring, slokeeper.IncidentResolved}
+}

@@ -39,6 +39,7 @@ func contentSecurityPolicy(templates fs.FS) (string, error) {
 	}
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
-	return "default-src 'none'; style-src " + strings.Join(hashes, " ") +
+	// 'self': /brand.css, the operator's colours from the configuration.
+	return "default-src 'none'; style-src 'self' " + strings.Join(hashes, " ") +
 		"; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'", nil
 }

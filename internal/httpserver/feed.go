@@ -78,7 +78,7 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		for _, u := range inc.Updates {
 			entries = append(entries, dated{u.At, u.ID, atomEntry{ID: base + "/incidents/" + inc.ID + "#" + strconv.FormatInt(u.ID, 10),
 				Title:   pg.T("【障害】", "[Incident] ") + pg.T(inc.TitleJA, inc.TitleEN) + " — " + pg.Label(u.Status),
-				Updated: u.At.UTC().Format(time.RFC3339), Link: atomLink{Href: base + "/?lang=" + l},
+				Updated: u.At.UTC().Format(time.RFC3339), Link: atomLink{Href: base + "/incidents/" + inc.ID + "?lang=" + l},
 				Content: atomText{Type: "text", Body: pg.T(u.BodyJA, u.BodyEN)}}})
 		}
 	}
@@ -93,7 +93,7 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		when := maintenance.JST(m.Start, loc, l) + " – " + maintenance.JST(m.End, loc, l)
 		entries = append(entries, dated{m.CreatedAt, 0, atomEntry{ID: base + "/maintenances/" + m.ID,
 			Title:   pg.T("【メンテナンスのお知らせ】", "[Maintenance] ") + pg.T(m.TitleJA, m.TitleEN) + " (" + when + ")",
-			Updated: m.CreatedAt.UTC().Format(time.RFC3339), Link: atomLink{Href: base + "/?lang=" + l},
+			Updated: m.CreatedAt.UTC().Format(time.RFC3339), Link: atomLink{Href: base + "/maintenance/" + m.ID + "?lang=" + l},
 			Content: atomText{Type: "text", Body: when + "\n" + body}}})
 	}
 	slices.SortStableFunc(entries, func(a, b dated) int { return cmp.Or(b.at.Compare(a.at), cmp.Compare(b.seq, a.seq)) })

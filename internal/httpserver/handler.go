@@ -83,6 +83,11 @@ func (s *Server) handler(useTLS bool) http.Handler {
 		mux.HandleFunc("POST /admin/subscribers/{id}/delete", s.consoleAction(true, s.consoleSubscriberRemove))
 	}
 	mux.HandleFunc("GET /{$}", s.handleIndex)
+	mux.HandleFunc("GET /incidents/{id}", s.handleIncidentPage)
+	mux.HandleFunc("GET /history", s.handleHistory)
+	mux.HandleFunc("GET /brand.css", s.handleBrandCSS)
+	mux.HandleFunc("GET /logo", s.handleLogo)
+	mux.HandleFunc("GET /maintenance/{id}", s.handleMaintenancePage)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.ENOTFOUND, "No such page: %s %s.", r.Method, r.URL.Path))
 	})

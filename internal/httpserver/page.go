@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/incident"
 	"slokeeper/maintenance"
 	"slokeeper/notice"
 )
@@ -53,8 +55,11 @@ func (p page) T(ja, en string) string {
 type statusPage struct {
 	page
 	Name, Document, Version string
+	Logo                    string // the operator's logo, or ""
+	Branded                 bool   // /brand.css has the operator's colours
 	Status                  string // operational, degraded, outage
 	Components              []componentRow
+	Groups                  []componentGroup // the components under their group's heading
 	Active, Past            []incidentRow
 	Maintenance             []maintenanceRow
 	Subscribe               bool // notices by e-mail can be subscribed to
@@ -63,12 +68,22 @@ type statusPage struct {
 	Stale string
 }
 
+// componentGroup is a heading and the components under it; Name is
+// empty for the components in no group.
+type componentGroup struct {
+	Name       string
+	Components []componentRow
+}
+
 type componentRow struct {
 	ID, Name, Status string
-	Uptime           string // "99.95%", or "" when nothing was observed
-	Target           string // the objective, "99.5%"
-	BudgetLeft       string // share of the 30-day error budget left, "87%"
-	Bars             []bar
+	// NotEnough says too little was observed yet for an uptime or an
+	// error budget (uptime.MinObserved): the page says so instead.
+	NotEnough  bool
+	Uptime     string // "99.95%", or "" when nothing was observed
+	Target     string // the objective, "99.5%"
+	BudgetLeft string // share of the 30-day error budget left, "87%"
+	Bars       []bar
 }
 
 // bar is one day of a component's uptime bar.
@@ -79,15 +94,18 @@ type bar struct {
 }
 
 type incidentRow struct {
-	Title, Impact, Status, Opened, Resolved string
-	Updates                                 []updateRow
+	ID, Title, Impact, Status, Opened, Resolved string
+	Components                                  []string // names of the affected components; none: every one
+	Updates                                     []updateRow
+	Postmortem                                  string
 }
 
 type updateRow struct{ At, Status, Body string }
 
 type maintenanceRow struct {
-	Title, Body, Start, End, State string
-	Emergency                      bool
+	ID, Title, Body, Start, End, State string
+	Components                         []string // names of the affected components; none: every one
+	Emergency                          bool
 }
 
 // statusLabels names states on the page.
@@ -98,6 +116,7 @@ var statusLabels = map[string][2]string{
 	"component.operational": {"正常", "Operational"}, "component.outage": {"障害", "Outage"},
 	"component.maintenance": {"メンテナンス中", "Under maintenance"}, "component.unknown": {"確認中", "Not checked yet"},
 	"scheduled": {"予定", "Scheduled"}, "in_progress": {"実施中", "In progress"},
+	"completed": {"終了", "Completed"}, "cancelled": {"中止", "Cancelled"},
 }
 
 // Label names a state on the page; incidents' statuses and impacts are
@@ -158,43 +177,44 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := page{Lang: l}
 	svc := s.Policy.Service
-	data := statusPage{page: pg, Name: svc.Name.In(l), Document: svc.Document.In(l), Version: s.Version, Status: "operational", Subscribe: s.Subscriptions != nil && s.EmailNotices}
+	data := statusPage{page: pg, Name: s.pageName(l), Logo: s.Brand.logoURL(), Branded: s.Brand.Color != "", Document: svc.Document.In(l), Version: s.Version, Status: "operational", Subscribe: s.Subscriptions != nil && s.EmailNotices}
 	ctx, now, loc := r.Context(), s.Clock.Now(), s.Policy.Location()
 	when := func(t time.Time) string { return maintenance.JST(t, loc, l) }
+	names := map[string]string{}
+	componentsStatus := "operational"
 	if s.Monitor != nil {
 		v, err := s.Monitor.View(ctx, 90, false)
 		if err != nil {
 			s.serveStale(w, r, l, err)
 			return
 		}
-		data.Status = v.Status
+		componentsStatus = v.Status
 		for _, c := range v.Components {
-			row := componentRow{ID: c.ID, Name: pg.T(c.Name.JA, c.Name.EN), Status: c.Status}
-			observed := false
+			names[c.ID] = pg.T(c.Name.JA, c.Name.EN)
+			row := componentRow{ID: c.ID, Name: pg.T(c.Name.JA, c.Name.EN), Status: c.Status, NotEnough: !c.EnoughData}
 			for i, d := range c.Days {
 				b := bar{X: i * 5, Class: "none", Title: d.Day + ": " + pg.T("データなし", "no data")}
 				if d.Uptime != nil {
-					observed = true
 					b.Title = fmt.Sprintf("%s: %s", d.Day, percent(*d.Uptime))
-					switch {
-					case *d.Uptime >= c.Target:
-						b.Class = "ok"
-					case *d.Uptime >= 0.95:
-						b.Class = "degraded"
-					default:
-						b.Class = "down"
-					}
+					b.Class = dayClass(*d.Uptime, c.Target)
 				}
 				row.Bars = append(row.Bars, b)
 			}
-			if observed {
+			if c.EnoughData {
 				row.Uptime = percent(c.Uptime)
 				row.Target = percent(c.Target)
 				row.BudgetLeft = percent(max(c.Budget.Left, 0))
 			}
 			data.Components = append(data.Components, row)
+			group := pg.T(c.GroupName.JA, c.GroupName.EN)
+			if n := len(data.Groups); n == 0 || data.Groups[n-1].Name != group {
+				data.Groups = append(data.Groups, componentGroup{Name: group})
+			}
+			g := &data.Groups[len(data.Groups)-1]
+			g.Components = append(g.Components, row)
 		}
 	}
+	var open []*slokeeper.Incident
 	if s.Incidents != nil {
 		incs, err := s.Incidents.FindIncidents(ctx, slokeeper.IncidentFilter{Since: now.Add(-slokeeper.History)})
 		if err != nil {
@@ -202,19 +222,16 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, inc := range incs {
-			row := incidentRow{Title: pg.T(inc.TitleJA, inc.TitleEN), Impact: inc.Impact, Status: inc.Status, Opened: when(inc.OpenedAt)}
-			for i := len(inc.Updates) - 1; i >= 0; i-- {
-				u := inc.Updates[i]
-				row.Updates = append(row.Updates, updateRow{At: when(u.At), Status: u.Status, Body: pg.T(u.BodyJA, u.BodyEN)})
-			}
+			row := incidentCard(pg, inc, names, when)
 			if inc.ResolvedAt.IsZero() {
+				open = append(open, inc)
 				data.Active = append(data.Active, row)
 			} else {
-				row.Resolved = when(inc.ResolvedAt)
 				data.Past = append(data.Past, row)
 			}
 		}
 	}
+	data.Status = incident.ServiceState(componentsStatus, open)
 	if s.Schedule != nil {
 		ms, err := s.Schedule.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: now, To: now.Add(90 * 24 * time.Hour)})
 		if err != nil {
@@ -222,8 +239,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, m := range ms {
-			data.Maintenance = append(data.Maintenance, maintenanceRow{Title: pg.T(m.TitleJA, m.TitleEN), Body: pg.T(m.BodyJA, m.BodyEN),
-				Start: when(m.Start), End: when(m.End), State: m.State(now), Emergency: m.Emergency})
+			data.Maintenance = append(data.Maintenance, maintenanceCard(pg, m, names, when, now))
 		}
 	}
 	var buf bytes.Buffer
@@ -234,6 +250,50 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	s.statusCache.put(l, buf.Bytes(), now)
 	s.lastGood.keepPage(l, data, now)
 	writePage(w, l, buf.Bytes())
+}
+
+// dayClass colours a day's bar: at or above the objective green, down to
+// 95% amber, below red.
+func dayClass(u, target float64) string {
+	switch {
+	case u >= target:
+		return "ok"
+	case u >= 0.95:
+		return "degraded"
+	}
+	return "down"
+}
+
+// componentNames names ids for the page, by names (the component's ID
+// where it has none: removed since).
+func componentNames(ids []string, names map[string]string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, cmp.Or(names[id], id))
+	}
+	return out
+}
+
+// incidentCard is inc as the page shows it: its times as the mails write
+// them (maintenance.JST in the policy's zone; "began" is when it was
+// detected, as in the mail), the affected components, the newest update
+// first.
+func incidentCard(pg page, inc *slokeeper.Incident, names map[string]string, when func(time.Time) string) incidentRow {
+	row := incidentRow{ID: inc.ID, Title: pg.T(inc.TitleJA, inc.TitleEN), Impact: inc.Impact, Status: inc.Status, Opened: when(inc.DetectedAt),
+		Components: componentNames(inc.Components, names), Postmortem: pg.T(inc.PostmortemJA, inc.PostmortemEN)}
+	for i := len(inc.Updates) - 1; i >= 0; i-- {
+		u := inc.Updates[i]
+		row.Updates = append(row.Updates, updateRow{At: when(u.At), Status: u.Status, Body: pg.T(u.BodyJA, u.BodyEN)})
+	}
+	if !inc.ResolvedAt.IsZero() {
+		row.Resolved = when(inc.ResolvedAt)
+	}
+	return row
+}
+
+func maintenanceCard(pg page, m *slokeeper.Maintenance, names map[string]string, when func(time.Time) string, now time.Time) maintenanceRow {
+	return maintenanceRow{ID: m.ID, Title: pg.T(m.TitleJA, m.TitleEN), Body: pg.T(m.BodyJA, m.BodyEN),
+		Start: when(m.Start), End: when(m.End), State: m.State(now), Emergency: m.Emergency, Components: componentNames(m.Components, names)}
 }
 
 func writePage(w http.ResponseWriter, lang string, body []byte) {

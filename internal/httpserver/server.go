@@ -74,6 +74,7 @@ type Server struct {
 	Monitor    *monitor.Monitor
 	Components slokeeper.ComponentService // required
 	Schedule   *schedule.Service          // maintenance windows; required
+	Brand      Brand                      // the status page's name, logo and colour; optional
 	Incidents  slokeeper.IncidentService  // required
 	// Subscriptions takes subscriptions to notices and the links in them;
 	// nil: none. Notices lists subscribers for staff (required with it).
@@ -143,6 +144,7 @@ type Server struct {
 	stopFlush     func()
 	routes        []string // every pattern the mux has
 	csp           string   // the Content-Security-Policy of every response
+	logo          []byte   // Brand.Logo's file, served at /logo
 	// subscribes counts subscribe requests per client address.
 	subscribes *windowLimiter
 
@@ -219,12 +221,15 @@ func (s *Server) Open() error {
 	}
 	useTLS := s.TLSCert != ""
 	s.tls = useTLS
-	pages, err := template.ParseFS(templateFS, "templates/*.html")
+	pages, err := template.New("").Funcs(pageFuncs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return fmt.Errorf("parse templates: %w", err)
 	}
 	s.pages = pages
 	if s.csp, err = contentSecurityPolicy(templateFS); err != nil {
+		return err
+	}
+	if err := s.loadBrand(); err != nil {
 		return err
 	}
 	s.srv = &http.Server{

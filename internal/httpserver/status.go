@@ -3,8 +3,11 @@ package httpserver
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"slokeeper"
+	"slokeeper/incident"
+	"slokeeper/internal/monitor"
 )
 
 // handleStatus serves the service's status as JSON: every public
@@ -28,6 +31,15 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		s.serveStaleStatus(w, r, days, err)
 		return
 	}
+	if s.Incidents != nil {
+		// The service's state follows its worst open incident too.
+		open, err := s.Incidents.FindIncidents(r.Context(), slokeeper.IncidentFilter{Open: true})
+		if err != nil {
+			s.serveStaleStatus(w, r, days, err)
+			return
+		}
+		v.Status = incident.ServiceState(v.Status, open)
+	}
 	s.lastGood.keepView(days, v, s.Clock.Now())
 	w.Header().Set("Cache-Control", "public, max-age=10")
 	writeJSON(w, http.StatusOK, statusJSON{View: v})
@@ -46,10 +58,40 @@ func (s *Server) handleComponentIndex(w http.ResponseWriter, r *http.Request, _ 
 		Error(w, r, s.Logger, err)
 		return
 	}
-	if cs == nil {
-		cs = []*slokeeper.Component{}
+	out := make([]componentJSON, 0, len(cs))
+	var states map[string]monitor.ComponentView
+	if s.Monitor != nil {
+		v, err := s.Monitor.View(r.Context(), 1, true)
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		states = map[string]monitor.ComponentView{}
+		for _, c := range v.Components {
+			states[c.ID] = c
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"components": cs})
+	for _, c := range cs {
+		j := componentJSON{Component: c}
+		if st, ok := states[c.ID]; ok {
+			j.State = &componentState{Status: st.Status, Since: st.Since, Reason: st.Reason}
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"components": out})
+}
+
+// componentJSON is a component as staff see it: with its state and, when
+// its latest check failed, why (a field the public status never has).
+type componentJSON struct {
+	*slokeeper.Component
+	State *componentState `json:"state,omitempty"`
+}
+
+type componentState struct {
+	Status string    `json:"status"` // operational, outage, maintenance, unknown
+	Since  time.Time `json:"since,omitzero"`
+	Reason string    `json:"reason,omitempty"` // the latest failed check's: "status 503", "connection refused"
 }
 
 // handleComponentPut creates or replaces a component: PUT

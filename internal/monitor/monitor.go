@@ -173,6 +173,7 @@ type State struct {
 	Down      bool
 	Since     time.Time // when it entered this state, or the oldest result read (zero: never checked)
 	Detail    string    // the latest result's
+	Failing   bool      // the latest result is a failure (confirmed or not yet)
 	// confirmers is how many nodes the state was confirmed by (the
 	// policy's probe_confirmations, or fewer when fewer probed); nodes
 	// are those with results at hand.
@@ -190,7 +191,7 @@ func (m *Monitor) State(ctx context.Context, c *slokeeper.Component) (State, err
 		return State{Component: c.ID}, err
 	}
 	last := spans[len(spans)-1]
-	st := State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail}
+	st := State{Component: c.ID, Down: last.Down, Since: last.From, Detail: rs[len(rs)-1].Detail, Failing: !rs[len(rs)-1].OK}
 	for _, r := range rs {
 		if !slices.Contains(st.nodes, r.Node) {
 			st.nodes = append(st.nodes, r.Node)

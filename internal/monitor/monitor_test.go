@@ -189,9 +189,13 @@ func TestBurnAlerts(t *testing.T) {
 		Target: 0.999, Probe: slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: srv.URL}})
 	m := monitor.New(monitor.Config{Components: cs, Prober: probe.New(c, nil, loopback(t)), Clock: c, Node: "n1", Policy: policy.Default(),
 		Logger: slog.New(slog.DiscardHandler)})
-	run := func(d time.Duration) {
+	run := func(d time.Duration, step ...time.Duration) {
 		t.Helper()
-		for end := c.Now().Add(d); c.Now().Before(end); c.Add(10 * time.Second) {
+		every := 10 * time.Second
+		if len(step) > 0 {
+			every = step[0]
+		}
+		for end := c.Now().Add(d); c.Now().Before(end); c.Add(every) {
 			if _, err := m.Tick(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -211,6 +215,21 @@ func TestBurnAlerts(t *testing.T) {
 	run(30 * time.Minute)
 	if got := firing(); len(got) != 0 {
 		t.Fatalf("up for 30 minutes: %v", got)
+	}
+	// Checked for 40 minutes, down for the last ten: only the fast page
+	// has enough data (half of each window, uptime.MinBurnCoverage); the
+	// 6 h and 3 d rows wait for 3 h and 36 h of checks.
+	failing.Store(true)
+	run(10 * time.Minute)
+	if got, want := strings.Join(firing(), ", "), "page 1h0m0s/5m0s"; got != want {
+		t.Errorf("a new component ten minutes down: %s, want %s", got, want)
+	}
+	// Up for two days (checked every ten minutes, to be quick), then down
+	// for ten minutes: every row fires.
+	failing.Store(false)
+	run(48*time.Hour, 10*time.Minute)
+	if got := firing(); len(got) != 0 {
+		t.Fatalf("up for two days: %v", got)
 	}
 	failing.Store(true)
 	run(10 * time.Minute)

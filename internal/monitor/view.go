@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -34,16 +35,27 @@ type Name struct {
 
 // ComponentView is one component on the status page.
 type ComponentView struct {
-	ID     string    `json:"id"`
-	Group  string    `json:"group,omitempty"`
-	Name   Name      `json:"name"`
-	Status string    `json:"status"`
-	Since  time.Time `json:"since,omitzero"`
+	ID    string `json:"id"`
+	Group string `json:"group,omitempty"`
+	// GroupName is the group's heading (the group's ID where unnamed).
+	GroupName Name      `json:"group_name,omitzero"`
+	Name      Name      `json:"name"`
+	Status    string    `json:"status"`
+	Since     time.Time `json:"since,omitzero"`
 	// Uptime is over the days shown, maintenance left out (1 when nothing
 	// was observed); Target is the objective it is held to.
 	Uptime float64 `json:"uptime"`
 	Target float64 `json:"target"`
-	Budget Budget  `json:"error_budget"`
+	// Observed is the time observed outside maintenance over the days
+	// shown; EnoughData says whether it reaches uptime.MinObserved. Without
+	// it, Uptime and Budget are no figures to show ("not enough data yet").
+	Observed   float64 `json:"observed_seconds"`
+	EnoughData bool    `json:"enough_data"`
+	Budget     Budget  `json:"error_budget"`
+	// Reason is why the latest check failed ("status 503", "connection
+	// refused"): for staff only, so set only in a View with hidden, the
+	// staff's view; never on the public page or GET /api/v1/status.
+	Reason string `json:"reason,omitempty"`
 	// Alerts are the burn-rate alerts firing (at the last tally).
 	Alerts []BurnAlert `json:"burn_alerts,omitempty"`
 	Days   []DayView   `json:"days"`
@@ -66,8 +78,9 @@ type DayView struct {
 	Maintenance float64  `json:"maintenance_seconds"`
 }
 
-// View returns the status of every public component (with hidden, of all)
-// and the bars of the last days days, today included.
+// View returns the status of every public component (with hidden, of all,
+// and why their latest check failed: the staff's view) and the bars of the
+// last days days, today included.
 func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error) {
 	now, loc := m.cfg.Clock.Now(), m.cfg.Policy.Location()
 	cs, err := m.cfg.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
@@ -90,7 +103,7 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 		if err != nil {
 			return nil, err
 		}
-		cv := ComponentView{ID: c.ID, Group: c.Group, Name: Name{c.NameJA, c.NameEN}, Status: Operational, Since: st.Since,
+		cv := ComponentView{ID: c.ID, Group: c.Group, GroupName: groupName(c), Name: Name{c.NameJA, c.NameEN}, Status: Operational, Since: st.Since,
 			Target: c.Target, Uptime: 1, Days: make([]DayView, 0, days)}
 		if cv.Target == 0 {
 			cv.Target = m.cfg.Policy.Availability.Target.Fraction()
@@ -105,6 +118,9 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 			down++
 		}
 		shown++
+		if hidden && (st.Failing || st.Down) {
+			cv.Reason = st.Detail
+		}
 		tallies, err := m.cfg.Components.FindComponentDays(ctx, c.ID, first.Format(time.DateOnly), today.Format(time.DateOnly))
 		if err != nil {
 			return nil, err
@@ -131,6 +147,7 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 		if observed > 0 {
 			cv.Uptime = 1 - float64(downFor)/float64(observed)
 		}
+		cv.Observed, cv.EnoughData = observed.Seconds(), uptime.Enough(observed)
 		b := uptime.Budget{Target: cv.Target, Allowed: time.Duration((1 - cv.Target) * float64(observed30)), Used: down30}
 		cv.Budget = Budget{Allowed: b.Allowed.Seconds(), Used: b.Used.Seconds(), Left: b.Left()}
 		cv.Alerts = m.Alerts()[c.ID]
@@ -143,4 +160,13 @@ func (m *Monitor) View(ctx context.Context, days int, hidden bool) (*View, error
 		v.Status = Degraded
 	}
 	return v, nil
+}
+
+// groupName is the heading of c's group: its names, the group's ID where
+// one is missing; none outside a group.
+func groupName(c *slokeeper.Component) Name {
+	if c.Group == "" {
+		return Name{}
+	}
+	return Name{JA: cmp.Or(c.GroupJA, c.GroupEN, c.Group), EN: cmp.Or(c.GroupEN, c.GroupJA, c.Group)}
 }

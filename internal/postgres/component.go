@@ -30,12 +30,12 @@ func (s *ComponentService) PutComponent(ctx context.Context, c *slokeeper.Compon
 	}
 	probe, _ := json.Marshal(c.Probe)
 	c.UpdatedAt = c.UpdatedAt.UTC().Truncate(time.Microsecond)
-	_, err := s.db.pool.Exec(ctx, `INSERT INTO components (id, grp, name_ja, name_en, probe, ord, hidden, target, interval_ns, failures, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		ON CONFLICT (id) DO UPDATE SET grp = excluded.grp, name_ja = excluded.name_ja, name_en = excluded.name_en, probe = excluded.probe,
+	_, err := s.db.pool.Exec(ctx, `INSERT INTO components (id, grp, group_ja, group_en, name_ja, name_en, probe, ord, hidden, target, interval_ns, failures, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (id) DO UPDATE SET grp = excluded.grp, group_ja = excluded.group_ja, group_en = excluded.group_en, name_ja = excluded.name_ja, name_en = excluded.name_en, probe = excluded.probe,
 			ord = excluded.ord, hidden = excluded.hidden, target = excluded.target, interval_ns = excluded.interval_ns,
 			failures = excluded.failures, updated_at = excluded.updated_at`,
-		c.ID, c.Group, c.NameJA, c.NameEN, probe, c.Order, c.Hidden, c.Target, int64(c.Interval), c.Failures, c.UpdatedAt)
+		c.ID, c.Group, c.GroupJA, c.GroupEN, c.NameJA, c.NameEN, probe, c.Order, c.Hidden, c.Target, int64(c.Interval), c.Failures, c.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("put component: %w", interpretError(err))
 	}
@@ -45,7 +45,7 @@ func (s *ComponentService) PutComponent(ctx context.Context, c *slokeeper.Compon
 // FindComponents returns components by group, order and ID.
 func (s *ComponentService) FindComponents(ctx context.Context, f slokeeper.ComponentFilter) ([]*slokeeper.Component, error) {
 	where := sqlbuild.Dollar().Eq("id", f.ID).Eq("grp", f.Group)
-	rows, err := s.db.pool.Query(ctx, `SELECT id, grp, name_ja, name_en, probe, ord, hidden, target, interval_ns, failures, updated_at
+	rows, err := s.db.pool.Query(ctx, `SELECT id, grp, group_ja, group_en, name_ja, name_en, probe, ord, hidden, target, interval_ns, failures, updated_at
 		FROM components WHERE `+where.String()+` ORDER BY grp, ord, id`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find components: %w", err)
@@ -54,7 +54,7 @@ func (s *ComponentService) FindComponents(ctx context.Context, f slokeeper.Compo
 		var c slokeeper.Component
 		var probe []byte
 		var interval int64
-		if err := row.Scan(&c.ID, &c.Group, &c.NameJA, &c.NameEN, &probe, &c.Order, &c.Hidden, &c.Target, &interval, &c.Failures, &c.UpdatedAt); err != nil {
+		if err := row.Scan(&c.ID, &c.Group, &c.GroupJA, &c.GroupEN, &c.NameJA, &c.NameEN, &probe, &c.Order, &c.Hidden, &c.Target, &interval, &c.Failures, &c.UpdatedAt); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal(probe, &c.Probe); err != nil {

@@ -11,7 +11,7 @@ import (
 func testComponents(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)
-	api := &slokeeper.Component{ID: "api", Group: "cloud", NameJA: "クラウド実行環境 API", NameEN: "Cloud runtime API", Order: 2,
+	api := &slokeeper.Component{ID: "api", Group: "cloud", GroupJA: "クラウド", GroupEN: "Cloud", NameJA: "クラウド実行環境 API", NameEN: "Cloud runtime API", Order: 2,
 		Probe:     slokeeper.Probe{Kind: slokeeper.ProbeHTTP, Target: "https://api.example.jp/healthz", Body: `"ok"`, Status: []int{200}, CertExpiry: slokeeper.Duration(14 * 24 * time.Hour)},
 		UpdatedAt: now}
 	editor := &slokeeper.Component{ID: "editor", Group: "cloud", NameJA: "エディタ", NameEN: "Editor", Order: 1, Target: 0.995,
@@ -32,13 +32,16 @@ func testComponents(t *testing.T, s Store) {
 	if err := s.Components.PutComponent(ctx, &slokeeper.Component{ID: "x", NameJA: "x", NameEN: "x", Probe: slokeeper.Probe{Kind: "ping"}}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
 		t.Errorf("a bad probe = %v", err)
 	}
+	if err := s.Components.PutComponent(ctx, &slokeeper.Component{ID: "x", GroupJA: "名前だけ", NameJA: "x", NameEN: "x", Probe: api.Probe}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+		t.Errorf("a group name without a group = %v", err)
+	}
 	// Ordered by group, order, ID; the probe comes back whole.
 	all, err := s.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
 	if err != nil || len(all) != 3 || all[0].ID != "dns" || all[1].ID != "editor" || all[2].ID != "api" {
 		t.Fatalf("FindComponents = %v, %v", all, err)
 	}
 	got := all[2]
-	if got.Probe.Body != `"ok"` || len(got.Probe.Status) != 1 || got.Probe.CertExpiry != slokeeper.Duration(14*24*time.Hour) || got.NameJA != "クラウド実行環境 API" || !got.UpdatedAt.Equal(now) {
+	if got.Probe.Body != `"ok"` || len(got.Probe.Status) != 1 || got.Probe.CertExpiry != slokeeper.Duration(14*24*time.Hour) || got.NameJA != "クラウド実行環境 API" || got.GroupJA != "クラウド" || got.GroupEN != "Cloud" || !got.UpdatedAt.Equal(now) {
 		t.Errorf("api = %+v", got)
 	}
 	if e := all[1]; e.Target != 0.995 || e.Interval != slokeeper.Duration(10*time.Second) || e.Failures != 2 || !all[0].Hidden {
