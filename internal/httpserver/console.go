@@ -47,20 +47,7 @@ func (p consolePage) When(t time.Time) string { return maintenance.JST(t, p.loc,
 
 // consoleUser returns the signed-in staff member, or sends them to sign in.
 func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (*principal, bool) {
-	p, err := s.authenticate(r)
-	if slokeeper.ErrorCode(err) == slokeeper.EFORBIDDEN {
-		Error(w, r, s.Logger, err)
-		return nil, false
-	}
-	if err != nil || p.op.MustChangePassword {
-		http.Redirect(w, r, "/admin/?lang="+lang(r), http.StatusSeeOther)
-		return nil, false
-	}
-	if !containsRole([]string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}, p.op.Role) {
-		s.renderConsole(w, r, p, http.StatusForbidden, "", page{Lang: lang(r)}.T("この画面を使う権限がありません。", "Your role cannot use this page."))
-		return nil, false
-	}
-	return p, true
+	return s.consoleSession(w, r, "status")
 }
 
 func (s *Server) handleConsoleStatus(w http.ResponseWriter, r *http.Request) {

@@ -69,6 +69,13 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /admin/incidents/{id}/updates", s.consoleAction(false, s.consoleIncidentUpdate))
 	mux.HandleFunc("POST /admin/maintenances", s.consoleAction(true, s.consoleMaintenanceCreate))
 	mux.HandleFunc("POST /admin/maintenances/{id}/cancel", s.consoleAction(true, s.consoleMaintenanceCancel))
+	mux.HandleFunc("GET /admin/grants", s.handleConsoleGrants)
+	mux.HandleFunc("POST /admin/grants", s.grantAction(s.consoleGrantRequest))
+	mux.HandleFunc("POST /admin/grants/{id}/approve", s.grantAction(s.consoleGrantApprove))
+	mux.HandleFunc("POST /admin/grants/{id}/revoke", s.grantAction(s.consoleGrantRevoke))
+	mux.HandleFunc("GET /admin/accounts/{id}", s.handleConsoleAccountData)
+	mux.HandleFunc("GET /admin/accounts/{id}/items/{kind}/{key}", s.handleConsoleAccountItem)
+	mux.HandleFunc("/admin/", s.handleConsoleNotFound)
 	if s.Subscriptions != nil {
 		mux.HandleFunc("POST /subscribe", s.handleSubscribe)
 		mux.HandleFunc("GET /subscribe/confirm", s.handleConfirmForm)
