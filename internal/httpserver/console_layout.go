@@ -21,6 +21,7 @@ type consoleBase struct {
 // consoleSections says which roles reach which part of the console.
 var consoleSections = map[string][]string{
 	"status": {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"logs":   {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
 	"grants": {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
 }
 

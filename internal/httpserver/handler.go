@@ -69,6 +69,8 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("POST /admin/incidents/{id}/updates", s.consoleAction(false, s.consoleIncidentUpdate))
 	mux.HandleFunc("POST /admin/maintenances", s.consoleAction(true, s.consoleMaintenanceCreate))
 	mux.HandleFunc("POST /admin/maintenances/{id}/cancel", s.consoleAction(true, s.consoleMaintenanceCancel))
+	mux.HandleFunc("GET /admin/logs", s.handleConsoleLogs)
+	mux.HandleFunc("GET /admin/logs.ndjson", s.handleConsoleLogsDownload)
 	mux.HandleFunc("GET /admin/grants", s.handleConsoleGrants)
 	mux.HandleFunc("POST /admin/grants", s.grantAction(s.consoleGrantRequest))
 	mux.HandleFunc("POST /admin/grants/{id}/approve", s.grantAction(s.consoleGrantApprove))
