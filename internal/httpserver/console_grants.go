@@ -178,6 +178,9 @@ func (s *Server) grantAction(do func(r *http.Request, p *principal) (done string
 }
 
 func (s *Server) consoleGrantRequest(r *http.Request, p *principal) (string, *slokeeper.Grant, error) {
+	if p.op.Role == slokeeper.RoleAuditor { // refused whatever the form says
+		return "", nil, slokeeper.Errorf(slokeeper.EFORBIDDEN, "Auditors do not request grants.")
+	}
 	f := r.PostForm
 	d, err := time.ParseDuration(f.Get("duration"))
 	if err != nil {

@@ -24,6 +24,7 @@ var consoleSections = map[string][]string{
 	"logs":     {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
 	"accounts": {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
 	"grants":   {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
+	"audit":    {slokeeper.RoleAdmin, slokeeper.RoleAuditor},
 }
 
 // Can reports whether the signed-in operator's role reaches a section.
