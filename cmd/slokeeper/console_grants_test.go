@@ -18,6 +18,16 @@ import (
 // a browser of their own (their own session) and returns its helpers.
 func consoleBrowser(t *testing.T, m *Main, name string) (do func(...chromedp.Action[chromedp.Void]), text func(string) string) {
 	t.Helper()
+	do, text = consoleBrowserCtx(t)
+	do(chromedp.Navigate(m.HTTP.URL()+"/admin/login?lang=ja"), chromedp.WaitVisible(css(`#name`)),
+		chromedp.SendKeys(css(`#name`), name), chromedp.SendKeys(css(`#password`), "a long test password"),
+		chromedp.Click(css(`button[type=submit]`)), chromedp.WaitVisible(css(`form[action^="/admin/logout"]`)))
+	return do, text
+}
+
+// consoleBrowserCtx is a browser of its own, not signed in.
+func consoleBrowserCtx(t *testing.T) (do func(...chromedp.Action[chromedp.Void]), text func(string) string) {
+	t.Helper()
 	ctx := browsertest.Browser(t)
 	do = func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -33,9 +43,6 @@ func consoleBrowser(t *testing.T, m *Main, name string) (do func(...chromedp.Act
 		}
 		return v
 	}
-	do(chromedp.Navigate(m.HTTP.URL()+"/admin/login?lang=ja"), chromedp.WaitVisible(css(`#name`)),
-		chromedp.SendKeys(css(`#name`), name), chromedp.SendKeys(css(`#password`), "a long test password"),
-		chromedp.Click(css(`button[type=submit]`)), chromedp.WaitVisible(css(`form[action^="/admin/logout"]`)))
 	return do, text
 }
 

@@ -20,11 +20,13 @@ type consoleBase struct {
 
 // consoleSections says which roles reach which part of the console.
 var consoleSections = map[string][]string{
-	"status":   {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
-	"logs":     {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
-	"accounts": {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
-	"grants":   {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
-	"audit":    {slokeeper.RoleAdmin, slokeeper.RoleAuditor},
+	"operators": {slokeeper.RoleAdmin},
+	"self":      consoleRoles,
+	"status":    {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"logs":      {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"accounts":  {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"grants":    {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
+	"audit":     {slokeeper.RoleAdmin, slokeeper.RoleAuditor},
 }
 
 // Can reports whether the signed-in operator's role reaches a section.
