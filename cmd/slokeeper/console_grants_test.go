@@ -157,6 +157,11 @@ func TestConsoleGrantInBrowser(t *testing.T) {
 	if reads != 1 {
 		t.Errorf("%d reads under grant %s in the ledger, want 1", reads, id)
 	}
+	// What the grant was used for, on bob's page.
+	bDo(chromedp.Navigate(m.HTTP.URL()+"/admin/grants?lang=en"), chromedp.WaitVisible(css(`#grant-`+id)))
+	if u := bText(`#grant-` + id + ` .uses`); !strings.Contains(u, "Reads under it (2)") {
+		t.Errorf("the grant's uses: %q", u)
+	}
 }
 
 // TestConsoleRolesAndErrorPages: an auditor sees the grants but no form

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"slokeeper"
@@ -33,6 +34,28 @@ type grantRow struct {
 	Requested, Approved, Expires, Revoked string // in the policy's zone
 	Length                                string // "2h", "30m"
 	Own, CanApprove, CanRevoke, IsActive  bool
+	Uses                                  []string // reads under the grant, from the ledger: "14:03 credential/mqtt"
+}
+
+// grantUses reads the ledger for what each grant was used for: the
+// data.read and data.list entries that name it. It reads the whole
+// ledger; the page is for staff, not on a hot path.
+func (s *Server) grantUses(ctx context.Context, when func(time.Time) string) (map[string][]string, error) {
+	uses := map[string][]string{}
+	if s.AuditLog == nil {
+		return uses, nil
+	}
+	err := s.AuditLog.EachAuditEntry(ctx, 1, 0, func(e *slokeeper.AuditEntry) error {
+		if e.Action != "data.read" && e.Action != "data.list" {
+			return nil
+		}
+		what, id, ok := strings.Cut(e.Detail, " under grant ")
+		if ok {
+			uses[id] = append(uses[id], when(e.At)+" "+e.Action+" "+what)
+		}
+		return nil
+	})
+	return uses, err
 }
 
 var grantDurations = []string{"30m", "1h", "2h", "4h", "8h", "24h"}
@@ -94,11 +117,16 @@ func (s *Server) renderGrants(w http.ResponseWriter, r *http.Request, p *princip
 		}
 		return maintenance.JST(t, loc, l)
 	}
+	uses, err := s.grantUses(ctx, when)
+	if err != nil {
+		s.consoleError(w, r, p.op, err)
+		return
+	}
 	admin := p.op.Role == slokeeper.RoleAdmin
 	for _, g := range grants {
 		row := grantRow{P: pg.page, G: g, Requester: names[g.OperatorID], Approver: names[g.ApproverID], Requested: when(g.RequestedAt),
 			Approved: when(g.ApprovedAt), Expires: when(g.ExpiresAt), Revoked: when(g.RevokedAt), Length: duration(g.Duration),
-			Own: g.OperatorID == p.op.ID, IsActive: g.Active(now)}
+			Own: g.OperatorID == p.op.ID, IsActive: g.Active(now), Uses: uses[g.ID]}
 		pending := g.ApprovedAt.IsZero() && g.RevokedAt.IsZero()
 		row.CanApprove = pending && admin && !(pg.TwoPerson && row.Own)
 		row.CanRevoke = (pending || row.IsActive) && (row.Own || admin)
