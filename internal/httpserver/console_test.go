@@ -137,3 +137,56 @@ func TestConsoleOperatorsAndLedgerPages(t *testing.T) {
 		t.Errorf("an unknown /admin page = %d\n%s", status, body)
 	}
 }
+
+// TestConsoleTokens: an operator makes a read token in the console; it
+// is shown once, works for reading and not for writing, and once revoked
+// signs nothing in.
+func TestConsoleTokens(t *testing.T) {
+	s, _ := consoleServer(t)
+	c := session(t, s, "kenji", slokeeper.RoleOperator)
+	status, body := fetch(t, c, "POST", s.URL()+"/admin/tokens?lang=en", url.Values{"name": {"ci"}, "scope": {"read"}, "expires": {"30d"}})
+	i := strings.Index(body, `<code id="new-token">`)
+	if status != 201 || i < 0 {
+		t.Fatalf("making a token = %d\n%s", status, body)
+	}
+	token := body[i+len(`<code id="new-token">`):]
+	token = token[:strings.Index(token, "<")]
+	if !strings.HasPrefix(token, slokeeper.OperatorTokenPrefix) {
+		t.Fatalf("token %q", token)
+	}
+	if _, page := fetch(t, c, "GET", s.URL()+"/admin/tokens?lang=en", nil); strings.Contains(page, token) || !strings.Contains(page, "ci") {
+		t.Errorf("the tokens page shows the token again, or not its name:\n%s", page)
+	}
+	bearer := func(method string) int {
+		req, _ := http.NewRequest(method, s.URL()+"/api/v1/auth/me", nil)
+		if method == "POST" {
+			req, _ = http.NewRequest(method, s.URL()+"/api/v1/auth/password", strings.NewReader(`{}`))
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := bearer("GET"); got != 200 {
+		t.Errorf("reading with the token = %d", got)
+	}
+	if got := bearer("POST"); got != 403 {
+		t.Errorf("writing with a read token = %d", got)
+	}
+	if status, body := fetch(t, c, "POST", s.URL()+"/admin/tokens?lang=ja", url.Values{"name": {"x"}, "scope": {"admin"}, "expires": {"30d"}}); status != 400 || !strings.Contains(body, "read か write") {
+		t.Errorf("a bad scope = %d\n%s", status, body)
+	}
+	ts, _ := s.Operators.FindAPITokens(context.Background(), "op_kenji")
+	if len(ts) != 1 {
+		t.Fatalf("%d tokens", len(ts))
+	}
+	if status, body := fetch(t, c, "POST", s.URL()+"/admin/tokens/"+ts[0].ID+"/revoke?lang=en", nil); status != 200 || !strings.Contains(body, "The token is revoked") {
+		t.Errorf("revoking = %d\n%s", status, body)
+	}
+	if got := bearer("GET"); got != 401 {
+		t.Errorf("reading with a revoked token = %d", got)
+	}
+}
