@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"slokeeper"
+
+	"github.com/chromedp/chromedp"
 )
 
 var nextPage = regexp.MustCompile(`<a href="([^"]+)" id="next-page"`)
@@ -86,5 +88,33 @@ func TestConsoleLogSearch(t *testing.T) {
 	}
 	if r := get(t, signIn(t, m, "audrey", "auditor"), base+"/admin/logs?lang=ja&search=1"); r.status != 403 {
 		t.Errorf("an auditor searching logs = %d", r.status)
+	}
+}
+
+// TestConsoleSupportReadsLogsInBrowser: support searches an account's
+// error logs in a real browser and reads them.
+func TestConsoleSupportReadsLogsInBrowser(t *testing.T) {
+	cfg := testConfig()
+	cfg.Data = t.TempDir()
+	m := NewMain(cfg, io.Discard)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	recs := []slokeeper.LogRecord{
+		{Account: "acct-1", SourceKind: "device", SourceID: "dev-1", Level: "error", Message: "MQTT 接続がタイムアウトしました"},
+		{Account: "acct-1", SourceKind: "device", SourceID: "dev-1", Level: "info", Message: "起動しました"},
+		{Account: "acct-2", SourceKind: "device", SourceID: "dev-2", Level: "error", Message: "other account"},
+	}
+	if _, err := m.Logs.AppendLogs(context.Background(), slokeeper.LogClassExec, recs, ""); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, m, "sam", "support")
+	do, text := consoleBrowser(t, m, "sam")
+	do(chromedp.Navigate(m.HTTP.URL()+"/admin/logs?lang=ja"), chromedp.WaitVisible(css(`#log-search`)),
+		chromedp.SendKeys(css(`#account`), "acct-1"), chromedp.SendKeys(css(`#level`), "error"),
+		chromedp.Click(css(`#log-search button`)), chromedp.WaitVisible(css(`#log-results`)))
+	if b := text(`#log-results tbody`); !strings.Contains(b, "MQTT 接続がタイムアウトしました") || strings.Contains(b, "起動しました") || strings.Contains(b, "other account") {
+		t.Errorf("support's search:\n%s", b)
 	}
 }
