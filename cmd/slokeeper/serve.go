@@ -246,6 +246,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config), NodeAlert: func(ctx context.Context) (string, error) { return jobs.Alert(ctx, m.Store.Nodes) },
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 		HashConcurrency: m.Config.LoginHashConcurrency,
+		AuditLog:        m.Store.Audit, VerifyAudit: m.verifyAudit,
 	}
 	if m.HTTP.TrustedProxies, err = httpserver.ParseTrustedProxies(m.Config.TrustedProxies); err != nil {
 		return err
@@ -443,6 +444,19 @@ func (m *Main) close(ctx context.Context) error {
 		errs = append(errs, m.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// verifyAudit verifies the ledger for the console.
+func (m *Main) verifyAudit(ctx context.Context) (*httpserver.AuditVerify, error) {
+	rep, err := m.Ledger.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &httpserver.AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}
+	for _, p := range rep.Problems {
+		v.Problems = append(v.Problems, fmt.Sprintf("#%d: %s", p.Seq, p.Message))
+	}
+	return v, nil
 }
 
 // audit records a sensitive action in the ledger.

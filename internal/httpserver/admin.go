@@ -11,10 +11,18 @@ import (
 // cross-site requests by the server's CrossOriginProtection.
 
 type adminPage struct {
-	page
-	Name     string
-	Error    string
-	Operator *slokeeper.Operator
+	consoleBase
+	Name string
+}
+
+// newAdminPage is the sign-in or home page in the shared layout.
+func newAdminPage(l string, op *slokeeper.Operator) adminPage {
+	p := adminPage{consoleBase: consoleBase{page: page{Lang: l}, Operator: op, Section: "home"}}
+	p.Title = p.T("運用コンソール", "Operator console")
+	if op == nil {
+		p.Title = p.T("運用コンソールにサインイン", "Sign in to the operator console")
+	}
+	return p
 }
 
 // message translates the errors a person meets on these pages.
@@ -34,7 +42,7 @@ func (p page) message(err error) string {
 
 func (s *Server) handleAdminLoginForm(w http.ResponseWriter, r *http.Request) {
 	l := lang(r)
-	s.render(w, r, "admin-login.html", l, adminPage{page: page{Lang: l}})
+	s.render(w, r, "admin-login.html", l, newAdminPage(l, nil))
 }
 
 func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +50,8 @@ func (s *Server) handleAdminLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	req := loginRequest{Name: r.PostFormValue("name"), Password: r.PostFormValue("password"), TOTP: r.PostFormValue("totp")}
 	if _, _, err := s.signIn(w, r, req); err != nil {
-		p := adminPage{page: page{Lang: l}, Name: req.Name}
+		p := newAdminPage(l, nil)
+		p.Name = req.Name
 		p.Error = p.message(err)
 		status := http.StatusUnauthorized
 		if code := slokeeper.ErrorCode(err); code == slokeeper.ERATELIMITED || code == slokeeper.EUNAVAILABLE {
@@ -62,7 +71,7 @@ func (s *Server) handleAdminHome(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/admin/login?lang="+l, http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, "admin-home.html", l, adminPage{page: page{Lang: l}, Operator: p.op})
+	s.render(w, r, "admin-home.html", l, newAdminPage(l, p.op))
 }
 
 func (s *Server) handleAdminPassword(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +88,7 @@ func (s *Server) handleAdminPassword(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	old, new := r.PostFormValue("old"), r.PostFormValue("new")
 	if err := s.changePassword(w, r, p, old, new); err != nil {
-		pg := adminPage{page: page{Lang: l}, Operator: p.op}
+		pg := newAdminPage(l, p.op)
 		pg.Error = pg.message(err)
 		status := http.StatusBadRequest
 		if code := slokeeper.ErrorCode(err); code == slokeeper.ERATELIMITED || code == slokeeper.EUNAVAILABLE {

@@ -16,10 +16,7 @@ import (
 
 // consolePage is /admin/status.
 type consolePage struct {
-	page
-	Operator    *slokeeper.Operator
-	Error       string
-	Done        string // what the last action did
+	consoleBase
 	Secret      string // a new webhook's secret, shown once
 	CanEdit     bool   // admin or operator: components, maintenance, subscribers
 	Components  []monitor.ComponentView
@@ -47,20 +44,7 @@ func (p consolePage) When(t time.Time) string { return maintenance.JST(t, p.loc,
 
 // consoleUser returns the signed-in staff member, or sends them to sign in.
 func (s *Server) consoleUser(w http.ResponseWriter, r *http.Request) (*principal, bool) {
-	p, err := s.authenticate(r)
-	if slokeeper.ErrorCode(err) == slokeeper.EFORBIDDEN {
-		Error(w, r, s.Logger, err)
-		return nil, false
-	}
-	if err != nil || p.op.MustChangePassword {
-		http.Redirect(w, r, "/admin/?lang="+lang(r), http.StatusSeeOther)
-		return nil, false
-	}
-	if !containsRole([]string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport}, p.op.Role) {
-		s.renderConsole(w, r, p, http.StatusForbidden, "", page{Lang: lang(r)}.T("この画面を使う権限がありません。", "Your role cannot use this page."))
-		return nil, false
-	}
-	return p, true
+	return s.consoleSession(w, r, "status")
 }
 
 func (s *Server) handleConsoleStatus(w http.ResponseWriter, r *http.Request) {
@@ -74,8 +58,9 @@ func (s *Server) handleConsoleStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *principal, status int, done, errText string, secret ...string) {
 	l := lang(r)
 	ctx, now, loc := r.Context(), s.Clock.Now(), s.Policy.Location()
-	pg := consolePage{page: page{Lang: l}, Operator: p.op, Error: errText, Done: consoleDone(l, done),
+	pg := consolePage{consoleBase: consoleBase{page: page{Lang: l}, Operator: p.op, Section: "status", Error: errText, Done: consoleDone(l, done)},
 		CanEdit: containsRole(statusEditors, p.op.Role), Now: now.In(loc).Format("2006-01-02T15:04"), Zone: loc.String(), loc: loc}
+	pg.Title = pg.T("稼働状況の管理", "Status console")
 	if len(secret) == 1 {
 		pg.Secret = secret[0]
 	}

@@ -57,6 +57,11 @@ type Server struct {
 	// Audit records a sensitive action in the audit ledger; when it fails
 	// the action is refused. Required.
 	Audit func(ctx context.Context, actor, action, target, detail string) error
+	// AuditLog is the ledger the console's audit pages read; VerifyAudit
+	// checks it (hashes, signed checkpoints, the witness). Required for
+	// /admin/audit; VerifyAudit nil: the page cannot verify.
+	AuditLog    slokeeper.AuditStore
+	VerifyAudit func(context.Context) (*AuditVerify, error)
 	// Operators signs operators in. Required.
 	Operators slokeeper.OperatorService
 	// Secrets opens operators' TOTP secrets. Required.

@@ -294,3 +294,12 @@ func (v *Vault) Grants(ctx context.Context, by Actor, account string) ([]*slokee
 	}
 	return v.cfg.Grants.FindGrants(ctx, f)
 }
+
+// Accounts lists the accounts (names and states, never their data) for
+// staff: admin, operator, support.
+func (v *Vault) Accounts(ctx context.Context, by Actor, status string) ([]*slokeeper.Account, error) {
+	if !by.is(slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport) {
+		return nil, forbidden("Listing accounts is for admin, operator and support staff.")
+	}
+	return v.cfg.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{Status: status})
+}
