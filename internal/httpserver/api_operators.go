@@ -123,20 +123,8 @@ func (s *Server) handleOperatorDisable(w http.ResponseWriter, r *http.Request, p
 		Error(w, r, s.Logger, err)
 		return
 	}
-	if op.ID == p.op.ID {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "You cannot disable yourself; another admin can."))
-		return
-	}
-	now := s.Clock.Now()
-	if err := s.Audit(r.Context(), p.actor(), "operator.disable", "operator:"+op.Name, ""); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{DisabledAt: &now}); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Operators.DeleteOperatorSessions(r.Context(), op.ID); err != nil {
+	now, err := s.disableOperator(r.Context(), p, op)
+	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
@@ -151,22 +139,8 @@ func (s *Server) handleOperatorReset(w http.ResponseWriter, r *http.Request, p *
 		Error(w, r, s.Logger, err)
 		return
 	}
-	password := auth.NewPassword()
-	h, err := s.hashPassword(password)
+	password, err := s.resetOperator(r.Context(), p, op)
 	if err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Audit(r.Context(), p.actor(), "operator.passwd", "operator:"+op.Name, "reset to a one-time password"); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	yes := true
-	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &yes}); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Operators.DeleteOperatorSessions(r.Context(), op.ID); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
@@ -244,4 +218,38 @@ func (s *Server) handleTokenRevoke(w http.ResponseWriter, r *http.Request, p *pr
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// disableOperator disables op for the admin p and ends op's sessions: the
+// rule the API and the console both use. Nobody disables themselves.
+func (s *Server) disableOperator(ctx context.Context, p *principal, op *slokeeper.Operator) (time.Time, error) {
+	if op.ID == p.op.ID {
+		return time.Time{}, slokeeper.Errorf(slokeeper.EFORBIDDEN, "You cannot disable yourself; another admin can.")
+	}
+	now := s.Clock.Now()
+	if err := s.Audit(ctx, p.actor(), "operator.disable", "operator:"+op.Name, ""); err != nil {
+		return time.Time{}, err
+	}
+	if err := s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{DisabledAt: &now}); err != nil {
+		return time.Time{}, err
+	}
+	return now, s.Operators.DeleteOperatorSessions(ctx, op.ID)
+}
+
+// resetOperator gives op a new one-time password, to be changed at
+// sign-in, and ends op's sessions; it returns the password, shown once.
+func (s *Server) resetOperator(ctx context.Context, p *principal, op *slokeeper.Operator) (string, error) {
+	password := auth.NewPassword()
+	h, err := s.hashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Audit(ctx, p.actor(), "operator.passwd", "operator:"+op.Name, "reset to a one-time password"); err != nil {
+		return "", err
+	}
+	yes := true
+	if err := s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &yes}); err != nil {
+		return "", err
+	}
+	return password, s.Operators.DeleteOperatorSessions(ctx, op.ID)
 }

@@ -182,17 +182,8 @@ func (s *Server) consoleOperatorDisable(r *http.Request, p *principal) (string, 
 	if err != nil {
 		return "", "", "", err
 	}
-	if op.ID == p.op.ID {
-		return "", "", "", slokeeper.Errorf(slokeeper.EINVALID, "You cannot disable yourself.")
-	}
-	now := s.Clock.Now()
-	if err := s.Audit(r.Context(), p.actor(), "operator.disable", "operator:"+op.Name, ""); err != nil {
-		return "", "", "", err
-	}
-	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{DisabledAt: &now}); err != nil {
-		return "", "", "", err
-	}
-	return "disabled", "", "", s.Operators.DeleteOperatorSessions(r.Context(), op.ID)
+	_, err = s.disableOperator(r.Context(), p, op)
+	return "disabled", "", "", err
 }
 
 func (s *Server) consoleOperatorUnlock(r *http.Request, p *principal) (string, string, string, error) {
@@ -212,19 +203,8 @@ func (s *Server) consoleOperatorReset(r *http.Request, p *principal) (string, st
 	if err != nil {
 		return "", "", "", err
 	}
-	password := auth.NewPassword()
-	h, err := s.hashPassword(password)
+	password, err := s.resetOperator(r.Context(), p, op)
 	if err != nil {
-		return "", "", "", err
-	}
-	if err := s.Audit(r.Context(), p.actor(), "operator.passwd", "operator:"+op.Name, "reset to a one-time password"); err != nil {
-		return "", "", "", err
-	}
-	yes := true
-	if err := s.Operators.UpdateOperator(r.Context(), op.ID, slokeeper.OperatorUpdate{PasswordHash: &h, MustChangePassword: &yes}); err != nil {
-		return "", "", "", err
-	}
-	if err := s.Operators.DeleteOperatorSessions(r.Context(), op.ID); err != nil {
 		return "", "", "", err
 	}
 	return "reset", op.Name, password, nil
