@@ -28,18 +28,6 @@ func heartbeatBound(cfg Config) (interval, bound time.Duration) {
 
 func nodeTimeout(cfg Config) time.Duration { _, bound := heartbeatBound(cfg); return bound }
 
-// startHeartbeat starts this node's own beat and self-check, until Close.
-func (m *Main) startHeartbeat(ctx context.Context) {
-	interval, bound := heartbeatBound(m.Config)
-	m.Heartbeat = jobs.NewHeartbeat(jobs.HeartbeatConfig{
-		Nodes: m.Store.Nodes, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock,
-		Node: m.node(), Version: Version(), Address: m.HTTP.URL(),
-		Interval: interval, Bound: bound, SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval),
-		Want: m.Policy.Redundancy.Nodes, Logger: m.Logger,
-	})
-	m.Heartbeat.Start(ctx)
-}
-
 const nodesUsage = `Usage: slokeeper nodes [--format text|json]
 
 Lists the cluster's nodes from their heartbeats: each node records its own

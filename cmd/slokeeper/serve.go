@@ -734,3 +734,34 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	m.Logger.Info("stopped")
 	return nil
 }
+
+// startHeartbeat starts this node's own beat and self-check, until Close.
+func (m *Main) startHeartbeat(ctx context.Context) {
+	interval, bound := heartbeatBound(m.Config)
+	m.Heartbeat = jobs.NewHeartbeat(jobs.HeartbeatConfig{
+		Nodes: m.Store.Nodes, Evidence: m.Store.Evidence, Ready: m.Store.Ready, Clock: m.Clock,
+		Node: m.node(), Version: Version(), Address: m.HTTP.URL(),
+		Interval: interval, Bound: bound, SelfCheckInterval: time.Duration(m.Config.SelfCheckInterval),
+		Want: m.Policy.Redundancy.Nodes, Logger: m.Logger,
+	})
+	m.Heartbeat.Start(ctx)
+}
+
+// logTarget logs at start what the backup target keeps of erased
+// backups: a note for versioning or object lock, an error for a lock that
+// outlasts a ceiling. The server runs on: erasure still destroys each
+// backup's key, and refusing to back up would break the floors.
+func (m *Main) logTarget(ctx context.Context, target slokeeper.BlobStore) {
+	r, err := checkTarget(ctx, target, m.Policy, m.Clock.Now())
+	if err != nil {
+		m.Logger.Warn("backup target: cannot tell its versioning and object lock", "err", err)
+		return
+	}
+	for _, n := range r.Notes {
+		m.Logger.Info("backup target: " + n.EN)
+	}
+	for _, c := range r.Conflicts {
+		m.Logger.Error("backup target: object lock outlasts an erase ceiling: "+c.Message(m.Policy.Location()).EN,
+			"clause", c.Clause, "erase_by", c.EraseBy, "locked_until", c.LockedUntil)
+	}
+}

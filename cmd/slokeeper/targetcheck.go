@@ -69,22 +69,3 @@ func warnTarget(ctx context.Context, target slokeeper.BlobStore, p *policy.Polic
 	}
 	return len(r.Conflicts) > 0, nil
 }
-
-// logTarget logs at start what the backup target keeps of erased
-// backups: a note for versioning or object lock, an error for a lock that
-// outlasts a ceiling. The server runs on: erasure still destroys each
-// backup's key, and refusing to back up would break the floors.
-func (m *Main) logTarget(ctx context.Context, target slokeeper.BlobStore) {
-	r, err := checkTarget(ctx, target, m.Policy, m.Clock.Now())
-	if err != nil {
-		m.Logger.Warn("backup target: cannot tell its versioning and object lock", "err", err)
-		return
-	}
-	for _, n := range r.Notes {
-		m.Logger.Info("backup target: " + n.EN)
-	}
-	for _, c := range r.Conflicts {
-		m.Logger.Error("backup target: object lock outlasts an erase ceiling: "+c.Message(m.Policy.Location()).EN,
-			"clause", c.Clause, "erase_by", c.EraseBy, "locked_until", c.LockedUntil)
-	}
-}
