@@ -39,6 +39,12 @@ s3://host/bucket/prefix. Objects are encrypted, checksummed and described by
 a manifest beside them. An account's backups are encrypted under its own
 key: once the account is deleted and its key destroyed, none of them can
 be read.
+
+After slokeeper login (or with SLOKEEPER_SERVER), list, sets and verify
+go through the server's API as you (verify: admin or operator), and the
+ledger records you. Without a sign-in they work on the store, as do run,
+restore and catalog rebuild always: restore and catalog rebuild work on a
+stopped server's data directory and need the master key file.
 ` + directStoreHelp
 
 // openTarget opens the configured backup target.

@@ -30,6 +30,10 @@ already queued or running is joined, never run beside. Each action is bounded by
 --lifecycle-action-timeout (5m, plus a second per MiB it moves); a backup
 target that is down or hangs fails the actions that need it, with
 evidence, and the others go on.
+
+After slokeeper login (or with SLOKEEPER_SERVER), plan and run go through
+the server's API as you (run: admin or operator; the server's job queue
+runs the pass), and the ledger records you. Without a sign-in:
 ` + directStoreHelp
 
 // lifecycleKind names an action's kind for people (i: 0 ja, 1 en): the
