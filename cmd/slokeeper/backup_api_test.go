@@ -8,7 +8,7 @@ import (
 )
 
 // TestLoginBackupsThroughAPI: after login, backup list, sets and verify and
-// lifecycle plan go through the running server as the signed-in operator:
+// lifecycle plan and run go through the running server as the signed-in operator:
 // the verify is in the ledger under the operator's name and token (no
 // local actor), with evidence of the outcome.
 func TestLoginBackupsThroughAPI(t *testing.T) {
@@ -40,8 +40,14 @@ func TestLoginBackupsThroughAPI(t *testing.T) {
 	if out, stderr, code := run("lifecycle", "plan", "--lang", "en"); code != 0 || !strings.Contains(out, "ACTION") && !strings.Contains(out, "Nothing is due") {
 		t.Errorf("lifecycle plan through the API = %d\n%s%s", code, out, stderr)
 	}
-	verified := false
+	if out, stderr, code := run("lifecycle", "run", "--lang", "en", "--wait", "2m"); code != 0 || !strings.Contains(stderr, "The server runs the pass") && !strings.Contains(stderr, "Joining") {
+		t.Errorf("lifecycle run through the API = %d\n%s%s", code, out, stderr)
+	}
+	verified, ran := false, false
 	for _, e := range auditEntries(t, m) {
+		if e.Action == "lifecycle.run" {
+			ran = e.Actor == "operator:carol token:"+carolTok
+		}
 		if e.Action == "backup.verify" {
 			verified = true
 			if e.Actor != "operator:carol token:"+carolTok || e.Target != "backup:"+id {
@@ -49,8 +55,8 @@ func TestLoginBackupsThroughAPI(t *testing.T) {
 			}
 		}
 	}
-	if !verified {
-		t.Error("the ledger has no backup.verify")
+	if !verified || !ran {
+		t.Errorf("the ledger lacks carol's backup.verify (%v) or lifecycle.run (%v)", verified, ran)
 	}
 	if out, _, _ := cliRun(t, "evidence", "list", "--clause", "data.exec_logs", "--data", cfg.Data); strings.Count(out, "verify") < 2 {
 		t.Errorf("evidence lacks the second verify:\n%s", out)
