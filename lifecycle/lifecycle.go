@@ -173,6 +173,37 @@ func (a Action) Subject() string {
 // Late reports whether the action is past its deadline at now.
 func (a Action) Late(now time.Time) bool { return !a.Deadline.IsZero() && now.After(a.Deadline) }
 
+// A planned action's state at a time: held by the interlock, past its
+// deadline, or due.
+const (
+	StateDue  = "due"
+	StateHeld = "held"
+	StateLate = "late"
+)
+
+// State is the action's state at now: StateHeld for an erase the
+// interlock holds, StateLate past its deadline, else StateDue.
+func (a Action) State(now time.Time) string {
+	switch {
+	case a.Kind == Held:
+		return StateHeld
+	case a.Late(now):
+		return StateLate
+	}
+	return StateDue
+}
+
+// KindNames names the planned actions' kinds for people.
+var KindNames = map[string]policy.Text{
+	Backup:        {JA: "バックアップ", EN: "back up"},
+	Verify:        {JA: "検証", EN: "verify"},
+	EraseOriginal: {JA: "元データの消去", EN: "erase original"},
+	EraseBackup:   {JA: "バックアップの消去", EN: "erase backup"},
+	Held:          {JA: "保留(インターロック)", EN: "held (interlock)"},
+	EraseAccount:  {JA: "アカウントデータの消去", EN: "erase account data"},
+	DestroyKey:    {JA: "アカウント鍵の破棄", EN: "destroy account key"},
+}
+
 // dayBounds returns the first and the last instant of a day in loc.
 func dayBounds(day string, loc *time.Location) (time.Time, time.Time, error) {
 	d, err := time.ParseInLocation(time.DateOnly, day, loc)

@@ -39,6 +39,12 @@ s3://host/bucket/prefix. Objects are encrypted, checksummed and described by
 a manifest beside them. An account's backups are encrypted under its own
 key: once the account is deleted and its key destroyed, none of them can
 be read.
+
+After slokeeper login (or with SLOKEEPER_SERVER), list, sets and verify
+go through the server's API as you (verify: admin or operator), and the
+ledger records you. Without a sign-in they work on the store, as do run,
+restore and catalog rebuild always: restore and catalog rebuild work on a
+stopped server's data directory and need the master key file.
 ` + directStoreHelp
 
 // openTarget opens the configured backup target.
@@ -128,6 +134,22 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "slokeeper backup: unknown command %q\n\n%s", sub, backupUsage)
 		return errUsage
 	}
+	if sub == "list" || sub == "sets" || sub == "verify" {
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server != "" {
+			if err := parseFlags(fs, args, stderr); err != nil {
+				return err
+			}
+			c, err := newAPIClient(getenv)
+			if err != nil {
+				return err
+			}
+			return backupAPI(ctx, c, sub, backupArgs{id: id, class: class, account: account, day: day, lang: lang, all: all}, stdout)
+		}
+	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
 		return err
@@ -138,12 +160,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCLASS\tACCOUNT\tDAY\tCREATED\tVERIFIED\tERASED")
-		for _, b := range recs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Class, cmp.Or(b.Account, "-"), b.Day, b.Created.Format(time.RFC3339), stamp(b.VerifiedAt), stamp(b.ErasedAt))
-		}
-		return tw.Flush()
+		return printBackups(stdout, recs)
 	}
 	lt, err := openLifecycle(ctx, cfg, store, false)
 	if err != nil {
@@ -155,7 +172,14 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	switch sub {
 	case "sets":
-		return printSets(ctx, lt, class, lang, stdout)
+		if lang != "ja" && lang != "en" {
+			return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
+		}
+		sets, err := lt.exec.Sets(ctx, lt.Clock.Now())
+		if err != nil {
+			return err
+		}
+		return printSets(stdout, sets, class, lang, lt.Policy.Location())
 	case "run":
 		target := "logs:" + class + "/" + day
 		if account != "" {
@@ -178,11 +202,11 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "backed up and verified %s/%s as %s: %d records, %d bytes\n", man.Class, man.Day, man.ID, man.Records, man.ObjectSize)
 		return nil
 	case "verify":
-		man, err := lt.exec.Manifest(ctx, id)
-		if err != nil {
+		if _, err := lt.Ledger.Record(ctx, cliActor(), "backup.verify", "backup:"+id, localDetail("verify now")); err != nil {
 			return err
 		}
-		if err := lt.exec.Verify(ctx, man, time.Time{}); err != nil {
+		man, err := verifyBackup(ctx, lt.exec, id)
+		if err != nil {
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
 		if man.Account != "" {
@@ -344,20 +368,18 @@ var setStates = map[string][2]string{
 	lifecycle.SetOpen: {"作成中", "open"}, lifecycle.SetComplete: {"完了", "complete"}, lifecycle.SetIncomplete: {"不足", "incomplete"},
 }
 
-// printSets prints the log backup sets, one line each.
-func printSets(ctx context.Context, lt *lifecycleTools, class, lang string, w io.Writer) error {
-	if lang != "ja" && lang != "en" {
-		return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
+// printBackups prints backups, one line each.
+func printBackups(w io.Writer, recs []*slokeeper.BackupRecord) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCLASS\tACCOUNT\tDAY\tCREATED\tVERIFIED\tERASED")
+	for _, b := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Class, cmp.Or(b.Account, "-"), b.Day, b.Created.Format(time.RFC3339), stamp(b.VerifiedAt), stamp(b.ErasedAt))
 	}
-	inv, err := lt.exec.Inventory(ctx)
-	if err != nil {
-		return err
-	}
-	now, loc := lt.Clock.Now(), lt.Policy.Location()
-	sets, err := lifecycle.Sets(lt.Policy, inv, now)
-	if err != nil {
-		return err
-	}
+	return tw.Flush()
+}
+
+// printSets prints the log backup sets of class ("": all), one line each.
+func printSets(w io.Writer, sets []lifecycle.Set, class, lang string, loc *time.Location) error {
 	i, head := 0, "セット\t日数\t検証済み\t状態\t作成\t最低保存期限\t消去期限"
 	if lang == "en" {
 		i, head = 1, "SET\tDAYS\tVERIFIED\tSTATE\tCREATED\tKEEP UNTIL\tERASE BY"

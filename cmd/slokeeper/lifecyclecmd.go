@@ -30,19 +30,23 @@ already queued or running is joined, never run beside. Each action is bounded by
 --lifecycle-action-timeout (5m, plus a second per MiB it moves); a backup
 target that is down or hangs fails the actions that need it, with
 evidence, and the others go on.
+
+After slokeeper login (or with SLOKEEPER_SERVER), plan and run go through
+the server's API as you (run: admin or operator; the server's job queue
+runs the pass), and the ledger records you. Without a sign-in:
 ` + directStoreHelp
 
-// lifecycleKinds names the actions for people.
-var lifecycleKinds = map[string][2]string{
-	lifecycle.Backup:        {"バックアップ", "back up"},
-	lifecycle.Verify:        {"検証", "verify"},
-	lifecycle.EraseOriginal: {"元データの消去", "erase original"},
-	lifecycle.EraseBackup:   {"バックアップの消去", "erase backup"},
-	lifecycle.Held:          {"保留(インターロック)", "held (interlock)"},
-	lifecycle.EraseAccount:  {"アカウントデータの消去", "erase account data"},
-	lifecycle.DestroyKey:    {"アカウント鍵の破棄", "destroy account key"},
-	reconcile.Seal:          {"封印", "seal"},
-	reconcile.PassLock:      {"パスのロック", "pass lock"},
+// lifecycleKind names an action's kind for people (i: 0 ja, 1 en): the
+// planner's, and the pass's own steps.
+func lifecycleKind(kind string, i int) string {
+	switch kind {
+	case reconcile.Seal:
+		return [2]string{"封印", "seal"}[i]
+	case reconcile.PassLock:
+		return [2]string{"パスのロック", "pass lock"}[i]
+	}
+	t := lifecycle.KindNames[kind]
+	return [2]string{t.JA, t.EN}[i]
 }
 
 // passLockWait is how long a pass waits for one under way on another node
@@ -51,7 +55,7 @@ const passLockWait = 10 * time.Second
 
 // lifecycleStates names an action's state for people.
 var lifecycleStates = map[string][2]string{
-	"due": {"予定", "due"}, "LATE": {"期限超過", "LATE"},
+	lifecycle.StateDue: {"予定", "due"}, "LATE": {"期限超過", "LATE"}, // LATE: a planned action past its deadline
 	slokeeper.OutcomeOK: {"完了", "ok"}, slokeeper.OutcomeLate: {"完了(遅延)", "late"},
 	slokeeper.OutcomeFailed: {"失敗", "failed"}, "held": {"保留", "held"},
 	reconcile.Deferred: {"再試行待ち", "retry later"},
@@ -80,18 +84,33 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 		fs.BoolVar(&progress, "progress", false, "print each action to stderr as it ends")
 		fs.DurationVar(&wait, "wait", 30*time.Minute, "beside a running server: how long to wait for the pass it runs")
 	}
+	server, err := cliServer(getenv)
+	if err != nil {
+		return err
+	}
+	if server != "" {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return err
+		}
+		if err := checkLifecycleFlags(sub, lang, wait, stderr); err != nil {
+			return err
+		}
+		c, err := newAPIClient(getenv)
+		if err != nil {
+			return err
+		}
+		if sub == "plan" {
+			return lifecyclePlanAPI(ctx, c, at, lang, stdout)
+		}
+		return lifecycleRunAPI(ctx, c, wait, lang, stdout, stderr)
+	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if lang != "ja" && lang != "en" {
-		fmt.Fprintf(stderr, "lifecycle: --lang %q is not ja or en\n", lang)
-		return errUsage
-	}
-	if wait <= 0 && sub == "run" {
-		fmt.Fprintf(stderr, "lifecycle run: --wait %s is not positive\n", wait)
-		return errUsage
+	if err := checkLifecycleFlags(sub, lang, wait, stderr); err != nil {
+		return err
 	}
 	lt, err := openLifecycle(ctx, cfg, store, sub == "run")
 	if sub == "run" && slokeeper.ErrorCode(err) == slokeeper.ECONFLICT {
@@ -146,6 +165,18 @@ func runLifecycle(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
+func checkLifecycleFlags(sub, lang string, wait time.Duration, stderr io.Writer) error {
+	if lang != "ja" && lang != "en" {
+		fmt.Fprintf(stderr, "lifecycle: --lang %q is not ja or en\n", lang)
+		return errUsage
+	}
+	if wait <= 0 && sub == "run" {
+		fmt.Fprintf(stderr, "lifecycle run: --wait %s is not positive\n", wait)
+		return errUsage
+	}
+	return nil
+}
+
 func parseAt(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -190,7 +221,7 @@ func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.R
 		}
 		return nil
 	}
-	i, head := 0, "処理\t対象\t条項\t期限\t状態\t理由" // i: the language's index in lifecycleKinds
+	i, head := 0, "処理\t対象\t条項\t期限\t状態\t理由" // i: the language's index
 	if lang == "en" {
 		i, head = 1, "ACTION\tSUBJECT\tCLAUSE\tDEADLINE\tSTATE\tWHY"
 	}
@@ -205,7 +236,7 @@ func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.R
 		}
 		state := r.Outcome
 		if state == "" {
-			state = "due"
+			state = lifecycle.StateDue // the kind says when it is held
 			if a.Late(now) {
 				state = "LATE"
 			}
@@ -220,7 +251,7 @@ func printActions(w io.Writer, actions []lifecycle.Action, results []reconcile.R
 		if r.Err != nil {
 			why += " (" + r.Detail + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", lifecycleKinds[a.Kind][i], subject, a.Clause, deadline, state, why)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", lifecycleKind(a.Kind, i), subject, a.Clause, deadline, state, why)
 	}
 	return tw.Flush()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -149,32 +148,7 @@ func runLifecycleOnServer(ctx context.Context, cfg Config, store *Store, wait ti
 		return fmt.Errorf("the server's lifecycle pass (job %d) ended %s: %s; what it did is evidence: slokeeper evidence list --since %s",
 			job.ID, job.State, strings.Join(job.Errors, "; "), asked.Format(time.RFC3339))
 	}
-	var rep passReport
-	if err := json.Unmarshal(job.Output, &rep); err != nil {
-		return fmt.Errorf("the server's lifecycle pass (job %d) ended but left no results; they are evidence: slokeeper evidence list --since %s",
-			job.ID, asked.Format(time.RFC3339))
-	}
-	if rep.Busy != nil {
-		return errors.New((&slokeeper.PassBusyError{Holder: *rep.Busy}).Text(lang))
-	}
-	results := make([]reconcile.Result, 0, len(rep.Results))
-	for _, r := range rep.Results {
-		res := reconcile.Result{Action: r.Action, Outcome: r.Outcome, Detail: r.Detail}
-		if r.Failed {
-			res.Err = errors.New(r.Detail)
-		}
-		results = append(results, res)
-	}
-	if err := printActions(stdout, nil, results, time.Now(), pol.Location(), lang); err != nil {
-		return err
-	}
-	if rep.More > 0 {
-		say("…ほか %d 件(証跡を参照: slokeeper evidence list --since %s)", "… and %d more (see slokeeper evidence list --since %s)", rep.More, asked.Format(time.RFC3339))
-	}
-	if rep.Error != "" {
-		return fmt.Errorf("some actions failed and will be retried by the next pass: %s", rep.Error)
-	}
-	return nil
+	return printPassReport(job.ID, job.Output, asked, pol.Location(), lang, stdout, say)
 }
 
 // passError is a failed pass's cause as operators read it: a domain

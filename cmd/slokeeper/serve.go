@@ -247,6 +247,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 		HashConcurrency: m.Config.LoginHashConcurrency,
 		AuditLog:        m.Store.Audit, VerifyAudit: m.verifyAudit,
+		Lifecycle: lifecycleService{m},
 	}
 	if m.HTTP.TrustedProxies, err = httpserver.ParseTrustedProxies(m.Config.TrustedProxies); err != nil {
 		return err

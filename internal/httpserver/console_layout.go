@@ -27,6 +27,9 @@ var consoleSections = map[string][]string{
 	"accounts":  {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
 	"grants":    {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
 	"audit":     {slokeeper.RoleAdmin, slokeeper.RoleAuditor},
+	"backups":   consoleRoles, // acting on them: opsActors
+	"lifecycle": consoleRoles,
+	"policy":    consoleRoles,
 }
 
 // Can reports whether the signed-in operator's role reaches a section.

@@ -23,7 +23,7 @@ import (
 
 // consoleServer is a Server on a real SQLite database and audit ledger
 // with what the console's operators and audit pages use.
-func consoleServer(t *testing.T) (*Server, *sqlite.DB) {
+func consoleServer(t *testing.T, setup ...func(*Server, *sqlite.DB)) (*Server, *sqlite.DB) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "slokeeper.db"))
@@ -49,6 +49,9 @@ func consoleServer(t *testing.T) (*Server, *sqlite.DB) {
 			}
 			return &AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}, nil
 		}}
+	for _, f := range setup {
+		f(s, db)
+	}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

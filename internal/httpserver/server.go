@@ -81,6 +81,12 @@ type Server struct {
 	Schedule   *schedule.Service          // maintenance windows; required
 	Brand      Brand                      // the status page's name, logo and colour; optional
 	Incidents  slokeeper.IncidentService  // required
+
+	// Lifecycle gives the lifecycle plan and the backups (the API, the
+	// console's /admin/lifecycle and /admin/backups); nil: none. Restore
+	// requests are read from AuditLog.
+	Lifecycle Lifecycle
+
 	// Subscriptions takes subscriptions to notices and the links in them;
 	// nil: none. Notices lists subscribers for staff (required with it).
 	Subscriptions Subscriptions

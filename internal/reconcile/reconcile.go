@@ -318,6 +318,16 @@ func (e *Executor) Plan(ctx context.Context, at time.Time) ([]lifecycle.Action, 
 	return lifecycle.Plan(e.cfg.Policy, inv, at)
 }
 
+// Sets returns the log backup sets the policy names, and how complete
+// each is, at at.
+func (e *Executor) Sets(ctx context.Context, at time.Time) ([]lifecycle.Set, error) {
+	inv, err := e.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lifecycle.Sets(e.cfg.Policy, inv, at)
+}
+
 // Adopt adds to the catalog every manifest on the target that it lacks
 // (a backup whose catalog row a crash prevented), unverified. It lists the
 // manifests and reads only those the catalog does not know.
