@@ -15,6 +15,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/auth"
 	"slokeeper/internal/ledger"
+	"slokeeper/internal/schedule"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
 
@@ -22,7 +23,7 @@ import (
 )
 
 // consoleServer is a Server on a real SQLite database and audit ledger
-// with what the console's operators and audit pages use.
+// with what the console's operators, audit and status pages use.
 func consoleServer(t *testing.T) (*Server, *sqlite.DB) {
 	t.Helper()
 	ctx := context.Background()
@@ -49,6 +50,8 @@ func consoleServer(t *testing.T) (*Server, *sqlite.DB) {
 			}
 			return &AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}, nil
 		}}
+	s.Components, s.Incidents = sqlite.NewComponentService(db), sqlite.NewIncidentService(db)
+	s.Schedule = &schedule.Service{Store: sqlite.NewMaintenanceService(db), Components: s.Components, Policy: s.Policy, Audit: s.Audit, Clock: slokeeper.SystemClock{}}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
