@@ -30,8 +30,8 @@ type consoleComponentPage struct {
 // componentForm is a component as the form holds it: text as entered, so
 // a refused form comes back as it was.
 type componentForm struct {
-	ID, NameJA, NameEN, Group, GroupJA, GroupEN, Order, Target, Interval, Failures string
-	Hidden                                                                         bool
+	ID, NameJA, NameEN, Group, GroupJA, GroupEN, Order, Target, Interval, Failures   string
+	Hidden                                                                           bool
 	Kind, ProbeTarget, Timeout, Status, Body, MaxLatency, CertExpiry, Server, Expect string
 }
 

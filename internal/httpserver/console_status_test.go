@@ -75,11 +75,15 @@ func TestConsoleComponents(t *testing.T) {
 		name string
 		post func() (int, string)
 	}{
-		{"support edits", func() (int, string) { return fetch(t, support, "POST", s.URL()+"/admin/components/api?lang=en", goodComponent("api")) }},
+		{"support edits", func() (int, string) {
+			return fetch(t, support, "POST", s.URL()+"/admin/components/api?lang=en", goodComponent("api"))
+		}},
 		{"support removes", func() (int, string) {
 			return fetch(t, support, "POST", s.URL()+"/admin/components/api/delete?lang=en", url.Values{"confirm": {"api"}})
 		}},
-		{"auditor edits", func() (int, string) { return fetch(t, auditor, "POST", s.URL()+"/admin/components/api?lang=en", goodComponent("api")) }},
+		{"auditor edits", func() (int, string) {
+			return fetch(t, auditor, "POST", s.URL()+"/admin/components/api?lang=en", goodComponent("api"))
+		}},
 		{"auditor reads", func() (int, string) { return fetch(t, auditor, "GET", s.URL()+"/admin/components/api?lang=en", nil) }},
 	} {
 		if status, body := c.post(); status != 403 || !strings.Contains(body, "Your role cannot") {
