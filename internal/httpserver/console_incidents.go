@@ -135,7 +135,11 @@ func (s *Server) incidentAction(do func(r *http.Request, p *principal) (done str
 			case slokeeper.EINTERNAL, slokeeper.ENOTFOUND, slokeeper.EFORBIDDEN:
 				s.consoleError(w, r, p.op, err)
 			case slokeeper.ECONFLICT:
-				s.renderIncident(w, r, p, statusOf(code), r.PostForm, pg.T("事後報告は障害の復旧後に登録できます。", "A postmortem follows the resolution: resolve the incident first."))
+				msg := pg.T("処理できませんでした: ", "This could not be done: ") + slokeeper.ErrorMessage(err)
+				if !r.PostForm.Has("status") { // the postmortem form
+					msg = pg.T("事後報告は障害の復旧後に登録できます。", "A postmortem follows the resolution: resolve the incident first.")
+				}
+				s.renderIncident(w, r, p, statusOf(code), r.PostForm, msg)
 			default:
 				s.renderIncident(w, r, p, statusOf(code), r.PostForm, pg.T("入力内容を確認してください: ", "Please check the form: ")+slokeeper.ErrorMessage(err))
 			}

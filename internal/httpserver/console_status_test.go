@@ -196,6 +196,11 @@ func TestConsoleIncidentPage(t *testing.T) {
 		t.Errorf("posting from the incident page = %d\n%s", status, body)
 	}
 
+	if status, body := fetch(t, support, "POST", page+"/updates?lang=en&back=incident", url.Values{"status": {"fixed"}, "body_ja": {"直しました。"}, "body_en": {"Fixed."}}); status != 400 ||
+		!strings.Contains(body, "Please check the form") || !strings.Contains(body, "直しました。</textarea>") {
+		t.Errorf("a bad status from the incident page = %d, want 400 with the texts kept\n%s", status, body)
+	}
+
 	pm := url.Values{"postmortem_ja": {"原因はディスクの枯渇でした。"}, "postmortem_en": {"A full disk."}}
 	if status, body := fetch(t, support, "POST", page+"/postmortem?lang=en", pm); status != 409 || !strings.Contains(body, "resolve the incident first") {
 		t.Errorf("a postmortem before the resolution = %d\n%s", status, body)
@@ -212,6 +217,10 @@ func TestConsoleIncidentPage(t *testing.T) {
 	}
 	if status, body := fetch(t, support, "POST", page+"/postmortem?lang=en", pm); status != 200 || !strings.Contains(body, "The postmortem is published") {
 		t.Errorf("the postmortem = %d\n%s", status, body)
+	}
+	if status, body := fetch(t, support, "POST", page+"/updates?lang=en&back=incident", url.Values{"status": {"resolved"}, "body_ja": {"再度"}, "body_en": {"Again"}}); status != 409 ||
+		!strings.Contains(body, "This could not be done") {
+		t.Errorf("an update to a resolved incident = %d\n%s", status, body)
 	}
 	if status, body := fetch(t, support, "GET", s.URL()+"/incidents/"+id+"?lang=ja", nil); status != 200 || !strings.Contains(body, "原因はディスクの枯渇でした。") {
 		t.Errorf("the public incident page = %d\n%s", status, body)
