@@ -50,8 +50,22 @@ func TestConsoleComponents(t *testing.T) {
 		t.Errorf("a bad interval = %d\n%s", status, body)
 	}
 
+	// The probe's target is checked as the file's is: no loopback.
+	local := goodComponent("api")
+	local.Set("probe_target", "http://127.0.0.1:8080/health")
+	if status, body := fetch(t, admin, "POST", s.URL()+"/admin/components?lang=en", local); status != 400 || !strings.Contains(body, "cannot be checked") {
+		t.Errorf("a loopback target = %d\n%s", status, body)
+	}
+
 	if status, body := fetch(t, admin, "POST", s.URL()+"/admin/components?lang=en", goodComponent("api")); status != 200 || !strings.Contains(body, "The component is saved") {
 		t.Fatalf("adding = %d\n%s", status, body)
+	}
+	// Why the probe failed is on the page, for staff.
+	if err := s.Components.AddCheckResults(ctx, []slokeeper.CheckResult{{Component: "api", Node: "n1", At: time.Now(), Detail: "status 503"}}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := fetch(t, support, "GET", s.URL()+"/admin/components/api?lang=en", nil); status != 200 || !strings.Contains(body, `<code id="probe-reason">status 503</code>`) {
+		t.Errorf("the failure's reason on the component page = %d\n%s", status, body)
 	}
 	if status, body := fetch(t, admin, "POST", s.URL()+"/admin/components?lang=en", goodComponent("api")); status != 409 || !strings.Contains(body, "exists already") {
 		t.Errorf("adding api twice = %d\n%s", status, body)

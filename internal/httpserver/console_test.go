@@ -15,6 +15,9 @@ import (
 	"slokeeper"
 	"slokeeper/internal/auth"
 	"slokeeper/internal/ledger"
+	"slokeeper/internal/monitor"
+	"slokeeper/internal/netguard"
+	"slokeeper/internal/probe"
 	"slokeeper/internal/schedule"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
@@ -51,7 +54,14 @@ func consoleServer(t *testing.T) (*Server, *sqlite.DB) {
 			return &AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}, nil
 		}}
 	s.Components, s.Incidents = sqlite.NewComponentService(db), sqlite.NewIncidentService(db)
-	s.Schedule = &schedule.Service{Store: sqlite.NewMaintenanceService(db), Components: s.Components, Policy: s.Policy, Audit: s.Audit, Clock: slokeeper.SystemClock{}}
+	maint := sqlite.NewMaintenanceService(db)
+	s.Schedule = &schedule.Service{Store: maint, Components: s.Components, Policy: s.Policy, Audit: s.Audit, Clock: slokeeper.SystemClock{}}
+	targets, err := netguard.Parse("", "probe_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Monitor = monitor.New(monitor.Config{Components: s.Components, Prober: probe.New(nil, nil, targets), Node: "n1", Policy: s.Policy,
+		Maintenance: maint, Incidents: s.Incidents, Evidence: s.Evidence, Logger: s.Logger})
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
