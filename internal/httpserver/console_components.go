@@ -8,6 +8,7 @@ import (
 
 	"slokeeper"
 	"slokeeper/internal/monitor"
+	"slokeeper/maintenance"
 	"slokeeper/policy"
 )
 
@@ -25,7 +26,11 @@ type consoleComponentPage struct {
 	Confirm bool // removal asked for: the page asks to confirm it
 	Form    componentForm
 	State   *monitor.ComponentView // the monitor's view, with why the probe failed (staff only)
+	loc     *time.Location
 }
+
+// When formats a time as Japanese status pages do.
+func (p consoleComponentPage) When(t time.Time) string { return maintenance.JST(t, p.loc, p.Lang) }
 
 // componentForm is a component as the form holds it: text as entered, so
 // a refused form comes back as it was.
@@ -174,7 +179,7 @@ func (s *Server) findComponent(r *http.Request, id string) (*slokeeper.Component
 func (s *Server) renderComponent(w http.ResponseWriter, r *http.Request, p *principal, status int, pg consoleComponentPage) {
 	l := lang(r)
 	pg.consoleBase = consoleBase{page: page{Lang: l}, Operator: p.op, Section: "status", Error: pg.Error, Done: consoleDone(l, r.URL.Query().Get("done"))}
-	pg.CanEdit = containsRole(statusEditors, p.op.Role)
+	pg.CanEdit, pg.loc = containsRole(statusEditors, p.op.Role), s.Policy.Location()
 	pg.Title = pg.T("サービスを追加する", "Add a component")
 	if !pg.New {
 		pg.Title = pg.T("サービス", "Component") + " " + pg.Form.ID
