@@ -19,7 +19,7 @@ import (
 const maintenanceUsage = `Usage:
   slokeeper maintenance schedule --start TIME --end TIME --title-ja T --title-en T [--components a,b] [--body-ja B] [--body-en B]
   slokeeper maintenance schedule … --emergency --reason R     an emergency window, announced at once
-  slokeeper maintenance reschedule ID --start TIME --end TIME
+  slokeeper maintenance reschedule ID --start TIME --end TIME [--reason R]
   slokeeper maintenance cancel ID
   slokeeper maintenance list [--all] [--lang ja|en]
 
@@ -65,6 +65,8 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 			fs.StringVar(&components, "components", "", "affected components, comma-separated (default: all)")
 			fs.BoolVar(&m.Emergency, "emergency", false, "an emergency window: announced at once, needs --reason")
 			fs.StringVar(&m.Reason, "reason", "", "why an emergency window could not be announced in time")
+		} else {
+			fs.StringVar(&m.Reason, "reason", "", "why the window moves (recorded in the audit ledger)")
 		}
 	case "cancel":
 		p, rest, ok := positionalArg(args)
@@ -146,7 +148,7 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 		if err != nil {
 			return err
 		}
-		moved, err := svc.Reschedule(ctx, cliActor(), id, s, e)
+		moved, err := svc.Reschedule(ctx, cliActor(), id, s, e, m.Reason)
 		if err != nil {
 			return err
 		}
@@ -211,7 +213,7 @@ func maintenanceAPI(ctx context.Context, c *apiClient, sub, id, start, end, comp
 		}
 		err = c.do(ctx, http.MethodPost, "/api/v1/maintenances", m, &out)
 	case "reschedule":
-		err = c.do(ctx, http.MethodPost, path+"/reschedule", map[string]time.Time{"start": s, "end": e}, &out)
+		err = c.do(ctx, http.MethodPost, path+"/reschedule", map[string]any{"start": s, "end": e, "reason": m.Reason}, &out)
 	case "cancel":
 		err = c.do(ctx, http.MethodPost, path+"/cancel", nil, &out)
 	}

@@ -34,6 +34,9 @@ type consolePage struct {
 type consoleWindow struct {
 	*slokeeper.Maintenance
 	State, Start, End string
+	// StartLocal and EndLocal are the times as datetime-local in the
+	// policy's zone: the reschedule form starts from them.
+	StartLocal, EndLocal string
 }
 
 // Name of a component in the page's language.
@@ -91,7 +94,8 @@ func (s *Server) renderConsole(w http.ResponseWriter, r *http.Request, p *princi
 	}
 	for _, m := range ms {
 		if st := m.State(now); st != slokeeper.MaintenanceCompleted {
-			pg.Maintenance = append(pg.Maintenance, consoleWindow{m, st, maintenance.JST(m.Start, loc, l), maintenance.JST(m.End, loc, l)})
+			pg.Maintenance = append(pg.Maintenance, consoleWindow{m, st, maintenance.JST(m.Start, loc, l), maintenance.JST(m.End, loc, l),
+				m.Start.In(loc).Format("2006-01-02T15:04"), m.End.In(loc).Format("2006-01-02T15:04")})
 		}
 	}
 	if s.Notices != nil {
@@ -131,6 +135,14 @@ func consoleDone(l, done string) string {
 		return p.T("メンテナンスを登録し、お知らせしました。", "The maintenance is scheduled and announced.")
 	case "cancelled":
 		return p.T("メンテナンスを中止し、お知らせしました。", "The maintenance is cancelled and the cancellation announced.")
+	case "rescheduled":
+		return p.T("メンテナンスの日時を変更し、お知らせしました。", "The maintenance is moved and the new times announced.")
+	case "postmortem":
+		return p.T("事後報告を公開しました。", "The postmortem is published.")
+	case "component":
+		return p.T("サービスの設定を保存しました。", "The component is saved.")
+	case "component-removed":
+		return p.T("サービスを削除しました。", "The component is removed.")
 	case "removed":
 		return p.T("削除しました。", "Removed.")
 	case "webhook":
@@ -224,6 +236,22 @@ func (s *Server) consoleMaintenanceCreate(r *http.Request, p *principal) (string
 		BodyJA: f.Get("body_ja"), BodyEN: f.Get("body_en"), Components: f["component"], Start: start, End: end,
 		Emergency: f.Get("emergency") != "", Reason: f.Get("reason")})
 	return "maintenance", err
+}
+
+// consoleMaintenanceReschedule moves a window to new times in the
+// policy's zone, with the reason recorded in the ledger.
+func (s *Server) consoleMaintenanceReschedule(r *http.Request, p *principal) (string, error) {
+	defer s.statusCache.clear()
+	start, err := s.formTime(r, "start")
+	if err != nil {
+		return "", err
+	}
+	end, err := s.formTime(r, "end")
+	if err != nil {
+		return "", err
+	}
+	_, err = s.Schedule.Reschedule(r.Context(), p.actor(), r.PathValue("id"), start, end, r.PostForm.Get("reason"))
+	return "rescheduled", err
 }
 
 func (s *Server) consoleMaintenanceCancel(r *http.Request, p *principal) (string, error) {

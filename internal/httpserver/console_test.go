@@ -15,6 +15,10 @@ import (
 	"slokeeper"
 	"slokeeper/internal/auth"
 	"slokeeper/internal/ledger"
+	"slokeeper/internal/monitor"
+	"slokeeper/internal/netguard"
+	"slokeeper/internal/probe"
+	"slokeeper/internal/schedule"
 	"slokeeper/internal/sqlite"
 	"slokeeper/policy"
 
@@ -22,7 +26,8 @@ import (
 )
 
 // consoleServer is a Server on a real SQLite database and audit ledger
-// with what the console's operators and audit pages use.
+// with what the console's operators, audit and status pages use; setup
+// adds what one test's pages need.
 func consoleServer(t *testing.T, setup ...func(*Server, *sqlite.DB)) (*Server, *sqlite.DB) {
 	t.Helper()
 	ctx := context.Background()
@@ -49,6 +54,15 @@ func consoleServer(t *testing.T, setup ...func(*Server, *sqlite.DB)) (*Server, *
 			}
 			return &AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}, nil
 		}}
+	s.Components, s.Incidents = sqlite.NewComponentService(db), sqlite.NewIncidentService(db)
+	maint := sqlite.NewMaintenanceService(db)
+	s.Schedule = &schedule.Service{Store: maint, Components: s.Components, Policy: s.Policy, Audit: s.Audit, Clock: slokeeper.SystemClock{}}
+	targets, err := netguard.Parse("", "probe_targets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Monitor = monitor.New(monitor.Config{Components: s.Components, Prober: probe.New(nil, nil, targets), Node: "n1", Policy: s.Policy,
+		Maintenance: maint, Incidents: s.Incidents, Evidence: s.Evidence, Logger: s.Logger})
 	for _, f := range setup {
 		f(s, db)
 	}

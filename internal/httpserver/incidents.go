@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"net/http"
+	"strings"
 
 	"slokeeper"
 	"slokeeper/incident"
@@ -108,24 +109,28 @@ func (s *Server) updateIncident(r *http.Request, p *principal, u *slokeeper.Inci
 // handleIncidentPostmortem stores a resolved incident's postmortem: PUT
 // /api/v1/incidents/{id}/postmortem with {ja, en}.
 func (s *Server) handleIncidentPostmortem(w http.ResponseWriter, r *http.Request, p *principal) {
-	defer s.statusCache.clear()
 	var req struct{ JA, EN string }
 	if err := decode(w, r, &req); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
-	if req.JA == "" || req.EN == "" {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "A postmortem is written in Japanese and in English (ja, en)."))
-		return
-	}
-	id := r.PathValue("id")
-	if err := s.Audit(r.Context(), p.actor(), "incident.postmortem", "incident:"+id, ""); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if err := s.Incidents.SetPostmortem(r.Context(), id, req.JA, req.EN); err != nil {
+	if err := s.setPostmortem(r, p, r.PathValue("id"), req.JA, req.EN); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setPostmortem stores a resolved incident's postmortem for staff, from
+// the API or the console: in both languages, recorded in the ledger
+// first; the store refuses an incident not resolved.
+func (s *Server) setPostmortem(r *http.Request, p *principal, id, ja, en string) error {
+	defer s.statusCache.clear()
+	if strings.TrimSpace(ja) == "" || strings.TrimSpace(en) == "" {
+		return slokeeper.Errorf(slokeeper.EINVALID, "A postmortem is written in Japanese and in English (ja, en).")
+	}
+	if err := s.Audit(r.Context(), p.actor(), "incident.postmortem", "incident:"+id, ""); err != nil {
+		return err
+	}
+	return s.Incidents.SetPostmortem(r.Context(), id, ja, en)
 }

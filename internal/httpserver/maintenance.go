@@ -52,14 +52,20 @@ func (s *Server) handleMaintenanceCreate(w http.ResponseWriter, r *http.Request,
 	writeJSON(w, http.StatusCreated, map[string]any{"maintenance": maintenanceView{created, created.State(s.Clock.Now())}})
 }
 
+// handleMaintenanceReschedule moves a window: POST
+// /api/v1/maintenances/{id}/reschedule with {start, end, reason}; the
+// reason is optional and recorded in the ledger.
 func (s *Server) handleMaintenanceReschedule(w http.ResponseWriter, r *http.Request, p *principal) {
 	defer s.statusCache.clear()
-	var req struct{ Start, End time.Time }
+	var req struct {
+		Start, End time.Time
+		Reason     string
+	}
 	if err := decode(w, r, &req); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
-	m, err := s.Schedule.Reschedule(r.Context(), p.actor(), r.PathValue("id"), req.Start, req.End)
+	m, err := s.Schedule.Reschedule(r.Context(), p.actor(), r.PathValue("id"), req.Start, req.End, req.Reason)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return

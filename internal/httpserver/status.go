@@ -97,7 +97,6 @@ type componentState struct {
 // handleComponentPut creates or replaces a component: PUT
 // /api/v1/components/{id} with the component as JSON (durations as "30s").
 func (s *Server) handleComponentPut(w http.ResponseWriter, r *http.Request, p *principal) {
-	defer s.statusCache.clear()
 	var c slokeeper.Component
 	if err := decode(w, r, &c); err != nil {
 		Error(w, r, s.Logger, err)
@@ -110,39 +109,49 @@ func (s *Server) handleComponentPut(w http.ResponseWriter, r *http.Request, p *p
 		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "The body is component %q, the path %q.", c.ID, r.PathValue("id")))
 		return
 	}
-	c.Defaults()
-	if err := c.Validate(); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	if s.Monitor != nil {
-		if err := s.Monitor.CheckTarget(c.Probe); err != nil {
-			Error(w, r, s.Logger, err)
-			return
-		}
-	}
-	if err := s.Audit(r.Context(), p.actor(), "component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	c.UpdatedAt = s.Clock.Now()
-	if err := s.Components.PutComponent(r.Context(), &c); err != nil {
+	if err := s.putComponent(r, p, &c); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"component": c})
 }
 
-func (s *Server) handleComponentDelete(w http.ResponseWriter, r *http.Request, p *principal) {
+// putComponent creates or replaces a component for staff, from the API
+// or the console: the defaults and checks the components file gets
+// (Defaults, Validate, the monitor's target check), then the ledger,
+// then the store.
+func (s *Server) putComponent(r *http.Request, p *principal, c *slokeeper.Component) error {
 	defer s.statusCache.clear()
-	id := r.PathValue("id")
-	if err := s.Audit(r.Context(), p.actor(), "component.remove", "component:"+id, ""); err != nil {
-		Error(w, r, s.Logger, err)
-		return
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return err
 	}
-	if err := s.Components.DeleteComponent(r.Context(), id); err != nil {
+	if s.Monitor != nil {
+		if err := s.Monitor.CheckTarget(c.Probe); err != nil {
+			return err
+		}
+	}
+	if err := s.Audit(r.Context(), p.actor(), "component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
+		return err
+	}
+	c.UpdatedAt = s.Clock.Now()
+	return s.Components.PutComponent(r.Context(), c)
+}
+
+func (s *Server) handleComponentDelete(w http.ResponseWriter, r *http.Request, p *principal) {
+	if err := s.removeComponent(r, p, r.PathValue("id")); err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// removeComponent removes a component and its results for staff, from
+// the API or the console, recorded in the ledger first.
+func (s *Server) removeComponent(r *http.Request, p *principal, id string) error {
+	defer s.statusCache.clear()
+	if err := s.Audit(r.Context(), p.actor(), "component.remove", "component:"+id, ""); err != nil {
+		return err
+	}
+	return s.Components.DeleteComponent(r.Context(), id)
 }

@@ -7,6 +7,7 @@ package schedule
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"slokeeper"
@@ -55,8 +56,9 @@ func (s *Service) Schedule(ctx context.Context, actor string, m *slokeeper.Maint
 }
 
 // Reschedule moves a window that has not ended; a planned one keeps to
-// the notice counted from its announcement.
-func (s *Service) Reschedule(ctx context.Context, actor, id string, start, end time.Time) (*slokeeper.Maintenance, error) {
+// the notice counted from its announcement. The reason, when given, is
+// recorded in the ledger with the move.
+func (s *Service) Reschedule(ctx context.Context, actor, id string, start, end time.Time, reason string) (*slokeeper.Maintenance, error) {
 	m, err := s.find(ctx, id)
 	if err != nil {
 		return nil, err
@@ -70,7 +72,14 @@ func (s *Service) Reschedule(ctx context.Context, actor, id string, start, end t
 		return nil, err
 	}
 	loc := s.Policy.Location()
-	if err := s.Audit(ctx, actor, "maintenance.reschedule", "maintenance:"+id, fmt.Sprintf("%s to %s", maintenance.JST(m.Start, loc, "en"), maintenance.JST(m.End, loc, "en"))); err != nil {
+	detail := fmt.Sprintf("%s to %s", maintenance.JST(m.Start, loc, "en"), maintenance.JST(m.End, loc, "en"))
+	if m.Emergency {
+		detail += ", emergency"
+	}
+	if reason = strings.TrimSpace(reason); reason != "" {
+		detail += ": " + reason
+	}
+	if err := s.Audit(ctx, actor, "maintenance.reschedule", "maintenance:"+id, detail); err != nil {
 		return nil, err
 	}
 	return m, s.Store.UpdateMaintenance(ctx, id, slokeeper.MaintenanceUpdate{Start: &m.Start, End: &m.End, At: now.UTC().Truncate(time.Microsecond)})
