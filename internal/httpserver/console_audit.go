@@ -21,10 +21,22 @@ import (
 // AuditVerify is what verifying the ledger found: how many entries, and
 // the problems (none when it holds).
 type AuditVerify struct {
-	Entries     int64
-	Checkpoints int
-	Problems    []string
+	Entries     int64      `json:"entries"`
+	Checkpoints int        `json:"checkpoints"` // valid signed checkpoints
+	Keys        []AuditKey `json:"keys"`        // the verifier keys checkpoints were checked against
+	Problems    []string   `json:"problems"`    // "#SEQ: what is wrong"
 }
+
+// AuditKey is a verifier key the ledger trusts, and the node that
+// registered it in the ledger (entry Seq).
+type AuditKey struct {
+	Key  string `json:"key"`
+	Node string `json:"node,omitempty"`
+	Seq  int64  `json:"seq,omitempty"`
+}
+
+// OK reports whether the ledger verified.
+func (v *AuditVerify) OK() bool { return len(v.Problems) == 0 }
 
 type auditPage struct {
 	consoleBase
