@@ -453,13 +453,7 @@ func (m *Main) verifyAudit(ctx context.Context) (*httpserver.AuditVerify, error)
 	if err != nil {
 		return nil, err
 	}
-	v := &httpserver.AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}
-	for _, k := range rep.Keys {
-		v.Keys = append(v.Keys, httpserver.AuditKey{Key: k.Key, Node: k.Node, Seq: k.Seq})
-	}
-	for _, p := range rep.Problems {
-		v.Problems = append(v.Problems, fmt.Sprintf("#%d: %s", p.Seq, p.Message))
-	}
+	v := verifyReport(rep)
 	return v, nil
 }
 

@@ -54,10 +54,10 @@ func (s *Server) handleAuditIndex(w http.ResponseWriter, r *http.Request, _ *pri
 		}
 		limit = n
 	}
-	f := auditFilter{q.Get("actor"), q.Get("action"), q.Get("target")}
+	f := slokeeper.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
 	entries, next := []*slokeeper.AuditEntry{}, int64(0)
 	err := s.AuditLog.EachAuditEntry(r.Context(), from, 0, func(e *slokeeper.AuditEntry) error {
-		if !f.match(e) {
+		if !f.Match(e) {
 			return nil
 		}
 		if len(entries) == limit {
