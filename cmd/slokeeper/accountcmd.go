@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -29,15 +30,19 @@ const accountUsage = `Usage:
   slokeeper grant list [--account ID] [--lang ja|en]
   slokeeper access review [--format text|json]        who holds which role and grant, and what each grant was used for
 
-create, put, get, delete, cancel-deletion, request, approve and revoke act
-as you: put your own API token (slokeeper operator token create) in the
-environment variable SLOKEEPER_TOKEN, never on the command line. It is
-checked as the API checks a bearer token (live, not expired or revoked,
-your operator not disabled; a read token only reads), and the audit ledger
-records you and the token. The same rules as the API apply: reading an
-account's data needs an approved, unexpired grant, approved by someone
-else when the policy wants two people.
-`
+After slokeeper login (or with SLOKEEPER_TOKEN and SLOKEEPER_SERVER) every
+one of these goes through the server's API as you, and the ledger records
+you and the token: the server checks your role, and reading an account's
+data needs an approved, unexpired grant, approved by another admin when the
+policy wants two people (an approval by the requester is refused). account
+list is for admin, operator and support staff, access review for admins
+and auditors.
+
+Without a server, create, put, get, delete, cancel-deletion, request,
+approve and revoke act on the store as the operator whose own API token is
+in SLOKEEPER_TOKEN (never on the command line), checked as the API checks
+it; account list, grant list and access review read the store directly,
+as local administration, with --data, --db and --master-key.`
 
 // cliVault opens what vault commands need, acting as the operator whose
 // API token the command was given (cliOperator).
@@ -170,6 +175,28 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	if sub == "account list" || sub == "access review" {
+		c, err := signedIn(getenv)
+		if err != nil {
+			return err
+		}
+		if c != nil && sub == "account list" {
+			var out struct {
+				Accounts []*slokeeper.Account `json:"accounts"`
+			}
+			if err := c.do(ctx, http.MethodGet, "/api/v1/accounts", nil, &out); err != nil {
+				return err
+			}
+			return writeAccounts(stdout, out.Accounts, account)
+		}
+		if c != nil {
+			var rev slokeeper.AccessReview
+			if err := c.do(ctx, http.MethodGet, "/api/v1/access-review", nil, &rev); err != nil {
+				return err
+			}
+			return writeAccessReview(stdout, &rev, format, lang)
+		}
+	}
 	if slices.Contains(accountAPICommands, sub) {
 		server, err := cliServer(getenv)
 		if err != nil {
@@ -245,16 +272,7 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED\tDELETION DUE")
-		for _, a := range as {
-			due := ""
-			if !a.DeletionDueAt.IsZero() {
-				due = a.DeletionDueAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, termSafe(a.Name), a.Status, a.CreatedAt.Format(time.RFC3339), due)
-		}
-		return tw.Flush()
+		return writeAccounts(stdout, as, "")
 	case "grant list":
 		gs, err := cv.store.Grants.FindGrants(ctx, slokeeper.GrantFilter{Account: account})
 		if err != nil {
@@ -266,20 +284,32 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		}
 		return writeGrants(stdout, gs, nil, names, lang, time.Now())
 	}
-	return accessReview(ctx, cv, format, lang, stdout)
+	rev, err := slokeeper.ReviewAccess(ctx, cv.store.Operators, cv.store.Accounts, cv.store.Grants, cv.store.Audit, time.Now())
+	if err != nil {
+		return err
+	}
+	return writeAccessReview(stdout, rev, format, lang)
 }
 
-func grantState(g *slokeeper.Grant, now time.Time) string {
-	switch {
-	case !g.RevokedAt.IsZero():
-		return "revoked"
-	case g.ApprovedAt.IsZero():
-		return "pending"
-	case g.Active(now):
-		return "active"
+// writeAccounts lists accounts (only the one with ID only, when set)
+// with their state and the end of their deletion's cancel window.
+func writeAccounts(w io.Writer, as []*slokeeper.Account, only string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED\tDELETION DUE")
+	for _, a := range as {
+		if only != "" && a.ID != only {
+			continue
+		}
+		due := ""
+		if !a.DeletionDueAt.IsZero() {
+			due = a.DeletionDueAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, termSafe(a.Name), a.Status, a.CreatedAt.Format(time.RFC3339), due)
 	}
-	return "expired"
+	return tw.Flush()
 }
+
+func grantState(g *slokeeper.Grant, now time.Time) string { return g.State(now) }
 
 // showGrant writes a grant a command just requested or approved, or
 // returns the error that refused it.
@@ -315,59 +345,32 @@ func writeGrants(w io.Writer, gs []*slokeeper.Grant, uses map[string]int, names 
 	return tw.Flush()
 }
 
-// accessReview lists every operator with their role, and every grant with
-// its state and how many reads it was used for, from the audit ledger.
-func accessReview(ctx context.Context, cv *cliVault, format, lang string, w io.Writer) error {
-	ops, err := cv.store.Operators.FindOperators(ctx, slokeeper.OperatorFilter{IncludeDisabled: true})
-	if err != nil {
-		return err
-	}
-	gs, err := cv.store.Grants.FindGrants(ctx, slokeeper.GrantFilter{})
-	if err != nil {
-		return err
-	}
-	uses := map[string]int{}
-	err = cv.store.Audit.EachAuditEntry(ctx, 1, 0, func(e *slokeeper.AuditEntry) error {
-		if e.Action == "data.read" || e.Action == "data.list" {
-			if i := strings.LastIndex(e.Detail, "under grant "); i >= 0 {
-				uses[e.Detail[i+len("under grant "):]]++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	now := time.Now()
+// writeAccessReview writes an access review: every operator with their
+// role, and every grant with its state and how many reads it was used
+// for, from the audit ledger.
+func writeAccessReview(w io.Writer, rev *slokeeper.AccessReview, format, lang string) error {
 	if format == "json" {
-		type grantUse struct {
-			*slokeeper.Grant
-			State string `json:"state"`
-			Reads int    `json:"reads"`
-		}
-		var out []grantUse
-		for _, g := range gs {
-			out = append(out, grantUse{g, grantState(g, now), uses[g.ID]})
-		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"reviewed_at": now, "operators": ops, "grants": out})
+		return enc.Encode(rev)
 	}
-	fmt.Fprintf(w, "Access review, %s\n\nOperators\n", now.Format(time.RFC3339))
+	fmt.Fprintf(w, "Access review, %s\n\nOperators\n", rev.ReviewedAt.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tTWO-FACTOR\tSTATE")
-	for _, o := range ops {
-		state := "active"
-		if !o.DisabledAt.IsZero() {
-			state = "disabled"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", termSafe(o.Name), o.Role, o.TOTPSecret != nil, state)
+	names := grantNames{operators: map[string]string{}, accounts: map[string]string{}}
+	for _, o := range rev.Operators {
+		names.operators[o.ID] = o.Name
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", termSafe(o.Name), o.Role, o.TwoFactor, o.State)
 	}
 	tw.Flush()
 	fmt.Fprint(w, "\nGrants\n")
-	names, err := loadGrantNames(ctx, cv.store)
-	if err != nil {
-		return err
+	gs, uses := make([]*slokeeper.Grant, 0, len(rev.Grants)), map[string]int{}
+	for _, g := range rev.Grants {
+		gs = append(gs, g.Grant)
+		uses[g.ID] = g.Reads
+		if g.AccountName != "" {
+			names.accounts[g.Account] = g.AccountName
+		}
 	}
-	return writeGrants(w, gs, uses, names, lang, now)
+	return writeGrants(w, gs, uses, names, lang, rev.ReviewedAt)
 }
