@@ -52,10 +52,12 @@ check unless probe_allow_targets (--probe-allow-targets,
 SLOKEEPER_PROBE_ALLOW_TARGETS) allows it, e.g. "private" or
 "10.0.0.0/8,fd00::/8". The server reads the same setting.
 
-After slokeeper login (or with SLOKEEPER_SERVER), apply and remove go
+After slokeeper login (or with SLOKEEPER_SERVER), apply, remove and list go
 through the server's API as you (admin or operator): the server checks
 each component and its probe's target by its own rules, and the ledger
-records you. Without a sign-in, and always for list:
+records you; list shows each component's state as the server sees it.
+Without a sign-in they work on the store (list only reads it, so it also
+works on a stopped server's data directory):
 ` + directStoreHelp
 
 // componentsFile is a components file as written.
@@ -171,7 +173,7 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(stderr, "slokeeper component: unknown command %q\n\n%s", sub, componentUsage)
 		return errUsage
 	}
-	if sub != "list" {
+	{
 		server, err := cliServer(getenv)
 		if err != nil {
 			return err
@@ -179,6 +181,13 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		if server != "" {
 			if err := parseFlags(fs, args, stderr); err != nil {
 				return err
+			}
+			if sub == "list" {
+				c, err := newAPIClient(getenv)
+				if err != nil {
+					return err
+				}
+				return componentListAPI(ctx, c, stdout)
 			}
 			cfg, err := cf.load(getenv)
 			if err != nil {
@@ -249,21 +258,58 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET\tLAST CHECK")
 	now := time.Now()
-	for _, c := range cs {
+	last := make([]string, len(cs))
+	for i, c := range cs {
+		if last[i], err = lastCheck(ctx, store.Components, c, now); err != nil {
+			return err
+		}
+	}
+	return writeComponents(stdout, cs, last)
+}
+
+// writeComponents lists components, their probes and how each last
+// check went (last[i] for cs[i]).
+func writeComponents(w io.Writer, cs []*slokeeper.Component, last []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET\tLAST CHECK")
+	for i, c := range cs {
 		target := "policy"
 		if c.Target > 0 {
 			target = fmt.Sprintf("%g%%", c.Target*100)
 		}
-		last, err := lastCheck(ctx, store.Components, c, now)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target, termSafe(last))
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target, termSafe(last[i]))
 	}
 	return tw.Flush()
+}
+
+// componentListAPI lists the components through the server's API, with
+// each one's state as the server's monitor sees it and why its latest
+// check failed.
+func componentListAPI(ctx context.Context, c *apiClient, stdout io.Writer) error {
+	var out struct {
+		Components []struct {
+			slokeeper.Component
+			State *struct {
+				Status string `json:"status"`
+				Reason string `json:"reason"`
+			} `json:"state"`
+		} `json:"components"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/components", nil, &out); err != nil {
+		return err
+	}
+	cs, last := make([]*slokeeper.Component, len(out.Components)), make([]string, len(out.Components))
+	for i := range out.Components {
+		cs[i], last[i] = &out.Components[i].Component, "-"
+		if st := out.Components[i].State; st != nil {
+			last[i] = st.Status
+			if st.Reason != "" {
+				last[i] += ": " + st.Reason
+			}
+		}
+	}
+	return writeComponents(stdout, cs, last)
 }
 
 // componentAPI applies a components file or removes a component through
