@@ -201,17 +201,9 @@ func maintenanceListAPI(ctx context.Context, c *apiClient, all bool, lang string
 	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
 		return err
 	}
-	var pol struct {
-		Service struct {
-			TimeZone string `json:"timezone"`
-		} `json:"service"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/policy", nil, &pol); err != nil {
-		return err
-	}
-	loc, err := time.LoadLocation(pol.Service.TimeZone)
+	loc, err := serverLocation(ctx, c)
 	if err != nil {
-		return slokeeper.Errorf(slokeeper.EINTERNAL, "the server's policy names the time zone %q: %v", pol.Service.TimeZone, err)
+		return err
 	}
 	ms, states := make([]*slokeeper.Maintenance, len(out.Maintenances)), make([]string, len(out.Maintenances))
 	for i := range out.Maintenances {
@@ -279,4 +271,22 @@ func maintenanceAPI(ctx context.Context, c *apiClient, sub, id, start, end, comp
 		fmt.Fprintf(stdout, "%sd %s: %s – %s\n", sub, w.ID, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// serverLocation is the time zone of the server's policy, in which its
+// times are shown.
+func serverLocation(ctx context.Context, c *apiClient) (*time.Location, error) {
+	var pol struct {
+		Service struct {
+			TimeZone string `json:"timezone"`
+		} `json:"service"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/policy", nil, &pol); err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation(pol.Service.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("the server's policy names the time zone %q: %w", pol.Service.TimeZone, err)
+	}
+	return loc, nil
 }
