@@ -55,7 +55,12 @@ func runAccountAPI(ctx context.Context, c *apiClient, sub string, a accountArgs,
 		Grant   *slokeeper.Grant       `json:"grant"`
 		Grants  []*slokeeper.Grant     `json:"grants"`
 		Item    *slokeeper.AccountItem `json:"item"`
+		Names   struct {
+			Operators map[string]string `json:"operators"`
+			Accounts  map[string]string `json:"accounts"`
+		} `json:"names"`
 	}
+	names := func() grantNames { return grantNames{operators: out.Names.Operators, accounts: out.Names.Accounts} }
 	acct := "/api/v1/accounts/" + url.PathEscape(a.positional)
 	grant := "/api/v1/grants/" + url.PathEscape(a.positional)
 	switch sub {
@@ -110,13 +115,13 @@ func runAccountAPI(ctx context.Context, c *apiClient, sub string, a accountArgs,
 		if err := c.do(ctx, http.MethodPost, "/api/v1/grants", req, &out); err != nil {
 			return err
 		}
-		writeGrant(stdout, "アクセス権を申請しました", "grant requested", out.Grant, grantNames{}, a.lang, time.Now())
+		writeGrant(stdout, "アクセス権を申請しました", "grant requested", out.Grant, names(), a.lang, time.Now())
 		return nil
 	case "grant approve":
 		if err := c.do(ctx, http.MethodPost, grant+"/approve", nil, &out); err != nil {
 			return err
 		}
-		writeGrant(stdout, "アクセス権を承認しました", "grant approved", out.Grant, grantNames{}, a.lang, time.Now())
+		writeGrant(stdout, "アクセス権を承認しました", "grant approved", out.Grant, names(), a.lang, time.Now())
 		return nil
 	case "grant revoke":
 		if err := c.do(ctx, http.MethodPost, grant+"/revoke", nil, nil); err != nil {
@@ -132,7 +137,7 @@ func runAccountAPI(ctx context.Context, c *apiClient, sub string, a accountArgs,
 		if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
 			return err
 		}
-		return writeGrants(stdout, out.Grants, nil, grantNames{}, a.lang, time.Now())
+		return writeGrants(stdout, out.Grants, nil, names(), a.lang, time.Now())
 	}
 	return fmt.Errorf("%s has no API path", sub)
 }
