@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -274,7 +275,14 @@ func TestCLIRoles(t *testing.T) {
 		if out, _, code := nina.run("whoami"); code != 0 || !strings.HasPrefix(out, "nina (operator) on ") {
 			t.Errorf("whoami = %d %q", code, out)
 		}
-		assertActors(t, m, carol, "operator.add")
+		// The admin signs a checkpoint through the server, which covers
+		// the request itself.
+		out, stderr, code = carol.run("audit", "checkpoint")
+		n := len(auditEntries(t, m))
+		if code != 0 || !strings.HasPrefix(out, fmt.Sprintf("checkpoint: %d entries\n", n)) {
+			t.Errorf("audit checkpoint = %d %q %q, want %d entries", code, out, stderr, n)
+		}
+		assertActors(t, m, carol, "operator.add", "audit.checkpoint")
 	})
 
 	// After login nothing acted on the store directly.
