@@ -176,6 +176,19 @@ func cliSession(getenv func(string) string) (server, token string, err error) {
 	return server, token, nil
 }
 
+// cliServer is the server commands act through: SLOKEEPER_SERVER, else
+// the one slokeeper login stored; "" when neither is there.
+func cliServer(getenv func(string) string) (string, error) {
+	if s := getenv("SLOKEEPER_SERVER"); s != "" {
+		return s, nil
+	}
+	c, err := readCredentials(getenv)
+	if err != nil || c == nil {
+		return "", err
+	}
+	return c.Server, nil
+}
+
 // checkServerURL accepts an http(s) URL; plain HTTP only to a loopback
 // address, since a password and a token travel over it.
 func checkServerURL(raw string) (string, error) {
