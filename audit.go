@@ -2,6 +2,7 @@ package slokeeper
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -57,4 +58,19 @@ type AuditStore interface {
 	AddAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
 	// FindAuditCheckpoints returns the checkpoints by size.
 	FindAuditCheckpoints(ctx context.Context) ([]*AuditCheckpoint, error)
+}
+
+// AuditFilter selects ledger entries as people search them: the actor
+// exactly, the action exactly or by its prefix with a dot ("grant"
+// matches grant.approve), the target as a substring. Zero fields do not
+// filter.
+type AuditFilter struct {
+	Actor, Action, Target string
+}
+
+// Match reports whether e is one f selects.
+func (f AuditFilter) Match(e *AuditEntry) bool {
+	return (f.Actor == "" || e.Actor == f.Actor) &&
+		(f.Action == "" || e.Action == f.Action || strings.HasPrefix(e.Action, f.Action+".")) &&
+		(f.Target == "" || strings.Contains(e.Target, f.Target))
 }

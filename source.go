@@ -2,7 +2,11 @@ package slokeeper
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"strings"
 	"time"
 )
 
@@ -75,4 +79,53 @@ type SourceService interface {
 func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
+}
+
+// NewSource makes a source of kind for account, with a new ID and a
+// bearer token of 256 random bits (returned once; only its hash is in
+// the source), under the rule every way of adding one follows: an app
+// source belongs to no account, any other to an account that exists and
+// is not being deleted (its logs would belong to no one, or outlive the
+// account's erasure).
+func NewSource(ctx context.Context, accounts AccountService, kind, account, name string, now time.Time) (*Source, string, error) {
+	if err := checkSourceAccount(ctx, accounts, kind, account); err != nil {
+		return nil, "", err
+	}
+	var idb [5]byte
+	var tb [32]byte
+	rand.Read(idb[:])
+	rand.Read(tb[:])
+	id := "src_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(idb[:]))
+	token := "slk_" + base64.RawURLEncoding.EncodeToString(tb[:])
+	src := &Source{ID: id, Account: account, Kind: kind, Name: name, CreatedAt: now, TokenHash: HashToken(token)}
+	if err := src.Validate(); err != nil {
+		return nil, "", err
+	}
+	return src, token, nil
+}
+
+func checkSourceAccount(ctx context.Context, accounts AccountService, kind, account string) error {
+	if kind == SourceApp {
+		if account != "" {
+			return Errorf(EINVALID, "An app source sends the service's own system logs and belongs to no account: leave out --account.\n"+
+				"app のソースはサービス自身のシステムログを送るもので、アカウントには属しません。--account を外してください。")
+		}
+		return nil
+	}
+	if account == "" {
+		return nil // Validate says the account is needed
+	}
+	as, err := accounts.FindAccounts(ctx, AccountFilter{ID: account})
+	if err != nil {
+		return err
+	}
+	if len(as) == 0 {
+		return Errorf(EINVALID, "There is no account %q: create it first (slokeeper account create), or check the ID with slokeeper account list.\n"+
+			"アカウント「%s」はありません。先に作成するか（slokeeper account create）、slokeeper account list で ID をご確認ください。", account, account)
+	}
+	if st := as[0].Status; st != AccountActive {
+		return Errorf(EINVALID, "Account %q is %s: it takes no new sources.\n"+
+			"アカウント「%s」は削除中または削除済みのため、新しいソースを追加できません。", account, st, account)
+	}
+	return nil
 }

@@ -6,8 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,15 +30,19 @@ const accountUsage = `Usage:
   slokeeper grant list [--account ID] [--lang ja|en]
   slokeeper access review [--format text|json]        who holds which role and grant, and what each grant was used for
 
-create, put, get, delete, cancel-deletion, request, approve and revoke act
-as you: put your own API token (slokeeper operator token create) in the
-environment variable SLOKEEPER_TOKEN, never on the command line. It is
-checked as the API checks a bearer token (live, not expired or revoked,
-your operator not disabled; a read token only reads), and the audit ledger
-records you and the token. The same rules as the API apply: reading an
-account's data needs an approved, unexpired grant, approved by someone
-else when the policy wants two people.
-`
+After slokeeper login (or with SLOKEEPER_TOKEN and SLOKEEPER_SERVER) every
+one of these goes through the server's API as you, and the ledger records
+you and the token: the server checks your role, and reading an account's
+data needs an approved, unexpired grant, approved by another admin when the
+policy wants two people (an approval by the requester is refused). account
+list is for admin, operator and support staff, access review for admins
+and auditors.
+
+Without a server, create, put, get, delete, cancel-deletion, request,
+approve and revoke act on the store as the operator whose own API token is
+in SLOKEEPER_TOKEN (never on the command line), checked as the API checks
+it; account list, grant list and access review read the store directly,
+as local administration, with --data, --db and --master-key.`
 
 // cliVault opens what vault commands need, acting as the operator whose
 // API token the command was given (cliOperator).
@@ -125,138 +130,357 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		fmt.Fprint(stdout, accountUsage)
 		return nil
 	}
-	sub, args := cmd+" "+args[0], args[1:]
-	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, accountUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy")
-	var id, name, kind, key, value, file, account, scope, reason, format, lang string
-	var duration time.Duration
-	var positional string
-	asOperator := true
-	if slices.Contains([]string{"grant request", "grant approve", "grant list", "access review"}, sub) {
-		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
+	subs := map[string]func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{
+		"account create": runAccountCreate, "account list": runAccountList, "account put": runAccountPut, "account get": runAccountGet,
+		"account delete": runAccountDelete, "account cancel-deletion": runAccountCancelDeletion,
+		"grant request": runGrantRequest, "grant approve": runGrantApprove, "grant revoke": runGrantRevoke, "grant list": runGrantList,
+		"access review": runAccessReview,
 	}
-	switch sub {
-	case "account create":
-		fs.StringVar(&id, "id", "", "account ID")
-		fs.StringVar(&name, "name", "", "account name")
-	case "account list", "grant list", "access review":
-		asOperator = false
-		fs.StringVar(&account, "account", "", "only this account")
-		fs.StringVar(&format, "format", "text", "text or json")
-	case "account put", "account get":
-		fs.StringVar(&kind, "kind", "", "document, data or credential")
-		fs.StringVar(&key, "key", "", "the item's key")
-		fs.StringVar(&value, "value", "", "the value (put)")
-		fs.StringVar(&file, "file", "", "read the value from this file (put)")
-	case "account delete", "account cancel-deletion", "grant approve", "grant revoke":
-	case "grant request":
-		fs.StringVar(&account, "account", "", "the account")
-		fs.StringVar(&scope, "scope", "all", "document, data, credential or all")
-		fs.StringVar(&reason, "reason", "", "why you need the access")
-		fs.DurationVar(&duration, "duration", time.Hour, "how long (at most access.grant_max)")
-	default:
+	sub := cmd + " " + args[0]
+	run, ok := subs[sub]
+	if !ok {
 		fmt.Fprintf(stderr, "slokeeper: unknown command %q\n\n%s", sub, accountUsage)
 		return errUsage
 	}
-	if slices.Contains([]string{"account put", "account get", "account delete", "account cancel-deletion", "grant approve", "grant revoke"}, sub) {
-		p, rest, ok := positionalArg(args)
-		if !ok {
-			fmt.Fprintf(stderr, "%s: name the account or grant first\n", sub)
-			return errUsage
-		}
-		positional, args = p, rest
+	return run(ctx, args[1:], getenv, stdout, stderr)
+}
+
+// itemKinds maps an item kind to the API's path segment.
+var itemKinds = map[string]string{slokeeper.ItemDocument: "documents", slokeeper.ItemData: "data", slokeeper.ItemCredential: "credentials"}
+
+// accountFlags are the flags every account, grant and access command has:
+// where the store is, for use without a server.
+func accountFlags(sub string, stderr io.Writer) (*flag.FlagSet, *configFlags) {
+	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, accountUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	return fs, newConfigFlags(fs, "data", "db", "master-key", "keys-db", "policy")
+}
+
+// accountArg takes the account or grant a command names first.
+func accountArg(sub string, args []string, stderr io.Writer) (string, []string, error) {
+	p, rest, ok := positionalArg(args)
+	if !ok {
+		fmt.Fprintf(stderr, "%s: name the account or grant first\n", sub)
+		return "", nil, errUsage
 	}
-	if err := parseFlags(fs, args, stderr); err != nil {
+	return p, rest, nil
+}
+
+// viaServerOrStore runs api through the server when one is known (a
+// sign-in, or SLOKEEPER_SERVER); else direct on the store, as the
+// operator SLOKEEPER_TOKEN proves when asOperator (with a token that
+// permits writes when write), or as local administration.
+func viaServerOrStore(ctx context.Context, cf *configFlags, getenv func(string) string, asOperator, write bool,
+	api func(*apiClient) error, direct func(*cliVault) error) error {
+	c, err := signedIn(getenv)
+	if err != nil {
 		return err
 	}
-	if slices.Contains(accountAPICommands, sub) {
-		server, err := cliServer(getenv)
-		if err != nil {
-			return err
-		}
-		if server != "" {
-			c, err := newAPIClient(getenv)
-			if err != nil {
-				return err
-			}
-			return runAccountAPI(ctx, c, sub, accountArgs{lang: lang, id: id, name: name, kind: kind, key: key, value: value, file: file,
-				account: account, scope: scope, reason: reason, duration: duration, positional: positional}, stdout)
-		}
+	if c != nil {
+		return api(c)
 	}
 	cfg, err := cf.load(getenv)
 	if err != nil {
 		return err
 	}
-	cv, err := openCLIVault(ctx, cfg, getenv, asOperator, sub != "account get")
+	cv, err := openCLIVault(ctx, cfg, getenv, asOperator, write)
 	if err != nil {
 		return err
 	}
 	defer cv.close()
-	v, by := cv.v, cv.actor
-	show := func(label string, x any, err error) error {
-		if err != nil {
-			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
-		}
-		b, _ := json.MarshalIndent(x, "", "  ")
-		fmt.Fprintf(stdout, "%s\n%s\n", label, b)
-		return nil
+	return direct(cv)
+}
+
+// showJSON writes a label and x as indented JSON, or the message of the
+// error that refused it.
+func showJSON(w io.Writer, label string, x any, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 	}
-	switch sub {
-	case "account create":
-		a, err := v.CreateAccount(ctx, by, id, name)
-		return show("account created:", a, err)
-	case "account put":
-		data := []byte(value)
-		if file != "" {
-			if data, err = os.ReadFile(file); err != nil {
-				return err
-			}
-		}
-		it, err := v.PutItem(ctx, by, positional, kind, key, data)
-		return show("stored:", it, err)
-	case "account get":
-		pt, _, err := v.GetItem(ctx, by, positional, kind, key)
-		if err != nil {
-			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
-		}
-		stdout.Write(pt)
-		return nil
-	case "account delete":
-		a, err := v.RequestDeletion(ctx, by, positional)
-		return show("deletion requested (cancellable until deletion_due_at):", a, err)
-	case "account cancel-deletion":
-		a, err := v.CancelDeletion(ctx, by, positional)
-		return show("deletion cancelled:", a, err)
-	case "grant request":
-		g, err := v.RequestGrant(ctx, by, account, scope, reason, duration)
-		return showGrant(ctx, cv.store, stdout, "アクセス権を申請しました", "grant requested", g, err, lang)
-	case "grant approve":
-		g, err := v.ApproveGrant(ctx, by, positional)
-		return showGrant(ctx, cv.store, stdout, "アクセス権を承認しました", "grant approved", g, err, lang)
-	case "grant revoke":
-		if err := v.RevokeGrant(ctx, by, positional); err != nil {
-			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
-		}
-		fmt.Fprintf(stdout, "revoked %s\n", positional)
-		return nil
-	case "account list":
-		as, err := cv.store.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: account})
+	b, _ := json.MarshalIndent(x, "", "  ")
+	fmt.Fprintf(w, "%s\n%s\n", label, b)
+	return nil
+}
+
+// accountAnswer is what the account and grant API answers.
+type accountAnswer struct {
+	Account *slokeeper.Account     `json:"account"`
+	Grant   *slokeeper.Grant       `json:"grant"`
+	Grants  []*slokeeper.Grant     `json:"grants"`
+	Item    *slokeeper.AccountItem `json:"item"`
+	Names   struct {
+		Operators map[string]string `json:"operators"`
+		Accounts  map[string]string `json:"accounts"`
+	} `json:"names"`
+}
+
+func (a *accountAnswer) names() grantNames {
+	return grantNames{operators: a.Names.Operators, accounts: a.Names.Accounts}
+}
+
+func accountPath(id string) string { return "/api/v1/accounts/" + url.PathEscape(id) }
+func grantPath(id string) string   { return "/api/v1/grants/" + url.PathEscape(id) }
+
+func runAccountCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("account create", stderr)
+	id := fs.String("id", "", "account ID")
+	name := fs.String("name", "", "account name")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	return viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		var out accountAnswer
+		err := c.do(ctx, http.MethodPost, "/api/v1/accounts", map[string]string{"id": *id, "name": *name}, &out)
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED\tDELETION DUE")
-		for _, a := range as {
-			due := ""
-			if !a.DeletionDueAt.IsZero() {
-				due = a.DeletionDueAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, termSafe(a.Name), a.Status, a.CreatedAt.Format(time.RFC3339), due)
+		return showJSON(stdout, "account created:", out.Account, nil)
+	}, func(cv *cliVault) error {
+		a, err := cv.v.CreateAccount(ctx, cv.actor, *id, *name)
+		return showJSON(stdout, "account created:", a, err)
+	})
+}
+
+func runAccountList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("account list", stderr)
+	account := fs.String("account", "", "only this account")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	return viaServerOrStore(ctx, cf, getenv, false, false, func(c *apiClient) error {
+		var out struct {
+			Accounts []*slokeeper.Account `json:"accounts"`
 		}
-		return tw.Flush()
-	case "grant list":
-		gs, err := cv.store.Grants.FindGrants(ctx, slokeeper.GrantFilter{Account: account})
+		if err := c.do(ctx, http.MethodGet, "/api/v1/accounts", nil, &out); err != nil {
+			return err
+		}
+		return writeAccounts(stdout, out.Accounts, *account)
+	}, func(cv *cliVault) error {
+		as, err := cv.store.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: *account})
+		if err != nil {
+			return err
+		}
+		return writeAccounts(stdout, as, "")
+	})
+}
+
+// itemFlags are the flags naming one item of an account.
+func itemFlags(fs *flag.FlagSet) (kind, key *string) {
+	return fs.String("kind", "", "document, data or credential"), fs.String("key", "", "the item's key")
+}
+
+func itemPath(account, kind, key string) (string, error) {
+	seg, ok := itemKinds[kind]
+	if !ok {
+		return "", slokeeper.Errorf(slokeeper.EINVALID, "--kind %q is not document, data or credential.", kind)
+	}
+	return accountPath(account) + "/" + seg + "/" + url.PathEscape(key), nil
+}
+
+func runAccountPut(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("account put", stderr)
+	account, args, err := accountArg("account put", args, stderr)
+	if err != nil {
+		return err
+	}
+	kind, key := itemFlags(fs)
+	value := fs.String("value", "", "the value")
+	file := fs.String("file", "", "read the value from this file")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	data := []byte(*value)
+	if *file != "" {
+		if data, err = os.ReadFile(*file); err != nil {
+			return err
+		}
+	}
+	return viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		path, err := itemPath(account, *kind, *key)
+		if err != nil {
+			return err
+		}
+		b, err := c.raw(ctx, http.MethodPut, path, data)
+		if err != nil {
+			return err
+		}
+		var out accountAnswer
+		json.Unmarshal(b, &out)
+		return showJSON(stdout, "stored:", out.Item, nil)
+	}, func(cv *cliVault) error {
+		it, err := cv.v.PutItem(ctx, cv.actor, account, *kind, *key, data)
+		return showJSON(stdout, "stored:", it, err)
+	})
+}
+
+func runAccountGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("account get", stderr)
+	account, args, err := accountArg("account get", args, stderr)
+	if err != nil {
+		return err
+	}
+	kind, key := itemFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	return viaServerOrStore(ctx, cf, getenv, true, false, func(c *apiClient) error {
+		path, err := itemPath(account, *kind, *key)
+		if err != nil {
+			return err
+		}
+		value, err := c.raw(ctx, http.MethodGet, path, nil)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(value)
+		return err
+	}, func(cv *cliVault) error {
+		pt, _, err := cv.v.GetItem(ctx, cv.actor, account, *kind, *key)
+		if err != nil {
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
+		_, err = stdout.Write(pt)
+		return err
+	})
+}
+
+func runAccountDelete(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("account delete", stderr)
+	account, args, err := accountArg("account delete", args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	const label = "deletion requested (cancellable until deletion_due_at):"
+	return viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		var out accountAnswer
+		if err := c.do(ctx, http.MethodDelete, accountPath(account), nil, &out); err != nil {
+			return err
+		}
+		return showJSON(stdout, label, out.Account, nil)
+	}, func(cv *cliVault) error {
+		a, err := cv.v.RequestDeletion(ctx, cv.actor, account)
+		return showJSON(stdout, label, a, err)
+	})
+}
+
+func runAccountCancelDeletion(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("account cancel-deletion", stderr)
+	account, args, err := accountArg("account cancel-deletion", args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	return viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		var out accountAnswer
+		if err := c.do(ctx, http.MethodPost, accountPath(account)+"/cancel-deletion", nil, &out); err != nil {
+			return err
+		}
+		return showJSON(stdout, "deletion cancelled:", out.Account, nil)
+	}, func(cv *cliVault) error {
+		a, err := cv.v.CancelDeletion(ctx, cv.actor, account)
+		return showJSON(stdout, "deletion cancelled:", a, err)
+	})
+}
+
+func langFlag(fs *flag.FlagSet) *string { return fs.String("lang", "ja", "language: ja or en") }
+
+func runGrantRequest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("grant request", stderr)
+	lang := langFlag(fs)
+	account := fs.String("account", "", "the account")
+	scope := fs.String("scope", "all", "document, data, credential or all")
+	reason := fs.String("reason", "", "why you need the access")
+	duration := fs.Duration("duration", time.Hour, "how long (at most access.grant_max)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	const ja, en = "アクセス権を申請しました", "grant requested"
+	return viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		var out accountAnswer
+		req := map[string]string{"account": *account, "scope": *scope, "reason": *reason, "duration": duration.String()}
+		if err := c.do(ctx, http.MethodPost, "/api/v1/grants", req, &out); err != nil {
+			return err
+		}
+		writeGrant(stdout, ja, en, out.Grant, out.names(), *lang, time.Now())
+		return nil
+	}, func(cv *cliVault) error {
+		g, err := cv.v.RequestGrant(ctx, cv.actor, *account, *scope, *reason, *duration)
+		return showGrant(ctx, cv.store, stdout, ja, en, g, err, *lang)
+	})
+}
+
+func runGrantApprove(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("grant approve", stderr)
+	id, args, err := accountArg("grant approve", args, stderr)
+	if err != nil {
+		return err
+	}
+	lang := langFlag(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	const ja, en = "アクセス権を承認しました", "grant approved"
+	return viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		var out accountAnswer
+		if err := c.do(ctx, http.MethodPost, grantPath(id)+"/approve", nil, &out); err != nil {
+			return err
+		}
+		writeGrant(stdout, ja, en, out.Grant, out.names(), *lang, time.Now())
+		return nil
+	}, func(cv *cliVault) error {
+		g, err := cv.v.ApproveGrant(ctx, cv.actor, id)
+		return showGrant(ctx, cv.store, stdout, ja, en, g, err, *lang)
+	})
+}
+
+func runGrantRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("grant revoke", stderr)
+	id, args, err := accountArg("grant revoke", args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	err = viaServerOrStore(ctx, cf, getenv, true, true, func(c *apiClient) error {
+		return c.do(ctx, http.MethodPost, grantPath(id)+"/revoke", nil, nil)
+	}, func(cv *cliVault) error {
+		if err := cv.v.RevokeGrant(ctx, cv.actor, id); err != nil {
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %s\n", id)
+	return nil
+}
+
+func runGrantList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("grant list", stderr)
+	lang := langFlag(fs)
+	account := fs.String("account", "", "only this account")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	return viaServerOrStore(ctx, cf, getenv, false, false, func(c *apiClient) error {
+		path := "/api/v1/grants"
+		if *account != "" {
+			path += "?account=" + url.QueryEscape(*account)
+		}
+		var out accountAnswer
+		if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+			return err
+		}
+		return writeGrants(stdout, out.Grants, nil, out.names(), *lang, time.Now())
+	}, func(cv *cliVault) error {
+		gs, err := cv.store.Grants.FindGrants(ctx, slokeeper.GrantFilter{Account: *account})
 		if err != nil {
 			return err
 		}
@@ -264,22 +488,51 @@ func runAccount(ctx context.Context, cmd string, args []string, getenv func(stri
 		if err != nil {
 			return err
 		}
-		return writeGrants(stdout, gs, nil, names, lang, time.Now())
-	}
-	return accessReview(ctx, cv, format, lang, stdout)
+		return writeGrants(stdout, gs, nil, names, *lang, time.Now())
+	})
 }
 
-func grantState(g *slokeeper.Grant, now time.Time) string {
-	switch {
-	case !g.RevokedAt.IsZero():
-		return "revoked"
-	case g.ApprovedAt.IsZero():
-		return "pending"
-	case g.Active(now):
-		return "active"
+func runAccessReview(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := accountFlags("access review", stderr)
+	lang := langFlag(fs)
+	format := fs.String("format", "text", "text or json")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
-	return "expired"
+	return viaServerOrStore(ctx, cf, getenv, false, false, func(c *apiClient) error {
+		var rev slokeeper.AccessReview
+		if err := c.do(ctx, http.MethodGet, "/api/v1/access-review", nil, &rev); err != nil {
+			return err
+		}
+		return writeAccessReview(stdout, &rev, *format, *lang)
+	}, func(cv *cliVault) error {
+		rev, err := slokeeper.ReviewAccess(ctx, cv.store.Operators, cv.store.Accounts, cv.store.Grants, cv.store.Audit, time.Now())
+		if err != nil {
+			return err
+		}
+		return writeAccessReview(stdout, rev, *format, *lang)
+	})
 }
+
+// writeAccounts lists accounts (only the one with ID only, when set)
+// with their state and the end of their deletion's cancel window.
+func writeAccounts(w io.Writer, as []*slokeeper.Account, only string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED\tDELETION DUE")
+	for _, a := range as {
+		if only != "" && a.ID != only {
+			continue
+		}
+		due := ""
+		if !a.DeletionDueAt.IsZero() {
+			due = a.DeletionDueAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, termSafe(a.Name), a.Status, a.CreatedAt.Format(time.RFC3339), due)
+	}
+	return tw.Flush()
+}
+
+func grantState(g *slokeeper.Grant, now time.Time) string { return g.State(now) }
 
 // showGrant writes a grant a command just requested or approved, or
 // returns the error that refused it.
@@ -315,59 +568,32 @@ func writeGrants(w io.Writer, gs []*slokeeper.Grant, uses map[string]int, names 
 	return tw.Flush()
 }
 
-// accessReview lists every operator with their role, and every grant with
-// its state and how many reads it was used for, from the audit ledger.
-func accessReview(ctx context.Context, cv *cliVault, format, lang string, w io.Writer) error {
-	ops, err := cv.store.Operators.FindOperators(ctx, slokeeper.OperatorFilter{IncludeDisabled: true})
-	if err != nil {
-		return err
-	}
-	gs, err := cv.store.Grants.FindGrants(ctx, slokeeper.GrantFilter{})
-	if err != nil {
-		return err
-	}
-	uses := map[string]int{}
-	err = cv.store.Audit.EachAuditEntry(ctx, 1, 0, func(e *slokeeper.AuditEntry) error {
-		if e.Action == "data.read" || e.Action == "data.list" {
-			if i := strings.LastIndex(e.Detail, "under grant "); i >= 0 {
-				uses[e.Detail[i+len("under grant "):]]++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	now := time.Now()
+// writeAccessReview writes an access review: every operator with their
+// role, and every grant with its state and how many reads it was used
+// for, from the audit ledger.
+func writeAccessReview(w io.Writer, rev *slokeeper.AccessReview, format, lang string) error {
 	if format == "json" {
-		type grantUse struct {
-			*slokeeper.Grant
-			State string `json:"state"`
-			Reads int    `json:"reads"`
-		}
-		var out []grantUse
-		for _, g := range gs {
-			out = append(out, grantUse{g, grantState(g, now), uses[g.ID]})
-		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"reviewed_at": now, "operators": ops, "grants": out})
+		return enc.Encode(rev)
 	}
-	fmt.Fprintf(w, "Access review, %s\n\nOperators\n", now.Format(time.RFC3339))
+	fmt.Fprintf(w, "Access review, %s\n\nOperators\n", rev.ReviewedAt.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tROLE\tTWO-FACTOR\tSTATE")
-	for _, o := range ops {
-		state := "active"
-		if !o.DisabledAt.IsZero() {
-			state = "disabled"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", termSafe(o.Name), o.Role, o.TOTPSecret != nil, state)
+	names := grantNames{operators: map[string]string{}, accounts: map[string]string{}}
+	for _, o := range rev.Operators {
+		names.operators[o.ID] = o.Name
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", termSafe(o.Name), o.Role, o.TwoFactor, o.State)
 	}
 	tw.Flush()
 	fmt.Fprint(w, "\nGrants\n")
-	names, err := loadGrantNames(ctx, cv.store)
-	if err != nil {
-		return err
+	gs, uses := make([]*slokeeper.Grant, 0, len(rev.Grants)), map[string]int{}
+	for _, g := range rev.Grants {
+		gs = append(gs, g.Grant)
+		uses[g.ID] = g.Reads
+		if g.AccountName != "" {
+			names.accounts[g.Account] = g.AccountName
+		}
 	}
-	return writeGrants(w, gs, uses, names, lang, now)
+	return writeGrants(w, gs, uses, names, lang, rev.ReviewedAt)
 }

@@ -81,24 +81,6 @@ func backupAPI(ctx context.Context, c *apiClient, sub string, a backupArgs, stdo
 	return nil
 }
 
-// serverLocation is the time zone of the server's policy, where its days
-// and deadlines are counted.
-func serverLocation(ctx context.Context, c *apiClient) (*time.Location, error) {
-	var pol struct {
-		Service struct {
-			TimeZone string `json:"timezone"`
-		} `json:"service"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/api/v1/policy", nil, &pol); err != nil {
-		return nil, err
-	}
-	loc, err := time.LoadLocation(pol.Service.TimeZone)
-	if err != nil {
-		return nil, fmt.Errorf("the server's policy time zone %q: %w", pol.Service.TimeZone, err)
-	}
-	return loc, nil
-}
-
 // lifecyclePlanAPI prints the server's plan at at ("": now).
 func lifecyclePlanAPI(ctx context.Context, c *apiClient, at, lang string, stdout io.Writer) error {
 	loc, err := serverLocation(ctx, c)

@@ -52,10 +52,12 @@ check unless probe_allow_targets (--probe-allow-targets,
 SLOKEEPER_PROBE_ALLOW_TARGETS) allows it, e.g. "private" or
 "10.0.0.0/8,fd00::/8". The server reads the same setting.
 
-After slokeeper login (or with SLOKEEPER_SERVER), apply and remove go
+After slokeeper login (or with SLOKEEPER_SERVER), apply, remove and list go
 through the server's API as you (admin or operator): the server checks
 each component and its probe's target by its own rules, and the ledger
-records you. Without a sign-in, and always for list:
+records you; list shows each component's state as the server sees it.
+Without a sign-in they work on the store (list only reads it, so it also
+works on a stopped server's data directory):
 ` + directStoreHelp
 
 // componentsFile is a components file as written.
@@ -147,148 +149,93 @@ func runComponent(ctx context.Context, args []string, getenv func(string) string
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("component "+sub, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, componentUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db", "probe-allow-targets")
-	var prune bool
-	var arg string
 	switch sub {
-	case "apply", "remove":
-		p, rest, ok := positionalArg(args)
-		if !ok {
-			fmt.Fprintf(stderr, "component %s: name the %s first\n", sub, map[string]string{"apply": "file", "remove": "component"}[sub])
-			return errUsage
-		}
-		arg, args = p, rest
-		if sub == "apply" {
-			fs.BoolVar(&prune, "prune", false, "remove the components the file does not describe")
-		}
+	case "apply":
+		return runComponentApply(ctx, args, getenv, stdout, stderr)
 	case "list":
+		return runComponentList(ctx, args, getenv, stdout, stderr)
+	case "remove":
+		return runComponentRemove(ctx, args, getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, componentUsage)
 		return nil
-	default:
-		fmt.Fprintf(stderr, "slokeeper component: unknown command %q\n\n%s", sub, componentUsage)
-		return errUsage
 	}
-	if sub != "list" {
-		server, err := cliServer(getenv)
-		if err != nil {
-			return err
-		}
-		if server != "" {
-			if err := parseFlags(fs, args, stderr); err != nil {
-				return err
-			}
-			cfg, err := cf.load(getenv)
-			if err != nil {
-				return err
-			}
-			c, err := newAPIClient(getenv)
-			if err != nil {
-				return err
-			}
-			return componentAPI(ctx, c, cfg, sub, arg, prune, stdout)
-		}
-	}
-	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	audit, err := openLedger(cfg, store, slokeeper.SystemClock{})
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "apply":
-		_, targets, err := cfg.targetPolicies()
-		if err != nil {
-			return err
-		}
-		cs, err := loadComponents(arg, time.Now(), probe.New(nil, nil, targets))
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			if _, err := audit.Record(ctx, cliActor(), "component.put", "component:"+c.ID, localDetail(c.Probe.Kind+" "+c.Probe.Target)); err != nil {
-				return err
-			}
-			if err := store.Components.PutComponent(ctx, c); err != nil {
-				return err
-			}
-		}
-		removed := 0
-		if prune {
-			have, err := store.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
-			if err != nil {
-				return err
-			}
-			for _, c := range have {
-				if slices.ContainsFunc(cs, func(x *slokeeper.Component) bool { return x.ID == c.ID }) {
-					continue
-				}
-				if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+c.ID, localDetail("not in "+arg)); err != nil {
-					return err
-				}
-				if err := store.Components.DeleteComponent(ctx, c.ID); err != nil {
-					return err
-				}
-				removed++
-			}
-		}
-		fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
-		return nil
-	case "remove":
-		if _, err := audit.Record(ctx, cliActor(), "component.remove", "component:"+arg, localDetail("")); err != nil {
-			return err
-		}
-		return store.Components.DeleteComponent(ctx, arg)
-	}
-	cs, err := store.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET\tLAST CHECK")
-	now := time.Now()
-	for _, c := range cs {
-		target := "policy"
-		if c.Target > 0 {
-			target = fmt.Sprintf("%g%%", c.Target*100)
-		}
-		last, err := lastCheck(ctx, store.Components, c, now)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target, termSafe(last))
-	}
-	return tw.Flush()
+	fmt.Fprintf(stderr, "slokeeper component: unknown command %q\n\n%s", sub, componentUsage)
+	return errUsage
 }
 
-// componentAPI applies a components file or removes a component through
-// the server's API as the signed-in operator; the server validates each
-// component and its probe's target as it would a file, and records the
-// operator.
-func componentAPI(ctx context.Context, c *apiClient, cfg Config, sub, arg string, prune bool, stdout io.Writer) error {
-	if sub == "remove" {
-		if err := c.do(ctx, http.MethodDelete, "/api/v1/components/"+url.PathEscape(arg), nil, nil); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "removed %s\n", termSafe(arg))
-		return nil
+func componentFlags(sub string, stderr io.Writer) (*flag.FlagSet, *configFlags) {
+	fs := flag.NewFlagSet("component "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, componentUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	return fs, newConfigFlags(fs, "data", "db", "probe-allow-targets")
+}
+
+// openComponentStore opens the store and a recorder of local
+// administration in its ledger, for a direct-store component command.
+// The caller closes the store.
+func openComponentStore(ctx context.Context, cfg Config) (*Store, func(action, target, detail string) error, error) {
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := openLedger(cfg, store, slokeeper.SystemClock{})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, func(action, target, detail string) error {
+		_, err := l.Record(ctx, cliActor(), action, target, localDetail(detail))
+		return err
+	}, nil
+}
+
+func runComponentApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := componentFlags("apply", stderr)
+	file, args, ok := positionalArg(args)
+	if !ok {
+		fmt.Fprint(stderr, "component apply: name the file first\n")
+		return errUsage
+	}
+	prune := fs.Bool("prune", false, "remove the components the file does not describe")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
 	}
 	_, targets, err := cfg.targetPolicies()
 	if err != nil {
 		return err
 	}
-	cs, err := loadComponents(arg, time.Now(), probe.New(nil, nil, targets))
+	cs, err := loadComponents(file, time.Now(), probe.New(nil, nil, targets))
 	if err != nil {
 		return err
 	}
+	c, err := signedIn(getenv)
+	if err != nil {
+		return err
+	}
+	var removed int
+	if c != nil {
+		removed, err = componentApplyAPI(ctx, c, cs, *prune)
+	} else {
+		removed, err = componentApplyStore(ctx, cfg, file, cs, *prune)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
+	return nil
+}
+
+// componentApplyAPI puts each component through the server's API as the
+// signed-in operator; the server validates each component and its
+// probe's target as it would a file, and records the operator.
+func componentApplyAPI(ctx context.Context, c *apiClient, cs []*slokeeper.Component, prune bool) (int, error) {
 	for _, comp := range cs {
 		if err := c.do(ctx, http.MethodPut, "/api/v1/components/"+url.PathEscape(comp.ID), comp, nil); err != nil {
-			return fmt.Errorf("component %s: %w", comp.ID, err)
+			return 0, fmt.Errorf("component %s: %w", comp.ID, err)
 		}
 	}
 	removed := 0
@@ -297,20 +244,172 @@ func componentAPI(ctx context.Context, c *apiClient, cfg Config, sub, arg string
 			Components []*slokeeper.Component `json:"components"`
 		}
 		if err := c.do(ctx, http.MethodGet, "/api/v1/components", nil, &have); err != nil {
-			return err
+			return 0, err
 		}
 		for _, h := range have.Components {
 			if slices.ContainsFunc(cs, func(x *slokeeper.Component) bool { return x.ID == h.ID }) {
 				continue
 			}
 			if err := c.do(ctx, http.MethodDelete, "/api/v1/components/"+url.PathEscape(h.ID), nil, nil); err != nil {
-				return err
+				return removed, err
 			}
 			removed++
 		}
 	}
-	fmt.Fprintf(stdout, "%d components applied, %d removed\n", len(cs), removed)
-	return nil
+	return removed, nil
+}
+
+// componentApplyStore puts each component in the store, as local
+// administration.
+func componentApplyStore(ctx context.Context, cfg Config, file string, cs []*slokeeper.Component, prune bool) (int, error) {
+	store, record, err := openComponentStore(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	for _, c := range cs {
+		if err := record("component.put", "component:"+c.ID, c.Probe.Kind+" "+c.Probe.Target); err != nil {
+			return 0, err
+		}
+		if err := store.Components.PutComponent(ctx, c); err != nil {
+			return 0, err
+		}
+	}
+	removed := 0
+	if prune {
+		have, err := store.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range have {
+			if slices.ContainsFunc(cs, func(x *slokeeper.Component) bool { return x.ID == c.ID }) {
+				continue
+			}
+			if err := record("component.remove", "component:"+c.ID, "not in "+file); err != nil {
+				return removed, err
+			}
+			if err := store.Components.DeleteComponent(ctx, c.ID); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+func runComponentRemove(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := componentFlags("remove", stderr)
+	id, args, ok := positionalArg(args)
+	if !ok {
+		fmt.Fprint(stderr, "component remove: name the component first\n")
+		return errUsage
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	c, err := signedIn(getenv)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		if err := c.do(ctx, http.MethodDelete, "/api/v1/components/"+url.PathEscape(id), nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s\n", termSafe(id))
+		return nil
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
+	}
+	store, record, err := openComponentStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := record("component.remove", "component:"+id, ""); err != nil {
+		return err
+	}
+	return store.Components.DeleteComponent(ctx, id)
+}
+
+func runComponentList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := componentFlags("list", stderr)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	c, err := signedIn(getenv)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		return componentListAPI(ctx, c, stdout)
+	}
+	cfg, err := cf.load(getenv)
+	if err != nil {
+		return err
+	}
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	cs, err := store.Components.FindComponents(ctx, slokeeper.ComponentFilter{})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	last := make([]string, len(cs))
+	for i, c := range cs {
+		if last[i], err = lastCheck(ctx, store.Components, c, now); err != nil {
+			return err
+		}
+	}
+	return writeComponents(stdout, cs, last)
+}
+
+// writeComponents lists components, their probes and how each last
+// check went (last[i] for cs[i]).
+func writeComponents(w io.Writer, cs []*slokeeper.Component, last []string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tGROUP\tNAME\tPROBE\tEVERY\tFAILURES\tTARGET\tLAST CHECK")
+	for i, c := range cs {
+		target := "policy"
+		if c.Target > 0 {
+			target = fmt.Sprintf("%g%%", c.Target*100)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%s %s\t%s\t%d\t%s\t%s\n", c.ID, termSafe(cmp.Or(c.Group, "-")), termSafe(c.NameJA), termSafe(c.NameEN), c.Probe.Kind, termSafe(c.Probe.Target), time.Duration(c.Interval), c.Failures, target, termSafe(last[i]))
+	}
+	return tw.Flush()
+}
+
+// componentListAPI lists the components through the server's API, with
+// each one's state as the server's monitor sees it and why its latest
+// check failed.
+func componentListAPI(ctx context.Context, c *apiClient, stdout io.Writer) error {
+	var out struct {
+		Components []struct {
+			slokeeper.Component
+			State *struct {
+				Status string `json:"status"`
+				Reason string `json:"reason"`
+			} `json:"state"`
+		} `json:"components"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/components", nil, &out); err != nil {
+		return err
+	}
+	cs, last := make([]*slokeeper.Component, len(out.Components)), make([]string, len(out.Components))
+	for i := range out.Components {
+		cs[i], last[i] = &out.Components[i].Component, "-"
+		if st := out.Components[i].State; st != nil {
+			last[i] = st.Status
+			if st.Reason != "" {
+				last[i] += ": " + st.Reason
+			}
+		}
+	}
+	return writeComponents(stdout, cs, last)
 }
 
 // lastCheck says how c's latest check (within its last ten intervals)

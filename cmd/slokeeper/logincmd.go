@@ -176,6 +176,19 @@ func cliSession(getenv func(string) string) (server, token string, err error) {
 	return server, token, nil
 }
 
+// cliServer is the server commands act through: SLOKEEPER_SERVER, else
+// the one slokeeper login stored; "" when neither is there.
+func cliServer(getenv func(string) string) (string, error) {
+	if s := getenv("SLOKEEPER_SERVER"); s != "" {
+		return s, nil
+	}
+	c, err := readCredentials(getenv)
+	if err != nil || c == nil {
+		return "", err
+	}
+	return c.Server, nil
+}
+
 // checkServerURL accepts an http(s) URL; plain HTTP only to a loopback
 // address, since a password and a token travel over it.
 func checkServerURL(raw string) (string, error) {
@@ -444,4 +457,22 @@ func runWhoami(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "%s (%s) on %s\n", termSafe(me.Operator.Name), termSafe(me.Operator.Role), c.server)
 	return nil
+}
+
+// serverLocation is the time zone of the server's policy, in which its
+// times are shown.
+func serverLocation(ctx context.Context, c *apiClient) (*time.Location, error) {
+	var pol struct {
+		Service struct {
+			TimeZone string `json:"timezone"`
+		} `json:"service"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/policy", nil, &pol); err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation(pol.Service.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("the server's policy names the time zone %q: %w", pol.Service.TimeZone, err)
+	}
+	return loc, nil
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,18 +27,12 @@ A source sends logs with a bearer token, printed once by "source add" and
 never stored: only its hash is. app sources send system logs (the service's
 own application and servers); the others send execution-environment logs
 and belong to an account, which must exist ("slokeeper account create").
-` + directStoreHelp
 
-// newSourceCredentials returns a source ID and a bearer token of 256
-// random bits.
-func newSourceCredentials() (id, token string) {
-	var idb [5]byte
-	var tb [32]byte
-	rand.Read(idb[:])
-	rand.Read(tb[:])
-	return "src_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(idb[:])),
-		"slk_" + base64.RawURLEncoding.EncodeToString(tb[:])
-}
+After slokeeper login (or with SLOKEEPER_TOKEN and SLOKEEPER_SERVER) these
+go through the server's API as you (admin or operator), and the ledger
+records you. Without a sign-in they work on the store, for setting up a
+node's sources before its first start:
+` + directStoreHelp
 
 func runSource(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -49,78 +40,126 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("source "+sub, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, sourceUsage, "\nFlags:\n"); fs.PrintDefaults() }
-	cf := newConfigFlags(fs, "data", "db")
-	var kind, name, account string
-	var all bool
 	switch sub {
 	case "add":
-		fs.StringVar(&kind, "kind", "", "agent, device, cloud or app")
-		fs.StringVar(&name, "name", "", "a name people recognise")
-		fs.StringVar(&account, "account", "", "the account the source belongs to (not for app)")
+		return runSourceAdd(ctx, args, getenv, stdout, stderr)
 	case "list":
-		fs.StringVar(&account, "account", "", "only this account's sources")
-		fs.BoolVar(&all, "all", false, "include revoked sources")
+		return runSourceList(ctx, args, getenv, stdout, stderr)
 	case "revoke":
+		return runSourceRevoke(ctx, args, getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, sourceUsage)
 		return nil
-	default:
-		fmt.Fprintf(stderr, "slokeeper source: unknown command %q\n\n%s", sub, sourceUsage)
-		return errUsage
 	}
-	var id string
-	if sub == "revoke" {
-		p, rest, ok := positionalArg(args)
-		if !ok {
-			fmt.Fprint(stderr, "source revoke: name the source ID first: slokeeper source revoke ID\n")
-			return errUsage
-		}
-		id, args = p, rest
+	fmt.Fprintf(stderr, "slokeeper source: unknown command %q\n\n%s", sub, sourceUsage)
+	return errUsage
+}
+
+func sourceFlags(sub string, stderr io.Writer) (*flag.FlagSet, *configFlags) {
+	fs := flag.NewFlagSet("source "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(stderr, sourceUsage, "\nFlags:\n"); fs.PrintDefaults() }
+	return fs, newConfigFlags(fs, "data", "db")
+}
+
+// openSourceStore opens the store and its ledger for a direct-store
+// source command. The caller closes the store.
+func openSourceStore(ctx context.Context, cf *configFlags, getenv func(string) string) (*Store, func(action, target, detail string) error, error) {
+	store, l, err := openAuditStore(ctx, cf, getenv)
+	if err != nil {
+		return nil, nil, err
 	}
-	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
+	// Sources hold credentials: every change is recorded first, and
+	// refused when the ledger cannot record it.
+	record := func(action, target, detail string) error {
+		_, err := l.Record(ctx, cliActor(), action, target, localDetail(detail))
+		return err
+	}
+	return store, record, nil
+}
+
+func runSourceAdd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := sourceFlags("add", stderr)
+	kind := fs.String("kind", "", "agent, device, cloud or app")
+	name := fs.String("name", "", "a name people recognise")
+	account := fs.String("account", "", "the account the source belongs to (not for app)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	c, err := signedIn(getenv)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	// Sources hold credentials: every change is recorded first, and refused
-	// when the ledger cannot record it.
-	audit, err := openLedger(cfg, store, slokeeper.SystemClock{})
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "add":
-		if err := checkSourceAccount(ctx, store.Accounts, kind, account); err != nil {
+	var id, token string
+	if c != nil {
+		var out struct {
+			Source slokeeper.Source `json:"source"`
+			Token  string           `json:"token"`
+		}
+		if err := c.do(ctx, http.MethodPost, "/api/v1/sources", map[string]string{"kind": *kind, "account": *account, "name": *name}, &out); err != nil {
 			return err
 		}
-		sid, token := newSourceCredentials()
-		if _, err := audit.Record(ctx, cliActor(), "source.add", "source:"+sid, localDetail(fmt.Sprintf("kind %s, account %q, name %q", kind, account, name))); err != nil {
+		id, token = out.Source.ID, out.Token
+	} else {
+		store, record, err := openSourceStore(ctx, cf, getenv)
+		if err != nil {
 			return err
 		}
-		src := &slokeeper.Source{ID: sid, Account: account, Kind: kind, Name: name, CreatedAt: time.Now(), TokenHash: slokeeper.HashToken(token)}
+		defer store.Close()
+		src, tok, err := slokeeper.NewSource(ctx, store.Accounts, *kind, *account, *name, time.Now())
+		if err != nil {
+			return err
+		}
+		if err := record("source.add", "source:"+src.ID, fmt.Sprintf("kind %s, account %q, name %q", src.Kind, src.Account, src.Name)); err != nil {
+			return err
+		}
 		if err := store.Sources.CreateSource(ctx, src); err != nil {
-			audit.Record(ctx, cliActor(), "source.add.failed", "source:"+sid, localDetail(slokeeper.ErrorMessage(err)))
+			record("source.add.failed", "source:"+src.ID, slokeeper.ErrorMessage(err))
 			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
 		}
-		fmt.Fprintf(stdout, "source: %s\ntoken:  %s\n", sid, token)
-		fmt.Fprintf(stderr, "Keep the token now: it is not stored and will not be shown again.\n"+
-			"トークンは保存されず、再表示もできません。今すぐ控えてください。\n")
-		return nil
-	case "revoke":
-		if _, err := audit.Record(ctx, cliActor(), "source.revoke", "source:"+id, localDetail("")); err != nil {
-			return err
-		}
-		if err := store.Sources.RevokeSource(ctx, id, time.Now()); err != nil {
-			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
-		}
-		fmt.Fprintf(stdout, "revoked %s (servers stop accepting its token within %s)\n", id, "10s")
-		return nil
+		id, token = src.ID, tok
 	}
-	srcs, err := store.Sources.FindSources(ctx, slokeeper.SourceFilter{Account: account, IncludeRevoked: all})
+	fmt.Fprintf(stdout, "source: %s\ntoken:  %s\n", id, token)
+	fmt.Fprintf(stderr, "Keep the token now: it is not stored and will not be shown again.\n"+
+		"トークンは保存されず、再表示もできません。今すぐ控えてください。\n")
+	return nil
+}
+
+func runSourceList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := sourceFlags("list", stderr)
+	account := fs.String("account", "", "only this account's sources")
+	all := fs.Bool("all", false, "include revoked sources")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	c, err := signedIn(getenv)
 	if err != nil {
 		return err
+	}
+	var srcs []*slokeeper.Source
+	if c != nil {
+		q := url.Values{}
+		if *account != "" {
+			q.Set("account", *account)
+		}
+		if *all {
+			q.Set("all", "1")
+		}
+		var out struct {
+			Sources []*slokeeper.Source `json:"sources"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/api/v1/sources?"+q.Encode(), nil, &out); err != nil {
+			return err
+		}
+		srcs = out.Sources
+	} else {
+		store, _, err := openSourceStore(ctx, cf, getenv)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if srcs, err = store.Sources.FindSources(ctx, slokeeper.SourceFilter{Account: *account, IncludeRevoked: *all}); err != nil {
+			return err
+		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tACCOUNT\tNAME\tCREATED\tREVOKED")
@@ -134,32 +173,38 @@ func runSource(ctx context.Context, args []string, getenv func(string) string, s
 	return tw.Flush()
 }
 
-// checkSourceAccount refuses a source for an account that does not exist
-// or is being deleted: its logs would belong to no one, or outlive the
-// account's erasure. app sources belong to no account.
-func checkSourceAccount(ctx context.Context, accounts slokeeper.AccountService, kind, account string) error {
-	if kind == slokeeper.SourceApp {
-		if account != "" {
-			return slokeeper.Errorf(slokeeper.EINVALID, "An app source sends the service's own system logs and belongs to no account: leave out --account.\n"+
-				"app のソースはサービス自身のシステムログを送るもので、アカウントには属しません。--account を外してください。")
-		}
-		return nil
+func runSourceRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cf := sourceFlags("revoke", stderr)
+	id, args, ok := positionalArg(args)
+	if !ok {
+		fmt.Fprint(stderr, "source revoke: name the source ID first: slokeeper source revoke ID\n")
+		return errUsage
 	}
-	if account == "" {
-		return nil // Validate says the account is needed
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
-	as, err := accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: account})
+	c, err := signedIn(getenv)
 	if err != nil {
 		return err
 	}
-	if len(as) == 0 {
-		return slokeeper.Errorf(slokeeper.EINVALID, "There is no account %q: create it first (slokeeper account create), or check the ID with slokeeper account list.\n"+
-			"アカウント「%s」はありません。先に作成するか（slokeeper account create）、slokeeper account list で ID をご確認ください。", account, account)
+	if c != nil {
+		if err := c.do(ctx, http.MethodPost, "/api/v1/sources/"+url.PathEscape(id)+"/revoke", nil, nil); err != nil {
+			return err
+		}
+	} else {
+		store, record, err := openSourceStore(ctx, cf, getenv)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if err := record("source.revoke", "source:"+id, ""); err != nil {
+			return err
+		}
+		if err := store.Sources.RevokeSource(ctx, id, time.Now()); err != nil {
+			return fmt.Errorf("%s", slokeeper.ErrorMessage(err))
+		}
 	}
-	if st := as[0].Status; st != slokeeper.AccountActive {
-		return slokeeper.Errorf(slokeeper.EINVALID, "Account %q is %s: it takes no new sources.\n"+
-			"アカウント「%s」は削除中または削除済みのため、新しいソースを追加できません。", account, st, account)
-	}
+	fmt.Fprintf(stdout, "revoked %s (servers stop accepting its token within %s)\n", id, "10s")
 	return nil
 }
 

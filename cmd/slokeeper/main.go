@@ -81,12 +81,17 @@ Usage:
   slokeeper lifecycle plan|run        backups, retention and erasure: what is due, and doing it
   slokeeper component apply|list|remove   the components the status page shows, and their probes
   slokeeper maintenance schedule|reschedule|cancel|list   maintenance windows, announced ahead
+  slokeeper incident list|open|update|resolve|postmortem   incidents on the status page, and their timelines
   slokeeper simulate --years N        run the lifecycle over simulated years and check every data clause
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
 
-Every command has --help. Commands that touch state take --config, --data
-and --db, and are safe to run while a server runs on the same store.
+Every command has --help (and -h). After slokeeper login, every command that
+acts as an operator goes through the server's API as you, and the ledger
+records you. The commands that also work on a store directly, without a
+sign-in (a stopped server's data directory: --config, --data, --db and, for
+anything encrypted, --master-key), say so in their --help; the ledger
+records their changes as local administration by local:USER@HOST.
 `
 
 // errUsage marks command-line mistakes: exit status 2.
@@ -162,6 +167,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runComponent(ctx, rest, getenv, stdout, stderr)
 	case "maintenance":
 		return runMaintenance(ctx, rest, getenv, stdout, stderr)
+	case "incident":
+		return runIncident(ctx, rest, getenv, stdout, stderr)
 	case "account", "grant", "access":
 		return runAccount(ctx, cmd, rest, getenv, stdout, stderr)
 	case "loadgen":

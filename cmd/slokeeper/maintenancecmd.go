@@ -28,9 +28,11 @@ announced the policy's notice ahead (maintenance.notice, 7 days by default):
 one with less is refused, with the earliest start allowed. An announced
 window is not downtime. Without --components it covers every component.
 
-After slokeeper login (or with SLOKEEPER_SERVER), schedule, reschedule and
-cancel go through the server's API as you (admin or operator), and the
-ledger records you. Without a sign-in, and always for list:
+After slokeeper login (or with SLOKEEPER_SERVER), these go through the
+server's API as you (schedule, reschedule and cancel: admin or operator),
+and the ledger records you. Without a sign-in they work on the store
+(list only reads it, so it also works on a stopped server's data
+directory):
 ` + directStoreHelp
 
 func runMaintenance(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -85,7 +87,7 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stderr, "slokeeper maintenance: unknown command %q\n\n%s", sub, maintenanceUsage)
 		return errUsage
 	}
-	if sub != "list" {
+	{
 		server, err := cliServer(getenv)
 		if err != nil {
 			return err
@@ -97,6 +99,9 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 			c, err := newAPIClient(getenv)
 			if err != nil {
 				return err
+			}
+			if sub == "list" {
+				return maintenanceListAPI(ctx, c, all, lang, stdout)
 			}
 			return maintenanceAPI(ctx, c, sub, id, start, end, components, &m, stdout)
 		}
@@ -172,9 +177,49 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
+	states := make([]string, len(ms))
+	for i, m := range ms {
+		states[i] = m.State(now)
+	}
+	return writeMaintenances(stdout, ms, states, loc, lang)
+}
+
+// maintenanceListAPI lists the windows through the server's API, in the
+// server's policy's time zone.
+func maintenanceListAPI(ctx context.Context, c *apiClient, all bool, lang string, stdout io.Writer) error {
+	if lang != "ja" && lang != "en" {
+		return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
+	}
+	path := "/api/v1/maintenances"
+	if all {
+		path += "?all=1"
+	}
+	var out struct {
+		Maintenances []struct {
+			slokeeper.Maintenance
+			State string `json:"state"`
+		} `json:"maintenances"`
+	}
+	if err := c.do(ctx, http.MethodGet, path, nil, &out); err != nil {
+		return err
+	}
+	loc, err := serverLocation(ctx, c)
+	if err != nil {
+		return err
+	}
+	ms, states := make([]*slokeeper.Maintenance, len(out.Maintenances)), make([]string, len(out.Maintenances))
+	for i := range out.Maintenances {
+		ms[i], states[i] = &out.Maintenances[i].Maintenance, out.Maintenances[i].State
+	}
+	return writeMaintenances(stdout, ms, states, loc, lang)
+}
+
+// writeMaintenances lists windows (states[i] for ms[i]) with their times
+// in loc.
+func writeMaintenances(stdout io.Writer, ms []*slokeeper.Maintenance, states []string, loc *time.Location, lang string) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tSTART\tEND\tCOMPONENTS\tTITLE")
-	for _, m := range ms {
+	for i, m := range ms {
 		title := m.TitleJA
 		if lang == "en" {
 			title = m.TitleEN
@@ -182,7 +227,7 @@ func runMaintenance(ctx context.Context, args []string, getenv func(string) stri
 		if m.Emergency {
 			title += " [emergency: " + m.Reason + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.State(now), maintenance.JST(m.Start, loc, lang), maintenance.JST(m.End, loc, lang),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, states[i], maintenance.JST(m.Start, loc, lang), maintenance.JST(m.End, loc, lang),
 			strings.Join(append([]string{}, m.Components...), ","), title)
 	}
 	return tw.Flush()
@@ -229,3 +274,4 @@ func maintenanceAPI(ctx context.Context, c *apiClient, sub, id, start, end, comp
 	}
 	return nil
 }
+

@@ -246,8 +246,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Nodes: m.Store.Nodes, NodeTimeout: nodeTimeout(m.Config), NodeAlert: func(ctx context.Context) (string, error) { return jobs.Alert(ctx, m.Store.Nodes) },
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 		HashConcurrency: m.Config.LoginHashConcurrency,
-		AuditLog:        m.Store.Audit, VerifyAudit: m.verifyAudit,
-		Lifecycle: lifecycleService{m},
+		Lifecycle:       lifecycleService{m},
+		AuditLog:        m.Store.Audit, VerifyAudit: m.verifyAudit, CheckpointAudit: m.Ledger.Checkpoint, AuditVerifierKey: m.Ledger.VerifierKey,
+		Accounts: m.Store.Accounts, Grants: m.Store.Grants,
 	}
 	if m.HTTP.TrustedProxies, err = httpserver.ParseTrustedProxies(m.Config.TrustedProxies); err != nil {
 		return err
@@ -453,10 +454,7 @@ func (m *Main) verifyAudit(ctx context.Context) (*httpserver.AuditVerify, error)
 	if err != nil {
 		return nil, err
 	}
-	v := &httpserver.AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}
-	for _, p := range rep.Problems {
-		v.Problems = append(v.Problems, fmt.Sprintf("#%d: %s", p.Seq, p.Message))
-	}
+	v := verifyReport(rep)
 	return v, nil
 }
 

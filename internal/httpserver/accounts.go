@@ -128,7 +128,7 @@ func (s *Server) handleGrantCreate(w http.ResponseWriter, r *http.Request, p *pr
 		Error(w, r, s.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"grant": g})
+	s.writeGrants(w, r, http.StatusCreated, "grant", g)
 }
 
 func (s *Server) handleGrantApprove(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -137,7 +137,7 @@ func (s *Server) handleGrantApprove(w http.ResponseWriter, r *http.Request, p *p
 		Error(w, r, s.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"grant": g})
+	s.writeGrants(w, r, http.StatusOK, "grant", g)
 }
 
 func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -154,8 +154,50 @@ func (s *Server) handleGrantIndex(w http.ResponseWriter, r *http.Request, p *pri
 		Error(w, r, s.Logger, err)
 		return
 	}
-	if gs == nil {
-		gs = []*slokeeper.Grant{}
+	s.writeGrants(w, r, http.StatusOK, "grants", gs...)
+}
+
+// grantNames are the names of the people and accounts grants name, by ID.
+type grantNames struct {
+	Operators map[string]string `json:"operators"`
+	Accounts  map[string]string `json:"accounts"`
+}
+
+// writeGrants answers one grant (key "grant") or a list ("grants") with
+// the names of the operators and accounts they name ("names"), so that a
+// reader shows people and accounts, not IDs.
+func (s *Server) writeGrants(w http.ResponseWriter, r *http.Request, status int, key string, gs ...*slokeeper.Grant) {
+	ctx := r.Context()
+	names := grantNames{Operators: map[string]string{}, Accounts: map[string]string{}}
+	ops, err := s.operatorNames(ctx)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"grants": gs})
+	for _, g := range gs {
+		for _, id := range []string{g.OperatorID, g.ApproverID} {
+			if n, ok := ops[id]; ok {
+				names.Operators[id] = n
+			}
+		}
+		if s.Accounts != nil {
+			if _, ok := names.Accounts[g.Account]; !ok {
+				as, err := s.Accounts.FindAccounts(ctx, slokeeper.AccountFilter{ID: g.Account})
+				if err != nil {
+					Error(w, r, s.Logger, err)
+					return
+				}
+				if len(as) == 1 {
+					names.Accounts[g.Account] = as[0].Name
+				}
+			}
+		}
+	}
+	var v any = gs
+	if key == "grant" {
+		v = gs[0]
+	} else if gs == nil {
+		v = []*slokeeper.Grant{}
+	}
+	writeJSON(w, status, map[string]any{key: v, "names": names})
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"slokeeper"
@@ -21,10 +20,22 @@ import (
 // AuditVerify is what verifying the ledger found: how many entries, and
 // the problems (none when it holds).
 type AuditVerify struct {
-	Entries     int64
-	Checkpoints int
-	Problems    []string
+	Entries     int64      `json:"entries"`
+	Checkpoints int        `json:"checkpoints"` // valid signed checkpoints
+	Keys        []AuditKey `json:"keys"`        // the verifier keys checkpoints were checked against
+	Problems    []string   `json:"problems"`    // "#SEQ: what is wrong"
 }
+
+// AuditKey is a verifier key the ledger trusts, and the node that
+// registered it in the ledger (entry Seq).
+type AuditKey struct {
+	Key  string `json:"key"`
+	Node string `json:"node,omitempty"`
+	Seq  int64  `json:"seq,omitempty"`
+}
+
+// OK reports whether the ledger verified.
+func (v *AuditVerify) OK() bool { return len(v.Problems) == 0 }
 
 type auditPage struct {
 	consoleBase
@@ -39,17 +50,6 @@ type auditRow struct {
 	At, Actor, Action, Target, D string
 }
 
-// auditFilter matches an entry against the page's filters: the actor and
-// action exactly (an action also by its prefix with a dot: "grant"
-// matches grant.approve), the target as a substring.
-type auditFilter struct{ actor, action, target string }
-
-func (f auditFilter) match(e *slokeeper.AuditEntry) bool {
-	return (f.actor == "" || e.Actor == f.actor) &&
-		(f.action == "" || e.Action == f.action || strings.HasPrefix(e.Action, f.action+".")) &&
-		(f.target == "" || strings.Contains(e.Target, f.target))
-}
-
 func (s *Server) handleConsoleAudit(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.consoleSession(w, r, "audit")
 	if !ok {
@@ -59,7 +59,7 @@ func (s *Server) handleConsoleAudit(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	pg := auditPage{consoleBase: consoleBase{page: page{Lang: l}, Operator: p.op, Section: "audit"}, Actor: v.Get("actor"), Action: v.Get("action"), Target: v.Get("target")}
 	pg.Title = pg.T("監査台帳", "Audit ledger")
-	f := auditFilter{pg.Actor, pg.Action, pg.Target}
+	f := slokeeper.AuditFilter{Actor: pg.Actor, Action: pg.Action, Target: pg.Target}
 	after := int64(0)
 	if a := v.Get("after"); a != "" {
 		n, err := strconv.ParseInt(a, 10, 64)
@@ -73,7 +73,7 @@ func (s *Server) handleConsoleAudit(w http.ResponseWriter, r *http.Request) {
 	loc := s.Policy.Location()
 	more := false
 	err := s.AuditLog.EachAuditEntry(r.Context(), after+1, 0, func(e *slokeeper.AuditEntry) error {
-		if !f.match(e) {
+		if !f.Match(e) {
 			return nil
 		}
 		if len(pg.Entries) == consolePageSize {
@@ -115,14 +115,14 @@ func (s *Server) handleConsoleAuditExport(w http.ResponseWriter, r *http.Request
 		return
 	}
 	v := r.URL.Query()
-	f := auditFilter{v.Get("actor"), v.Get("action"), v.Get("target")}
+	f := slokeeper.AuditFilter{Actor: v.Get("actor"), Action: v.Get("action"), Target: v.Get("target")}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", `attachment; filename="audit.ndjson"`)
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	started := false
 	err := s.AuditLog.EachAuditEntry(r.Context(), 1, 0, func(e *slokeeper.AuditEntry) error {
-		if !f.match(e) {
+		if !f.Match(e) {
 			return nil
 		}
 		started = true

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"slokeeper"
@@ -37,25 +36,21 @@ type grantRow struct {
 	Uses                                  []string // reads under the grant, from the ledger: "14:03 credential/mqtt"
 }
 
-// grantUses reads the ledger for what each grant was used for: the
-// data.read and data.list entries that name it. It reads the whole
-// ledger; the page is for staff, not on a hot path.
+// grantUses is what each grant was used for (slokeeper.GrantUses, as
+// the access review reads it), as the page shows it: "14:03 data.read
+// credential/mqtt".
 func (s *Server) grantUses(ctx context.Context, when func(time.Time) string) (map[string][]string, error) {
-	uses := map[string][]string{}
+	out := map[string][]string{}
 	if s.AuditLog == nil {
-		return uses, nil
+		return out, nil
 	}
-	err := s.AuditLog.EachAuditEntry(ctx, 1, 0, func(e *slokeeper.AuditEntry) error {
-		if e.Action != "data.read" && e.Action != "data.list" {
-			return nil
+	uses, err := slokeeper.GrantUses(ctx, s.AuditLog)
+	for id, us := range uses {
+		for _, u := range us {
+			out[id] = append(out[id], when(u.At)+" "+u.Action+" "+u.What)
 		}
-		what, id, ok := strings.Cut(e.Detail, " under grant ")
-		if ok {
-			uses[id] = append(uses[id], when(e.At)+" "+e.Action+" "+what)
-		}
-		return nil
-	})
-	return uses, err
+	}
+	return out, err
 }
 
 var grantDurations = []string{"30m", "1h", "2h", "4h", "8h", "24h"}

@@ -62,6 +62,16 @@ type Server struct {
 	// /admin/audit; VerifyAudit nil: the page cannot verify.
 	AuditLog    slokeeper.AuditStore
 	VerifyAudit func(context.Context) (*AuditVerify, error)
+	// CheckpointAudit signs a checkpoint of the ledger now (POST
+	// /api/v1/audit/checkpoint); AuditVerifierKey is this node's verifier
+	// key, the first line of an export. nil: the API cannot do either.
+	CheckpointAudit  func(context.Context) (*slokeeper.AuditCheckpoint, error)
+	AuditVerifierKey func() (string, error)
+	// Accounts and Grants are read by the access review, Accounts also
+	// by the rule that a log source belongs to an account that exists.
+	// Required for /api/v1/access-review and POST /api/v1/sources.
+	Accounts slokeeper.AccountService
+	Grants   slokeeper.GrantService
 	// Operators signs operators in. Required.
 	Operators slokeeper.OperatorService
 	// Secrets opens operators' TOTP secrets. Required.
