@@ -162,3 +162,45 @@ type GrantService interface {
 	FindGrants(ctx context.Context, f GrantFilter) ([]*Grant, error)
 	UpdateGrant(ctx context.Context, id string, upd GrantUpdate) error
 }
+
+// grantJSON is Grant as JSON: the duration as a Go duration string
+// ("2h0m0s"), which a person reads, instead of nanoseconds.
+type grantJSON struct {
+	grantAlias
+	Duration string `json:"duration"`
+}
+
+type grantAlias Grant
+
+// MarshalJSON writes the duration as a string such as "2h0m0s"; times
+// are RFC 3339 as time.Time writes them.
+func (g Grant) MarshalJSON() ([]byte, error) {
+	return json.Marshal(grantJSON{grantAlias: grantAlias(g), Duration: g.Duration.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and a duration in
+// nanoseconds as older servers wrote it.
+func (g *Grant) UnmarshalJSON(b []byte) error {
+	var v struct {
+		grantAlias
+		Duration json.RawMessage `json:"duration"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*g = Grant(v.grantAlias)
+	g.Duration = 0
+	if len(v.Duration) == 0 || string(v.Duration) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(v.Duration, &s); err != nil {
+		return json.Unmarshal(v.Duration, &g.Duration)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return Errorf(EINVALID, "Grant duration %q is not a duration such as 2h.", s)
+	}
+	g.Duration = d
+	return nil
+}

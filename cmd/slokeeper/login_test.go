@@ -311,6 +311,15 @@ func TestLoginOperatorsThroughAPI(t *testing.T) {
 	if _, stderr, code := run("operator", "disable", "bob"); code != 0 {
 		t.Errorf("operator disable = %d %q", code, stderr)
 	}
+	if out, stderr, code := run("operator", "enable", "bob"); code != 0 || !strings.Contains(out, "enabled bob") {
+		t.Errorf("operator enable = %d %q %q", code, out, stderr)
+	}
+	if _, stderr, code := run("operator", "enable", "bob"); code != 1 || !strings.Contains(stderr, "not disabled") {
+		t.Errorf("enabling an active operator = %d %q", code, stderr)
+	}
+	if _, stderr, code := run("operator", "totp-reset", "carol"); code != 1 || !strings.Contains(stderr, "your own two-factor") {
+		t.Errorf("resetting one's own two-factor = %d %q", code, stderr)
+	}
 
 	// A support operator signed in is refused the admin's commands.
 	sup, err := newOperator("sam", slokeeper.RoleSupport, "a long test password", m.Clock.Now())

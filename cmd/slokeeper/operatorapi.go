@@ -72,6 +72,18 @@ func runOperatorAPI(ctx context.Context, c *apiClient, sub string, a operatorArg
 		}
 		fmt.Fprintf(stdout, "disabled %s and ended their sessions\n", termSafe(a.positional))
 		return nil
+	case "enable":
+		if err := c.do(ctx, http.MethodPost, named+"/enable", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enabled %s\n", termSafe(a.positional))
+		return nil
+	case "totp-reset":
+		if err := c.do(ctx, http.MethodPost, named+"/totp-reset", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "reset %s's two-factor sign-in and ended their sessions\n", termSafe(a.positional))
+		return nil
 	case "passwd":
 		var out struct {
 			Password string `json:"password"`

@@ -18,6 +18,8 @@ const operatorUsage = `Usage:
   slokeeper operator list [--all]
   slokeeper operator role NAME --role admin|operator|support|auditor
   slokeeper operator disable NAME
+  slokeeper operator enable NAME           let a disabled operator sign in again
+  slokeeper operator totp-reset NAME       turn NAME's two-factor sign-in off, to enrol again (not your own)
   slokeeper operator passwd NAME           a new one-time password, to be changed at sign-in
   slokeeper operator totp NAME             turn on two-factor sign-in; shows the secret once
   slokeeper operator unlock NAME           lift NAME's sign-in locks, from every address
@@ -69,7 +71,7 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		fs.StringVar(&email, "email", "", "e-mail address")
 	case "list":
 		fs.BoolVar(&all, "all", false, "include disabled operators")
-	case "disable", "passwd", "totp", "unlock", "token revoke", "role":
+	case "disable", "enable", "totp-reset", "passwd", "totp", "unlock", "token revoke", "role":
 		p, rest, ok := positionalArg(args)
 		if !ok {
 			fmt.Fprintf(stderr, "operator %s: name the %s first\n", sub, map[bool]string{true: "token ID", false: "operator"}[sub == "token revoke"])
@@ -184,6 +186,41 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		}
 		ops.DeleteOperatorSessions(ctx, op.ID)
 		fmt.Fprintf(stdout, "disabled %s and ended their sessions\n", op.Name)
+		return nil
+	case "enable":
+		op, err := find(positional)
+		if err != nil {
+			return err
+		}
+		if op.DisabledAt.IsZero() {
+			return slokeeper.Errorf(slokeeper.ECONFLICT, "Operator %q is not disabled.", op.Name)
+		}
+		if err := record("operator.enable", "operator:"+op.Name, ""); err != nil {
+			return err
+		}
+		var zero time.Time
+		if err := ops.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{DisabledAt: &zero}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enabled %s\n", op.Name)
+		return nil
+	case "totp-reset":
+		op, err := find(positional)
+		if err != nil {
+			return err
+		}
+		if op.TOTPSecret == nil {
+			return slokeeper.Errorf(slokeeper.ECONFLICT, "Operator %q has no two-factor sign-in to reset.", op.Name)
+		}
+		if err := record("operator.totp-reset", "operator:"+op.Name, "two-factor sign-in reset; enrolment needed again"); err != nil {
+			return err
+		}
+		none := []byte(nil)
+		if err := ops.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &none}); err != nil {
+			return err
+		}
+		ops.DeleteOperatorSessions(ctx, op.ID)
+		fmt.Fprintf(stdout, "reset %s's two-factor sign-in and ended their sessions\n", op.Name)
 		return nil
 	case "passwd":
 		op, err := find(positional)

@@ -19,6 +19,8 @@ func (s *Server) registerOperatorRoutes(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/operators", s.requireOperator(admins, s.handleOperatorAdd))
 	mux.HandleFunc("POST /api/v1/operators/{name}/role", s.requireOperator(admins, s.handleOperatorRole))
 	mux.HandleFunc("POST /api/v1/operators/{name}/disable", s.requireOperator(admins, s.handleOperatorDisable))
+	mux.HandleFunc("POST /api/v1/operators/{name}/enable", s.requireOperator(admins, s.handleOperatorEnable))
+	mux.HandleFunc("POST /api/v1/operators/{name}/totp-reset", s.requireOperator(admins, s.handleOperatorTOTPReset))
 	mux.HandleFunc("POST /api/v1/operators/{name}/password-reset", s.requireOperator(admins, s.handleOperatorReset))
 	mux.HandleFunc("GET /api/v1/operators/{name}/tokens", s.requireOperator(admins, s.handleTokenIndex))
 	mux.HandleFunc("POST /api/v1/operators/{name}/tokens", s.requireOperator(admins, s.handleTokenCreate))
@@ -129,6 +131,34 @@ func (s *Server) handleOperatorDisable(w http.ResponseWriter, r *http.Request, p
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": op.Name, "disabled_at": now})
+}
+
+func (s *Server) handleOperatorEnable(w http.ResponseWriter, r *http.Request, p *principal) {
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.enableOperator(r.Context(), p, op); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": op.Name, "enabled": true})
+}
+
+// handleOperatorTOTPReset turns an operator's two-factor sign-in off so
+// they enrol again; it ends their sessions.
+func (s *Server) handleOperatorTOTPReset(w http.ResponseWriter, r *http.Request, p *principal) {
+	op, err := s.findOperator(r.Context(), r.PathValue("name"))
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	if err := s.resetOperatorTOTP(r.Context(), p, op); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": op.Name, "totp": false})
 }
 
 // handleOperatorReset gives an operator a new one-time password, to be
@@ -252,4 +282,43 @@ func (s *Server) resetOperator(ctx context.Context, p *principal, op *slokeeper.
 		return "", err
 	}
 	return password, s.Operators.DeleteOperatorSessions(ctx, op.ID)
+}
+
+// enableOperator lets a disabled operator sign in again (admins): the
+// rule the API, the console and the command line share. Their password
+// and two-factor enrolment are as they were; an admin who fears the
+// password leaked resets it as well. Enabling an active operator is
+// refused (ECONFLICT), so the ledger holds only real changes.
+func (s *Server) enableOperator(ctx context.Context, p *principal, op *slokeeper.Operator) error {
+	if op.DisabledAt.IsZero() {
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "Operator %q is not disabled.", op.Name)
+	}
+	if err := s.Audit(ctx, p.actor(), "operator.enable", "operator:"+op.Name, ""); err != nil {
+		return err
+	}
+	var zero time.Time
+	return s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{DisabledAt: &zero})
+}
+
+// resetOperatorTOTP removes op's TOTP secret and ends op's sessions, so
+// op signs in with the password alone and enrols again (/admin/totp, or
+// slokeeper operator totp). Nobody
+// resets their own: that would let a stolen session drop the second
+// factor; another admin can, and an admin who lost their app asks one.
+// The last TOTP step used stays, so no code is accepted twice.
+func (s *Server) resetOperatorTOTP(ctx context.Context, p *principal, op *slokeeper.Operator) error {
+	if op.ID == p.op.ID {
+		return slokeeper.Errorf(slokeeper.EFORBIDDEN, "You cannot reset your own two-factor sign-in; another admin can.")
+	}
+	if op.TOTPSecret == nil {
+		return slokeeper.Errorf(slokeeper.ECONFLICT, "Operator %q has no two-factor sign-in to reset.", op.Name)
+	}
+	if err := s.Audit(ctx, p.actor(), "operator.totp-reset", "operator:"+op.Name, "two-factor sign-in reset; enrolment needed again"); err != nil {
+		return err
+	}
+	none := []byte(nil)
+	if err := s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &none}); err != nil {
+		return err
+	}
+	return s.Operators.DeleteOperatorSessions(ctx, op.ID)
 }

@@ -31,6 +31,9 @@ type operatorRow struct {
 	*slokeeper.Operator
 	Created, Disabled string
 	TwoFactor, Self   bool
+	// Tokens are the operator's API tokens, for the admin to see and
+	// revoke (a token's secret is never shown again).
+	Tokens []tokenRow
 }
 
 var consoleRoles = []string{slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor}
@@ -59,6 +62,14 @@ func (s *Server) renderOperators(w http.ResponseWriter, r *http.Request, p *prin
 		if !o.DisabledAt.IsZero() {
 			row.Disabled = maintenance.JST(o.DisabledAt, loc, l)
 		}
+		ts, err := s.Operators.FindAPITokens(r.Context(), o.ID)
+		if err != nil {
+			s.consoleError(w, r, p.op, err)
+			return
+		}
+		for _, t := range ts {
+			row.Tokens = append(row.Tokens, s.tokenRow(t, l))
+		}
 		pg.Operators = append(pg.Operators, row)
 	}
 	s.renderPrivate(w, r, status, "console-operators.html", l, pg)
@@ -78,6 +89,13 @@ func operatorDone(l, done string) string {
 		return p.T("サインインのロックを解除しました。", "Sign-in is unlocked.")
 	case "role":
 		return p.T("役割を変更しました。", "The role is changed.")
+	case "enabled":
+		return p.T("有効にしました。パスワードと2段階認証は以前のままです。", "Enabled again; the password and two-factor sign-in are as they were.")
+	case "totp-reset":
+		return p.T("2段階認証をリセットし、すべてのセッションを終了しました。次回のサインイン後に登録し直してください。",
+			"Two-factor sign-in is reset and every session of theirs ended; they enrol again after their next sign-in.")
+	case "revoked":
+		return p.T("トークンを失効させました。", "The token is revoked.")
 	}
 	return ""
 }
@@ -184,6 +202,32 @@ func (s *Server) consoleOperatorDisable(r *http.Request, p *principal) (string, 
 	}
 	_, err = s.disableOperator(r.Context(), p, op)
 	return "disabled", "", "", err
+}
+
+func (s *Server) consoleOperatorEnable(r *http.Request, p *principal) (string, string, string, error) {
+	op, err := s.target(r)
+	if err != nil {
+		return "", "", "", err
+	}
+	return "enabled", "", "", s.enableOperator(r.Context(), p, op)
+}
+
+func (s *Server) consoleOperatorTOTPReset(r *http.Request, p *principal) (string, string, string, error) {
+	op, err := s.target(r)
+	if err != nil {
+		return "", "", "", err
+	}
+	return "totp-reset", "", "", s.resetOperatorTOTP(r.Context(), p, op)
+}
+
+// consoleOperatorTokenRevoke revokes one of the operator's tokens: the
+// token must be theirs, so a form cannot reach another's by its ID.
+func (s *Server) consoleOperatorTokenRevoke(r *http.Request, p *principal) (string, string, string, error) {
+	op, err := s.target(r)
+	if err != nil {
+		return "", "", "", err
+	}
+	return "revoked", "", "", s.revokeToken(r.Context(), p, op.ID, r.PathValue("id"))
 }
 
 func (s *Server) consoleOperatorUnlock(r *http.Request, p *principal) (string, string, string, error) {

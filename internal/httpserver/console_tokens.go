@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -44,7 +45,6 @@ func (s *Server) handleConsoleTokens(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, p *principal, status int, done, errText, token string) {
 	l := lang(r)
-	now, loc := s.Clock.Now(), s.Policy.Location()
 	pg := tokensPage{consoleBase: consoleBase{page: page{Lang: l}, Operator: p.op, Section: "tokens", Done: done, Error: errText}, New: token, Expiries: tokenExpiries}
 	pg.Title = pg.T("API トークン", "API tokens")
 	ts, err := s.Operators.FindAPITokens(r.Context(), p.op.ID)
@@ -53,14 +53,40 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, p *princip
 		return
 	}
 	for _, t := range ts {
-		row := tokenRow{APIToken: t, Created: maintenance.JST(t.CreatedAt, loc, l), Expires: maintenance.JST(t.ExpiresAt, loc, l),
-			Live: t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)}
-		if !t.RevokedAt.IsZero() {
-			row.Revoked = maintenance.JST(t.RevokedAt, loc, l)
-		}
-		pg.Tokens = append(pg.Tokens, row)
+		pg.Tokens = append(pg.Tokens, s.tokenRow(t, l))
 	}
 	s.renderPrivate(w, r, status, "console-tokens.html", l, pg)
+}
+
+// tokenRow is a token as the console shows it, in the policy's zone.
+func (s *Server) tokenRow(t *slokeeper.APIToken, l string) tokenRow {
+	loc := s.Policy.Location()
+	row := tokenRow{APIToken: t, Created: maintenance.JST(t.CreatedAt, loc, l), Expires: maintenance.JST(t.ExpiresAt, loc, l),
+		Live: t.RevokedAt.IsZero() && s.Clock.Now().Before(t.ExpiresAt)}
+	if !t.RevokedAt.IsZero() {
+		row.Revoked = maintenance.JST(t.RevokedAt, loc, l)
+	}
+	return row
+}
+
+// revokeToken revokes the token id of the operator opID (ENOTFOUND if
+// it is not theirs), recorded in the ledger first.
+func (s *Server) revokeToken(ctx context.Context, p *principal, opID, id string) error {
+	ts, err := s.Operators.FindAPITokens(ctx, opID)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, t := range ts {
+		found = found || t.ID == id
+	}
+	if !found {
+		return slokeeper.Errorf(slokeeper.ENOTFOUND, "No token %q of that operator.", id)
+	}
+	if err := s.Audit(ctx, p.actor(), "token.revoke", "token:"+id, ""); err != nil {
+		return err
+	}
+	return s.Operators.RevokeAPIToken(ctx, id, s.Clock.Now())
 }
 
 // handleConsoleTokenCreate makes a token; the answer shows it once.
@@ -106,25 +132,7 @@ func (s *Server) handleConsoleTokenRevoke(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	ts, err := s.Operators.FindAPITokens(r.Context(), p.op.ID)
-	if err != nil {
-		s.consoleError(w, r, p.op, err)
-		return
-	}
-	id := r.PathValue("id")
-	found := false
-	for _, t := range ts {
-		found = found || t.ID == id
-	}
-	if !found {
-		s.consoleError(w, r, p.op, slokeeper.Errorf(slokeeper.ENOTFOUND, "No token %q of yours.", id))
-		return
-	}
-	if err := s.Audit(r.Context(), p.actor(), "token.revoke", "token:"+id, ""); err != nil {
-		s.consoleError(w, r, p.op, err)
-		return
-	}
-	if err := s.Operators.RevokeAPIToken(r.Context(), id, s.Clock.Now()); err != nil {
+	if err := s.revokeToken(r.Context(), p, p.op.ID, r.PathValue("id")); err != nil {
 		s.consoleError(w, r, p.op, err)
 		return
 	}

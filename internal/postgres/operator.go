@@ -75,7 +75,13 @@ func (s *OperatorService) UpdateOperator(ctx context.Context, id string, upd slo
 		set.Add("password_hash = ?", *upd.PasswordHash)
 	}
 	if upd.TOTPSecret != nil {
-		set.Add("totp_secret = ?", *upd.TOTPSecret)
+		// An empty secret turns two-factor sign-in off: NULL, not a
+		// zero-length blob that would read back as "on".
+		var secret any
+		if len(*upd.TOTPSecret) > 0 {
+			secret = *upd.TOTPSecret
+		}
+		set.Add("totp_secret = ?", secret)
 	}
 	if upd.LastTOTPStep != nil {
 		set.Add("last_totp_step = ?", *upd.LastTOTPStep)

@@ -44,6 +44,18 @@ func testOperators(t *testing.T, s Store) {
 	if b := got[0]; b.Role != role || b.PasswordHash != hash || string(b.TOTPSecret) != string(secret) || b.LastTOTPStep != step || b.MustChangePassword {
 		t.Errorf("after update: %+v", b)
 	}
+	// An empty secret turns two-factor sign-in off (an admin's reset):
+	// it reads back as none, not as an empty secret.
+	none := []byte(nil)
+	if err := svc.UpdateOperator(ctx, "op_bob", slokeeper.OperatorUpdate{TOTPSecret: &none}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = svc.FindOperators(ctx, slokeeper.OperatorFilter{ID: "op_bob"}); got[0].TOTPSecret != nil {
+		t.Errorf("TOTP secret after reset = %v, want nil", got[0].TOTPSecret)
+	}
+	if err := svc.UpdateOperator(ctx, "op_bob", slokeeper.OperatorUpdate{TOTPSecret: &secret}); err != nil {
+		t.Fatal(err)
+	}
 	bad := "root"
 	if err := svc.UpdateOperator(ctx, "op_bob", slokeeper.OperatorUpdate{Role: &bad}); slokeeper.ErrorCode(err) != slokeeper.EINVALID {
 		t.Errorf("update to an unknown role = %v", err)
