@@ -274,4 +274,3 @@ func maintenanceAPI(ctx context.Context, c *apiClient, sub, id, start, end, comp
 	}
 	return nil
 }
-
