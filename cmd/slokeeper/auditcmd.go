@@ -89,26 +89,12 @@ func openLedger(cfg Config, store *Store, clock slokeeper.Clock) (*ledger.Ledger
 }
 
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "verify":
-		return runAuditVerify(ctx, args, getenv, stdout, stderr)
-	case "show":
-		return runAuditShow(ctx, args, getenv, stdout, stderr)
-	case "export":
-		return runAuditExport(ctx, args, getenv, stdout, stderr)
-	case "checkpoint":
-		return runAuditCheckpoint(ctx, args, getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, auditUsage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "slokeeper audit: unknown command %q\n\n%s", sub, auditUsage)
-	return errUsage
+	return runGroup(ctx, "audit", auditUsage, map[string]subcommand{
+		"verify":     runAuditVerify,
+		"show":       runAuditShow,
+		"export":     runAuditExport,
+		"checkpoint": runAuditCheckpoint,
+	}, args, getenv, stdout, stderr)
 }
 
 // auditFlags are the flags every audit command has: where the store is,

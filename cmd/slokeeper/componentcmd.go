@@ -144,24 +144,11 @@ func loadComponents(path string, now time.Time, prober *probe.Prober) ([]*slokee
 }
 
 func runComponent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, componentUsage)
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "apply":
-		return runComponentApply(ctx, args, getenv, stdout, stderr)
-	case "list":
-		return runComponentList(ctx, args, getenv, stdout, stderr)
-	case "remove":
-		return runComponentRemove(ctx, args, getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, componentUsage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "slokeeper component: unknown command %q\n\n%s", sub, componentUsage)
-	return errUsage
+	return runGroup(ctx, "component", componentUsage, map[string]subcommand{
+		"apply":  runComponentApply,
+		"list":   runComponentList,
+		"remove": runComponentRemove,
+	}, args, getenv, stdout, stderr)
 }
 
 func componentFlags(sub string, stderr io.Writer) (*flag.FlagSet, *configFlags) {

@@ -39,28 +39,13 @@ write one. list shows the open incidents and those resolved in the last
 `
 
 func runIncident(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, incidentUsage)
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return runIncidentList(ctx, args, getenv, stdout, stderr)
-	case "open":
-		return runIncidentOpen(ctx, args, getenv, stdout, stderr)
-	case "update":
-		return runIncidentUpdate(ctx, args, getenv, stdout, stderr)
-	case "resolve":
-		return runIncidentResolve(ctx, args, getenv, stdout, stderr)
-	case "postmortem":
-		return runIncidentPostmortem(ctx, args, getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, incidentUsage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "slokeeper incident: unknown command %q\n\n%s", sub, incidentUsage)
-	return errUsage
+	return runGroup(ctx, "incident", incidentUsage, map[string]subcommand{
+		"list":       runIncidentList,
+		"open":       runIncidentOpen,
+		"update":     runIncidentUpdate,
+		"resolve":    runIncidentResolve,
+		"postmortem": runIncidentPostmortem,
+	}, args, getenv, stdout, stderr)
 }
 
 func incidentFlags(sub string, stderr io.Writer) *flag.FlagSet {

@@ -35,24 +35,11 @@ node's sources before its first start:
 ` + directStoreHelp
 
 func runSource(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sourceUsage)
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "add":
-		return runSourceAdd(ctx, args, getenv, stdout, stderr)
-	case "list":
-		return runSourceList(ctx, args, getenv, stdout, stderr)
-	case "revoke":
-		return runSourceRevoke(ctx, args, getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, sourceUsage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "slokeeper source: unknown command %q\n\n%s", sub, sourceUsage)
-	return errUsage
+	return runGroup(ctx, "source", sourceUsage, map[string]subcommand{
+		"add":    runSourceAdd,
+		"list":   runSourceList,
+		"revoke": runSourceRevoke,
+	}, args, getenv, stdout, stderr)
 }
 
 func sourceFlags(sub string, stderr io.Writer) (*flag.FlagSet, *configFlags) {

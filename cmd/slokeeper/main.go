@@ -260,3 +260,27 @@ func openForCommand(ctx context.Context, fs *flag.FlagSet, cf *configFlags, args
 	store, err := OpenStore(ctx, cfg)
 	return cfg, store, err
 }
+
+// subcommand runs one subcommand of a group with the arguments after its
+// name; its flags are declared beside it.
+type subcommand func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// runGroup runs the subcommand args[0] names among subs: help (-h,
+// --help, help) prints usage and succeeds; nothing or an unknown name is a
+// usage error.
+func runGroup(ctx context.Context, group, usage string, subs map[string]subcommand, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	if run, ok := subs[sub]; ok {
+		return run(ctx, args, getenv, stdout, stderr)
+	}
+	if sub == "help" || helpFlag(sub) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "slokeeper %s: unknown command %q\n\n%s", group, sub, usage)
+	return errUsage
+}
