@@ -69,9 +69,11 @@ type ReviewedOperator struct {
 }
 
 // ReviewedGrant is a grant in an access review, with the names of the
-// people and the account it concerns and its reads from the ledger.
+// people and the account it concerns and its reads from the ledger. The
+// grant is a named field, not embedded: Grant's own MarshalJSON would be
+// promoted and write the grant alone, dropping the review's fields.
 type ReviewedGrant struct {
-	*Grant
+	Grant       *Grant     `json:"grant"`
 	State       string     `json:"state"`
 	Requester   string     `json:"requester"`
 	Approver    string     `json:"approver,omitempty"`

@@ -28,3 +28,29 @@ func TestGrantJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessReviewJSON: an access review read back from its JSON (as the
+// CLI reads the server's) keeps each grant and the review's own fields
+// beside it: names, state and reads.
+func TestAccessReviewJSON(t *testing.T) {
+	at := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	rev := slokeeper.AccessReview{ReviewedAt: at, Operators: []slokeeper.ReviewedOperator{},
+		Grants: []slokeeper.ReviewedGrant{{Grant: &slokeeper.Grant{ID: "gr_1", Account: "acme", Duration: time.Hour, RequestedAt: at},
+			State: slokeeper.GrantPending, Requester: "olga", AccountName: "Acme", Reads: 3}}}
+	b, err := json.Marshal(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back slokeeper.AccessReview
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("read back %s: %v", b, err)
+	}
+	if len(back.Grants) != 1 {
+		t.Fatalf("read back %s: %d grants", b, len(back.Grants))
+	}
+	g := back.Grants[0]
+	if g.Grant == nil || g.Grant.ID != "gr_1" || g.Grant.Duration != time.Hour || g.State != slokeeper.GrantPending ||
+		g.Requester != "olga" || g.AccountName != "Acme" || g.Reads != 3 {
+		t.Errorf("read back %s = %+v", b, g)
+	}
+}

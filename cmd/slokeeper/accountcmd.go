@@ -590,9 +590,9 @@ func writeAccessReview(w io.Writer, rev *slokeeper.AccessReview, format, lang st
 	gs, uses := make([]*slokeeper.Grant, 0, len(rev.Grants)), map[string]int{}
 	for _, g := range rev.Grants {
 		gs = append(gs, g.Grant)
-		uses[g.ID] = g.Reads
+		uses[g.Grant.ID] = g.Reads
 		if g.AccountName != "" {
-			names.accounts[g.Account] = g.AccountName
+			names.accounts[g.Grant.Account] = g.AccountName
 		}
 	}
 	return writeGrants(w, gs, uses, names, lang, rev.ReviewedAt)
