@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"slokeeper"
+	"slokeeper/internal/httpserver"
 )
 
 const loginUsage = `Usage:
@@ -34,7 +35,9 @@ have one, your TOTP code, both asked on the terminal without echo (or read
 from standard input, one a line, when it is not a terminal). The server
 gives a scoped, expiring API token, which is stored with the server's URL
 in your configuration directory (credentials.json, mode 0600, in a 0700
-directory; a file others can read is refused). logout revokes the token on
+directory; a file others can read is refused). A one-time password (the
+first administrator's, a new or reset operator's) is replaced in the same
+login: it asks for a new one twice. logout revokes the token on
 the server and deletes the file; whoami says who the token signs you in as.
 
 Environment:
@@ -291,6 +294,9 @@ func (c *apiClient) stream(ctx context.Context, method, path, contentType string
 		if e.Error.Code == "" {
 			return slokeeper.Errorf(slokeeper.EINTERNAL, "%s %s: HTTP %d", method, path, resp.StatusCode)
 		}
+		if resp.Header.Get(httpserver.PasswordChangeHeader) == "required" {
+			return passwordChangeRequired{slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)}
+		}
 		if resp.StatusCode == http.StatusUnauthorized && c.token != "" {
 			return slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server %s to sign in again.", e.Error.Message, c.server)
 		}
@@ -392,7 +398,22 @@ func runLogin(ctx context.Context, args []string, getenv func(string) string, st
 		} `json:"operator"`
 	}
 	c := &apiClient{server: base, http: &http.Client{Timeout: time.Minute}}
-	if err := c.do(ctx, http.MethodPost, "/api/v1/auth/tokens", req, &resp); err != nil {
+	err = c.do(ctx, http.MethodPost, "/api/v1/auth/tokens", req, &resp)
+	if errors.As(err, new(passwordChangeRequired)) {
+		// A one-time password: choose your own in the same sign-in. The
+		// code just sent is spent, so a second factor takes the next one.
+		if req["new_password"], err = newPassword(ctx, p); err != nil {
+			return err
+		}
+		if req["totp"] != "" {
+			if req["totp"], err = p.secret(ctx, "The next TOTP code: "); err != nil {
+				return err
+			}
+			req["totp"] = strings.TrimSpace(req["totp"])
+		}
+		err = c.do(ctx, http.MethodPost, "/api/v1/auth/tokens", req, &resp)
+	}
+	if err != nil {
 		return err
 	}
 	path, err := writeCredentials(getenv, &credentials{Server: base, Token: resp.Token, TokenID: resp.ID, Operator: resp.Operator.Name, ExpiresAt: resp.ExpiresAt})
@@ -475,4 +496,28 @@ func serverLocation(ctx context.Context, c *apiClient) (*time.Location, error) {
 		return nil, fmt.Errorf("the server's policy names the time zone %q: %w", pol.Service.TimeZone, err)
 	}
 	return loc, nil
+}
+
+// passwordChangeRequired is the server's refusal of a sign-in whose
+// password must be changed first.
+type passwordChangeRequired struct{ error }
+
+func (e passwordChangeRequired) Unwrap() error { return e.error }
+
+// newPassword asks for a new password twice, without echo.
+func newPassword(ctx context.Context, p *prompter) (string, error) {
+	fmt.Fprintln(p.stderr, "Your password is a one-time password: choose your own (at least 12 characters).")
+	fmt.Fprintln(p.stderr, "一時パスワードです。新しいパスワード（12文字以上）を設定してください。")
+	pw, err := p.secret(ctx, "New password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := p.secret(ctx, "New password again: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", slokeeper.Errorf(slokeeper.EINVALID, "The two new passwords differ; nothing was changed.")
+	}
+	return pw, nil
 }

@@ -30,7 +30,15 @@ type tokenLoginRequest struct {
 	Label   string `json:"label"`   // shown in token lists: "cli carol@laptop"
 	Scope   string `json:"scope"`   // read or write; write by default
 	Expires string `json:"expires"` // a Go duration such as 12h; 7 days by default, at most 30
+	// NewPassword replaces a one-time password (the first administrator's,
+	// a new or reset operator's) in the same sign-in.
+	NewPassword string `json:"new_password"`
 }
+
+// PasswordChangeHeader is set on the 403 that refuses a command-line
+// sign-in whose password must be changed first, so that the CLI asks for
+// a new one instead of giving up.
+const PasswordChangeHeader = "Slokeeper-Password-Change"
 
 // handleTokenLogin is the command line's sign-in: POST /api/v1/auth/tokens
 // with {"name", "password", "totp", "label", "scope", "expires"} answers a
@@ -76,8 +84,19 @@ func (s *Server) handleTokenLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, now, host := r.Context(), s.Clock.Now(), remoteHost(r)
 	if op.MustChangePassword {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "Change your password first: sign in to the console, or POST /api/v1/auth/password."))
-		return
+		if req.NewPassword == "" {
+			w.Header().Set(PasswordChangeHeader, "required")
+			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "Change your password first: slokeeper login asks for a new one (new_password), or sign in to the console."))
+			return
+		}
+		// The same rule as the console's and POST /api/v1/auth/password:
+		// at least 12 characters, not the old one, in the ledger, the
+		// operator's sessions ended.
+		if err := s.changePassword(w, r, &principal{op: op}, req.Password, req.NewPassword); err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		op.MustChangePassword = false
 	}
 	label := req.Label
 	if label == "" {
