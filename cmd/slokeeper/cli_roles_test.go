@@ -206,12 +206,10 @@ func TestCLIRoles(t *testing.T) {
 			t.Errorf("access review = %d %q %q", code, out, stderr)
 		}
 
-		before := len(auditEntries(t, m))
 		grants, _ := m.Store.Grants.FindGrants(ctx, slokeeper.GrantFilter{})
-		pending := ""
 		out, _, _ = dave.run("grant", "request", "--account", "acme", "--reason", "check", "--duration", "1h")
-		pending = grantID(t, out)
-		before = len(auditEntries(t, m))
+		pending := grantID(t, out)
+		before := len(auditEntries(t, m))
 		writes := [][]string{
 			{"incident", "open", "--title-ja", "障害", "--title-en", "Outage", "--impact", "major", "--body-ja", "調査中です。", "--body-en", "Investigating."},
 			{"account", "create", "--id", "other", "--name", "Other"},
