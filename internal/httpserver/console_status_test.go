@@ -21,8 +21,10 @@ func goodComponent(id string) url.Values {
 // the message the components file would give, what was entered kept; a
 // good one is added and changed; support and auditors change nothing;
 // removal needs its confirmation.
-func TestConsoleComponents(t *testing.T) {
-	s, _ := consoleServer(t)
+func TestConsoleComponents(t *testing.T) { onEachEngine(t, testConsoleComponents) }
+
+func testConsoleComponents(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	ctx := context.Background()
 	admin := session(t, s, "alice", slokeeper.RoleAdmin)
 	support, auditor := session(t, s, "sora", slokeeper.RoleSupport), session(t, s, "audrey", slokeeper.RoleAuditor)
@@ -129,8 +131,10 @@ func TestConsoleComponents(t *testing.T) {
 // TestConsoleMaintenance: an emergency window needs a reason and is
 // marked emergency in the ledger; a reschedule moves the window, with
 // its reason in the ledger; support cannot reschedule.
-func TestConsoleMaintenance(t *testing.T) {
-	s, _ := consoleServer(t)
+func TestConsoleMaintenance(t *testing.T) { onEachEngine(t, testConsoleMaintenance) }
+
+func testConsoleMaintenance(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	ctx := context.Background()
 	admin, support := session(t, s, "alice", slokeeper.RoleAdmin), session(t, s, "sora", slokeeper.RoleSupport)
 	loc := s.Policy.Location()
@@ -180,8 +184,10 @@ func TestConsoleMaintenance(t *testing.T) {
 // TestConsoleIncidentPage: the incident page fills an update from a
 // usual text, posts it and comes back; a postmortem waits for the
 // resolution, needs both languages, and is shown on the public page.
-func TestConsoleIncidentPage(t *testing.T) {
-	s, _ := consoleServer(t)
+func TestConsoleIncidentPage(t *testing.T) { onEachEngine(t, testConsoleIncidentPage) }
+
+func testConsoleIncidentPage(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	ctx := context.Background()
 	admin, support := session(t, s, "alice", slokeeper.RoleAdmin), session(t, s, "sora", slokeeper.RoleSupport)
 	if status, body := fetch(t, admin, "POST", s.URL()+"/admin/components?lang=en", goodComponent("api")); status != 200 {

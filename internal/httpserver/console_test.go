@@ -17,32 +17,65 @@ import (
 	"slokeeper/internal/ledger"
 	"slokeeper/internal/monitor"
 	"slokeeper/internal/netguard"
+	"slokeeper/internal/postgres"
 	"slokeeper/internal/probe"
 	"slokeeper/internal/schedule"
 	"slokeeper/internal/sqlite"
+	"slokeeper/internal/storetest"
 	"slokeeper/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// consoleServer is a Server on a real SQLite database and audit ledger
-// with what the console's operators, audit and status pages use; setup
-// adds what one test's pages need.
-func consoleServer(t *testing.T, setup ...func(*Server, *sqlite.DB)) (*Server, *sqlite.DB) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "slokeeper.db"))
-	if err != nil {
-		t.Fatal(err)
+// engine opens a fresh, empty database of one storage engine for a test
+// and returns its services.
+type engine func(t *testing.T) slokeeper.Services
+
+// engines are the storage engines every console test runs on. PostgreSQL
+// is skipped when no server is reachable, except under CI=true, where the
+// test fails (storetest.PostgresDSN).
+var engines = []struct {
+	name string
+	open engine
+}{
+	{"SQLite", func(t *testing.T) slokeeper.Services {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "slokeeper.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return sqlite.NewServices(db)
+	}},
+	{"PostgreSQL", func(t *testing.T) slokeeper.Services {
+		db, err := postgres.Open(context.Background(), storetest.PostgresDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return postgres.NewServices(db)
+	}},
+}
+
+// onEachEngine runs test once per storage engine, as a subtest named for
+// the engine.
+func onEachEngine(t *testing.T, test func(t *testing.T, e engine)) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { test(t, e.open) })
 	}
-	t.Cleanup(func() { db.Close() })
-	store := sqlite.NewAuditStore(db)
-	l, err := ledger.Open(ledger.Config{Store: store, Dir: t.TempDir()})
+}
+
+// consoleServer is a Server on a real database of engine e and a real
+// audit ledger with what the console's operators, audit and status pages
+// use; setup adds what one test's pages need.
+func consoleServer(t *testing.T, e engine, setup ...func(*Server, slokeeper.Services)) *Server {
+	t.Helper()
+	svc := e(t)
+	l, err := ledger.Open(ledger.Config{Store: svc.Audit, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{Addr: "127.0.0.1:0", Policy: policy.Default(), Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Operators: sqlite.NewOperatorService(db), Evidence: sqlite.NewEvidenceService(db), AuditLog: store,
+		Operators: svc.Operators, Evidence: svc.Evidence, AuditLog: svc.Audit,
 		Audit: func(ctx context.Context, actor, action, target, detail string) error {
 			_, err := l.Record(ctx, actor, action, target, detail)
 			return err
@@ -54,23 +87,22 @@ func consoleServer(t *testing.T, setup ...func(*Server, *sqlite.DB)) (*Server, *
 			}
 			return &AuditVerify{Entries: rep.Entries, Checkpoints: rep.Checkpoints}, nil
 		}}
-	s.Components, s.Incidents = sqlite.NewComponentService(db), sqlite.NewIncidentService(db)
-	maint := sqlite.NewMaintenanceService(db)
-	s.Schedule = &schedule.Service{Store: maint, Components: s.Components, Policy: s.Policy, Audit: s.Audit, Clock: slokeeper.SystemClock{}}
+	s.Components, s.Incidents = svc.Components, svc.Incidents
+	s.Schedule = &schedule.Service{Store: svc.Maintenance, Components: s.Components, Policy: s.Policy, Audit: s.Audit, Clock: slokeeper.SystemClock{}}
 	targets, err := netguard.Parse("", "probe_targets")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Monitor = monitor.New(monitor.Config{Components: s.Components, Prober: probe.New(nil, nil, targets), Node: "n1", Policy: s.Policy,
-		Maintenance: maint, Incidents: s.Incidents, Evidence: s.Evidence, Logger: s.Logger})
+		Maintenance: svc.Maintenance, Incidents: s.Incidents, Evidence: s.Evidence, Logger: s.Logger})
 	for _, f := range setup {
-		f(s, db)
+		f(s, svc)
 	}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	return s, db
+	return s
 }
 
 // session makes an operator with a session and returns a client carrying it.
@@ -117,7 +149,11 @@ func fetch(t *testing.T, c *http.Client, method, u string, form url.Values) (int
 // is in the ledger the auditor browses and verifies, and the auditor is
 // refused the operators page and its forms, as HTML in their language.
 func TestConsoleOperatorsAndLedgerPages(t *testing.T) {
-	s, _ := consoleServer(t)
+	onEachEngine(t, testConsoleOperatorsAndLedgerPages)
+}
+
+func testConsoleOperatorsAndLedgerPages(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	admin, auditor := session(t, s, "alice", slokeeper.RoleAdmin), session(t, s, "audrey", slokeeper.RoleAuditor)
 
 	status, body := fetch(t, admin, "POST", s.URL()+"/admin/operators?lang=en", url.Values{"name": {"hana"}, "role": {"support"}})
@@ -158,8 +194,10 @@ func TestConsoleOperatorsAndLedgerPages(t *testing.T) {
 // TestConsoleTokens: an operator makes a read token in the console; it
 // is shown once, works for reading and not for writing, and once revoked
 // signs nothing in.
-func TestConsoleTokens(t *testing.T) {
-	s, _ := consoleServer(t)
+func TestConsoleTokens(t *testing.T) { onEachEngine(t, testConsoleTokens) }
+
+func testConsoleTokens(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	c := session(t, s, "kenji", slokeeper.RoleOperator)
 	status, body := fetch(t, c, "POST", s.URL()+"/admin/tokens?lang=en", url.Values{"name": {"ci"}, "scope": {"read"}, "expires": {"30d"}})
 	i := strings.Index(body, `<code id="new-token">`)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"slokeeper"
-	"slokeeper/internal/sqlite"
 	"slokeeper/lifecycle"
 	"slokeeper/policy"
 )
@@ -19,7 +18,7 @@ import (
 // real planner, with a fixed set of log partitions: what the pages and the
 // API read and change. A requested pass is counted, not run.
 type catalogLifecycle struct {
-	cat    *sqlite.BackupCatalog
+	cat    slokeeper.BackupCatalog
 	pol    *policy.Policy
 	parts  []lifecycle.Partition
 	passes int64
@@ -80,11 +79,11 @@ func (c *catalogLifecycle) Pass(ctx context.Context, id int64) (*PassJob, error)
 // opsServer is a console server with a backup of exec/2026-11-02 in the
 // catalog, not yet verified, and an exec day long past its retention that
 // no verified backup covers: its erasure is held by the interlock.
-func opsServer(t *testing.T) (*Server, *catalogLifecycle) {
+func opsServer(t *testing.T, e engine) (*Server, *catalogLifecycle) {
 	t.Helper()
 	var lc *catalogLifecycle
-	s, _ := consoleServer(t, func(s *Server, db *sqlite.DB) {
-		lc = &catalogLifecycle{cat: sqlite.NewBackupCatalog(db), pol: s.Policy, parts: []lifecycle.Partition{
+	s := consoleServer(t, e, func(s *Server, svc slokeeper.Services) {
+		lc = &catalogLifecycle{cat: svc.Backups, pol: s.Policy, parts: []lifecycle.Partition{
 			{Class: "exec", Day: "2020-01-05", Sealed: true, Checksum: "c1", Records: 10},
 			{Class: "exec", Day: "2026-11-02", Sealed: true, Checksum: "c2", Records: 20},
 		}}
@@ -102,8 +101,10 @@ func opsServer(t *testing.T) (*Server, *catalogLifecycle) {
 // operator verifies a backup, asks for a pass and requests a restore, each
 // in the ledger under their name; an auditor and a support operator may
 // do none of it, in the browser or the API.
-func TestConsoleLifecyclePages(t *testing.T) {
-	s, lc := opsServer(t)
+func TestConsoleLifecyclePages(t *testing.T) { onEachEngine(t, testConsoleLifecyclePages) }
+
+func testConsoleLifecyclePages(t *testing.T, e engine) {
+	s, lc := opsServer(t, e)
 	op, auditor, support := session(t, s, "olga", slokeeper.RoleOperator), session(t, s, "audrey", slokeeper.RoleAuditor), session(t, s, "sam", slokeeper.RoleSupport)
 
 	for name, c := range map[string]*http.Client{"operator": op, "auditor": auditor, "support": support} {
@@ -169,8 +170,10 @@ func TestConsoleLifecyclePages(t *testing.T) {
 }
 
 // TestLifecycleAPI: the API's roles, and what it answers.
-func TestLifecycleAPI(t *testing.T) {
-	s, _ := opsServer(t)
+func TestLifecycleAPI(t *testing.T) { onEachEngine(t, testLifecycleAPI) }
+
+func testLifecycleAPI(t *testing.T, e engine) {
+	s, _ := opsServer(t, e)
 	op, auditor, support := session(t, s, "olga", slokeeper.RoleOperator), session(t, s, "audrey", slokeeper.RoleAuditor), session(t, s, "sam", slokeeper.RoleSupport)
 	call := func(c *http.Client, method, path, body string) (int, map[string]json.RawMessage) {
 		t.Helper()

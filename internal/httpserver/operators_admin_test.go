@@ -42,7 +42,11 @@ func operatorNamed(t *testing.T, s *Server, name string) *slokeeper.Operator {
 // sign-in (their sessions end, the ledger says so) but not their own;
 // sees their API tokens and revokes one.
 func TestConsoleOperatorEnableAndTOTPReset(t *testing.T) {
-	s, _ := consoleServer(t)
+	onEachEngine(t, testConsoleOperatorEnableAndTOTPReset)
+}
+
+func testConsoleOperatorEnableAndTOTPReset(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	admin := session(t, s, "alice", slokeeper.RoleAdmin)
 	hana := session(t, s, "hana", slokeeper.RoleSupport)
 	ctx := context.Background()
@@ -128,7 +132,11 @@ func TestConsoleOperatorEnableAndTOTPReset(t *testing.T) {
 
 // TestAPIOperatorEnableAndTOTPReset: the same rules through the API.
 func TestAPIOperatorEnableAndTOTPReset(t *testing.T) {
-	s, _ := consoleServer(t)
+	onEachEngine(t, testAPIOperatorEnableAndTOTPReset)
+}
+
+func testAPIOperatorEnableAndTOTPReset(t *testing.T, e engine) {
+	s := consoleServer(t, e)
 	admin := session(t, s, "alice", slokeeper.RoleAdmin)
 	session(t, s, "hana", slokeeper.RoleSupport)
 	post := func(path string) int {
