@@ -20,7 +20,7 @@ func TestHelpEverywhere(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^  slokeeper (`+word+`)`).FindAllStringSubmatch(top, -1) {
 		groups[m[1]] = true
 	}
-	for _, g := range []string{"login", "logout", "whoami", "serve", "account", "grant", "operator", "logs", "audit", "backup", "incident", "source", "access"} {
+	for _, g := range []string{"login", "logout", "whoami", "serve", "account", "grant", "operator", "logs", "audit", "backup", "incident", "source", "access", "obligation"} {
 		if !groups[g] {
 			t.Errorf("slokeeper --help does not list %s", g)
 		}

@@ -82,6 +82,7 @@ Usage:
   slokeeper component apply|list|remove   the components the status page shows, and their probes
   slokeeper maintenance schedule|reschedule|cancel|list   maintenance windows, announced ahead
   slokeeper incident list|open|update|resolve|postmortem   incidents on the status page, and their timelines
+  slokeeper obligation list|signoff   the periodic access review and internal audit: due dates, sign-off
   slokeeper simulate --years N        run the lifecycle over simulated years and check every data clause
   slokeeper loadgen --url U --token T drive a server with generated log traffic
   slokeeper version                   print the version (also --version)
@@ -169,6 +170,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runMaintenance(ctx, rest, getenv, stdout, stderr)
 	case "incident":
 		return runIncident(ctx, rest, getenv, stdout, stderr)
+	case "obligation":
+		return runObligation(ctx, rest, getenv, stdout, stderr)
 	case "account", "grant", "access":
 		return runAccount(ctx, cmd, rest, getenv, stdout, stderr)
 	case "loadgen":

@@ -37,6 +37,7 @@ import (
 	"slokeeper/internal/sqlite"
 	"slokeeper/internal/vault"
 	"slokeeper/internal/webhook"
+	"slokeeper/obligation"
 	"slokeeper/policy"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -598,9 +599,18 @@ func (m *Main) bootstrapAdmin(ctx context.Context) error {
 // lifecyclePass is the lifecycle job's work: every lifecycle_interval
 // (none when it is 0), and whenever "slokeeper lifecycle run" asks for a
 // pass beside the running server. Its results are the job's output.
+// After the pass, with e-mail configured, it reminds the admins of the
+// periodic reviews that fall due (obligation.Reminders): the job runs on
+// one node at a time, so each reminder goes out once.
 func (m *Main) lifecyclePass() func(context.Context) (any, error) {
 	return func(ctx context.Context) (any, error) {
 		res, err := m.Lifecycle.Run(ctx)
+		if m.Mailer != nil {
+			if _, rerr := obligation.Reminders(ctx, m.Policy, m.Store.Evidence, m.Store.Audit, m.Store.Operators, m.Mailer,
+				m.Config.SiteURL, m.node(), m.Clock.Now()); rerr != nil {
+				m.Logger.Error("reminding admins of periodic reviews", "err", rerr)
+			}
+		}
 		return newPassReport(res, err), err
 	}
 }

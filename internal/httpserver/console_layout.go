@@ -20,16 +20,17 @@ type consoleBase struct {
 
 // consoleSections says which roles reach which part of the console.
 var consoleSections = map[string][]string{
-	"operators": {slokeeper.RoleAdmin},
-	"self":      consoleRoles,
-	"status":    {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
-	"logs":      {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
-	"accounts":  {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
-	"grants":    {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
-	"audit":     {slokeeper.RoleAdmin, slokeeper.RoleAuditor},
-	"backups":   consoleRoles, // acting on them: opsActors
-	"lifecycle": consoleRoles,
-	"policy":    consoleRoles,
+	"operators":   {slokeeper.RoleAdmin},
+	"self":        consoleRoles,
+	"status":      {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"logs":        {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"accounts":    {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport},
+	"grants":      {slokeeper.RoleAdmin, slokeeper.RoleOperator, slokeeper.RoleSupport, slokeeper.RoleAuditor},
+	"audit":       {slokeeper.RoleAdmin, slokeeper.RoleAuditor},
+	"backups":     consoleRoles, // acting on them: opsActors
+	"lifecycle":   consoleRoles,
+	"policy":      consoleRoles,
+	"obligations": consoleRoles, // signing off: admins
 }
 
 // Can reports whether the signed-in operator's role reaches a section.

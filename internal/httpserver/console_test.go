@@ -108,17 +108,23 @@ func consoleServer(t *testing.T, e engine, setup ...func(*Server, slokeeper.Serv
 // session makes an operator with a session and returns a client carrying it.
 func session(t *testing.T, s *Server, name, role string) *http.Client {
 	t.Helper()
-	ctx, now := context.Background(), time.Now()
 	h, err := auth.HashPassword("a long test password", auth.OWASP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := &slokeeper.Operator{ID: "op_" + name, Name: name, Role: role, PasswordHash: h, CreatedAt: now}
-	if err := s.Operators.CreateOperator(ctx, op); err != nil {
+	op := &slokeeper.Operator{ID: "op_" + name, Name: name, Role: role, PasswordHash: h, CreatedAt: s.Clock.Now()}
+	if err := s.Operators.CreateOperator(context.Background(), op); err != nil {
 		t.Fatal(err)
 	}
-	token := auth.NewToken("")
-	if err := s.Operators.CreateSession(ctx, &slokeeper.Session{TokenHash: slokeeper.HashToken(token), OperatorID: op.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	return signedIn(t, s, name)
+}
+
+// signedIn returns a client with a new session, an hour long on the
+// server's clock, of the operator called name.
+func signedIn(t *testing.T, s *Server, name string) *http.Client {
+	t.Helper()
+	now, token := s.Clock.Now(), auth.NewToken("")
+	if err := s.Operators.CreateSession(context.Background(), &slokeeper.Session{TokenHash: slokeeper.HashToken(token), OperatorID: "op_" + name, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	jar, _ := cookiejar.New(nil)

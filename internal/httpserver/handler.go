@@ -60,6 +60,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	s.registerCLIRoutes(mux)
 	s.registerLifecycleRoutes(mux)
 	s.registerAuditRoutes(mux)
+	s.registerObligationRoutes(mux)
 	s.registerSourceRoutes(mux)
 	mux.HandleFunc("POST /api/v1/auth/password", s.requireOperator(nil, s.handlePassword))
 	mux.HandleFunc("POST /api/v1/operators/{name}/unlock", s.requireOperator([]string{slokeeper.RoleAdmin}, s.handleOperatorUnlock))
