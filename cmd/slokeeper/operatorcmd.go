@@ -108,6 +108,9 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	if server == "" && sub == "totp" {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return err // --help among them
+		}
 		return errNotLoggedIn // one's own enrolment: only as the signed-in operator
 	}
 	if server != "" {
