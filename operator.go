@@ -26,10 +26,14 @@ type Operator struct {
 	// when two-factor sign-in is off.
 	TOTPSecret []byte `json:"-"`
 	// LastTOTPStep is the last TOTP time step accepted: a code is used once.
-	LastTOTPStep       int64     `json:"-"`
-	MustChangePassword bool      `json:"must_change_password,omitempty"`
-	CreatedAt          time.Time `json:"created_at"`
-	DisabledAt         time.Time `json:"disabled_at,omitzero"`
+	LastTOTPStep       int64 `json:"-"`
+	MustChangePassword bool  `json:"must_change_password,omitempty"`
+	// MustEnrolTOTP is set by an admin's reset of two-factor sign-in and
+	// cleared by enrolment: until then the operator may do nothing but
+	// enrol (and sign out), so a reset never leaves the password alone.
+	MustEnrolTOTP bool      `json:"must_enrol_totp,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	DisabledAt    time.Time `json:"disabled_at,omitzero"`
 }
 
 var operatorName = regexp.MustCompile(`^[a-z][a-z0-9._-]{1,62}$`)
@@ -70,6 +74,7 @@ type OperatorUpdate struct {
 	TOTPSecret         *[]byte
 	LastTOTPStep       *int64
 	MustChangePassword *bool
+	MustEnrolTOTP      *bool
 	DisabledAt         *time.Time
 }
 

@@ -37,7 +37,10 @@ gives a scoped, expiring API token, which is stored with the server's URL
 in your configuration directory (credentials.json, mode 0600, in a 0700
 directory; a file others can read is refused). A one-time password (the
 first administrator's, a new or reset operator's) is replaced in the same
-login: it asks for a new one twice. logout revokes the token on
+login: it asks for a new one twice. After an admin reset your two-factor
+sign-in, login says you must enrol again (the server refuses all else
+until then) and offers to do it at once, as slokeeper operator totp does.
+logout revokes the token on
 the server and deletes the file; whoami says who the token signs you in as.
 
 Environment:
@@ -297,6 +300,9 @@ func (c *apiClient) stream(ctx context.Context, method, path, contentType string
 		if resp.Header.Get(httpserver.PasswordChangeHeader) == "required" {
 			return passwordChangeRequired{slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)}
 		}
+		if resp.Header.Get(httpserver.TOTPEnrolHeader) == "required" {
+			return totpEnrolRequired{slokeeper.Errorf(e.Error.Code, "%s", enrolRequiredText)}
+		}
 		if resp.StatusCode == http.StatusUnauthorized && c.token != "" {
 			return slokeeper.Errorf(slokeeper.EUNAUTHORIZED, "%s Run slokeeper login --server %s to sign in again.", e.Error.Message, c.server)
 		}
@@ -311,6 +317,33 @@ type prompter struct {
 	in     io.Reader
 	lines  *bufio.Reader
 	stderr io.Writer
+}
+
+// line asks for an answer that may be seen (a yes, a one-time code): one
+// line of the input, echoed on a terminal.
+func (p *prompter) line(ctx context.Context, label string) (string, error) {
+	fmt.Fprint(p.stderr, label)
+	if p.lines == nil {
+		p.lines = bufio.NewReader(p.in)
+	}
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { s, err := p.lines.ReadString('\n'); done <- result{s, err} }()
+	select {
+	case r := <-done:
+		if r.err != nil && (r.err != io.EOF || r.s == "") {
+			if r.err == io.EOF {
+				return "", nil
+			}
+			return "", r.err
+		}
+		return strings.TrimRight(r.s, "\r\n"), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 func (p *prompter) secret(ctx context.Context, label string) (string, error) {
@@ -393,8 +426,9 @@ func runLogin(ctx context.Context, args []string, getenv func(string) string, st
 		Scope     string    `json:"scope"`
 		ExpiresAt time.Time `json:"expires_at"`
 		Operator  struct {
-			Name string `json:"name"`
-			Role string `json:"role"`
+			Name          string `json:"name"`
+			Role          string `json:"role"`
+			MustEnrolTOTP bool   `json:"must_enrol_totp"`
 		} `json:"operator"`
 	}
 	c := &apiClient{server: base, http: &http.Client{Timeout: time.Minute}}
@@ -424,6 +458,9 @@ func runLogin(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "Signed in to %s as %s (%s); token %s, %s scope, until %s, stored in %s\n",
 		base, termSafe(resp.Operator.Name), termSafe(resp.Operator.Role), resp.ID, resp.Scope, resp.ExpiresAt.Format(time.RFC3339), path)
+	if resp.Operator.MustEnrolTOTP {
+		return offerEnrolment(ctx, &apiClient{server: base, token: resp.Token, http: c.http}, p, stdout)
+	}
 	return nil
 }
 

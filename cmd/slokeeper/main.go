@@ -157,7 +157,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "nodes":
 		return runNodes(ctx, rest, getenv, stdout, stderr)
 	case "operator":
-		return runOperator(ctx, rest, getenv, stdout, stderr)
+		return runOperator(ctx, rest, getenv, stdin, stdout, stderr)
 	case "backup":
 		return runBackup(ctx, rest, getenv, stdout, stderr)
 	case "lifecycle":

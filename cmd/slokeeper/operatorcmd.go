@@ -21,7 +21,9 @@ const operatorUsage = `Usage:
   slokeeper operator enable NAME           let a disabled operator sign in again
   slokeeper operator totp-reset NAME       turn NAME's two-factor sign-in off, to enrol again (not your own)
   slokeeper operator passwd NAME           a new one-time password, to be changed at sign-in
-  slokeeper operator totp NAME             turn on two-factor sign-in; shows the secret once
+  slokeeper operator totp [NAME]           turn on your own two-factor sign-in (NAME, if given, is you):
+                                           shows the secret, its URL and a QR code once, then asks
+                                           for a code from the authenticator app
   slokeeper operator unlock NAME           lift NAME's sign-in locks, from every address
   slokeeper operator token create --operator NAME --name TOKEN-NAME [--scope read|write] [--expires 30d]
   slokeeper operator token list --operator NAME
@@ -31,9 +33,11 @@ Passwords, TOTP secrets and tokens are shown once and stored only as
 hashes (or, for TOTP, encrypted). Every change is in the audit ledger.
 
 After slokeeper login (or with SLOKEEPER_SERVER and SLOKEEPER_TOKEN set),
-every command but totp goes through the server's API as you, an admin, and
-the ledger records you. Without a sign-in they work on the store directly,
-as local administration:
+every command goes through the server's API as you, and the ledger records
+you: totp enrols yourself, in any role; the others need an admin. After an
+admin's totp-reset you must enrol again before anything else (login offers
+to). totp needs a sign-in; without one the others work on the store
+directly, as local administration:
 ` + directStoreHelp
 
 func newOperator(name, role, password string, now time.Time) (*slokeeper.Operator, error) {
@@ -45,7 +49,7 @@ func newOperator(name, role, password string, now time.Time) (*slokeeper.Operato
 		PasswordHash: h, MustChangePassword: true, CreatedAt: now}, nil
 }
 
-func runOperator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runOperator(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, operatorUsage)
 		return errUsage
@@ -71,7 +75,11 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		fs.StringVar(&email, "email", "", "e-mail address")
 	case "list":
 		fs.BoolVar(&all, "all", false, "include disabled operators")
-	case "disable", "enable", "totp-reset", "passwd", "totp", "unlock", "token revoke", "role":
+	case "totp":
+		if p, rest, ok := positionalArg(args); ok {
+			positional, args = p, rest
+		}
+	case "disable", "enable", "totp-reset", "passwd", "unlock", "token revoke", "role":
 		p, rest, ok := positionalArg(args)
 		if !ok {
 			fmt.Fprintf(stderr, "operator %s: name the %s first\n", sub, map[bool]string{true: "token ID", false: "operator"}[sub == "token revoke"])
@@ -95,22 +103,29 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "slokeeper operator: unknown command %q\n\n%s", sub, operatorUsage)
 		return errUsage
 	}
-	if sub != "totp" {
-		server, err := cliServer(getenv)
+	server, err := cliServer(getenv)
+	if err != nil {
+		return err
+	}
+	if server == "" && sub == "totp" {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return err // --help among them
+		}
+		return errNotLoggedIn // one's own enrolment: only as the signed-in operator
+	}
+	if server != "" {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return err
+		}
+		c, err := newAPIClient(getenv)
 		if err != nil {
 			return err
 		}
-		if server != "" {
-			if err := parseFlags(fs, args, stderr); err != nil {
-				return err
-			}
-			c, err := newAPIClient(getenv)
-			if err != nil {
-				return err
-			}
-			return runOperatorAPI(ctx, c, sub, operatorArgs{name: name, role: role, email: email, opName: opName,
-				scope: scope, expires: expires, all: all, positional: positional}, stdout, stderr)
+		if sub == "totp" {
+			return enrolTOTP(ctx, c, positional, &prompter{in: stdin, stderr: stderr}, stdout)
 		}
+		return runOperatorAPI(ctx, c, sub, operatorArgs{name: name, role: role, email: email, opName: opName,
+			scope: scope, expires: expires, all: all, positional: positional}, stdout, stderr)
 	}
 	cfg, store, err := openForCommand(ctx, fs, cf, args, getenv, stderr)
 	if err != nil {
@@ -215,8 +230,8 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		if err := record("operator.totp-reset", "operator:"+op.Name, "two-factor sign-in reset; enrolment needed again"); err != nil {
 			return err
 		}
-		none := []byte(nil)
-		if err := ops.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &none}); err != nil {
+		none, yes := []byte(nil), true
+		if err := ops.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &none, MustEnrolTOTP: &yes}); err != nil {
 			return err
 		}
 		ops.DeleteOperatorSessions(ctx, op.ID)
@@ -269,29 +284,6 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		fmt.Fprintf(stdout, "unlocked %s (%d %s locked)\n", positional, n, map[bool]string{true: "address was", false: "addresses were"}[n == 1])
-		return nil
-	case "totp":
-		op, err := find(positional)
-		if err != nil {
-			return err
-		}
-		km, closeKeys, err := openClusterKeys(ctx, cfg, store)
-		if err != nil {
-			return err
-		}
-		defer closeKeys()
-		secret := auth.NewTOTPSecret()
-		sealed, err := km.SealSystem([]byte(secret), []byte("totp:"+op.ID))
-		if err != nil {
-			return err
-		}
-		if err := record("operator.totp", "operator:"+op.Name, "two-factor sign-in turned on"); err != nil {
-			return err
-		}
-		if err := ops.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &sealed}); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "secret: %s\nurl:    %s\n", secret, auth.TOTPURL(secret, "slokeeper", op.Name))
 		return nil
 	case "token create":
 		op, err := find(opName)

@@ -71,6 +71,10 @@ func (s *Server) handleAdminHome(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/admin/login?lang="+l, http.StatusSeeOther)
 		return
 	}
+	if p.op.MustEnrolTOTP && !p.op.MustChangePassword {
+		http.Redirect(w, r, "/admin/totp?lang="+l, http.StatusSeeOther)
+		return
+	}
 	s.render(w, r, "admin-home.html", l, newAdminPage(l, p.op))
 }
 

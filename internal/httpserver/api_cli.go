@@ -22,6 +22,8 @@ const (
 func (s *Server) registerCLIRoutes(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/auth/tokens", s.handleTokenLogin)
 	mux.HandleFunc("DELETE /api/v1/auth/token", s.handleTokenLogout)
+	mux.HandleFunc("POST "+totpEnrolPath, s.requireOperator(nil, s.handleTOTPStart))
+	mux.HandleFunc("POST "+totpConfirmPath, s.requireOperator(nil, s.handleTOTPConfirm))
 	s.registerOperatorRoutes(mux)
 }
 
@@ -97,6 +99,11 @@ func (s *Server) handleTokenLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		op.MustChangePassword = false
+	}
+	if op.MustEnrolTOTP {
+		// Signed in, but the token does nothing but enrol until then
+		// (requireOperator); the header tells the CLI to offer it.
+		w.Header().Set(TOTPEnrolHeader, "required")
 	}
 	label := req.Label
 	if label == "" {

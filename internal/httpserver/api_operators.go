@@ -300,9 +300,10 @@ func (s *Server) enableOperator(ctx context.Context, p *principal, op *slokeeper
 	return s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{DisabledAt: &zero})
 }
 
-// resetOperatorTOTP removes op's TOTP secret and ends op's sessions, so
-// op signs in with the password alone and enrols again (/admin/totp, or
-// slokeeper operator totp). Nobody
+// resetOperatorTOTP removes op's TOTP secret, obliges op to enrol again
+// before doing anything else (MustEnrolTOTP: the password alone signs in
+// to the enrolment and nothing more: /admin/totp, or slokeeper operator
+// totp) and ends op's sessions. Nobody
 // resets their own: that would let a stolen session drop the second
 // factor; another admin can, and an admin who lost their app asks one.
 // The last TOTP step used stays, so no code is accepted twice.
@@ -316,8 +317,8 @@ func (s *Server) resetOperatorTOTP(ctx context.Context, p *principal, op *slokee
 	if err := s.Audit(ctx, p.actor(), "operator.totp-reset", "operator:"+op.Name, "two-factor sign-in reset; enrolment needed again"); err != nil {
 		return err
 	}
-	none := []byte(nil)
-	if err := s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &none}); err != nil {
+	none, yes := []byte(nil), true
+	if err := s.Operators.UpdateOperator(ctx, op.ID, slokeeper.OperatorUpdate{TOTPSecret: &none, MustEnrolTOTP: &yes}); err != nil {
 		return err
 	}
 	return s.Operators.DeleteOperatorSessions(ctx, op.ID)

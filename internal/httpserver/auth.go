@@ -278,10 +278,15 @@ func (s *Server) findPrincipal(r *http.Request) (*principal, error) {
 	return &principal{op: ops[0]}, nil
 }
 
+// errMustEnrol refuses an operator whose two-factor sign-in an admin
+// reset anything but enrolling again.
+var errMustEnrol = slokeeper.Errorf(slokeeper.EFORBIDDEN, "Your two-factor sign-in was reset: enrol again first (slokeeper operator totp, or /admin/totp in the console).")
+
 // requireOperator lets a request through only for a signed-in operator
 // with one of roles (authenticate refuses a read-scoped token anything
 // but reading); an operator who must change their password may do
-// nothing else first.
+// nothing else first, and one who must enrol two-factor sign-in again
+// nothing but enrol (signing out takes no requireOperator).
 func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *http.Request, *principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store") // for one reader, answer or error
@@ -293,6 +298,10 @@ func (s *Server) requireOperator(roles []string, h func(http.ResponseWriter, *ht
 		switch {
 		case p.op.MustChangePassword && r.URL.Path != "/api/v1/auth/password":
 			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "Change your password first: POST /api/v1/auth/password."))
+			return
+		case p.op.MustEnrolTOTP && r.URL.Path != totpEnrolPath && r.URL.Path != totpConfirmPath:
+			w.Header().Set(TOTPEnrolHeader, "required")
+			Error(w, r, s.Logger, errMustEnrol)
 			return
 		case len(roles) > 0 && !containsRole(roles, p.op.Role):
 			Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EFORBIDDEN, "This needs the role %s; you are %s.", strings.Join(roles, " or "), p.op.Role))

@@ -50,6 +50,10 @@ func (s *Server) consoleSession(w http.ResponseWriter, r *http.Request, section 
 	case err != nil || p.op.MustChangePassword:
 		http.Redirect(w, r, "/admin/?lang="+lang(r), http.StatusSeeOther)
 		return nil, false
+	case p.op.MustEnrolTOTP && r.URL.Path != "/admin/totp":
+		// After an admin's reset, enrolment comes before anything else.
+		http.Redirect(w, r, "/admin/totp?lang="+lang(r), http.StatusSeeOther)
+		return nil, false
 	case !containsRole(consoleSections[section], p.op.Role):
 		s.consoleError(w, r, p.op, slokeeper.Errorf(slokeeper.EFORBIDDEN, "role"))
 		return nil, false

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -289,8 +290,6 @@ func qrCode(text string) (qrSVG, error) {
 	return qrSVG{Size: c.Size + 8, Path: b.String()}, nil
 }
 
-const totpEnrolAD = "totp-enrol:"
-
 func (s *Server) handleConsoleTOTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.consoleSession(w, r, "self")
 	if !ok {
@@ -308,18 +307,17 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, p *principal
 		pg.Done = pg.T("2段階認証を有効にしました。次回から確認コードが必要です。", "Two-factor sign-in is on: signing in now takes a code.")
 	}
 	if !pg.On {
-		secret := auth.NewTOTPSecret()
-		sealed, err := s.Secrets.SealSystem([]byte(secret), []byte(totpEnrolAD+p.op.ID))
+		e, err := s.startTOTPEnrolment(p.op)
 		if err != nil {
 			s.consoleError(w, r, p.op, err)
 			return
 		}
-		if pg.QR, err = qrCode(auth.TOTPURL(secret, "slokeeper", p.op.Name)); err != nil {
+		if pg.QR, err = qrCode(e.URL); err != nil {
 			s.consoleError(w, r, p.op, err)
 			return
 		}
 		pg.QR.Title = pg.T("認証アプリで読み取るQRコード", "QR code for the authenticator app")
-		pg.Secret, pg.Sealed = secret, fmt.Sprintf("%x", sealed)
+		pg.Secret, pg.Sealed = e.Secret, e.Sealed
 	}
 	s.renderPrivate(w, r, status, "console-totp.html", l, pg)
 }
@@ -334,38 +332,18 @@ func (s *Server) handleConsoleTOTPConfirm(w http.ResponseWriter, r *http.Request
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	l := lang(r)
 	pg := page{Lang: l}
-	if p.op.TOTPSecret != nil {
+	err := s.confirmTOTPEnrolment(r.Context(), p, r.PostFormValue("sealed"), r.PostFormValue("code"))
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/admin/totp?lang="+l+"&done=totp", http.StatusSeeOther)
+	case errors.Is(err, errTOTPOn):
 		s.renderTOTP(w, r, p, http.StatusConflict, pg.T("2段階認証は既に有効です。", "Two-factor sign-in is on already."), false)
-		return
-	}
-	var sealed []byte
-	if _, err := fmt.Sscanf(r.PostFormValue("sealed"), "%x", &sealed); err != nil {
+	case errors.Is(err, errTOTPUnsealed):
 		s.renderTOTP(w, r, p, http.StatusBadRequest, pg.T("フォームを読み取れませんでした。もう一度お試しください。", "The form could not be read; please try again."), false)
-		return
-	}
-	secret, err := s.Secrets.OpenSystem(sealed, []byte(totpEnrolAD+p.op.ID))
-	if err != nil {
-		s.renderTOTP(w, r, p, http.StatusBadRequest, pg.T("フォームを読み取れませんでした。もう一度お試しください。", "The form could not be read; please try again."), false)
-		return
-	}
-	step, ok := auth.CheckTOTP(string(secret), strings.TrimSpace(r.PostFormValue("code")), s.Clock.Now())
-	if !ok {
+	case errors.Is(err, errTOTPCode):
 		s.renderTOTP(w, r, p, http.StatusBadRequest, pg.T("確認コードが一致しません。新しいQRコードを読み取り、表示されたコードを入力してください。",
 			"The code does not match. Scan the new QR code and enter the code the app shows."), false)
-		return
-	}
-	stored, err := s.Secrets.SealSystem(secret, []byte("totp:"+p.op.ID))
-	if err != nil {
+	default:
 		s.consoleError(w, r, p.op, err)
-		return
 	}
-	if err := s.Audit(r.Context(), p.actor(), "operator.totp", "operator:"+p.op.Name, "two-factor sign-in turned on"); err != nil {
-		s.consoleError(w, r, p.op, err)
-		return
-	}
-	if err := s.Operators.UpdateOperator(r.Context(), p.op.ID, slokeeper.OperatorUpdate{TOTPSecret: &stored, LastTOTPStep: &step}); err != nil {
-		s.consoleError(w, r, p.op, err)
-		return
-	}
-	http.Redirect(w, r, "/admin/totp?lang="+l+"&done=totp", http.StatusSeeOther)
 }

@@ -25,7 +25,9 @@ func (s *Server) handleIncidentIndex(w http.ResponseWriter, r *http.Request) {
 		incs = []*slokeeper.Incident{}
 	}
 	w.Header().Add("Vary", "Cookie, Authorization")
-	if _, err := s.authenticate(r); err == nil {
+	// Staff see the internal fields; not one who must change a password
+	// or enrol two-factor sign-in first.
+	if p, err := s.authenticate(r); err == nil && !p.op.MustChangePassword && !p.op.MustEnrolTOTP {
 		w.Header().Set("Cache-Control", "no-store")
 	} else {
 		for i, inc := range incs {

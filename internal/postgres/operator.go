@@ -28,9 +28,9 @@ func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Opera
 	}
 	o.CreatedAt = o.CreatedAt.UTC().Truncate(time.Microsecond)
 	_, err := s.db.pool.Exec(ctx, `
-		INSERT INTO operators (id, name, role, email, password_hash, totp_secret, must_change_password, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		o.ID, o.Name, o.Role, o.Email, o.PasswordHash, o.TOTPSecret, o.MustChangePassword, o.CreatedAt)
+		INSERT INTO operators (id, name, role, email, password_hash, totp_secret, must_change_password, must_enrol_totp, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		o.ID, o.Name, o.Role, o.Email, o.PasswordHash, o.TOTPSecret, o.MustChangePassword, o.MustEnrolTOTP, o.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("create operator: %w", interpretError(err))
 	}
@@ -44,7 +44,7 @@ func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.Operato
 		where.Raw("disabled_at IS NULL")
 	}
 	rows, err := s.db.pool.Query(ctx, `
-		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, created_at, disabled_at
+		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, must_enrol_totp, created_at, disabled_at
 		FROM operators WHERE `+where.String()+` ORDER BY name`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find operators: %w", err)
@@ -52,7 +52,7 @@ func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.Operato
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*slokeeper.Operator, error) {
 		var o slokeeper.Operator
 		var disabled *time.Time
-		err := row.Scan(&o.ID, &o.Name, &o.Role, &o.Email, &o.PasswordHash, &o.TOTPSecret, &o.LastTOTPStep, &o.MustChangePassword, &o.CreatedAt, &disabled)
+		err := row.Scan(&o.ID, &o.Name, &o.Role, &o.Email, &o.PasswordHash, &o.TOTPSecret, &o.LastTOTPStep, &o.MustChangePassword, &o.MustEnrolTOTP, &o.CreatedAt, &disabled)
 		o.CreatedAt, o.DisabledAt = o.CreatedAt.UTC(), fromNull(disabled)
 		return &o, err
 	})
@@ -88,6 +88,9 @@ func (s *OperatorService) UpdateOperator(ctx context.Context, id string, upd slo
 	}
 	if upd.MustChangePassword != nil {
 		set.Add("must_change_password = ?", *upd.MustChangePassword)
+	}
+	if upd.MustEnrolTOTP != nil {
+		set.Add("must_enrol_totp = ?", *upd.MustEnrolTOTP)
 	}
 	if upd.DisabledAt != nil {
 		set.Add("disabled_at = ?", nullTime(*upd.DisabledAt))

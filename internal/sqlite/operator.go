@@ -27,9 +27,9 @@ func (s *OperatorService) CreateOperator(ctx context.Context, o *slokeeper.Opera
 	}
 	o.CreatedAt = o.CreatedAt.UTC().Truncate(time.Microsecond)
 	_, err := s.db.write.ExecContext(ctx, `
-		INSERT INTO operators (id, name, role, email, password_hash, totp_secret, must_change_password, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		o.ID, o.Name, o.Role, o.Email, o.PasswordHash, o.TOTPSecret, o.MustChangePassword, formatTime(o.CreatedAt))
+		INSERT INTO operators (id, name, role, email, password_hash, totp_secret, must_change_password, must_enrol_totp, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.Name, o.Role, o.Email, o.PasswordHash, o.TOTPSecret, o.MustChangePassword, o.MustEnrolTOTP, formatTime(o.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("create operator: %w", interpretError(err))
 	}
@@ -43,7 +43,7 @@ func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.Operato
 		where.Raw("disabled_at IS NULL")
 	}
 	rows, err := s.db.read.QueryContext(ctx, `
-		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, created_at, disabled_at
+		SELECT id, name, role, email, password_hash, totp_secret, last_totp_step, must_change_password, must_enrol_totp, created_at, disabled_at
 		FROM operators WHERE `+where.String()+` ORDER BY name`, where.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("find operators: %w", err)
@@ -54,7 +54,7 @@ func (s *OperatorService) FindOperators(ctx context.Context, f slokeeper.Operato
 		var o slokeeper.Operator
 		var created string
 		var disabled sql.NullString
-		if err := rows.Scan(&o.ID, &o.Name, &o.Role, &o.Email, &o.PasswordHash, &o.TOTPSecret, &o.LastTOTPStep, &o.MustChangePassword, &created, &disabled); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Role, &o.Email, &o.PasswordHash, &o.TOTPSecret, &o.LastTOTPStep, &o.MustChangePassword, &o.MustEnrolTOTP, &created, &disabled); err != nil {
 			return nil, fmt.Errorf("find operators: %w", err)
 		}
 		if o.CreatedAt, err = parseTime(created); err != nil {
@@ -94,6 +94,9 @@ func (s *OperatorService) UpdateOperator(ctx context.Context, id string, upd slo
 	}
 	if upd.MustChangePassword != nil {
 		set.Add("must_change_password = ?", *upd.MustChangePassword)
+	}
+	if upd.MustEnrolTOTP != nil {
+		set.Add("must_enrol_totp = ?", *upd.MustEnrolTOTP)
 	}
 	if upd.DisabledAt != nil {
 		set.Add("disabled_at = ?", nullTime(*upd.DisabledAt))

@@ -120,4 +120,55 @@ func testOperators(t *testing.T, s Store) {
 	if list, _ := svc.FindAPITokens(ctx, "op_alice"); len(list) != 1 || !list[0].RevokedAt.Equal(now.Add(time.Minute)) {
 		t.Errorf("tokens = %+v", list)
 	}
+	testMustEnrolTOTP(t, svc, now)
+}
+
+// testMustEnrolTOTP: the must-enrol flag is stored at creation, read
+// back, set and cleared by an update, and left alone by updates that do
+// not name it.
+func testMustEnrolTOTP(t *testing.T, svc slokeeper.OperatorService, now time.Time) {
+	ctx := context.Background()
+	dave := &slokeeper.Operator{ID: "op_dave", Name: "dave", Role: slokeeper.RoleOperator, PasswordHash: "$argon2id$d", CreatedAt: now, MustEnrolTOTP: true}
+	erin := &slokeeper.Operator{ID: "op_erin", Name: "erin", Role: slokeeper.RoleOperator, PasswordHash: "$argon2id$e", CreatedAt: now}
+	for _, o := range []*slokeeper.Operator{dave, erin} {
+		if err := svc.CreateOperator(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustEnrol := func(id string) bool {
+		t.Helper()
+		got, err := svc.FindOperators(ctx, slokeeper.OperatorFilter{ID: id})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("FindOperators(%s) = %v, %v", id, got, err)
+		}
+		return got[0].MustEnrolTOTP
+	}
+	if !mustEnrol("op_dave") {
+		t.Errorf("created with MustEnrolTOTP: read back false, want true")
+	}
+	if mustEnrol("op_erin") {
+		t.Errorf("created without MustEnrolTOTP: read back true, want false")
+	}
+	yes, no, role := true, false, slokeeper.RoleSupport
+	if err := svc.UpdateOperator(ctx, "op_erin", slokeeper.OperatorUpdate{MustEnrolTOTP: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if !mustEnrol("op_erin") {
+		t.Errorf("after setting MustEnrolTOTP: false, want true")
+	}
+	if err := svc.UpdateOperator(ctx, "op_erin", slokeeper.OperatorUpdate{Role: &role}); err != nil {
+		t.Fatal(err)
+	}
+	if !mustEnrol("op_erin") {
+		t.Errorf("an update of the role cleared MustEnrolTOTP")
+	}
+	if err := svc.UpdateOperator(ctx, "op_dave", slokeeper.OperatorUpdate{MustEnrolTOTP: &no}); err != nil {
+		t.Fatal(err)
+	}
+	if mustEnrol("op_dave") {
+		t.Errorf("after clearing MustEnrolTOTP: true, want false")
+	}
+	if err := svc.UpdateOperator(ctx, "op_erin", slokeeper.OperatorUpdate{MustEnrolTOTP: &no}); err != nil {
+		t.Fatal(err)
+	}
 }
