@@ -284,14 +284,15 @@ func (b *builder) maintenance() {
 		subject := "maintenance:" + m.ID
 		lead := m.Start.Sub(m.CreatedAt)
 		var ids []int64
+		var notice int64
 		if e := b.notices[subject]; e != nil {
-			ids = []int64{e.ID}
+			ids, notice = []int64{e.ID}, e.ID
 		} else {
 			c.Findings = append(c.Findings, noEvidence(subject, "告知", "notice"))
 		}
 		c.Figures = append(c.Figures, Figure{Name: "notice_lead_time", Subject: subject, Value: lead.Seconds(), Unit: "seconds", Evidence: orEmpty(ids)})
 		if deadline := maintenance.NoticeDeadline(p, m.Start); !m.Emergency && m.CreatedAt.After(deadline) {
-			c.Exceptions = append(c.Exceptions, Exception{Action: "notice", Subject: subject, Outcome: slokeeper.OutcomeLate, Deadline: deadline,
+			c.Exceptions = append(c.Exceptions, Exception{Evidence: notice, Action: "notice", Subject: subject, Outcome: slokeeper.OutcomeLate, Deadline: deadline,
 				DoneAt: m.CreatedAt, Lateness: int64(m.CreatedAt.Sub(deadline) / time.Second), Cause: "announced with less notice than the policy's " + p.Maintenance.Notice.String()})
 		}
 	}
