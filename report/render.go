@@ -108,3 +108,13 @@ func WriteCSV(w io.Writer, r *Report, lang string) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+// ParseDate parses a report's bound, a day (YYYY-MM-DD) meaning its
+// midnight in loc, for the parameter name.
+func ParseDate(name, v string, loc *time.Location) (time.Time, error) {
+	t, err := time.ParseInLocation(time.DateOnly, v, loc)
+	if err != nil {
+		return time.Time{}, slokeeper.Errorf(slokeeper.EINVALID, "%s=%q is not a date such as 2026-01-01. / %s=%q は 2026-01-01 のような日付ではありません。", name, v, name, v)
+	}
+	return t, nil
+}

@@ -271,3 +271,22 @@ func BenchmarkYear(b *testing.B) {
 		}
 	}
 }
+
+// FuzzParseDate: any input is a date or an EINVALID error, never a panic.
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{"2026-01-01", "", "2026-02-30", "2026-1-1", "２０２６-01-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := report.ParseDate("from", s, jst)
+		if err != nil {
+			if slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+				t.Fatalf("%q: %v, want EINVALID", s, err)
+			}
+			return
+		}
+		if d.Format(time.DateOnly) != s {
+			t.Fatalf("%q parsed as %s", s, d)
+		}
+	})
+}
