@@ -51,7 +51,7 @@ type Input struct {
 
 	Evidence func(yield func(*slokeeper.Evidence) bool) error
 
-	Components  []Component // nil: availability is not measured
+	Components  []Component // none: availability is not measured
 	Maintenance []*slokeeper.Maintenance
 	Incidents   []*slokeeper.Incident
 	// Partitions lists, per log class ("system", "exec"), the days that
@@ -193,8 +193,14 @@ func (b *builder) add(e *slokeeper.Evidence) bool {
 		b.counts[e.Clause] = m
 	}
 	m[e.Action+"/"+e.Outcome] = append(m[e.Action+"/"+e.Outcome], e.ID)
-	if e.Outcome != slokeeper.OutcomeOK {
-		c.Exceptions = append(c.Exceptions, exception(e))
+	// A row done after its deadline is late whatever its outcome says:
+	// the report judges by the deadline on the row.
+	if e.Outcome != slokeeper.OutcomeOK || (!e.Deadline.IsZero() && e.At.After(e.Deadline)) {
+		x := exception(e)
+		if x.Outcome == slokeeper.OutcomeOK {
+			x.Outcome = slokeeper.OutcomeLate
+		}
+		c.Exceptions = append(c.Exceptions, x)
 	}
 	if e.Outcome == slokeeper.OutcomeOK || e.Outcome == slokeeper.OutcomeLate {
 		switch e.Action {
@@ -227,8 +233,8 @@ func exception(e *slokeeper.Evidence) Exception {
 // maintenance excluded as the policy says, and the month's error budget.
 func (b *builder) availability() {
 	c, p := b.by[policy.ClauseAvailability], b.in.Policy
-	if b.in.Components == nil {
-		c.Reason = &policy.Text{JA: "コンポーネントの監視結果が読み込まれていません。", EN: "No component probe results were loaded."}
+	if len(b.in.Components) == 0 {
+		c.Reason = &policy.Text{JA: "監視しているコンポーネントがないか、その監視結果が読み込まれていません。", EN: "No component is probed, or no probe results were loaded."}
 		return
 	}
 	target := p.Availability.Target.Fraction()
@@ -395,8 +401,8 @@ func (b *builder) finish(c *Clause) {
 	})
 	breached, failed := false, false
 	for _, x := range c.Exceptions {
-		if x.Outcome == slokeeper.OutcomeFailed {
-			failed = true
+		if x.Outcome == slokeeper.OutcomeFailed && x.Lateness == 0 {
+			failed = true // a try that fails before its deadline is retried: at risk, not missed
 		} else {
 			breached = true
 		}
