@@ -378,6 +378,33 @@ func (b *builder) dataClass(nc policy.NamedClass) {
 		}
 	}
 	c.Figures = append(c.Figures, Figure{Name: "backups_expected", Subject: nc.Key, Value: float64(expected), Unit: "count", Evidence: []int64{}})
+	if b.in.Partitions != nil {
+		b.crossCheck(c, class, days)
+	}
+}
+
+// crossCheck reports evidence of a backup of a day of the period that
+// the log store's inventory does not know: one of the two is wrong.
+func (b *builder) crossCheck(c *Clause, class string, days []string) {
+	known := map[string]bool{}
+	for _, d := range days {
+		known[d] = true
+	}
+	first, last := calendar.StartOfDay(b.in.From, b.loc).Format(time.DateOnly), b.in.To.In(b.loc).Format(time.DateOnly)
+	var odd []string
+	for key, acts := range b.done {
+		cl, day, ok := strings.Cut(key, "/")
+		if !ok || cl != class || known[day] || day < first || day >= last || acts["backup"] == 0 {
+			continue
+		}
+		odd = append(odd, key)
+	}
+	sort.Strings(odd)
+	for _, key := range odd {
+		c.Findings = append(c.Findings, Finding{Kind: Inconsistent, Subject: key, Text: policy.Text{
+			JA: fmt.Sprintf("%s のバックアップの証跡(%d)がありますが、ログストアにその日のパーティションがありません。", key, b.done[key]["backup"]),
+			EN: fmt.Sprintf("Evidence %d backs up %s, but the log store has no partition of that day.", b.done[key]["backup"], key)}})
+	}
 }
 
 // redundancy: the nodes' own evidence of running below the policy.

@@ -163,8 +163,10 @@ func TestBuildCompleteness(t *testing.T) {
 	if s.State != report.Breached { // evidence 12 (late backup) is now in the period
 		t.Errorf("system logs %s, want breached", s.State)
 	}
-	if len(s.Findings) != 1 || s.Findings[0].Subject != "system/2026-01-02" || s.Findings[0].Kind != report.NoEvidence {
-		t.Errorf("system findings %+v, want the verify of 2026-01-02 missing", s.Findings)
+	// Evidence 12 backs up 2026-01-03, a day the inventory lacks.
+	if len(s.Findings) != 2 || s.Findings[0].Subject != "system/2026-01-02" || s.Findings[0].Kind != report.NoEvidence ||
+		s.Findings[1].Subject != "system/2026-01-03" || s.Findings[1].Kind != report.Inconsistent {
+		t.Errorf("system findings %+v, want the verify of 2026-01-02 missing and 2026-01-03 unknown to the log store", s.Findings)
 	}
 	e := clause(t, r, policy.ClauseExecLogs)
 	if len(e.Findings) != 0 {
@@ -175,6 +177,18 @@ func TestBuildCompleteness(t *testing.T) {
 	r = build(t, in)
 	if n := len(clause(t, r, policy.ClauseExecLogs).Findings); n != 2*29 {
 		t.Errorf("exec findings without inventory: %d, want %d (29 days without backup and verify)", n, 2*29)
+	}
+}
+
+// TestBuildCrossCheck: a backup on record of a day the log store does
+// not know is reported as a mismatch of the two inventories.
+func TestBuildCrossCheck(t *testing.T) {
+	in := world()
+	in.Partitions = map[string][]string{"system": {"2026-01-01"}, "exec": {"2026-01-01", "2026-01-02"}}
+	r := build(t, in)
+	s := clause(t, r, policy.ClauseSystemLogs)
+	if len(s.Findings) != 1 || s.Findings[0].Kind != report.Inconsistent || s.Findings[0].Subject != "system/2026-01-02" || s.State != report.AtRisk {
+		t.Errorf("system logs %s, findings %+v, want at risk with system/2026-01-02 inconsistent", s.State, s.Findings)
 	}
 }
 
