@@ -56,7 +56,8 @@ type Input struct {
 	Incidents   []*slokeeper.Incident
 	// Partitions lists, per log class ("system", "exec"), the days that
 	// have a sealed partition in the log store (an inventory independent
-	// of evidence). Nil: every day of the period is expected.
+	// of evidence); the days whose originals were erased on record are
+	// added to it. Nil: every day of the period is expected.
 	Partitions map[string][]string
 }
 
@@ -204,7 +205,7 @@ func (b *builder) add(e *slokeeper.Evidence) bool {
 	}
 	if e.Outcome == slokeeper.OutcomeOK || e.Outcome == slokeeper.OutcomeLate {
 		switch e.Action {
-		case "backup", "verify":
+		case "backup", "verify", "erase_original":
 			key, _, _ := strings.Cut(e.Subject, " ")
 			if b.done[key] == nil {
 				b.done[key] = map[string]int64{}
@@ -350,8 +351,21 @@ func (b *builder) dataClass(nc policy.NamedClass) {
 	if class == nc.Key { // user data: backups are per account; expected rows need the account inventory
 		return
 	}
-	days := b.in.Partitions[class]
-	if b.in.Partitions == nil {
+	days := append([]string(nil), b.in.Partitions[class]...)
+	if b.in.Partitions != nil {
+		// The log store lists the partitions it holds; those whose
+		// originals were erased existed too, as their erasure shows.
+		known := map[string]bool{}
+		for _, d := range days {
+			known[d] = true
+		}
+		for key, acts := range b.done {
+			if cl, day, ok := strings.Cut(key, "/"); ok && cl == class && acts["erase_original"] != 0 && !known[day] {
+				days = append(days, day)
+			}
+		}
+		sort.Strings(days)
+	} else {
 		for d := calendar.StartOfDay(b.in.From, b.loc); d.Before(b.in.To); d = calendar.NextDay(d, b.loc) {
 			days = append(days, d.Format(time.DateOnly))
 		}

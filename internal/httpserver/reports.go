@@ -83,6 +83,16 @@ func (s *Server) buildReport(ctx context.Context, from, to time.Time) (*report.R
 			}
 		}
 	}
+	parts, err := s.Logs.LogPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in.Partitions = map[string][]string{}
+	for _, p := range parts {
+		if p.Sealed {
+			in.Partitions[p.Class] = append(in.Partitions[p.Class], p.Day)
+		}
+	}
 	ms, err := s.Schedule.Store.FindMaintenances(ctx, slokeeper.MaintenanceFilter{From: from.AddDate(0, -1, 0), To: to})
 	if err != nil {
 		return nil, err
