@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,15 @@ func TestReportCLI(t *testing.T) {
 	}
 	if _, _, code := aki.run("report"); code != 2 {
 		t.Errorf("report without --from = %d, want 2", code)
+	}
+	// Without a sign-in the API refuses, and says so in JSON.
+	resp, err := http.Get(m.HTTP.URL() + "/api/v1/reports?from=" + f + "&to=" + tt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/v1/reports without a sign-in = %d, want 401", resp.StatusCode)
 	}
 	if out, _, code := aki.run("report", "--help"); code != 0 || !strings.Contains(out, "Usage: slokeeper report") {
 		t.Errorf("report --help = %d %q", code, out)
