@@ -68,6 +68,7 @@ Usage:
   slokeeper policy check [flags]      check a policy file; exit 1 if it has errors
   slokeeper policy init               print the default policy, with comments, as a starting file
   slokeeper evidence list [flags]     list what slokeeper did to keep the policy
+  slokeeper report --from D --to D    the compliance report: every clause, its state, exceptions, missing evidence
   slokeeper source add|list|revoke    manage log sources and their tokens
   slokeeper logs query|partitions     read the log store
   slokeeper audit verify|show|export|checkpoint   the tamper-evident audit ledger
@@ -144,6 +145,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runServe(ctx, rest, getenv, stderr)
 	case "policy":
 		return runPolicy(rest, getenv, stdout, stderr)
+	case "report":
+		return runReport(ctx, rest, getenv, stdout, stderr)
 	case "evidence":
 		return runEvidence(ctx, rest, getenv, stdout, stderr)
 	case "source":

@@ -23,6 +23,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
 	mux.HandleFunc("GET /api/v1/policy", s.handlePolicy)
 	mux.HandleFunc("GET /api/v1/evidence", s.requireOperator(nil, s.handleEvidenceIndex))
+	mux.HandleFunc("GET /api/v1/reports", s.requireOperator(nil, s.handleReportIndex))
 	mux.HandleFunc("GET /api/v1/status", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/nodes", s.requireOperator(nil, s.handleNodeIndex))
 	mux.HandleFunc("GET /api/v1/components", s.requireOperator(nil, s.handleComponentIndex))

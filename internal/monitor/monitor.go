@@ -266,3 +266,10 @@ func (m *Monitor) Tally(ctx context.Context, at time.Time) error {
 	}
 	return m.cfg.Components.PutComponentDays(ctx, days)
 }
+
+// Timeline returns c's confirmed states over [from, end), as the status
+// page counts them: the compliance report's availability reads it.
+func (m *Monitor) Timeline(ctx context.Context, c *slokeeper.Component, from, end time.Time) ([]uptime.Span, error) {
+	spans, _, err := m.timeline(ctx, c, from, end)
+	return spans, err
+}
