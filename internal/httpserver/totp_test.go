@@ -20,9 +20,9 @@ import (
 
 // totpServer is a console server with a real key manager, which seals
 // the pending and the enrolled secrets.
-func totpServer(t *testing.T) *Server {
+func totpServer(t *testing.T, e engine) *Server {
 	t.Helper()
-	s, _ := consoleServer(t, func(s *Server, _ *sqlite.DB) {
+	return consoleServer(t, e, func(s *Server, _ slokeeper.Services) {
 		dir := t.TempDir()
 		ks, err := sqlite.OpenKeyStore(context.Background(), filepath.Join(dir, "keys.db"))
 		if err != nil {
@@ -35,7 +35,6 @@ func totpServer(t *testing.T) *Server {
 		}
 		s.Secrets = km
 	})
-	return s
 }
 
 // apiCall sends body (JSON, or nothing) with c's session and decodes the
@@ -97,8 +96,10 @@ func enrolAPI(t *testing.T, s *Server, c *http.Client) string {
 // a second enrolment is refused); an admin resets it; from then on every
 // console page sends them to /admin/totp and the API refuses all but the
 // enrolment, with the header the CLI reads, until they enrol again.
-func TestTOTPEnrolmentAfterReset(t *testing.T) {
-	s := totpServer(t)
+func TestTOTPEnrolmentAfterReset(t *testing.T) { onEachEngine(t, testTOTPEnrolmentAfterReset) }
+
+func testTOTPEnrolmentAfterReset(t *testing.T, e engine) {
+	s := totpServer(t, e)
 	admin := session(t, s, "alice", slokeeper.RoleAdmin)
 	hana := session(t, s, "hana", slokeeper.RoleOperator)
 
@@ -107,9 +108,9 @@ func TestTOTPEnrolmentAfterReset(t *testing.T) {
 	if op.TOTPSecret == nil || op.MustEnrolTOTP {
 		t.Fatalf("after enrolment: secret %v, must enrol %v", op.TOTPSecret != nil, op.MustEnrolTOTP)
 	}
-	var e struct{ Error struct{ Code string } }
-	if status, _ := apiCall(t, hana, "POST", s.URL()+"/api/v1/auth/totp", nil, &e); status != http.StatusConflict || e.Error.Code != slokeeper.ECONFLICT {
-		t.Fatalf("enrolling again while enrolled = %d %+v, want 409 ECONFLICT", status, e)
+	var refusal struct{ Error struct{ Code string } }
+	if status, _ := apiCall(t, hana, "POST", s.URL()+"/api/v1/auth/totp", nil, &refusal); status != http.StatusConflict || refusal.Error.Code != slokeeper.ECONFLICT {
+		t.Fatalf("enrolling again while enrolled = %d %+v, want 409 ECONFLICT", status, refusal)
 	}
 	if status, body := fetch(t, hana, "GET", s.URL()+"/admin/totp?lang=en", nil); status != 200 || !strings.Contains(body, `id="totp-on"`) {
 		t.Fatalf("/admin/totp while enrolled = %d\n%s", status, body)
@@ -162,8 +163,10 @@ func TestTOTPEnrolmentAfterReset(t *testing.T) {
 // TestConsoleTOTPEnrolment: the console's form enrols through the same
 // functions: a wrong code is refused in the reader's language, the
 // right one turns it on and lifts must-enrol.
-func TestConsoleTOTPEnrolment(t *testing.T) {
-	s := totpServer(t)
+func TestConsoleTOTPEnrolment(t *testing.T) { onEachEngine(t, testConsoleTOTPEnrolment) }
+
+func testConsoleTOTPEnrolment(t *testing.T, e engine) {
+	s := totpServer(t, e)
 	hana := session(t, s, "hana", slokeeper.RoleSupport)
 	yes := true
 	if err := s.Operators.UpdateOperator(context.Background(), "op_hana", slokeeper.OperatorUpdate{MustEnrolTOTP: &yes}); err != nil {
