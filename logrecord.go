@@ -48,6 +48,11 @@ type LogQuery struct {
 	From, To time.Time // Received in [From, To)
 	Contains string    // substring of the message
 	Limit    int       // 0: no limit
+	// After, when set, is a cursor (from LogQuery.LogCursor) made by a
+	// query with the same filters: only records whose LogPosition is after
+	// it are returned. Opaque to callers; see LogPosition for the order and
+	// the guarantee. A malformed or foreign cursor is EINVALID.
+	After string
 }
 
 // LogPartition is one (class, day) partition of the log store: the unit of
