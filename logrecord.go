@@ -37,6 +37,9 @@ type LogRecord struct {
 	// when it could not be parsed.
 	SenderTime    time.Time `json:"time,omitzero"`
 	SenderTimeRaw string    `json:"time_raw,omitempty"`
+	// Pos is the record's place in the query's results, set by QueryLogs:
+	// LogQuery.LogCursor(Pos) continues the query after this record.
+	Pos LogPosition `json:"-"`
 }
 
 // LogQuery selects log records. Zero fields do not filter.
@@ -48,6 +51,11 @@ type LogQuery struct {
 	From, To time.Time // Received in [From, To)
 	Contains string    // substring of the message
 	Limit    int       // 0: no limit
+	// After, when set, is a cursor (from LogQuery.LogCursor) made by a
+	// query with the same filters: only records whose LogPosition is after
+	// it are returned. Opaque to callers; see LogPosition for the order and
+	// the guarantee. A malformed or foreign cursor is EINVALID.
+	After string
 }
 
 // LogPartition is one (class, day) partition of the log store: the unit of
@@ -90,7 +98,8 @@ type LogService interface {
 	// idempotent: a second append with the same key adds nothing and
 	// reports duplicate.
 	AppendLogs(ctx context.Context, class string, recs []LogRecord, key string) (duplicate bool, err error)
-	// QueryLogs calls fn for each record matching q.
+	// QueryLogs calls fn for each record matching q and after q.After, in
+	// LogPosition order, with the record's Pos set.
 	QueryLogs(ctx context.Context, q LogQuery, fn func(*LogRecord) error) error
 	// LogPartitions lists the partitions with their current counts.
 	LogPartitions(ctx context.Context) ([]*LogPartition, error)

@@ -44,6 +44,8 @@ func TestConsoleLogSearch(t *testing.T) {
 
 	url := base + "/admin/logs?lang=en&search=1&class=exec&account=acct-1&level=error"
 	var rows, pages int
+	seen := map[string]bool{}
+	var firstNext string
 	for url != "" {
 		r := get(t, sam, url)
 		if r.status != 200 {
@@ -58,19 +60,43 @@ func TestConsoleLogSearch(t *testing.T) {
 			t.Errorf("first page: %d records", n)
 		}
 		rows += n
+		for _, msg := range regexp.MustCompile(`timeout [0-9a-z]+`).FindAllString(r.body, -1) {
+			if seen[msg] {
+				t.Errorf("page %d repeats %q", pages, msg)
+			}
+			seen[msg] = true
+		}
 		url = ""
 		if m := nextPage.FindStringSubmatch(r.body); m != nil {
 			url = base + html.UnescapeString(m[1])
+			if !strings.Contains(url, "after=c1.") {
+				t.Errorf("next page %s carries no cursor", url)
+			}
+		}
+		if pages == 1 {
+			// A record that arrives between pages sorts after the cursor
+			// (same source, later): it comes once, nothing shifts.
+			firstNext = url
+			late := []slokeeper.LogRecord{{Account: "acct-1", SourceKind: "device", SourceID: "dev-1", Level: "error", Message: "timeout late"}}
+			if _, err := m.Logs.AppendLogs(context.Background(), slokeeper.LogClassExec, late, ""); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if pages > 5 {
 			t.Fatal("paging does not end")
 		}
 	}
-	if rows != 250 || pages != 3 {
-		t.Errorf("paged through %d records in %d pages, want 250 in 3", rows, pages)
+	if rows != 251 || pages != 3 || !seen["timeout late"] {
+		t.Errorf("paged through %d records in %d pages, want 251 in 3 (the late one included)", rows, pages)
+	}
+	if r := get(t, sam, strings.Replace(firstNext, "level=error", "level=info", 1)); r.status != 400 || !strings.Contains(r.body, "other filters") {
+		t.Errorf("a cursor from another search = %d\n%s", r.status, r.body)
+	}
+	if r := get(t, sam, base+"/admin/logs?lang=ja&search=1&class=exec&after=c1.bogus"); r.status != 400 || !strings.Contains(r.body, "カーソルが正しくありません") {
+		t.Errorf("a bad cursor = %d\n%s", r.status, r.body)
 	}
 	r := get(t, sam, base+"/admin/logs.ndjson?class=exec&account=acct-1&level=error")
-	if r.status != 200 || r.header.Get("Content-Type") != "application/x-ndjson" || strings.Count(r.body, "\n") != 250 {
+	if r.status != 200 || r.header.Get("Content-Type") != "application/x-ndjson" || strings.Count(r.body, "\n") != 251 {
 		t.Errorf("download = %d %s, %d lines", r.status, r.header.Get("Content-Type"), strings.Count(r.body, "\n"))
 	}
 	var audited int

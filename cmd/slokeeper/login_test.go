@@ -397,7 +397,11 @@ func TestLoginLogsThroughAPI(t *testing.T) {
 		t.Fatalf("source add = %d %q %q", code, out, stderr)
 	}
 	m := MustRunMain(t, cfg)
-	if r := post(t, m.HTTP.URL()+"/api/v1/logs", src[1], "application/x-ndjson", []byte(`{"level":"error","message":"ディスクがいっぱいです"}`+"\n")); r.status != 200 {
+	body := []byte(`{"level":"error","message":"ディスクがいっぱいです"}` + "\n")
+	for i := range 1500 { // two of the CLI's pages of 1000
+		body = fmt.Appendf(body, `{"level":"info","message":"line %04d"}`+"\n", i)
+	}
+	if r := post(t, m.HTTP.URL()+"/api/v1/logs", src[1], "application/x-ndjson", body); r.status != 200 {
 		t.Fatalf("ingest = %d %s", r.status, r.body)
 	}
 	sup, err := newOperator("sam", slokeeper.RoleSupport, "a long test password", m.Clock.Now())
@@ -420,6 +424,23 @@ func TestLoginLogsThroughAPI(t *testing.T) {
 	if out, _, code := cliEnv(t, sam, "", "logs", "query", "--q", "ディスク"); code != 0 || !strings.Contains(out, `"message":"ディスクがいっぱいです"`) {
 		t.Errorf("logs query as NDJSON = %d %q", code, out)
 	}
+	// logs query follows the Link rel="next" pages, each record once.
+	for _, tc := range []struct {
+		limit string
+		lines int
+	}{{"0", 1501}, {"1200", 1200}} {
+		out, stderr, code := cliEnv(t, sam, "", "logs", "query", "--account", "acct-1", "--limit", tc.limit)
+		seen := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if seen[line] {
+				t.Errorf("--limit %s: %q twice", tc.limit, line)
+			}
+			seen[line] = true
+		}
+		if code != 0 || len(seen) != tc.lines {
+			t.Errorf("logs query --limit %s = %d, %d distinct lines, want %d; %q", tc.limit, code, len(seen), tc.lines, stderr)
+		}
+	}
 	var n int
 	for _, e := range auditEntries(t, m) {
 		if e.Action == "logs.query" {
@@ -429,8 +450,8 @@ func TestLoginLogsThroughAPI(t *testing.T) {
 			}
 		}
 	}
-	if n != 2 {
-		t.Errorf("%d logs.query entries, want 2", n)
+	if n != 6 {
+		t.Errorf("%d logs.query entries, want 6 (a page each)", n)
 	}
 }
 

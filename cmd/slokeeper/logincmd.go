@@ -270,6 +270,11 @@ func (c *apiClient) send(ctx context.Context, method, path, contentType string, 
 // The server's errors come back as slokeeper errors with its message; a
 // refused token says to sign in again.
 func (c *apiClient) stream(ctx context.Context, method, path, contentType string, body []byte, read func(io.Reader) error) error {
+	return c.streamHeader(ctx, method, path, contentType, body, func(_ http.Header, r io.Reader) error { return read(r) })
+}
+
+// streamHeader is stream whose read also gets the answer's header.
+func (c *apiClient) streamHeader(ctx context.Context, method, path, contentType string, body []byte, read func(http.Header, io.Reader) error) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -308,7 +313,7 @@ func (c *apiClient) stream(ctx context.Context, method, path, contentType string
 		}
 		return slokeeper.Errorf(e.Error.Code, "%s", e.Error.Message)
 	}
-	return read(resp.Body)
+	return read(resp.Header, resp.Body)
 }
 
 // prompter asks for secrets: on a terminal without echo, else one line

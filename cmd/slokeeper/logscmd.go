@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -380,27 +381,68 @@ func queryLogsAPI(ctx context.Context, c *apiClient, q slokeeper.LogQuery, forma
 	if !q.To.IsZero() {
 		v.Set("to", q.To.Format(time.RFC3339Nano))
 	}
-	limit := q.Limit
-	if limit <= 0 || limit > 1000000 {
-		limit = 1000000 // the API's most
-	}
-	v.Set("limit", strconv.Itoa(limit))
-	return c.stream(ctx, http.MethodGet, "/api/v1/logs?"+v.Encode(), "", nil, func(r io.Reader) error {
-		if format != "text" {
-			_, err := io.Copy(stdout, r)
+	// Pages of at most apiLogsPage follow the server's Link rel="next"
+	// until --limit records or the last page: each page is a query in the
+	// ledger, and the records stream through as they come.
+	left := q.Limit // 0: all
+	path := "/api/v1/logs?" + v.Encode()
+	for path != "" {
+		page := apiLogsPage
+		if left > 0 && left < page {
+			page = left
+		}
+		pu, err := url.Parse(path)
+		if err != nil {
 			return err
 		}
-		dec := json.NewDecoder(r)
-		for {
-			var rec slokeeper.LogRecord
-			if err := dec.Decode(&rec); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
+		pv := pu.Query()
+		pv.Set("limit", strconv.Itoa(page))
+		path = ""
+		err = c.streamHeader(ctx, http.MethodGet, pu.Path+"?"+pv.Encode(), "", nil, func(h http.Header, r io.Reader) error {
+			if m := nextLink.FindStringSubmatch(h.Get("Link")); m != nil {
+				path = m[1]
 			}
-			if _, err := fmt.Fprintf(stdout, "%s %-5s %s %s\n", rec.Received.Format("2006-01-02 15:04:05.000Z07:00"), termSafe(rec.Level), termSafe(rec.SourceID), termSafe(rec.Message)); err != nil {
-				return err
+			dec := json.NewDecoder(r)
+			for {
+				var rec json.RawMessage
+				if err := dec.Decode(&rec); err == io.EOF {
+					return nil
+				} else if err != nil {
+					return err
+				}
+				left--
+				if err := writeLogRecord(stdout, rec, format); err != nil {
+					return err
+				}
 			}
+		})
+		if err != nil {
+			return err
 		}
-	})
+		if q.Limit > 0 && left <= 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// apiLogsPage is how many records logs query asks the API for at once: at
+// most the API's largest page with a Link header.
+const apiLogsPage = 1000
+
+// nextLink finds the target of an RFC 8288 Link header's rel="next".
+var nextLink = regexp.MustCompile(`<([^>]*)>\s*;\s*rel="?next"?`)
+
+// writeLogRecord writes one record from the API as NDJSON or as text.
+func writeLogRecord(w io.Writer, raw json.RawMessage, format string) error {
+	if format != "text" {
+		_, err := fmt.Fprintf(w, "%s\n", raw)
+		return err
+	}
+	var rec slokeeper.LogRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s %-5s %s %s\n", rec.Received.Format("2006-01-02 15:04:05.000Z07:00"), termSafe(rec.Level), termSafe(rec.SourceID), termSafe(rec.Message))
+	return err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"slokeeper"
@@ -97,11 +96,9 @@ func (s *Server) handleConsoleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	q, form, err := s.logQuery(v)
 	pg.Form, pg.Searched = form, true
-	skip := 0
-	if c := v.Get("after"); c != "" && err == nil {
-		if skip, err = strconv.Atoi(c); err != nil || skip < 0 {
-			err = slokeeper.Errorf(slokeeper.EINVALID, "after=%q is not a page of this search.", c)
-		}
+	q.After = v.Get("after")
+	if err == nil {
+		_, _, err = q.ParseLogCursor() // refused before the audit records it
 	}
 	if err != nil {
 		pg.Error = pg.T("検索条件を確認してください: ", "Please check the search: ") + slokeeper.ErrorMessage(err)
@@ -110,23 +107,20 @@ func (s *Server) handleConsoleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	qs := form.values()
 	qs.Set("search", "1")
-	if err := s.Audit(r.Context(), p.actor(), "logs.query", "source:"+q.SourceID+" account:"+q.Account, "console "+qs.Encode()+"&after="+strconv.Itoa(skip)); err != nil {
+	if err := s.Audit(r.Context(), p.actor(), "logs.query", "source:"+q.SourceID+" account:"+q.Account, "console "+qs.Encode()+"&after="+q.After); err != nil {
 		s.consoleError(w, r, p.op, err)
 		return
 	}
-	seen := 0
 	more := false
+	var last slokeeper.LogPosition
 	err = s.Logs.QueryLogs(r.Context(), q, func(rec *slokeeper.LogRecord) error {
-		seen++
-		if seen <= skip {
-			return nil
-		}
 		if len(pg.Records) == consolePageSize {
 			more = true
 			return errPageFull
 		}
 		pg.Records = append(pg.Records, logRow{At: maintenance.JST(rec.Received, loc, l), Class: rec.Class, Account: rec.Account,
 			Source: rec.SourceID, Level: rec.Level, Message: rec.Message})
+		last = rec.Pos
 		return nil
 	})
 	if err != nil && !errors.Is(err, errPageFull) {
@@ -137,7 +131,7 @@ func (s *Server) handleConsoleLogs(w http.ResponseWriter, r *http.Request) {
 	dl.Set("lang", l)
 	pg.Download = "/admin/logs.ndjson?" + dl.Encode()
 	if more {
-		qs.Set("after", strconv.Itoa(skip+consolePageSize))
+		qs.Set("after", q.LogCursor(last))
 		qs.Set("lang", l)
 		pg.Next = "/admin/logs?" + qs.Encode()
 	}
@@ -145,7 +139,7 @@ func (s *Server) handleConsoleLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleConsoleLogsDownload streams the whole result as NDJSON, record
-// by record, however large: nothing is held in memory.
+// by record, however large: only the open day's matches are held in memory, to be sorted.
 func (s *Server) handleConsoleLogsDownload(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.consoleSession(w, r, "logs")
 	if !ok {

@@ -313,6 +313,9 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request, p *prin
 	if q.Class != "" && q.Class != slokeeper.LogClassSystem && q.Class != slokeeper.LogClassExec {
 		err = slokeeper.Errorf(slokeeper.EINVALID, "class=%q is not system or exec.", q.Class)
 	}
+	if q.After = v.Get("after"); err == nil {
+		_, _, err = q.ParseLogCursor()
+	}
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
@@ -323,6 +326,29 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request, p *prin
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
+	if q.Limit > 0 && q.Limit <= maxLinkedPage {
+		// A page small enough to hold: read one record more than asked
+		// so that the Link header can say whether a next page exists.
+		lq := q
+		lq.Limit++
+		var recs []slokeeper.LogRecord
+		if err := s.Logs.QueryLogs(r.Context(), lq, func(rec *slokeeper.LogRecord) error { recs = append(recs, *rec); return nil }); err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		if len(recs) > q.Limit {
+			recs = recs[:q.Limit]
+			v.Set("after", q.LogCursor(recs[len(recs)-1].Pos))
+			w.Header().Set("Link", "</api/v1/logs?"+v.Encode()+">; rel=\"next\"")
+		}
+		enc := json.NewEncoder(w)
+		for i := range recs {
+			if err := enc.Encode(&recs[i]); err != nil {
+				return
+			}
+		}
+		return
+	}
 	enc := json.NewEncoder(w)
 	started := false
 	err = s.Logs.QueryLogs(r.Context(), q, func(rec *slokeeper.LogRecord) error {
@@ -335,6 +361,11 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request, p *prin
 		s.Logger.Error("log query failed mid-stream", "err", err)
 	}
 }
+
+// maxLinkedPage is the largest limit whose page the API holds in memory to
+// send a Link header with the next page's cursor; a larger or no limit
+// streams the records as they are read, with no Link.
+const maxLinkedPage = 10000
 
 func (s *Server) handleLogPartitions(w http.ResponseWriter, r *http.Request, _ *principal) {
 	ps, err := s.Logs.LogPartitions(r.Context())

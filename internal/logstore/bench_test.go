@@ -266,3 +266,56 @@ func BenchmarkSharedQueryOneSourceOpen(b *testing.B) {
 	}
 	b.ReportMetric(float64(found), "records")
 }
+
+// BenchmarkQueryPage reads one page of 100 records at the start, the
+// middle and the end of a large result over sealed days: with a cursor,
+// page N skips the days and blocks before it on their headers, so it
+// costs no more than page 1.
+func BenchmarkQueryPage(b *testing.B) {
+	total := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("SLOKEEPER_BENCH_RECORDS")); err == nil && v > 0 {
+		total = v
+	}
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s, _ := benchStore(b, clk)
+	g := loggen.New(1, 1000)
+	batch := make([]slokeeper.LogRecord, 10000)
+	const days = 5
+	for done := 0; done < total; done += len(batch) {
+		for i := range batch {
+			batch[i] = g.Record()
+		}
+		day := done * days / total
+		clk.Set(time.Date(2026, 12, 3+day, 10, 0, 0, 0, tokyo).Add(time.Duration(done) * time.Microsecond))
+		if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	clk.Set(time.Date(2026, 12, 3+days, 1, 0, 0, 0, tokyo))
+	if _, err := s.SealDue(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	q := slokeeper.LogQuery{Class: slokeeper.LogClassExec}
+	var pos []slokeeper.LogPosition
+	if err := s.QueryLogs(context.Background(), q, func(r *slokeeper.LogRecord) error { pos = append(pos, r.Pos); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		at   int // index of the record before the page; -1: the first page
+	}{{"first", -1}, {"middle", len(pos) / 2}, {"last", len(pos) - 101}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pq := q
+			pq.Limit = 100
+			if tc.at >= 0 {
+				pq.After = q.LogCursor(pos[tc.at])
+			}
+			for b.Loop() {
+				n := 0
+				if err := s.QueryLogs(context.Background(), pq, func(*slokeeper.LogRecord) error { n++; return nil }); err != nil || n != 100 {
+					b.Fatalf("page: %d records, %v", n, err)
+				}
+			}
+		})
+	}
+}

@@ -27,7 +27,7 @@ func verifyDecoder() *zstd.Decoder {
 // scan calls fn for each record in the first size bytes of one of the
 // partition's files (all of it when size < 0), skipping blocks whose
 // header shows they cannot match q (nil: read every block).
-func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuery, skip func(*blockHeader) bool, fn func(*slokeeper.LogRecord) error) error {
 	f, err := os.Open(filepath.Join(p.dir, name))
 	if err != nil {
 		return err
@@ -59,6 +59,9 @@ func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuer
 		if err != nil {
 			return fmt.Errorf("log partition %s: %w", p.key, err)
 		}
+		if skip != nil && skip(h) {
+			continue
+		}
 		if err := s.decodeBlock(p.key, h, payload, &buf, q, fn); err != nil {
 			return err
 		}
@@ -85,12 +88,17 @@ func (s *Store) decodeBlock(k partKey, h *blockHeader, payload []byte, buf *[]by
 	})
 }
 
-// QueryLogs calls fn for each record matching q, partition by partition in day
-// order. Within an open partition records come in the order they were
-// received; within a sealed one, grouped by source, each source's in the
-// order received. A query for one source over one day reads only the
-// blocks that hold it.
+// QueryLogs calls fn for each record matching q and after q.After, in
+// slokeeper.LogPosition order: partition by partition (class, then day),
+// then by source and received time. A sealed partition is stored in that
+// order, so the blocks before a cursor are skipped on their headers, and a
+// query for one source over one day reads only the blocks that hold it; an
+// open partition's matching records are sorted in memory.
 func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+	pg, err := newPager(&q, fn)
+	if err != nil {
+		return err
+	}
 	var fromDay, toDay string
 	if !q.From.IsZero() {
 		fromDay = s.dayOf(q.From)
@@ -99,9 +107,8 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 		toDay = s.dayOf(q.To.Add(-time.Nanosecond))
 	}
 	if s.cfg.Blocks != nil {
-		return s.sharedQuery(ctx, q, fromDay, toDay, fn)
+		return s.sharedQuery(ctx, q, pg, fromDay, toDay)
 	}
-	n := 0
 	infos, _ := s.LogPartitions(ctx)
 	for _, info := range infos {
 		if (q.Class != "" && info.Class != q.Class) || (fromDay != "" && info.Day < fromDay) || (toDay != "" && info.Day > toDay) {
@@ -115,24 +122,22 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 			continue // dropped meanwhile
 		}
 		p.mu.RLock()
-		name, size := openName, p.size
-		if p.sealed {
+		name, size, sealed := openName, p.size, p.sealed
+		if sealed {
 			name, size = sealedName, -1
 		}
 		p.mu.RUnlock()
-		err = s.scan(p, size, name, &q, func(r *slokeeper.LogRecord) error {
-			if err := fn(r); err != nil {
-				return err
-			}
-			n++
-			if q.Limit > 0 && n >= q.Limit {
-				return errStop
-			}
-			return nil
+		skip := func(h *blockHeader) bool { return sealed && pg.skipBlock(p.key, h) }
+		err = pg.partition(p.key, sealed, func(fn func(*slokeeper.LogRecord) error) error {
+			return s.scan(p, size, name, &q, skip, fn)
 		})
 		if errors.Is(err, os.ErrNotExist) {
-			// Sealed meanwhile: read the sealed file instead.
-			err = s.scan(p, -1, sealedName, &q, fn)
+			// Sealed meanwhile, before anything was emitted (an open
+			// partition is read whole first): read the sealed file.
+			sealed = true
+			err = pg.partition(p.key, true, func(fn func(*slokeeper.LogRecord) error) error {
+				return s.scan(p, -1, sealedName, &q, skip, fn)
+			})
 		}
 		if errors.Is(err, errStop) {
 			return nil

@@ -299,7 +299,7 @@ func (s *Store) seal(ctx context.Context, p *partition) (*slokeeper.LogPartition
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	w.Write(sealedHeader(p.key))
 	t, err := s.sealRecords(p.key, size, func(fn func(*slokeeper.LogRecord) error) error {
-		return s.scan(p, size, openName, nil, fn)
+		return s.scan(p, size, openName, nil, nil, fn)
 	}, func(block []byte) error {
 		_, err := w.Write(block)
 		return err

@@ -82,7 +82,7 @@ func (s *Store) sharedPartitions(ctx context.Context) ([]*slokeeper.LogPartition
 	return out, nil
 }
 
-func (s *Store) sharedQuery(ctx context.Context, q slokeeper.LogQuery, fromDay, toDay string, fn func(*slokeeper.LogRecord) error) error {
+func (s *Store) sharedQuery(ctx context.Context, q slokeeper.LogQuery, pg *pager, fromDay, toDay string) error {
 	parts, err := s.sharedPartitions(ctx)
 	if err != nil {
 		return err // never "nothing": the caller says the store did not answer
@@ -94,28 +94,25 @@ func (s *Store) sharedQuery(ctx context.Context, q slokeeper.LogQuery, fromDay, 
 	if !q.To.IsZero() {
 		f.To = q.To.UnixNano()
 	}
-	n := 0
 	var buf []byte
 	for _, info := range parts {
 		if (q.Class != "" && info.Class != q.Class) || (fromDay != "" && info.Day < fromDay) || (toDay != "" && info.Day > toDay) {
 			continue
 		}
 		k := partKey{info.Class, info.Day}
-		err := s.cfg.Blocks.ScanLogBlocks(ctx, k.class, k.day, f, func(data []byte) error {
-			br := newBlockReader(bytes.NewReader(data), 0)
-			h, payload, err := br.next()
-			if err != nil {
-				return fmt.Errorf("log partition %s: %w", k, err)
-			}
-			return s.decodeBlock(k, h, payload, &buf, &q, func(r *slokeeper.LogRecord) error {
-				if err := fn(r); err != nil {
-					return err
+		// A sealed partition's blocks are ScanLogBlocks'ed in seq order,
+		// which sealing wrote in LogPosition order.
+		err := pg.partition(k, info.Sealed, func(fn func(*slokeeper.LogRecord) error) error {
+			return s.cfg.Blocks.ScanLogBlocks(ctx, k.class, k.day, f, func(data []byte) error {
+				br := newBlockReader(bytes.NewReader(data), 0)
+				h, payload, err := br.next()
+				if err != nil {
+					return fmt.Errorf("log partition %s: %w", k, err)
 				}
-				n++
-				if q.Limit > 0 && n >= q.Limit {
-					return errStop
+				if info.Sealed && pg.skipBlock(k, h) {
+					return nil
 				}
-				return nil
+				return s.decodeBlock(k, h, payload, &buf, &q, fn)
 			})
 		})
 		if errors.Is(err, errStop) {
