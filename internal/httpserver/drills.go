@@ -58,10 +58,6 @@ func (s *Server) handleDrillCreate(w http.ResponseWriter, r *http.Request, p *pr
 			return
 		}
 	}
-	if req.Sample < 0 || req.Sample > 100 {
-		Error(w, r, s.Logger, slokeeper.Errorf(slokeeper.EINVALID, "A drill samples 1 to 100 backups, not %d.", req.Sample))
-		return
-	}
 	detail := "drill now: class " + req.Class + " sample " + strconv.Itoa(req.Sample) + " seed " + strconv.FormatUint(req.Seed, 10)
 	if err := s.Audit(r.Context(), p.actor(), "backup.drill", "backups", detail); err != nil {
 		Error(w, r, s.Logger, err)
