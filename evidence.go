@@ -2,6 +2,7 @@ package slokeeper
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -27,6 +28,35 @@ type Evidence struct {
 	Outcome  string    `json:"outcome"`           // one of the Outcome constants
 	Detail   string    `json:"detail,omitempty"`  // a sentence for a person
 	Node     string    `json:"node,omitempty"`    // the slokeeper node that acted
+	// Duration is how long the action took, where that is part of what
+	// the clause promises (a restore drill is timed); zero when not
+	// measured. Kept to the millisecond.
+	Duration time.Duration `json:"duration_ms,omitzero"`
+}
+
+// MarshalJSON writes Duration as whole milliseconds ("duration_ms"), the
+// unit people and the report read.
+func (e Evidence) MarshalJSON() ([]byte, error) {
+	type plain Evidence
+	return json.Marshal(struct {
+		plain
+		Duration int64 `json:"duration_ms,omitempty"`
+	}{plain(e), e.Duration.Milliseconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (e *Evidence) UnmarshalJSON(b []byte) error {
+	type plain Evidence
+	var v struct {
+		*plain
+		Duration int64 `json:"duration_ms,omitempty"`
+	}
+	v.plain = (*plain)(e)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	e.Duration = time.Duration(v.Duration) * time.Millisecond
+	return nil
 }
 
 // Validate reports whether e can be stored. It also truncates times to
@@ -39,6 +69,8 @@ func (e *Evidence) Validate() error {
 		return Errorf(EINVALID, "Evidence needs the clause it is for.")
 	case e.Action == "":
 		return Errorf(EINVALID, "Evidence needs the action that was taken.")
+	case e.Duration < 0:
+		return Errorf(EINVALID, "Evidence duration %s is negative.", e.Duration)
 	}
 	switch e.Outcome {
 	case OutcomeOK, OutcomeLate, OutcomeFailed, OutcomeViolated:
@@ -47,6 +79,7 @@ func (e *Evidence) Validate() error {
 	}
 	e.At = e.At.Truncate(time.Microsecond)
 	e.Deadline = e.Deadline.Truncate(time.Microsecond)
+	e.Duration = e.Duration.Truncate(time.Millisecond)
 	return nil
 }
 

@@ -261,6 +261,13 @@ func (c *checker) checkClass(p *Policy, path string, cl *Class) {
 		}
 	}
 
+	if d := cl.Drill; d != nil {
+		c.positive(path+".drill.every", d.Every)
+		if d.Sample < 1 || d.Sample > MaxDrillSample {
+			c.errorf(path+".drill.sample", "%s.drill.sample %d is not between 1 and %d: a drill restores that many backups", path, d.Sample, MaxDrillSample)
+		}
+	}
+
 	keep, erase := cl.Backups.Keep, cl.Backups.Erase
 	if erase != nil && erase.From == FromGeneration {
 		if lag := backupLag(cl.Backup, loc); lag.max > 0 && lateSomewhere(erase.After, cl.Backup, loc) {

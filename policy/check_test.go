@@ -44,6 +44,9 @@ func TestDefault(t *testing.T) {
 		{"user backups keep", p.Data.UserData.Backups.Keep.String(), "14d from backup"},
 		{"exec originals", p.Data.ExecLogs.Original.Erase.String(), "1mo after generation"},
 		{"exec backups erase", p.Data.ExecLogs.Backups.Erase.String(), "1y from backup"},
+		{"system drill", fmt.Sprint(p.Data.SystemLogs.Drill.Every, " ", p.Data.SystemLogs.Drill.Sample), "1mo 3"},
+		{"user drill", fmt.Sprint(p.Data.UserData.Drill.Every, " ", p.Data.UserData.Drill.Sample), "1mo 3"},
+		{"exec drill", fmt.Sprint(p.Data.ExecLogs.Drill.Every, " ", p.Data.ExecLogs.Drill.Sample), "1mo 3"},
 		{"support monday", fmt.Sprint(p.Support.Hours.Mon), "[10:00-13:00 14:00-18:00]"},
 		{"support saturday", fmt.Sprint(p.Support.Hours.Sat), "[]"},
 	}
@@ -110,6 +113,10 @@ func TestCheck(t *testing.T) {
 			"channels: [site, fax]", 20, `unknown channel "fax"`},
 		{"ErrYearEnd", []mutation{{"", "year_end: {from: 12-29, to: 01-03}", "year_end: {from: 01-03, to: 12-29}"}}, policy.SevError,
 			"year_end: {from: 01-03, to: 12-29}", 15, "from a day in December to a day in January"},
+		{"ErrDrillSample", []mutation{{"  user_data:", "drill: {every: 1mo, sample: 3}", "drill: {every: 1mo, sample: 0}"}}, policy.SevError,
+			"drill: {every: 1mo, sample: 0}", 33, "data.user_data.drill.sample 0 is not between 1 and 100"},
+		{"ErrDrillEvery", []mutation{{"  exec_logs:", "drill: {every: 1mo, sample: 3}", "drill: {every: 0d, sample: 3}"}}, policy.SevError,
+			"drill: {every: 0d, sample: 3}", 20, "data.exec_logs.drill.every must be longer than 0"},
 		{"ErrSyntax", []mutation{{"", "  notice: 7d", "  notice: [7d"}}, policy.SevError,
 			"  notice: [7d", 1, "YAML syntax: did not find expected ',' or ']'"},
 	}

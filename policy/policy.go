@@ -184,6 +184,20 @@ type Class struct {
 	// OnAccountDeletion, when set, erases an account's data of this class
 	// when the account is deleted.
 	OnAccountDeletion *AccountDeletion `yaml:"on_account_deletion" json:"on_account_deletion,omitempty"`
+	// Drill, when set, has a seeded random sample of this class's backups
+	// restored into a scratch area and checked against their manifests
+	// this often (restores tested and timed: SOC 2 A1.3). Nil: no drills.
+	Drill *Drill `yaml:"drill" json:"drill,omitempty"`
+}
+
+// MaxDrillSample bounds a drill's sample: a drill restores every backup
+// it samples, one after another.
+const MaxDrillSample = 100
+
+// Drill is the restore-drill cadence and sample size of a data class.
+type Drill struct {
+	Every  Duration `yaml:"every" json:"every"`   // a drill at least this often
+	Sample int      `yaml:"sample" json:"sample"` // backups restored per drill, 1 to MaxDrillSample
 }
 
 // Backup is how often backups are made.

@@ -251,6 +251,13 @@ func (r *renderer) class(nc NamedClass) {
 	r.item("バックアップの最低保存期間", "Backups kept at least", r.rule(c.Backups.Keep))
 	r.item("バックアップの消去期限", "Backups erased", r.rule(c.Backups.Erase))
 	r.item("消去の許容遅延", "Erase tolerance", r.span(c.Tolerance))
+	if d := c.Drill; d != nil {
+		r.item("復元訓練", "Restore drill", r.t(
+			fmt.Sprintf("%sごとにバックアップを%d件無作為に選んで復元し、マニフェストと照合して所要時間を記録", r.span(d.Every), d.Sample),
+			fmt.Sprintf("every %s, %d backups picked at random are restored, checked against their manifests and timed", r.span(d.Every), d.Sample)))
+	} else {
+		r.item("復元訓練", "Restore drill", r.t("定めなし", "none"))
+	}
 	r.item("インターロック", "Interlock", r.yesNo(c.Interlock,
 		"有効(検証済みのバックアップがない元データは消去しません)", "on (no original is erased before a verified backup covers it)",
 		"無効", "off"))

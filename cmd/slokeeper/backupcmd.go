@@ -17,6 +17,7 @@ import (
 	"slokeeper"
 	"slokeeper/internal/backup"
 	"slokeeper/internal/blob"
+	"slokeeper/internal/httpserver"
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/reconcile"
 	"slokeeper/internal/sqlite"
@@ -29,6 +30,7 @@ const backupUsage = `Usage:
   slokeeper backup list [--class C] [--account ID] [--day D] [--all]
   slokeeper backup sets [--class C] [--lang ja|en]            the sets the policy names (logs: a month's days), how complete
   slokeeper backup verify ID                                  read it back and check everything
+  slokeeper backup drill [--class C] [--sample N] [--seed S]  restore drill now: a seeded sample restored into a scratch area, checked, timed
   slokeeper backup restore ID --into DIR                      restore a log day into a new data directory
   slokeeper backup restore ID --replace                       make an account's snapshot its whole data again
   slokeeper backup restore --all --into DIR [--at TIME]       everything, newest verified backups, into a new data directory
@@ -98,6 +100,7 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	var class, account, day, into, lang, at string
 	var all, replace bool
 	var id string
+	var drill httpserver.DrillRequest
 	switch sub {
 	case "run":
 		fs.StringVar(&class, "class", "", "system or exec")
@@ -108,6 +111,11 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&account, "account", "", "only this account's")
 		fs.StringVar(&day, "day", "", "only this day")
 		fs.BoolVar(&all, "all", false, "include erased backups")
+	case "drill":
+		fs.StringVar(&class, "class", "", "only this class: system, user or exec (default: every class the policy drills)")
+		fs.IntVar(&drill.Sample, "sample", 0, "backups per class, 1 to 100 (default: the policy's)")
+		fs.Uint64Var(&drill.Seed, "seed", 0, "the sample's seed, to re-perform a drill (default: drawn, and recorded in the evidence)")
+		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
 	case "sets":
 		fs.StringVar(&class, "class", "", "only this class: system or exec")
 		fs.StringVar(&lang, "lang", "ja", "language: ja or en")
@@ -133,6 +141,27 @@ func runBackup(ctx context.Context, args []string, getenv func(string) string, s
 	default:
 		fmt.Fprintf(stderr, "slokeeper backup: unknown command %q\n\n%s", sub, backupUsage)
 		return errUsage
+	}
+	if sub == "drill" {
+		if err := parseFlags(fs, args, stderr); err != nil {
+			return err
+		}
+		if lang != "ja" && lang != "en" {
+			return slokeeper.Errorf(slokeeper.EINVALID, "--lang %q is not ja or en.", lang)
+		}
+		server, err := cliServer(getenv)
+		if err != nil {
+			return err
+		}
+		if server == "" {
+			return slokeeper.Errorf(slokeeper.EINVALID, "backup drill runs on the server: sign in first (slokeeper login) or set SLOKEEPER_SERVER.")
+		}
+		c, err := newAPIClient(getenv)
+		if err != nil {
+			return err
+		}
+		drill.Class = class
+		return backupDrillAPI(ctx, c, drill, lang, stdout)
 	}
 	if sub == "list" || sub == "sets" || sub == "verify" {
 		server, err := cliServer(getenv)

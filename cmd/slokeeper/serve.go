@@ -248,6 +248,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Subscriptions: m.Notifier, Notices: m.Store.Notices, EmailNotices: m.Mailer != nil,
 		HashConcurrency: m.Config.LoginHashConcurrency,
 		Lifecycle:       lifecycleService{m},
+		Drills:          lifecycleService{m},
 		AuditLog:        m.Store.Audit, VerifyAudit: m.verifyAudit, CheckpointAudit: m.Ledger.Checkpoint, AuditVerifierKey: m.Ledger.VerifierKey,
 		Accounts: m.Store.Accounts, Grants: m.Store.Grants,
 	}
@@ -566,7 +567,8 @@ func (m *Main) newExecutor(logs *logstore.Store, target slokeeper.BlobStore) *re
 		Expiry: reconcile.Expiry(m.Policy), Clock: m.Clock})
 	return reconcile.New(reconcile.Config{Policy: m.Policy, Logs: logs, Backups: bk, Catalog: m.Store.Backups,
 		Evidence: m.Store.Evidence, Accounts: m.Store.Accounts, Keys: m.Keys, Vault: m.Vault, Clock: m.Clock, Node: m.node(),
-		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout), Lock: m.Store.PassLock, LockWait: passLockWait})
+		ActionTimeout: time.Duration(m.Config.LifecycleActionTimeout), Lock: m.Store.PassLock, LockWait: passLockWait,
+		Scratch: drillScratch(filepath.Join(m.Config.Data, "drills"), m.Policy.Location())})
 }
 
 // bootstrapAdmin creates the first administrator when there is no

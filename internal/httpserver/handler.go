@@ -60,6 +60,7 @@ func (s *Server) handler(useTLS bool) http.Handler {
 	mux.HandleFunc("GET /api/v1/auth/me", s.requireOperator(nil, s.handleMe))
 	s.registerCLIRoutes(mux)
 	s.registerLifecycleRoutes(mux)
+	s.registerDrillRoutes(mux)
 	s.registerAuditRoutes(mux)
 	s.registerObligationRoutes(mux)
 	s.registerSourceRoutes(mux)

@@ -96,6 +96,9 @@ type Server struct {
 	// console's /admin/lifecycle and /admin/backups); nil: none. Restore
 	// requests are read from AuditLog.
 	Lifecycle Lifecycle
+	// Drills runs restore drills (POST /api/v1/backups/drills); nil:
+	// neither drill route.
+	Drills Driller
 
 	// Subscriptions takes subscriptions to notices and the links in them;
 	// nil: none. Notices lists subscribers for staff (required with it).

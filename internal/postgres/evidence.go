@@ -40,10 +40,10 @@ func insertEvidence(ctx context.Context, q interface {
 		deadline = &e.Deadline
 	}
 	err := q.QueryRow(ctx, `
-		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node, duration_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		RETURNING id`,
-		e.At, e.Clause, e.Action, e.Subject, deadline, e.Outcome, e.Detail, e.Node,
+		e.At, e.Clause, e.Action, e.Subject, deadline, e.Outcome, e.Detail, e.Node, e.Duration.Milliseconds(),
 	).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("record evidence: %w", interpretError(err))
@@ -79,7 +79,7 @@ func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.Evidence
 		limit = &f.Limit
 	}
 	rows, err := tx.Query(ctx, fmt.Sprintf(`
-		SELECT id, at, clause, action, subject, deadline, outcome, detail, node
+		SELECT id, at, clause, action, subject, deadline, outcome, detail, node, duration_ms
 		FROM evidence WHERE %s
 		ORDER BY at, id
 		LIMIT $%d OFFSET $%d`, cond, len(args)+1, len(args)+2), append(args, limit, max(f.Offset, 0))...)
@@ -89,10 +89,11 @@ func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.Evidence
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*slokeeper.Evidence, error) {
 		var e slokeeper.Evidence
 		var deadline *time.Time
-		if err := row.Scan(&e.ID, &e.At, &e.Clause, &e.Action, &e.Subject, &deadline, &e.Outcome, &e.Detail, &e.Node); err != nil {
+		var ms int64
+		if err := row.Scan(&e.ID, &e.At, &e.Clause, &e.Action, &e.Subject, &deadline, &e.Outcome, &e.Detail, &e.Node, &ms); err != nil {
 			return nil, err
 		}
-		e.At = e.At.UTC()
+		e.At, e.Duration = e.At.UTC(), time.Duration(ms)*time.Millisecond
 		if deadline != nil {
 			e.Deadline = deadline.UTC()
 		}

@@ -83,6 +83,10 @@ type Config struct {
 	// LockCheck is how often, during an action, the lock is checked; a
 	// lock lost cancels the action. Default 5 s.
 	LockCheck time.Duration
+	// Scratch, if set, makes an empty scratch area a restore drill
+	// restores one backup into, and the function that removes it. Without
+	// it drills fail with that reason, and passes do not drill.
+	Scratch func(ctx context.Context) (Destination, func(), error)
 }
 
 // DefaultLockCheck is Config.LockCheck's default.
@@ -519,7 +523,7 @@ func (e *Executor) Run(ctx context.Context) ([]Result, error) {
 				e.tried(a, true, now)
 				done(e.do(ctx, a))
 			}
-			return out, first
+			return out, e.drillsInPass(ctx, fence, done, first)
 		}
 		// Plan again, for the held erasures only.
 		again, err := e.Plan(ctx, e.cfg.Clock.Now())

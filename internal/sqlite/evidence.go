@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"slokeeper"
 	"slokeeper/internal/sqlbuild"
@@ -38,10 +39,10 @@ func insertEvidence(ctx context.Context, q interface {
 		deadline = sql.NullString{String: formatTime(e.Deadline), Valid: true}
 	}
 	err := q.QueryRowContext(ctx, `
-		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO evidence (at, clause, action, subject, deadline, outcome, detail, node, duration_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
-		formatTime(e.At), e.Clause, e.Action, e.Subject, deadline, e.Outcome, e.Detail, e.Node,
+		formatTime(e.At), e.Clause, e.Action, e.Subject, deadline, e.Outcome, e.Detail, e.Node, e.Duration.Milliseconds(),
 	).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("record evidence: %w", interpretError(err))
@@ -77,7 +78,7 @@ func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.Evidence
 		limit = -1 // SQLite: no limit
 	}
 	rows, err := tx.QueryContext(ctx, `
-		SELECT id, at, clause, action, subject, deadline, outcome, detail, node
+		SELECT id, at, clause, action, subject, deadline, outcome, detail, node, duration_ms
 		FROM evidence WHERE `+cond+`
 		ORDER BY at, id
 		LIMIT ? OFFSET ?`, append(args, limit, max(f.Offset, 0))...)
@@ -90,12 +91,14 @@ func (s *EvidenceService) FindEvidence(ctx context.Context, f slokeeper.Evidence
 		var e slokeeper.Evidence
 		var at string
 		var deadline sql.NullString
-		if err := rows.Scan(&e.ID, &at, &e.Clause, &e.Action, &e.Subject, &deadline, &e.Outcome, &e.Detail, &e.Node); err != nil {
+		var ms int64
+		if err := rows.Scan(&e.ID, &at, &e.Clause, &e.Action, &e.Subject, &deadline, &e.Outcome, &e.Detail, &e.Node, &ms); err != nil {
 			return nil, 0, fmt.Errorf("scan evidence: %w", err)
 		}
 		if e.At, err = parseTime(at); err != nil {
 			return nil, 0, err
 		}
+		e.Duration = time.Duration(ms) * time.Millisecond
 		if deadline.Valid {
 			if e.Deadline, err = parseTime(deadline.String); err != nil {
 				return nil, 0, err

@@ -79,6 +79,7 @@ func testRecordEvidence(t *testing.T, s Store) {
 	e := mustRecord(t, s, &slokeeper.Evidence{
 		At: at, Clause: "data.system_logs", Action: "backup", Subject: "system/2026-12-02",
 		Deadline: deadline, Outcome: slokeeper.OutcomeOK, Detail: "バックアップを検証しました (verified)", Node: "node-1",
+		Duration: 2*time.Minute + 3456789*time.Microsecond,
 	})
 	if e.ID == 0 {
 		t.Fatal("RecordEvidence did not set the ID")
@@ -111,6 +112,13 @@ func testRecordEvidence(t *testing.T, s Store) {
 	if !got[1].Deadline.IsZero() {
 		t.Errorf("evidence without deadline came back with %s", got[1].Deadline)
 	}
+	// Durations are kept to the millisecond; none is zero.
+	if want := 2*time.Minute + 3456*time.Millisecond; g.Duration != want {
+		t.Errorf("Duration = %s, want %s", g.Duration, want)
+	}
+	if got[1].Duration != 0 {
+		t.Errorf("evidence without duration came back with %s", got[1].Duration)
+	}
 }
 
 func testRecordEvidenceInvalid(t *testing.T, s Store) {
@@ -121,6 +129,7 @@ func testRecordEvidenceInvalid(t *testing.T, s Store) {
 		{At: at, Action: "self_check", Outcome: slokeeper.OutcomeOK},
 		{At: at, Clause: "availability", Outcome: slokeeper.OutcomeOK},
 		{At: at, Clause: "availability", Action: "self_check", Outcome: "fine"},
+		{At: at, Clause: "availability", Action: "self_check", Outcome: slokeeper.OutcomeOK, Duration: -time.Second},
 	}
 	for i := range bad {
 		err := s.Evidence.RecordEvidence(ctx, &bad[i])
