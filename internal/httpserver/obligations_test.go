@@ -48,10 +48,11 @@ func testObligations(t *testing.T, e engine) {
 		t.Fatalf("first entry: %v", err)
 	}
 	reviewDue := origin.AddDate(0, 3, 0)
-	admin, auditor := session(t, s, "alice", slokeeper.RoleAdmin), session(t, s, "audrey", slokeeper.RoleAuditor)
+	session(t, s, "alice", slokeeper.RoleAdmin)
+	session(t, s, "audrey", slokeeper.RoleAuditor)
 	signed := reviewDue.Add(24 * time.Hour)
 	clock.Set(signed) // a day past the review's 3 months, inside the audit's 6
-	admin, auditor = signedIn(t, s, "alice"), signedIn(t, s, "audrey")
+	admin, auditor := signedIn(t, s, "alice"), signedIn(t, s, "audrey")
 
 	status, body := fetch(t, auditor, "GET", s.URL()+"/admin/obligations?lang=ja", nil)
 	if status != 200 || !strings.Contains(body, `class="obligation-overdue"`) || !strings.Contains(body, "アクセスレビュー") ||
