@@ -47,4 +47,14 @@ func TestConsoleLifecycleBrowser(t *testing.T) {
 	if !found {
 		t.Error("the ledger has no backup.verify by operator:olga")
 	}
+
+	// A restore drill of the exec class from the page: the backup is
+	// restored into a scratch area, checked and timed, and listed.
+	do(chromedp.SetValue(css(`#drill-class`), "exec"), chromedp.Click(css(`#drill-form button`)), chromedp.WaitVisible(css(`#drills tr.drill-ok`)))
+	if row := text(`#drills tr.drill-ok`); !strings.Contains(row, "passed") || !strings.Contains(row, id) || !strings.Contains(row, "seed ") {
+		t.Errorf("the drill row says %q", row)
+	}
+	if done := text(`.done`); !strings.Contains(done, "restore drill ran") {
+		t.Errorf("after the drill: %q", done)
+	}
 }

@@ -92,6 +92,8 @@ func lifecycleDone(l, done string) string {
 		return pg.T("ライフサイクルのパスを依頼しました。サーバーのジョブキューで実行されます。", "A lifecycle pass is asked for; the server's job queue runs it.")
 	case "verified":
 		return pg.T("バックアップを読み戻し、すべて検証しました。結果は証跡に記録されています。", "The backup was read back and everything checked; the outcome is in the evidence.")
+	case "drilled":
+		return pg.T("復元訓練を行いました。結果は下の一覧と証跡に記録されています。", "The restore drill ran; the outcome is in the list below and in the evidence.")
 	case "requested":
 		return pg.T("復元の依頼を監査台帳に記録しました。マスター鍵を持つ管理者が、表示されたコマンドをサーバーで実行します。",
 			"The restore request is recorded in the audit ledger; an admin holding the master key runs the command shown on the server.")
@@ -199,6 +201,8 @@ type backupsPage struct {
 	Sets                []setRow
 	Backups             []backupRow
 	Requests            []requestRow
+	Drills              []drillRow
+	CanDrill            bool // a driller is configured and the role may act
 	CanAct              bool
 }
 
@@ -272,6 +276,11 @@ func (s *Server) renderBackups(w http.ResponseWriter, r *http.Request, p *princi
 		}
 		pg.Requests = append(pg.Requests, requestRow{RestoreRequest: q, When: s.when(q.At, l), StateText: st})
 	}
+	if pg.Drills, err = s.drillRows(ctx, l); err != nil {
+		s.consoleError(w, r, p.op, err)
+		return
+	}
+	pg.CanDrill = pg.CanAct && s.Drills != nil
 	s.renderPrivate(w, r, status, "console-backups.html", l, pg)
 }
 

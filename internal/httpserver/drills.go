@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"slokeeper"
 )
@@ -46,6 +47,60 @@ func (s *Server) registerDrillRoutes(mux *routeMux) {
 	}
 	mux.HandleFunc("POST /api/v1/backups/drills", s.requireOperator(opsActors, s.handleDrillCreate))
 	mux.HandleFunc("GET /api/v1/backups/drills", s.requireOperator(drillReaders, s.handleDrillIndex))
+	mux.HandleFunc("POST /admin/backups/drills", s.opsAction("backups", s.consoleDrill))
+}
+
+// consoleDrills is how many recent drills /admin/backups shows.
+const consoleDrills = 20
+
+// drillRow is a drill as /admin/backups lists it.
+type drillRow struct {
+	When, Subject, Outcome, Duration, Detail string
+	OK                                       bool
+}
+
+// drillRows is the recent drills for the console, newest first.
+func (s *Server) drillRows(ctx context.Context, l string) ([]drillRow, error) {
+	if s.Drills == nil {
+		return nil, nil
+	}
+	ev, _, err := s.recentDrills(ctx, consoleDrills)
+	if err != nil {
+		return nil, err
+	}
+	var rows []drillRow
+	for i := len(ev) - 1; i >= 0; i-- {
+		e := ev[i]
+		rows = append(rows, drillRow{When: s.when(e.At, l), Subject: e.Subject, Outcome: e.Outcome, OK: e.Outcome == slokeeper.OutcomeOK,
+			Duration: e.Duration.Round(time.Millisecond).String(), Detail: e.Detail})
+	}
+	return rows, nil
+}
+
+// consoleDrill drills now from /admin/backups: the class chosen, or
+// every class, with the policy's sample.
+func (s *Server) consoleDrill(r *http.Request, p *principal) (string, error) {
+	items, err := s.drill(r.Context(), p, DrillRequest{Class: r.PostForm.Get("class")})
+	if err != nil {
+		return "", err
+	}
+	failed := 0
+	for _, it := range items {
+		if !it.OK {
+			failed++
+		}
+	}
+	return "done=drilled&n=" + strconv.Itoa(len(items)) + "&failed=" + strconv.Itoa(failed), nil
+}
+
+// drill drills now as p, whom the ledger records first: one rule for
+// the API and the console.
+func (s *Server) drill(ctx context.Context, p *principal, req DrillRequest) ([]DrillItem, error) {
+	detail := "drill now: class " + req.Class + " sample " + strconv.Itoa(req.Sample) + " seed " + strconv.FormatUint(req.Seed, 10)
+	if err := s.Audit(ctx, p.actor(), "backup.drill", "backups", detail); err != nil {
+		return nil, err
+	}
+	return s.Drills.Drill(ctx, req)
 }
 
 // handleDrillCreate is POST /api/v1/backups/drills: drill now, as the
@@ -58,17 +113,25 @@ func (s *Server) handleDrillCreate(w http.ResponseWriter, r *http.Request, p *pr
 			return
 		}
 	}
-	detail := "drill now: class " + req.Class + " sample " + strconv.Itoa(req.Sample) + " seed " + strconv.FormatUint(req.Seed, 10)
-	if err := s.Audit(r.Context(), p.actor(), "backup.drill", "backups", detail); err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	items, err := s.Drills.Drill(r.Context(), req)
+	items, err := s.drill(r.Context(), p, req)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"drills": items})
+}
+
+// recentDrills is the newest limit restore_drill evidence rows, oldest
+// first, and how many there are in all.
+func (s *Server) recentDrills(ctx context.Context, limit int) ([]*slokeeper.Evidence, int, error) {
+	f := slokeeper.EvidenceFilter{Action: ActionRestoreDrill, Limit: 1}
+	_, total, err := s.Evidence.FindEvidence(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	f.Limit, f.Offset = limit, max(total-limit, 0)
+	ev, _, err := s.Evidence.FindEvidence(ctx, f)
+	return ev, total, err
 }
 
 // handleDrillIndex is GET /api/v1/backups/drills: the restore_drill
@@ -83,14 +146,7 @@ func (s *Server) handleDrillIndex(w http.ResponseWriter, r *http.Request, p *pri
 		}
 		limit = n
 	}
-	f := slokeeper.EvidenceFilter{Action: ActionRestoreDrill, Limit: 1}
-	_, total, err := s.Evidence.FindEvidence(r.Context(), f)
-	if err != nil {
-		Error(w, r, s.Logger, err)
-		return
-	}
-	f.Limit, f.Offset = limit, max(total-limit, 0)
-	ev, _, err := s.Evidence.FindEvidence(r.Context(), f)
+	ev, total, err := s.recentDrills(r.Context(), limit)
 	if err != nil {
 		Error(w, r, s.Logger, err)
 		return
