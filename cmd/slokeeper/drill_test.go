@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -175,7 +176,10 @@ func testDrill(t *testing.T, dsn func() string) {
 	}
 	into := filepath.Join(t.TempDir(), "new")
 	out, stderr, got := restore(into)
-	if !strings.Contains(out, "restored 2 log days (") || !strings.Contains(out, "and 2 accounts (4 items)") || !strings.Contains(out, "recreated 1 accounts without data") {
+	// Two days of the drill's records, and a third of slokeeper's own logs
+	// when a pass logged on a later day (the restored records are compared
+	// below, source by source).
+	if !regexp.MustCompile(`restored [23] log days \(`).MatchString(out) || !strings.Contains(out, "and 2 accounts (4 items)") || !strings.Contains(out, "recreated 1 accounts without data") {
 		t.Errorf("restore --all:\n%s%s", out, stderr)
 	}
 	for id, w := range want {

@@ -149,14 +149,25 @@ func masterKeyPath(cfg Config) string {
 // openClusterKeys is openKeys for a command on the cluster's store: it
 // refuses a master key that is not the cluster's (checkMasterKey) before
 // anything is wrapped under it.
+//
+// A refusal is tried again with the key file read anew, twice: a "keys
+// rotate" in another process may have replaced the file and recorded the
+// new key's check value between this process reading the file and
+// checking it. A master key that is not the cluster's is refused all
+// three times.
 func openClusterKeys(ctx context.Context, cfg Config, store *Store) (*keys.Manager, func() error, error) {
-	km, closeKeys, err := openKeys(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkMasterKey(ctx, store.Nodes, km, masterKeyPath(cfg)); err != nil {
+	for try := 1; ; try++ {
+		km, closeKeys, err := openKeys(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = checkMasterKey(ctx, store.Nodes, km, masterKeyPath(cfg))
+		if err == nil {
+			return km, closeKeys, nil
+		}
 		closeKeys()
-		return nil, nil, err
+		if try == 3 || slokeeper.ErrorCode(err) != slokeeper.EINVALID {
+			return nil, nil, err
+		}
 	}
-	return km, closeKeys, nil
 }
