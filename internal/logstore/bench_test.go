@@ -323,8 +323,9 @@ func BenchmarkQueryPage(b *testing.B) {
 
 // BenchmarkQueryPageOpen reads one page of 101 records (the console's page
 // and its "is there more" probe) at the start, the middle and the end of an
-// open day of 200,000 records from 1,000 sources (SLOKEEPER_BENCH_OPEN_RECORDS
-// to change): an open day is stored in arrival order, not in LogPosition
+// open day of 200,000 records from 1,000 sources
+// (SLOKEEPER_BENCH_OPEN_RECORDS to change), and the largest page (10,001)
+// at its start: an open day is stored in arrival order, not in LogPosition
 // order, so every page reads the whole day. peak-heap-B is the most heap a
 // page holds at once: it must stay O(page), not O(day).
 func BenchmarkQueryPageOpen(b *testing.B) {
@@ -362,12 +363,14 @@ func BenchmarkQueryPageOpen(b *testing.B) {
 		b.Fatalf("paged %d records, want %d", len(pos), total)
 	}
 	for _, tc := range []struct {
-		name string
-		at   int // index of the record before the page; -1: the first page
-	}{{"first", -1}, {"middle", len(pos) / 2}, {"last", len(pos) - 102}} {
+		name  string
+		at    int // index of the record before the page; -1: the first page
+		limit int
+	}{{"first", -1, 101}, {"middle", len(pos) / 2, 101}, {"last", len(pos) - 102, 101},
+		{"first-10001", -1, slokeeper.MaxLogPage + 1}} { // the largest page: memory grows with it, not with the day
 		b.Run(tc.name, func(b *testing.B) {
 			pq := q
-			pq.Limit = 101
+			pq.Limit = tc.limit
 			if tc.at >= 0 {
 				pq.After = q.LogCursor(pos[tc.at])
 			}
@@ -378,7 +381,7 @@ func BenchmarkQueryPageOpen(b *testing.B) {
 				peak = max(peak, heaptest.Peak(func() {
 					err = s.QueryLogs(context.Background(), pq, func(*slokeeper.LogRecord) error { n++; return nil })
 				}))
-				if err != nil || n != 101 {
+				if err != nil || n != tc.limit {
 					b.Fatalf("page: %d records, %v", n, err)
 				}
 			}
