@@ -43,6 +43,12 @@ func (p LogPosition) Compare(o LogPosition) int {
 		strings.Compare(p.Source, o.Source), cmp.Compare(p.Received, o.Received), cmp.Compare(p.N, o.N))
 }
 
+// MaxLogPage is the largest page of log search results: a query with a
+// Limit of at most MaxLogPage+1 gets its records in LogPosition order, a
+// cursor to continue from, and costs memory for Limit records, however
+// large the day it reads.
+const MaxLogPage = 10000
+
 // logCursorVersion prefixes every cursor, so that a later format can be
 // told apart and an old one refused clearly.
 const logCursorVersion = "c1."

@@ -38,7 +38,9 @@ type LogRecord struct {
 	SenderTime    time.Time `json:"time,omitzero"`
 	SenderTimeRaw string    `json:"time_raw,omitempty"`
 	// Pos is the record's place in the query's results, set by QueryLogs:
-	// LogQuery.LogCursor(Pos) continues the query after this record.
+	// LogQuery.LogCursor(Pos) continues the query after this record. Zero
+	// for a record of an open day in a stream (see LogQuery.Limit), which
+	// is not in position order.
 	Pos LogPosition `json:"-"`
 }
 
@@ -50,7 +52,13 @@ type LogQuery struct {
 	Level    string
 	From, To time.Time // Received in [From, To)
 	Contains string    // substring of the message
-	Limit    int       // 0: no limit
+	// Limit is the most records returned; 0: no limit. A page (a Limit of
+	// at most MaxLogPage+1, a page and one record more to tell whether
+	// there is a next) is in LogPosition order throughout, and holds only
+	// Limit records in memory. Anything else is a stream: in position
+	// order too, except that an open day's records come in the order they
+	// arrived (ordering a whole day would hold it in memory).
+	Limit int
 	// After, when set, is a cursor (from LogQuery.LogCursor) made by a
 	// query with the same filters: only records whose LogPosition is after
 	// it are returned. Opaque to callers; see LogPosition for the order and
@@ -99,7 +107,9 @@ type LogService interface {
 	// reports duplicate.
 	AppendLogs(ctx context.Context, class string, recs []LogRecord, key string) (duplicate bool, err error)
 	// QueryLogs calls fn for each record matching q and after q.After, in
-	// LogPosition order, with the record's Pos set.
+	// LogPosition order with the record's Pos set; in a stream (see
+	// LogQuery.Limit) an open day's records come in arrival order instead,
+	// with Pos zero.
 	QueryLogs(ctx context.Context, q LogQuery, fn func(*LogRecord) error) error
 	// LogPartitions lists the partitions with their current counts.
 	LogPartitions(ctx context.Context) ([]*LogPartition, error)

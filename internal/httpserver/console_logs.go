@@ -97,6 +97,7 @@ func (s *Server) handleConsoleLogs(w http.ResponseWriter, r *http.Request) {
 	q, form, err := s.logQuery(v)
 	pg.Form, pg.Searched = form, true
 	q.After = v.Get("after")
+	q.Limit = consolePageSize + 1 // a page, and one more to tell whether a next exists: the store holds only these
 	if err == nil {
 		_, _, err = q.ParseLogCursor() // refused before the audit records it
 	}
@@ -139,7 +140,8 @@ func (s *Server) handleConsoleLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleConsoleLogsDownload streams the whole result as NDJSON, record
-// by record, however large: only the open day's matches are held in memory, to be sorted.
+// by record, however large: nothing is held in memory, so today's open day
+// comes in arrival order (a sealed day in the pages' order).
 func (s *Server) handleConsoleLogsDownload(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.consoleSession(w, r, "logs")
 	if !ok {

@@ -363,9 +363,11 @@ func (s *Server) handleLogsQuery(w http.ResponseWriter, r *http.Request, p *prin
 }
 
 // maxLinkedPage is the largest limit whose page the API holds in memory to
-// send a Link header with the next page's cursor; a larger or no limit
-// streams the records as they are read, with no Link.
-const maxLinkedPage = 10000
+// send a Link header with the next page's cursor (the store orders such a
+// page, and the probe record after it, in O(limit) memory); a larger limit
+// streams the records as they are read, with no Link, and today's open
+// day in arrival order.
+const maxLinkedPage = slokeeper.MaxLogPage
 
 func (s *Server) handleLogPartitions(w http.ResponseWriter, r *http.Request, _ *principal) {
 	ps, err := s.Logs.LogPartitions(r.Context())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slokeeper"
+	"slokeeper/internal/heaptest"
 	"slokeeper/internal/loggen"
 	"slokeeper/internal/logstore"
 	"slokeeper/internal/postgres"
@@ -316,6 +317,75 @@ func BenchmarkQueryPage(b *testing.B) {
 					b.Fatalf("page: %d records, %v", n, err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkQueryPageOpen reads one page of 101 records (the console's page
+// and its "is there more" probe) at the start, the middle and the end of an
+// open day of 200,000 records from 1,000 sources
+// (SLOKEEPER_BENCH_OPEN_RECORDS to change), and the largest page (10,001)
+// at its start: an open day is stored in arrival order, not in LogPosition
+// order, so every page reads the whole day. peak-heap-B is the most heap a
+// page holds at once: it must stay O(page), not O(day).
+func BenchmarkQueryPageOpen(b *testing.B) {
+	total := 200_000
+	if v, err := strconv.Atoi(os.Getenv("SLOKEEPER_BENCH_OPEN_RECORDS")); err == nil && v > 0 {
+		total = v
+	}
+	clk := &clock{now: time.Date(2026, 12, 3, 10, 0, 0, 0, tokyo)}
+	s, _ := benchStore(b, clk)
+	g := loggen.New(1, 1000)
+	batch := make([]slokeeper.LogRecord, 1000)
+	for done := 0; done < total; done += len(batch) {
+		for i := range batch {
+			batch[i] = g.Record()
+		}
+		clk.Set(clk.Now().Add(time.Millisecond))
+		if _, err := s.AppendLogs(context.Background(), slokeeper.LogClassExec, batch, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := slokeeper.LogQuery{Class: slokeeper.LogClassExec}
+	// Every position, page by page (as a client would get them).
+	var pos []slokeeper.LogPosition
+	for pq := (slokeeper.LogQuery{Class: q.Class, Limit: 10000}); ; {
+		n := 0
+		if err := s.QueryLogs(context.Background(), pq, func(r *slokeeper.LogRecord) error { pos = append(pos, r.Pos); n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		pq.After = q.LogCursor(pos[len(pos)-1])
+	}
+	if len(pos) != total {
+		b.Fatalf("paged %d records, want %d", len(pos), total)
+	}
+	for _, tc := range []struct {
+		name  string
+		at    int // index of the record before the page; -1: the first page
+		limit int
+	}{{"first", -1, 101}, {"middle", len(pos) / 2, 101}, {"last", len(pos) - 102, 101},
+		{"first-10001", -1, slokeeper.MaxLogPage + 1}} { // the largest page: memory grows with it, not with the day
+		b.Run(tc.name, func(b *testing.B) {
+			pq := q
+			pq.Limit = tc.limit
+			if tc.at >= 0 {
+				pq.After = q.LogCursor(pos[tc.at])
+			}
+			var peak uint64
+			for b.Loop() {
+				n := 0
+				var err error
+				peak = max(peak, heaptest.Peak(func() {
+					err = s.QueryLogs(context.Background(), pq, func(*slokeeper.LogRecord) error { n++; return nil })
+				}))
+				if err != nil || n != tc.limit {
+					b.Fatalf("page: %d records, %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(peak), "peak-heap-B")
 		})
 	}
 }

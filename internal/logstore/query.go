@@ -28,6 +28,15 @@ func verifyDecoder() *zstd.Decoder {
 // partition's files (all of it when size < 0), skipping blocks whose
 // header shows they cannot match q (nil: read every block).
 func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuery, skip func(*blockHeader) bool, fn func(*slokeeper.LogRecord) error) error {
+	return s.scanRaw(p, size, name, q, skip, func(rr *rawRecord) error {
+		r := rr.record(p.key.class)
+		return fn(&r)
+	})
+}
+
+// scanRaw is scan with each record still in its payload (reused: fn must
+// copy what it keeps), so that a query decodes only what it returns.
+func (s *Store) scanRaw(p *partition, size int64, name string, q *slokeeper.LogQuery, skip func(*blockHeader) bool, fn func(*rawRecord) error) error {
 	f, err := os.Open(filepath.Join(p.dir, name))
 	if err != nil {
 		return err
@@ -62,7 +71,7 @@ func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuer
 		if skip != nil && skip(h) {
 			continue
 		}
-		if err := s.decodeBlock(p.key, h, payload, &buf, q, fn); err != nil {
+		if err := s.decodeBlockRaw(p.key, h, payload, &buf, q, fn); err != nil {
 			return err
 		}
 	}
@@ -72,6 +81,15 @@ func (s *Store) scan(p *partition, size int64, name string, q *slokeeper.LogQuer
 // every record), skipping the block when its header rules it out. buf is
 // the decompression buffer, reused.
 func (s *Store) decodeBlock(k partKey, h *blockHeader, payload []byte, buf *[]byte, q *slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
+	return s.decodeBlockRaw(k, h, payload, buf, q, func(rr *rawRecord) error {
+		r := rr.record(k.class)
+		return fn(&r)
+	})
+}
+
+// decodeBlockRaw is decodeBlock with each matching record still in the
+// decompressed payload (reused: fn must copy what it keeps).
+func (s *Store) decodeBlockRaw(k partKey, h *blockHeader, payload []byte, buf *[]byte, q *slokeeper.LogQuery, fn func(*rawRecord) error) error {
 	if q != nil && !h.mayHold(q) {
 		return nil
 	}
@@ -83,17 +101,18 @@ func (s *Store) decodeBlock(k partKey, h *blockHeader, payload []byte, buf *[]by
 		if q != nil && !matchesRaw(q, rr) {
 			return nil // rejected on the bytes: nothing allocated
 		}
-		r := rr.record(k.class)
-		return fn(&r)
+		return fn(rr)
 	})
 }
 
-// QueryLogs calls fn for each record matching q and after q.After, in
-// slokeeper.LogPosition order: partition by partition (class, then day),
-// then by source and received time. A sealed partition is stored in that
-// order, so the blocks before a cursor are skipped on their headers, and a
-// query for one source over one day reads only the blocks that hold it; an
-// open partition's matching records are sorted in memory.
+// QueryLogs calls fn for each record matching q and after q.After,
+// partition by partition (class, then day), then by source and received
+// time: slokeeper.LogPosition order, except for an open partition in a
+// stream (see slokeeper.LogQuery.Limit), which comes in arrival order. A
+// sealed partition is stored in position order, so the blocks before a
+// cursor are skipped on their headers, and a query for one source over one
+// day reads only the blocks that hold it; a page of an open partition keeps
+// only its Limit smallest positions in memory (see pager).
 func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*slokeeper.LogRecord) error) error {
 	pg, err := newPager(&q, fn)
 	if err != nil {
@@ -128,15 +147,17 @@ func (s *Store) QueryLogs(ctx context.Context, q slokeeper.LogQuery, fn func(*sl
 		}
 		p.mu.RUnlock()
 		skip := func(h *blockHeader) bool { return sealed && pg.skipBlock(p.key, h) }
-		err = pg.partition(p.key, sealed, func(fn func(*slokeeper.LogRecord) error) error {
-			return s.scan(p, size, name, &q, skip, fn)
+		emitted := pg.n
+		err = pg.partition(p.key, sealed, func(fn func(*rawRecord) error) error {
+			return s.scanRaw(p, size, name, &q, skip, fn)
 		})
-		if errors.Is(err, os.ErrNotExist) {
-			// Sealed meanwhile, before anything was emitted (an open
-			// partition is read whole first): read the sealed file.
+		if errors.Is(err, os.ErrNotExist) && pg.n == emitted {
+			// Sealed meanwhile, before anything was emitted (the open
+			// file is gone before it is opened, never once it is): read
+			// the sealed file.
 			sealed = true
-			err = pg.partition(p.key, true, func(fn func(*slokeeper.LogRecord) error) error {
-				return s.scan(p, -1, sealedName, &q, skip, fn)
+			err = pg.partition(p.key, true, func(fn func(*rawRecord) error) error {
+				return s.scanRaw(p, -1, sealedName, &q, skip, fn)
 			})
 		}
 		if errors.Is(err, errStop) {

@@ -102,7 +102,7 @@ func (s *Store) sharedQuery(ctx context.Context, q slokeeper.LogQuery, pg *pager
 		k := partKey{info.Class, info.Day}
 		// A sealed partition's blocks are ScanLogBlocks'ed in seq order,
 		// which sealing wrote in LogPosition order.
-		err := pg.partition(k, info.Sealed, func(fn func(*slokeeper.LogRecord) error) error {
+		err := pg.partition(k, info.Sealed, func(fn func(*rawRecord) error) error {
 			return s.cfg.Blocks.ScanLogBlocks(ctx, k.class, k.day, f, func(data []byte) error {
 				br := newBlockReader(bytes.NewReader(data), 0)
 				h, payload, err := br.next()
@@ -112,7 +112,7 @@ func (s *Store) sharedQuery(ctx context.Context, q slokeeper.LogQuery, pg *pager
 				if info.Sealed && pg.skipBlock(k, h) {
 					return nil
 				}
-				return s.decodeBlock(k, h, payload, &buf, &q, fn)
+				return s.decodeBlockRaw(k, h, payload, &buf, &q, fn)
 			})
 		})
 		if errors.Is(err, errStop) {
