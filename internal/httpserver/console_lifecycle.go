@@ -173,17 +173,24 @@ func (s *Server) opsAction(section string, do func(r *http.Request, p *principal
 		}
 		q, err := do(r, p)
 		if err != nil {
-			code := slokeeper.ErrorCode(err)
-			msg := slokeeper.ErrorMessage(err)
-			if code == slokeeper.EINTERNAL {
-				s.Logger.Error("console action", "path", r.URL.Path, "err", err)
-				msg = pg.T("エラーが発生しました。時間をおいて再度お試しください。", "Something went wrong on our side; please try again later.")
-			}
-			render(w, r, p, statusOf(code), "", msg)
+			status, msg := s.formFailure(r, pg, err)
+			render(w, r, p, status, "", msg)
 			return
 		}
 		http.Redirect(w, r, "/admin/"+section+"?lang="+l+"&"+q, http.StatusSeeOther)
 	}
+}
+
+// formFailure is the status and message a console form shows for err:
+// the error's own message, or for an internal error (logged with the
+// request's path) an apology that tells nothing of the internals.
+func (s *Server) formFailure(r *http.Request, pg page, err error) (int, string) {
+	code := slokeeper.ErrorCode(err)
+	if code == slokeeper.EINTERNAL {
+		s.Logger.Error("console action", "path", r.URL.Path, "err", err)
+		return statusOf(code), pg.T("エラーが発生しました。時間をおいて再度お試しください。", "Something went wrong on our side; please try again later.")
+	}
+	return statusOf(code), slokeeper.ErrorMessage(err)
 }
 
 func (s *Server) consolePassCreate(r *http.Request, p *principal) (string, error) {

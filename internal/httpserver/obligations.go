@@ -172,13 +172,8 @@ func (s *Server) handleConsoleObligationSignOff(w http.ResponseWriter, r *http.R
 	}
 	kind := r.PathValue("kind")
 	if _, err := s.signOff(r.Context(), p, kind, r.PostFormValue("note")); err != nil {
-		code := slokeeper.ErrorCode(err)
-		msg := slokeeper.ErrorMessage(err)
-		if code == slokeeper.EINTERNAL {
-			s.Logger.Error("console sign-off", "kind", kind, "err", err)
-			msg = pg.T("エラーが発生しました。時間をおいて再度お試しください。", "Something went wrong on our side; please try again later.")
-		}
-		s.renderObligations(w, r, p, statusOf(code), "", msg)
+		status, msg := s.formFailure(r, pg, err)
+		s.renderObligations(w, r, p, status, "", msg)
 		return
 	}
 	http.Redirect(w, r, "/admin/obligations?lang="+pg.Lang+"&done="+url.QueryEscape(kind), http.StatusSeeOther)
